@@ -1,0 +1,239 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Operations.
+const (
+	OpSignup       = "signup"
+	OpLogin        = "login"
+	OpAuthenticate = "authenticate"
+	OpLogout       = "logout"
+	OpRefresh      = "refresh"
+)
+
+// Error codes: the closed list a response's error.code takes. SPEC.md
+// describes when each is used.
+const (
+	CodeBadRequest         = "bad_request"
+	CodeUnsupportedOp      = "unsupported_op"
+	CodeInvalidCredentials = "invalid_credentials"
+	CodeInvalidToken       = "invalid_token"
+	CodeUsernameTaken      = "username_taken"
+	CodeEmailTaken         = "email_taken"
+	CodeWeakPassword       = "weak_password"
+	CodeRateLimited        = "rate_limited"
+	CodeBusy               = "busy"
+	CodeUnavailable        = "unavailable"
+	CodeInternal           = "internal"
+)
+
+// Codes lists every error code in the closed list.
+var Codes = []string{
+	CodeBadRequest, CodeUnsupportedOp, CodeInvalidCredentials, CodeInvalidToken,
+	CodeUsernameTaken, CodeEmailTaken, CodeWeakPassword, CodeRateLimited,
+	CodeBusy, CodeUnavailable, CodeInternal,
+}
+
+// WebSocket close codes used by accountd (standard ones and 4000–4999).
+const (
+	CloseNormal           = 1000
+	CloseGoingAway        = 1001 // server shutting down
+	CloseProtocolError    = 1002 // malformed handshake frame or wrong frame type
+	ClosePolicyViolation  = 1008 // a packet failed to open, or a bad handshake
+	CloseMessageTooBig    = 1009
+	CloseInternalError    = 1011
+	CloseHandshakeTimeout = 4000 // the handshake did not finish in time
+	CloseVersion          = 4001 // unsupported protocol version
+)
+
+// MaxRequestID is the largest request id (2^53-1, exact in every JSON
+// implementation).
+const MaxRequestID = 1<<53 - 1
+
+// Request is the plaintext of a client packet.
+type Request struct {
+	// ID is chosen by the client, 1..MaxRequestID; the response echoes it.
+	ID   uint64          `json:"id"`
+	Op   string          `json:"op"`
+	Body json.RawMessage `json:"body,omitempty"`
+}
+
+// Response is the plaintext of a server packet: exactly one of Result and
+// Error is set.
+type Response struct {
+	ID     uint64          `json:"id"`
+	Result json.RawMessage `json:"result,omitempty"`
+	Error  *Error          `json:"error,omitempty"`
+}
+
+// Error is the error object of a response.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// RetryAfterMS is set with rate_limited and busy.
+	RetryAfterMS int64 `json:"retry_after_ms,omitempty"`
+}
+
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return e.Code
+	}
+	return e.Code + ": " + e.Message
+}
+
+// ErrBadRequest is returned by DecodeRequest and DecodeBody; its text is
+// safe to send back to the client.
+var ErrBadRequest = errors.New("bad request")
+
+// DecodeRequest parses a request strictly: an object with id (1..2^53-1),
+// op, and optional body object; unknown fields are refused.
+func DecodeRequest(data []byte) (*Request, error) {
+	var r Request
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrBadRequest, jsonProblem(err))
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: trailing data after the request", ErrBadRequest)
+	}
+	if r.ID == 0 || r.ID > MaxRequestID {
+		return nil, fmt.Errorf("%w: id must be between 1 and %d", ErrBadRequest, uint64(MaxRequestID))
+	}
+	if r.Op == "" {
+		return nil, fmt.Errorf("%w: op is required", ErrBadRequest)
+	}
+	if len(r.Body) > 0 && (r.Body[0] != '{') {
+		return nil, fmt.Errorf("%w: body must be an object", ErrBadRequest)
+	}
+	return &r, nil
+}
+
+// DecodeBody parses a request body into v strictly (unknown fields are
+// refused). An absent body decodes as {}.
+func DecodeBody(body json.RawMessage, v any) error {
+	if len(body) == 0 {
+		body = json.RawMessage("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %s", ErrBadRequest, jsonProblem(err))
+	}
+	return nil
+}
+
+// DecodeResponse parses a server response.
+func DecodeResponse(data []byte) (*Response, error) {
+	var r Response
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("protocol: response: %s", jsonProblem(err))
+	}
+	if (r.Error == nil) == (len(r.Result) == 0) {
+		return nil, errors.New("protocol: response must carry exactly one of result and error")
+	}
+	return &r, nil
+}
+
+// jsonProblem describes a JSON decoding error without echoing input.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field != "" {
+			return fmt.Sprintf("field %q must be %s", te.Field, jsonKind(te.Type.Kind().String()))
+		}
+		return "wrong JSON type"
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("invalid JSON at offset %d", se.Offset)
+	}
+	if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		return "unknown field " + field
+	}
+	return "invalid JSON"
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "uint64", "int64", "int", "uint":
+		return "a number"
+	case "bool":
+		return "a boolean"
+	case "struct", "map":
+		return "an object"
+	}
+	return k
+}
+
+// Operation bodies and results.
+
+// SignupRequest is the body of signup. Without Password the server
+// generates one and returns it once.
+type SignupRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password,omitempty"`
+	Email    string `json:"email,omitempty"`
+}
+
+// SignupResult is the result of signup.
+type SignupResult struct {
+	Account Account `json:"account"`
+	// GeneratedPassword is set only when the request had no password.
+	GeneratedPassword string `json:"generated_password,omitempty"`
+}
+
+// LoginRequest is the body of login.
+type LoginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// TokenRequest is the body of authenticate, logout and refresh.
+type TokenRequest struct {
+	Token string `json:"token"`
+}
+
+// TokenResult is the result of login and refresh.
+type TokenResult struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+	SessionID string    `json:"session_id"`
+	Account   Account   `json:"account"`
+}
+
+// AuthenticateResult is the result of authenticate.
+type AuthenticateResult struct {
+	Account Account     `json:"account"`
+	Session SessionInfo `json:"session"`
+}
+
+// LogoutResult is the result of logout.
+type LogoutResult struct {
+	SessionID string `json:"session_id"`
+}
+
+// Account is the public view of an account.
+type Account struct {
+	ID        string    `json:"id"`
+	Username  string    `json:"username"`
+	Email     string    `json:"email,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// SessionInfo is the public view of a session.
+type SessionInfo struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}

@@ -1,0 +1,149 @@
+// Package store defines accountd's records (accounts, sessions, signing
+// keys), the Store interface every backend implements, and the sentinel
+// errors backends return.
+//
+// The package depends on the standard library only. store/sqlstore is the
+// SQL implementation (MariaDB/MySQL and embedded SQLite); store/storetest is
+// the conformance suite every backend must pass.
+//
+// Times are stored and returned in UTC with microsecond precision; a zero
+// time.Time means "not set". Implementations are safe for concurrent use.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors returned by Store implementations. Compare with errors.Is.
+var (
+	// ErrNotFound is returned when the requested record does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrAlreadyExists is returned when a record with the same unique key
+	// (id, username, email, key id) already exists. Backends wrap it in a
+	// *ConflictError that names the field.
+	ErrAlreadyExists = errors.New("store: already exists")
+	// ErrUnavailable is returned when the database cannot be reached.
+	ErrUnavailable = errors.New("store: database unavailable")
+)
+
+// ConflictError reports which unique field a create collided on. It
+// unwraps to ErrAlreadyExists.
+type ConflictError struct {
+	// Field is "id", "username" or "email" (accounts), or "id" for other
+	// records.
+	Field string
+}
+
+func (e *ConflictError) Error() string { return "store: already exists: " + e.Field }
+
+// Unwrap makes errors.Is(err, ErrAlreadyExists) true.
+func (e *ConflictError) Unwrap() error { return ErrAlreadyExists }
+
+// Account is one user account.
+type Account struct {
+	// ID is an opaque random identifier (32 lowercase hex characters),
+	// never a sequence number. It is the JWT "sub" claim.
+	ID string
+	// Username is unique and stored in lowercase; 3–32 characters of
+	// [a-z0-9._-].
+	Username string
+	// Email is optional ("" means none); unique when present, stored in
+	// lowercase.
+	Email string
+	// PasswordHash is an Argon2id PHC string.
+	PasswordHash string
+	// Disabled accounts cannot log in and their tokens are refused.
+	Disabled  bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Session is the revocable server-side state behind every token.
+type Session struct {
+	// ID is an opaque random identifier (32 lowercase hex characters); it
+	// is the JWT "sid" claim.
+	ID        string
+	AccountID string
+	CreatedAt time.Time
+	// ExpiresAt is the absolute end of the session: no token is issued or
+	// accepted for it after this time, refresh or not.
+	ExpiresAt time.Time
+	// RevokedAt is the zero time while the session is live.
+	RevokedAt time.Time
+}
+
+// Revoked reports whether the session has been revoked.
+func (s Session) Revoked() bool { return !s.RevokedAt.IsZero() }
+
+// SigningKey is one JWT signing key. Its private half is stored sealed
+// (encrypted under the master key from the sealed config), never in clear.
+type SigningKey struct {
+	// ID is the JWT "kid" header value.
+	ID string
+	// Algorithm is the JWS algorithm, e.g. "PS256".
+	Algorithm string
+	// PublicKey is the PKIX (SPKI) DER encoding of the public key.
+	PublicKey []byte
+	// SealedPrivateKey is the encrypted PKCS#8 private key.
+	SealedPrivateKey []byte
+	CreatedAt        time.Time
+	// ActiveAt is when the key may start signing (it is published in the
+	// JWKS from CreatedAt on).
+	ActiveAt time.Time
+	// RetireAt is when the key stops signing; zero means not scheduled.
+	RetireAt time.Time
+	// ExpiresAt is when the key is no longer published (every token it
+	// signed has expired); zero means not scheduled.
+	ExpiresAt time.Time
+}
+
+// Store is the persistence interface accountd's rules use. Every method
+// takes a context with the caller's deadline. Methods return ErrUnavailable
+// (wrapped) when the database cannot be reached.
+type Store interface {
+	// CreateAccount inserts a new account. It returns a *ConflictError
+	// (ErrAlreadyExists) when the id, username or email is taken.
+	CreateAccount(ctx context.Context, a Account) error
+	// GetAccount returns the account with the given id, or ErrNotFound.
+	GetAccount(ctx context.Context, id string) (Account, error)
+	// GetAccountByUsername returns the account with the given (lowercase)
+	// username, or ErrNotFound.
+	GetAccountByUsername(ctx context.Context, username string) (Account, error)
+	// ListAccounts returns every account ordered by username.
+	ListAccounts(ctx context.Context) ([]Account, error)
+	// UpdatePasswordHash replaces an account's hash; ErrNotFound if the
+	// account does not exist.
+	UpdatePasswordHash(ctx context.Context, id, hash string, at time.Time) error
+	// SetAccountDisabled disables or enables an account; ErrNotFound if
+	// the account does not exist.
+	SetAccountDisabled(ctx context.Context, id string, disabled bool, at time.Time) error
+	// DeleteAccount removes an account and its sessions; ErrNotFound if it
+	// does not exist.
+	DeleteAccount(ctx context.Context, id string) error
+
+	// CreateSession inserts a session; ErrAlreadyExists if the id is taken,
+	// ErrNotFound if the account does not exist.
+	CreateSession(ctx context.Context, s Session) error
+	// GetSession returns the session with the given id, or ErrNotFound.
+	GetSession(ctx context.Context, id string) (Session, error)
+	// RevokeSession marks a live session revoked at the given time. It is
+	// idempotent: revoking a revoked session keeps the first time.
+	// ErrNotFound if the session does not exist.
+	RevokeSession(ctx context.Context, id string, at time.Time) error
+	// RevokeAccountSessions revokes every live session of an account and
+	// returns how many it revoked.
+	RevokeAccountSessions(ctx context.Context, accountID string, at time.Time) (int, error)
+
+	// CreateSigningKey inserts a signing key; ErrAlreadyExists if the id is
+	// taken.
+	CreateSigningKey(ctx context.Context, k SigningKey) error
+	// ListSigningKeys returns every signing key ordered by CreatedAt.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the store's resources.
+	Close() error
+}
