@@ -1,0 +1,388 @@
+// Package client is the Go SDK for accountd: it dials a server, runs the
+// protocol v1 handshake (checking the server's signed hello against a
+// pinned identity key), and calls the account operations over the
+// encrypted connection.
+//
+// The wire protocol is specified in protocol/SPEC.md. A *Conn is safe for
+// concurrent use; calls on one connection are sent one at a time.
+package client
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/accountd/accountd/protocol"
+)
+
+// Sentinel errors for the server's refusals; a *ServerError unwraps to
+// the one for its code.
+var (
+	ErrBadRequest         = errors.New("client: bad request")
+	ErrUnsupportedOp      = errors.New("client: operation not supported by the server")
+	ErrInvalidCredentials = errors.New("client: wrong username or password")
+	ErrInvalidToken       = errors.New("client: token is invalid, expired or revoked")
+	ErrUsernameTaken      = errors.New("client: username taken")
+	ErrEmailTaken         = errors.New("client: email taken")
+	ErrWeakPassword       = errors.New("client: password refused by policy")
+	ErrRateLimited        = errors.New("client: rate limited")
+	ErrBusy               = errors.New("client: server busy")
+	ErrUnavailable        = errors.New("client: service unavailable")
+	ErrInternal           = errors.New("client: server internal error")
+)
+
+// Connection errors.
+var (
+	// ErrConnection wraps every failure to reach or talk to the server.
+	ErrConnection = errors.New("client: connection failed")
+	// ErrServerShuttingDown is returned when the server closed the
+	// connection because it is shutting down (close code 1001).
+	ErrServerShuttingDown = errors.New("client: server is shutting down")
+)
+
+var codeErrors = map[string]error{
+	protocol.CodeBadRequest:         ErrBadRequest,
+	protocol.CodeUnsupportedOp:      ErrUnsupportedOp,
+	protocol.CodeInvalidCredentials: ErrInvalidCredentials,
+	protocol.CodeInvalidToken:       ErrInvalidToken,
+	protocol.CodeUsernameTaken:      ErrUsernameTaken,
+	protocol.CodeEmailTaken:         ErrEmailTaken,
+	protocol.CodeWeakPassword:       ErrWeakPassword,
+	protocol.CodeRateLimited:        ErrRateLimited,
+	protocol.CodeBusy:               ErrBusy,
+	protocol.CodeUnavailable:        ErrUnavailable,
+	protocol.CodeInternal:           ErrInternal,
+}
+
+// ServerError is a refusal from the server. errors.Is matches it against
+// the sentinel for its code (ErrInvalidCredentials, ...).
+type ServerError struct {
+	Code       string
+	Message    string
+	RetryAfter time.Duration
+}
+
+func (e *ServerError) Error() string { return e.Message }
+
+// Unwrap returns the sentinel for the code, or ErrInternal for a code this
+// client does not know.
+func (e *ServerError) Unwrap() error {
+	if err, ok := codeErrors[e.Code]; ok {
+		return err
+	}
+	return ErrInternal
+}
+
+// Options configure Dial. The zero value is not usable: set Trust.
+type Options struct {
+	// Trust holds pinned server identity keys. Required.
+	Trust TrustStore
+	// TrustOnFirstUse pins an unknown server's key without asking.
+	TrustOnFirstUse bool
+	// ConfirmNewServer, when set and the server is unknown, is asked
+	// whether to trust the fingerprint; true pins it. Ignored with
+	// TrustOnFirstUse.
+	ConfirmNewServer func(server, fingerprint string) (bool, error)
+	// ClientKey is the RSA key the server encrypts its secret to. Nil uses
+	// a 3072-bit key generated once per process.
+	ClientKey *rsa.PrivateKey
+	// HandshakeTimeout bounds dialing and the handshake. Default 10 s.
+	HandshakeTimeout time.Duration
+	// HTTPClient dials the WebSocket. Default http.DefaultClient.
+	HTTPClient *http.Client
+}
+
+var (
+	processKeyOnce sync.Once
+	processKey     *rsa.PrivateKey
+	processKeyErr  error
+)
+
+func defaultClientKey() (*rsa.PrivateKey, error) {
+	processKeyOnce.Do(func() { processKey, processKeyErr = rsa.GenerateKey(rand.Reader, 3072) })
+	return processKey, processKeyErr
+}
+
+// Conn is a connection to an accountd server.
+type Conn struct {
+	ws          *websocket.Conn
+	sess        *protocol.Session
+	server      string
+	fingerprint string
+
+	mu     sync.Mutex
+	nextID uint64
+	err    error // sticky: once the connection broke, every call fails
+}
+
+// ServerAddress turns what a user types (host:port, http(s)://..., or
+// ws(s)://...) into the WebSocket URL and the host:port name its identity
+// is pinned under.
+func ServerAddress(raw string) (wsURL, name string, err error) {
+	if raw == "" {
+		return "", "", errors.New("client: server address is empty")
+	}
+	if !strings.Contains(raw, "://") {
+		raw = "ws://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", "", fmt.Errorf("client: server address: %w", err)
+	}
+	switch u.Scheme {
+	case "ws", "http":
+		u.Scheme = "ws"
+	case "wss", "https":
+		u.Scheme = "wss"
+	default:
+		return "", "", fmt.Errorf("client: server address: unsupported scheme %q", u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return "", "", errors.New("client: server address has no host")
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"ws": "80", "wss": "443"}[u.Scheme]
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/ws"
+	}
+	name = net.JoinHostPort(strings.ToLower(u.Hostname()), port)
+	u.Host = name
+	return u.String(), name, nil
+}
+
+// Dial connects to the server at addr and completes the handshake. The
+// server's identity key must be pinned in opts.Trust, or be accepted by
+// TrustOnFirstUse or ConfirmNewServer.
+func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
+	if opts.Trust == nil {
+		return nil, errors.New("client: options: Trust is required")
+	}
+	wsURL, name, err := ServerAddress(addr)
+	if err != nil {
+		return nil, err
+	}
+	key := opts.ClientKey
+	if key == nil {
+		if key, err = defaultClientKey(); err != nil {
+			return nil, err
+		}
+	}
+	timeout := opts.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ws, _, err := websocket.Dial(hctx, wsURL, &websocket.DialOptions{
+		HTTPClient:      opts.HTTPClient,
+		Subprotocols:    []string{protocol.Subprotocol},
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrConnection, name, err)
+	}
+	ws.SetReadLimit(protocol.MaxFrame)
+	c := &Conn{ws: ws, server: name}
+	if err := c.handshake(hctx, key, opts); err != nil {
+		ws.CloseNow()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Conn) handshake(ctx context.Context, key *rsa.PrivateKey, opts Options) error {
+	if c.ws.Subprotocol() != protocol.Subprotocol {
+		return fmt.Errorf("%w: %s: server did not accept subprotocol %s", ErrConnection, c.server, protocol.Subprotocol)
+	}
+	_, hello, err := c.ws.Read(ctx)
+	if err != nil {
+		return c.connErr(err)
+	}
+	hs, err := protocol.NewClientHandshake(hello, key, nil)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrConnection, c.server, err)
+	}
+	identity := hs.IdentityKey()
+	c.fingerprint = protocol.Fingerprint(identity)
+	if err := c.trust(identity, opts); err != nil {
+		return err
+	}
+	if err := c.ws.Write(ctx, websocket.MessageText, hs.ClientHello()); err != nil {
+		return c.connErr(err)
+	}
+	_, sk, err := c.ws.Read(ctx)
+	if err != nil {
+		return c.connErr(err)
+	}
+	if c.sess, err = hs.Finish(sk); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrConnection, c.server, err)
+	}
+	return nil
+}
+
+func (c *Conn) trust(identity ed25519.PublicKey, opts Options) error {
+	err := opts.Trust.Check(c.server, identity)
+	if !errors.Is(err, ErrUnknownServer) {
+		return err
+	}
+	switch {
+	case opts.TrustOnFirstUse:
+	case opts.ConfirmNewServer != nil:
+		ok, cerr := opts.ConfirmNewServer(c.server, c.fingerprint)
+		if cerr != nil {
+			return cerr
+		}
+		if !ok {
+			return fmt.Errorf("%w: %s (%s) not trusted", ErrUnknownServer, c.server, c.fingerprint)
+		}
+	default:
+		return fmt.Errorf("%w: %s presents %s", ErrUnknownServer, c.server, c.fingerprint)
+	}
+	return opts.Trust.Pin(c.server, identity)
+}
+
+// connErr classifies a transport failure.
+func (c *Conn) connErr(err error) error {
+	if websocket.CloseStatus(err) == websocket.StatusGoingAway {
+		return ErrServerShuttingDown
+	}
+	return fmt.Errorf("%w: %s: %w", ErrConnection, c.server, err)
+}
+
+// Server returns the host:port name the server is pinned under.
+func (c *Conn) Server() string { return c.server }
+
+// Fingerprint returns the server's identity-key fingerprint.
+func (c *Conn) Fingerprint() string { return c.fingerprint }
+
+// Close closes the connection normally.
+func (c *Conn) Close() error {
+	return c.ws.Close(websocket.StatusNormalClosure, "")
+}
+
+// call sends one request and waits for its response.
+func (c *Conn) call(ctx context.Context, op string, body, result any) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return c.err
+	}
+	c.nextID++
+	id := c.nextID
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	plain, err := json.Marshal(protocol.Request{ID: id, Op: op, Body: b})
+	if err != nil {
+		return err
+	}
+	sealed, err := c.sess.Seal(plain)
+	if err != nil {
+		return err
+	}
+	if err := c.ws.Write(ctx, websocket.MessageBinary, sealed); err != nil {
+		c.err = c.connErr(err)
+		return c.err
+	}
+	typ, data, err := c.ws.Read(ctx)
+	if err != nil {
+		c.err = c.connErr(err)
+		return c.err
+	}
+	if typ != websocket.MessageBinary {
+		c.err = fmt.Errorf("%w: %s: unexpected text frame", ErrConnection, c.server)
+		return c.err
+	}
+	out, err := c.sess.Open(data)
+	if err != nil {
+		c.err = fmt.Errorf("%w: %s: %w", ErrConnection, c.server, err)
+		c.ws.Close(websocket.StatusPolicyViolation, "")
+		return c.err
+	}
+	resp, err := protocol.DecodeResponse(out)
+	if err != nil || resp.ID != id {
+		c.err = fmt.Errorf("%w: %s: invalid response", ErrConnection, c.server)
+		c.ws.Close(websocket.StatusProtocolError, "")
+		return c.err
+	}
+	if resp.Error != nil {
+		return &ServerError{Code: resp.Error.Code, Message: resp.Error.Message, RetryAfter: time.Duration(resp.Error.RetryAfterMS) * time.Millisecond}
+	}
+	if err := json.Unmarshal(resp.Result, result); err != nil {
+		return fmt.Errorf("%w: %s: invalid %s result", ErrConnection, c.server, op)
+	}
+	return nil
+}
+
+// Types returned by the operations.
+type (
+	// Account is the public view of an account.
+	Account = protocol.Account
+	// Session describes a session.
+	Session = protocol.SessionInfo
+	// Token is a session token and what it belongs to.
+	Token = protocol.TokenResult
+	// Identity is what a valid token proves.
+	Identity = protocol.AuthenticateResult
+	// SignupResult is the new account, and the generated password when
+	// none was given.
+	SignupResult = protocol.SignupResult
+)
+
+// Signup creates an account. An empty password asks the server to
+// generate one, returned once in the result.
+func (c *Conn) Signup(ctx context.Context, username, password, email string) (*SignupResult, error) {
+	var r SignupResult
+	if err := c.call(ctx, protocol.OpSignup, protocol.SignupRequest{Username: username, Password: password, Email: email}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Login opens a session and returns its token.
+func (c *Conn) Login(ctx context.Context, username, password string) (*Token, error) {
+	var r Token
+	if err := c.call(ctx, protocol.OpLogin, protocol.LoginRequest{Username: username, Password: password}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Authenticate checks a token and returns the account and session behind it.
+func (c *Conn) Authenticate(ctx context.Context, token string) (*Identity, error) {
+	var r Identity
+	if err := c.call(ctx, protocol.OpAuthenticate, protocol.TokenRequest{Token: token}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Logout revokes the session behind a token.
+func (c *Conn) Logout(ctx context.Context, token string) error {
+	var r protocol.LogoutResult
+	return c.call(ctx, protocol.OpLogout, protocol.TokenRequest{Token: token}, &r)
+}
+
+// Refresh returns a new token for the session behind a token.
+func (c *Conn) Refresh(ctx context.Context, token string) (*Token, error) {
+	var r Token
+	if err := c.call(ctx, protocol.OpRefresh, protocol.TokenRequest{Token: token}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}

@@ -1,0 +1,329 @@
+// Command account is accountd's terminal client: non-interactive
+// subcommands for scripts (signup, login, whoami, refresh, logout).
+//
+// Exit codes: 0 ok, 1 refused by the server, 2 usage, 3 connection or
+// trust failure.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/accountd/accountd/client"
+)
+
+const (
+	exitOK      = 0
+	exitRefused = 1
+	exitUsage   = 2
+	exitConn    = 3
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage: account <command> [flags]
+
+commands:
+  signup   create an account      --server URL --username U [--email E] (--password-stdin | --generate-password)
+  login    log in, print a token  --server URL --username U --password-stdin
+  whoami   show who a token is    --server URL --token T
+  refresh  get a fresh token      --server URL --token T
+  logout   revoke a token         --server URL --token T
+
+common flags:
+  --json                  machine-readable output
+  --known-servers FILE    pinned server identities (default: <config dir>/accountd/known_servers)
+  --trust-on-first-use    pin an unknown server's identity without asking
+  --timeout D             give up after D (default 30s)
+
+Run 'account <command> -h' for a command's flags.
+`
+
+// usageError is a mistake in the command line.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// Run is the whole program; main only wires the process to it.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet("account "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o options
+	fs.StringVar(&o.server, "server", os.Getenv("ACCOUNTD_SERVER"), "server address (host:port or ws://host:port/ws); env ACCOUNTD_SERVER")
+	fs.BoolVar(&o.json, "json", false, "machine-readable JSON output")
+	fs.StringVar(&o.knownServers, "known-servers", "", "known-servers file (default <config dir>/accountd/known_servers)")
+	fs.BoolVar(&o.tofu, "trust-on-first-use", false, "pin an unknown server's identity without asking")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "give up after this long")
+	switch cmd {
+	case "signup":
+		fs.StringVar(&o.username, "username", "", "username (3-32 of a-z 0-9 . _ -)")
+		fs.StringVar(&o.email, "email", "", "email address (optional)")
+		fs.BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
+		fs.BoolVar(&o.generate, "generate-password", false, "let the server generate a strong password (printed once)")
+	case "login":
+		fs.StringVar(&o.username, "username", "", "username")
+		fs.BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
+	case "whoami", "refresh", "logout":
+		fs.StringVar(&o.token, "token", os.Getenv("ACCOUNTD_TOKEN"), "session token; env ACCOUNTD_TOKEN")
+		fs.BoolVar(&o.tokenStdin, "token-stdin", false, "read the token from the first line of stdin")
+	default:
+		fmt.Fprintf(stderr, "account: error: unknown command %q\n%s", cmd, usage)
+		return exitUsage
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		return report(stderr, usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))})
+	}
+	o.stdin, o.stdout = stdin, stdout
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	var err error
+	switch cmd {
+	case "signup":
+		err = o.signup(ctx)
+	case "login":
+		err = o.login(ctx)
+	case "whoami":
+		err = o.whoami(ctx)
+	case "refresh":
+		err = o.refresh(ctx)
+	case "logout":
+		err = o.logout(ctx)
+	}
+	return report(stderr, err)
+}
+
+// report prints err the way the CLI prints errors and returns the exit code.
+func report(stderr io.Writer, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ue usageError
+	var mismatch *client.KeyMismatchError
+	var se *client.ServerError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "account: error: %s\nhint: run 'account -h' for usage\n", ue.msg)
+		return exitUsage
+	case errors.As(err, &mismatch):
+		fmt.Fprintf(stderr, "account: error: the identity of %s has changed: possible man-in-the-middle attack\n", mismatch.Server)
+		fmt.Fprintf(stderr, "  pinned:    %s\n  presented: %s\n", mismatch.Pinned, mismatch.Presented)
+		if mismatch.File != "" {
+			fmt.Fprintf(stderr, "hint: if the server was set up again on purpose, remove line %d of %s\n", mismatch.Line, mismatch.File)
+		}
+		return exitConn
+	case errors.Is(err, client.ErrUnknownServer):
+		fmt.Fprintf(stderr, "account: error: %s\nhint: check the fingerprint with the server's operator, then pass --trust-on-first-use\n", strings.TrimPrefix(err.Error(), "client: "))
+		return exitConn
+	case errors.As(err, &se):
+		fmt.Fprintf(stderr, "account: error: %s\n", se.Message)
+		if se.RetryAfter > 0 {
+			fmt.Fprintf(stderr, "hint: try again in %s\n", se.RetryAfter.Round(time.Millisecond))
+		}
+		return exitRefused
+	case errors.Is(err, client.ErrServerShuttingDown):
+		fmt.Fprintln(stderr, "account: error: the server is shutting down\nhint: try again when it is back")
+		return exitConn
+	case errors.Is(err, client.ErrConnection), errors.Is(err, context.DeadlineExceeded):
+		fmt.Fprintf(stderr, "account: error: %s\nhint: is the server running at that address?\n", strings.TrimPrefix(err.Error(), "client: "))
+		return exitConn
+	default:
+		fmt.Fprintf(stderr, "account: error: %s\n", strings.TrimPrefix(err.Error(), "client: "))
+		return exitConn
+	}
+}
+
+type options struct {
+	server, knownServers string
+	json, tofu           bool
+	timeout              time.Duration
+	username, email      string
+	passwordStdin        bool
+	generate             bool
+	token                string
+	tokenStdin           bool
+	stdin                io.Reader
+	stdout               io.Writer
+}
+
+func (o *options) dial(ctx context.Context) (*client.Conn, error) {
+	if o.server == "" {
+		return nil, usageError{"--server is required"}
+	}
+	path := o.knownServers
+	if path == "" {
+		var err error
+		if path, err = client.DefaultKnownServersPath(); err != nil {
+			return nil, fmt.Errorf("find config dir: %w (pass --known-servers)", err)
+		}
+	}
+	return client.Dial(ctx, o.server, client.Options{
+		Trust:           client.NewKnownServers(path),
+		TrustOnFirstUse: o.tofu,
+	})
+}
+
+// readLine reads the first line of stdin, without its line ending.
+func (o *options) readLine(what string) (string, error) {
+	line, err := bufio.NewReaderSize(o.stdin, 4096).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("read %s from stdin: %w", what, err)
+	}
+	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	if line == "" {
+		return "", usageError{"no " + what + " on stdin"}
+	}
+	return line, nil
+}
+
+func (o *options) print(v any, human string) error {
+	if o.json {
+		enc := json.NewEncoder(o.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	}
+	_, err := fmt.Fprintln(o.stdout, human)
+	return err
+}
+
+func (o *options) signup(ctx context.Context) error {
+	if o.username == "" {
+		return usageError{"--username is required"}
+	}
+	if o.passwordStdin == o.generate {
+		return usageError{"give exactly one of --password-stdin and --generate-password"}
+	}
+	var password string
+	if o.passwordStdin {
+		var err error
+		if password, err = o.readLine("password"); err != nil {
+			return err
+		}
+	}
+	c, err := o.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	r, err := c.Signup(ctx, o.username, password, o.email)
+	if err != nil {
+		return err
+	}
+	human := fmt.Sprintf("created account %s (id %s)", r.Account.Username, r.Account.ID)
+	if r.GeneratedPassword != "" {
+		human += "\npassword (shown once, keep it safe): " + r.GeneratedPassword
+	}
+	return o.print(r, human)
+}
+
+func (o *options) login(ctx context.Context) error {
+	if o.username == "" {
+		return usageError{"--username is required"}
+	}
+	if !o.passwordStdin {
+		return usageError{"--password-stdin is required (the password is never taken from the command line)"}
+	}
+	password, err := o.readLine("password")
+	if err != nil {
+		return err
+	}
+	c, err := o.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	t, err := c.Login(ctx, o.username, password)
+	if err != nil {
+		return err
+	}
+	return o.print(t, t.Token)
+}
+
+func (o *options) tokenArg() (string, error) {
+	if o.tokenStdin {
+		return o.readLine("token")
+	}
+	if o.token == "" {
+		return "", usageError{"--token (or --token-stdin, or ACCOUNTD_TOKEN) is required"}
+	}
+	return o.token, nil
+}
+
+func (o *options) whoami(ctx context.Context) error {
+	tok, err := o.tokenArg()
+	if err != nil {
+		return err
+	}
+	c, err := o.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	id, err := c.Authenticate(ctx, tok)
+	if err != nil {
+		return err
+	}
+	human := fmt.Sprintf("%s (id %s), session %s until %s", id.Account.Username, id.Account.ID, id.Session.ID, id.Session.ExpiresAt.Local().Format(time.RFC1123))
+	return o.print(id, human)
+}
+
+func (o *options) refresh(ctx context.Context) error {
+	tok, err := o.tokenArg()
+	if err != nil {
+		return err
+	}
+	c, err := o.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	t, err := c.Refresh(ctx, tok)
+	if err != nil {
+		return err
+	}
+	return o.print(t, t.Token)
+}
+
+func (o *options) logout(ctx context.Context) error {
+	tok, err := o.tokenArg()
+	if err != nil {
+		return err
+	}
+	c, err := o.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Logout(ctx, tok); err != nil {
+		return err
+	}
+	return o.print(map[string]bool{"logged_out": true}, "logged out")
+}

@@ -1,0 +1,354 @@
+package server
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/accountd/accountd/protocol"
+)
+
+// Server is accountd's transport: the WebSocket endpoint /ws and the HTTP
+// endpoints on the same listener. Safe for concurrent use.
+type Server struct {
+	svc          *Service
+	cfg          Config
+	log          *slog.Logger
+	transport    *rsa.PrivateKey
+	transportDER []byte
+
+	mu       sync.Mutex
+	conns    map[*websocket.Conn]struct{}
+	draining bool
+	wg       sync.WaitGroup
+}
+
+// New builds the rules (loading signing keys) and the transport. It
+// generates the per-start transport key unless cfg.TransportKey is set.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	svc, err := NewService(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg = svc.cfg
+	tk := cfg.TransportKey
+	if tk == nil {
+		if tk, err = protocol.GenerateTransportKey(); err != nil {
+			return nil, fmt.Errorf("generate transport key: %w", err)
+		}
+	}
+	der, err := x509.MarshalPKIXPublicKey(&tk.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{
+		svc: svc, cfg: cfg, log: cfg.Logger,
+		transport: tk, transportDER: der,
+		conns: make(map[*websocket.Conn]struct{}),
+	}, nil
+}
+
+// Service returns the server's rules.
+func (s *Server) Service() *Service { return s.svc }
+
+// Handler returns the HTTP handler: /ws, /.well-known/jwks.json, /healthz.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", s.serveWS)
+	mux.HandleFunc("GET /.well-known/jwks.json", s.serveJWKS)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Write([]byte("ok\n"))
+	})
+	return mux
+}
+
+// HTTPServer returns an *http.Server for addr with the timeouts set.
+func (s *Server) HTTPServer(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+}
+
+func (s *Server) serveJWKS(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	json.NewEncoder(w).Encode(map[string]any{"keys": s.svc.JWKS()})
+}
+
+// Shutdown closes every WebSocket connection with 1001 (going away) and
+// waits, until ctx ends, for their in-flight requests to finish. Call it
+// after http.Server.Shutdown has stopped new connections.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.draining = true
+	conns := make([]*websocket.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		go c.Close(websocket.StatusGoingAway, "server shutting down")
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		for _, c := range conns {
+			c.CloseNow()
+		}
+		return ctx.Err()
+	}
+}
+
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Upgrade") != "" && !slices.Contains(headerTokens(r.Header, "Sec-WebSocket-Protocol"), protocol.Subprotocol) {
+		http.Error(w, "accountd: subprotocol "+protocol.Subprotocol+" required", http.StatusBadRequest)
+		return
+	}
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:    []string{protocol.Subprotocol},
+		OriginPatterns:  s.cfg.AllowedOrigins,
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		// Accept has written the HTTP error (426, 403, ...).
+		return
+	}
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		c.Close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.wg.Done()
+	}()
+	c.SetReadLimit(protocol.MaxFrame)
+	s.serveConn(context.WithoutCancel(r.Context()), c, clientIP(r))
+}
+
+// headerTokens splits comma-separated header values.
+func headerTokens(h http.Header, key string) []string {
+	var out []string
+	for _, v := range h.Values(key) {
+		for _, t := range strings.Split(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// serveConn runs one connection: the handshake, then requests in order.
+// It is the connection's only long-lived goroutine.
+func (s *Server) serveConn(ctx context.Context, c *websocket.Conn, ip string) {
+	defer c.CloseNow()
+	sess, err := s.handshake(ctx, c)
+	if err != nil {
+		s.log.Debug("handshake failed", "ip", ip, "err", err)
+		return
+	}
+	// Keep-alive: a timer, not a goroutine, while the connection is idle.
+	var ping *time.Timer
+	ping = time.AfterFunc(s.cfg.PingInterval, func() {
+		pctx, cancel := context.WithTimeout(ctx, s.cfg.PingInterval)
+		defer cancel()
+		if err := c.Ping(pctx); err != nil {
+			c.Close(websocket.StatusPolicyViolation, "ping timeout")
+			return
+		}
+		ping.Reset(s.cfg.PingInterval)
+	})
+	defer ping.Stop()
+	for {
+		typ, data, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		if typ != websocket.MessageBinary {
+			c.Close(websocket.StatusProtocolError, "sealed packets are binary")
+			return
+		}
+		plain, err := sess.Open(data)
+		if err != nil {
+			c.Close(websocket.StatusPolicyViolation, "")
+			return
+		}
+		resp := s.handle(ctx, plain, ip)
+		out, err := json.Marshal(resp)
+		if err != nil {
+			s.log.Error("encode response", "err", err)
+			c.Close(websocket.StatusInternalError, "")
+			return
+		}
+		sealed, err := sess.Seal(out)
+		if err != nil {
+			c.Close(websocket.StatusInternalError, "")
+			return
+		}
+		wctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		err = c.Write(wctx, websocket.MessageBinary, sealed)
+		cancel()
+		if err != nil {
+			return
+		}
+	}
+}
+
+// handshake runs the server side of the handshake within HandshakeTimeout;
+// past the deadline the connection is closed with CloseHandshakeTimeout.
+func (s *Server) handshake(ctx context.Context, c *websocket.Conn) (*protocol.Session, error) {
+	timer := time.AfterFunc(s.cfg.HandshakeTimeout, func() {
+		c.Close(protocol.CloseHandshakeTimeout, "handshake timeout")
+	})
+	defer timer.Stop()
+	hs, err := protocol.NewServerHandshake(s.cfg.Identity, s.transport, s.transportDER, nil)
+	if err != nil {
+		c.Close(websocket.StatusInternalError, "")
+		return nil, err
+	}
+	if err := c.Write(ctx, websocket.MessageText, hs.Hello()); err != nil {
+		return nil, err
+	}
+	typ, data, err := c.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if typ != websocket.MessageText {
+		c.Close(websocket.StatusProtocolError, "client_hello must be a text frame")
+		return nil, errors.New("binary client_hello")
+	}
+	reply, sess, err := hs.Finish(data)
+	switch {
+	case errors.Is(err, protocol.ErrVersion):
+		c.Close(protocol.CloseVersion, "unsupported protocol version")
+		return nil, err
+	case errors.Is(err, protocol.ErrMalformed):
+		c.Close(websocket.StatusProtocolError, "malformed client_hello")
+		return nil, err
+	case err != nil:
+		c.Close(websocket.StatusPolicyViolation, "")
+		return nil, err
+	}
+	if !timer.Stop() {
+		return nil, errors.New("handshake timeout")
+	}
+	if err := c.Write(ctx, websocket.MessageText, reply); err != nil {
+		return nil, err
+	}
+	return sess, nil
+}
+
+// handle decodes and dispatches one request; it always returns a response.
+func (s *Server) handle(ctx context.Context, plain []byte, ip string) *protocol.Response {
+	req, err := protocol.DecodeRequest(plain)
+	if err != nil {
+		var id uint64
+		var probe struct {
+			ID uint64 `json:"id"`
+		}
+		if json.Unmarshal(plain, &probe) == nil && probe.ID <= protocol.MaxRequestID {
+			id = probe.ID
+		}
+		return &protocol.Response{ID: id, Error: &protocol.Error{Code: protocol.CodeBadRequest, Message: err.Error()}}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	start := time.Now()
+	result, err := s.dispatch(ctx, req)
+	resp := &protocol.Response{ID: req.ID}
+	if err == nil {
+		if resp.Result, err = json.Marshal(result); err != nil {
+			resp.Result = nil
+		}
+	}
+	if err != nil {
+		werr, internal := toWire(err)
+		if internal {
+			s.log.Error("operation failed", "op", req.Op, "ip", ip, "err", err)
+		}
+		resp.Error = werr
+	}
+	s.log.Debug("request", "op", req.Op, "ip", ip, "ok", resp.Error == nil, "dur", time.Since(start))
+	return resp
+}
+
+// dispatch decodes the body for the op and calls the rules.
+func (s *Server) dispatch(ctx context.Context, req *protocol.Request) (any, error) {
+	switch req.Op {
+	case protocol.OpSignup:
+		var b protocol.SignupRequest
+		if err := protocol.DecodeBody(req.Body, &b); err != nil {
+			return nil, newError(codeBadRequest, err.Error())
+		}
+		return s.svc.Signup(ctx, b)
+	case protocol.OpLogin:
+		var b protocol.LoginRequest
+		if err := protocol.DecodeBody(req.Body, &b); err != nil {
+			return nil, newError(codeBadRequest, err.Error())
+		}
+		if b.Username == "" || b.Password == "" {
+			return nil, newError(codeBadRequest, "username and password are required")
+		}
+		return s.svc.Login(ctx, b)
+	case protocol.OpAuthenticate, protocol.OpLogout, protocol.OpRefresh:
+		var b protocol.TokenRequest
+		if err := protocol.DecodeBody(req.Body, &b); err != nil {
+			return nil, newError(codeBadRequest, err.Error())
+		}
+		if b.Token == "" {
+			return nil, newError(codeBadRequest, "token is required")
+		}
+		switch req.Op {
+		case protocol.OpAuthenticate:
+			return s.svc.Authenticate(ctx, b)
+		case protocol.OpLogout:
+			return s.svc.Logout(ctx, b)
+		default:
+			return s.svc.Refresh(ctx, b)
+		}
+	}
+	return nil, newError(protocol.CodeUnsupportedOp, fmt.Sprintf("unsupported op %q", truncate(req.Op, 32)))
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}

@@ -1,0 +1,321 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/accountd/accountd/protocol"
+	"github.com/accountd/accountd/store"
+)
+
+// Service holds accountd's account rules: passwords, sessions and tokens.
+// It knows nothing about transports, so tests can call it without a
+// socket. Safe for concurrent use.
+type Service struct {
+	cfg    Config
+	store  store.Store
+	keys   *keyRing
+	gate   *hashGate
+	log    *slog.Logger
+	now    func() time.Time
+	dummy  string // a hash to verify against when the username is unknown
+	parser *jwt.Parser
+}
+
+var usernameRE = regexp.MustCompile(`^[a-z0-9._-]{3,32}$`)
+
+// NewService loads (or creates) the signing keys and returns the rules.
+func NewService(ctx context.Context, cfg Config) (*Service, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{
+		cfg:   cfg,
+		store: cfg.Store,
+		gate:  newHashGate(cfg.HashConcurrency, cfg.HashWait),
+		log:   cfg.Logger,
+		now:   cfg.Now,
+	}
+	s.keys = &keyRing{store: cfg.Store, masterKey: cfg.MasterKey, algorithm: cfg.SigningAlgorithm, now: cfg.Now}
+	if err := s.keys.load(ctx); err != nil {
+		return nil, fmt.Errorf("load signing keys: %w", err)
+	}
+	dummyPassword, err := GeneratePassword()
+	if err != nil {
+		return nil, err
+	}
+	if s.dummy, err = HashPassword(dummyPassword, cfg.Argon2); err != nil {
+		return nil, err
+	}
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods([]string{"PS256", "RS256"}),
+		jwt.WithIssuer(cfg.Issuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(cfg.Now),
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	}
+	s.parser = jwt.NewParser(opts...)
+	return s, nil
+}
+
+func randomID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+func publicAccount(a store.Account) protocol.Account {
+	return protocol.Account{ID: a.ID, Username: a.Username, Email: a.Email, CreatedAt: a.CreatedAt}
+}
+
+// normalizeUsername lowercases and checks a username.
+func normalizeUsername(u string) (string, error) {
+	u = strings.ToLower(u)
+	if !usernameRE.MatchString(u) {
+		return "", newError(codeBadRequest, "username must be 3 to 32 characters of a-z, 0-9, '.', '_' and '-'")
+	}
+	return u, nil
+}
+
+// normalizeEmail checks a plain address (no display name) and lowercases it.
+func normalizeEmail(e string) (string, error) {
+	if e == "" {
+		return "", nil
+	}
+	a, err := mail.ParseAddress(e)
+	if err != nil || a.Address != e || a.Name != "" || len(e) > 254 || !strings.Contains(e[strings.LastIndexByte(e, '@'):], ".") {
+		return "", newError(codeBadRequest, "email is not a valid address")
+	}
+	return strings.ToLower(e), nil
+}
+
+// Signup creates an account. Without a password it generates one and
+// returns it once in the result.
+func (s *Service) Signup(ctx context.Context, req protocol.SignupRequest) (*protocol.SignupResult, error) {
+	username, err := normalizeUsername(req.Username)
+	if err != nil {
+		return nil, err
+	}
+	email, err := normalizeEmail(req.Email)
+	if err != nil {
+		return nil, err
+	}
+	password, generated := req.Password, ""
+	if password == "" {
+		if generated, err = GeneratePassword(); err != nil {
+			return nil, err
+		}
+		password = generated
+	} else if err := checkPassword(password, username, s.cfg.MinPasswordLength); err != nil {
+		return nil, err
+	}
+	var hash string
+	if err := s.gate.do(ctx, func() { hash, err = HashPassword(password, s.cfg.Argon2) }); err != nil {
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	id, err := randomID()
+	if err != nil {
+		return nil, err
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	a := store.Account{ID: id, Username: username, Email: email, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
+	if err := s.store.CreateAccount(ctx, a); err != nil {
+		var ce *store.ConflictError
+		if errors.As(err, &ce) {
+			switch ce.Field {
+			case "username":
+				return nil, newError(codeUsernameTaken, "that username is taken")
+			case "email":
+				return nil, newError(codeEmailTaken, "that email is already registered")
+			}
+		}
+		return nil, fmt.Errorf("create account: %w", err)
+	}
+	s.log.Info("signup", "account", a.ID)
+	return &protocol.SignupResult{Account: publicAccount(a), GeneratedPassword: generated}, nil
+}
+
+// Login checks a username and password and opens a session. An unknown
+// username, a wrong password and a disabled account all do the same work
+// and give the same error.
+func (s *Service) Login(ctx context.Context, req protocol.LoginRequest) (*protocol.TokenResult, error) {
+	if req.Password == "" || len(req.Password) > 4*MaxPasswordLength {
+		return nil, errInvalidCredentials
+	}
+	a, err := s.store.GetAccountByUsername(ctx, strings.ToLower(req.Username))
+	found := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("get account: %w", err)
+	}
+	hash := s.dummy
+	if found {
+		hash = a.PasswordHash
+	}
+	var ok, rehash bool
+	var verr error
+	if err := s.gate.do(ctx, func() { ok, rehash, verr = VerifyPassword(req.Password, hash, s.cfg.Argon2) }); err != nil {
+		return nil, err
+	}
+	if verr != nil {
+		s.log.Error("stored password hash unreadable", "account", a.ID, "err", verr)
+		return nil, errInvalidCredentials
+	}
+	if !found || !ok || a.Disabled {
+		return nil, errInvalidCredentials
+	}
+	if rehash {
+		s.upgradeHash(ctx, a.ID, req.Password)
+	}
+	now := s.now().UTC().Truncate(time.Microsecond)
+	sid, err := randomID()
+	if err != nil {
+		return nil, err
+	}
+	sess := store.Session{ID: sid, AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionLifetime)}
+	if err := s.store.CreateSession(ctx, sess); err != nil {
+		return nil, fmt.Errorf("create session: %w", err)
+	}
+	return s.issue(a, sess)
+}
+
+// upgradeHash re-hashes a password whose stored parameters are outdated;
+// failure only means the upgrade waits for the next login.
+func (s *Service) upgradeHash(ctx context.Context, id, password string) {
+	var hash string
+	var err error
+	if gerr := s.gate.do(ctx, func() { hash, err = HashPassword(password, s.cfg.Argon2) }); gerr != nil || err != nil {
+		return
+	}
+	if err := s.store.UpdatePasswordHash(ctx, id, hash, s.now()); err != nil {
+		s.log.Warn("password hash upgrade failed", "account", id, "err", err)
+	}
+}
+
+// issue signs a token for a session: it expires after TokenLifetime, but
+// never after the session's absolute end.
+func (s *Service) issue(a store.Account, sess store.Session) (*protocol.TokenResult, error) {
+	now := s.now().UTC().Truncate(time.Second)
+	exp := now.Add(s.cfg.TokenLifetime)
+	if sess.ExpiresAt.Before(exp) {
+		exp = sess.ExpiresAt.Truncate(time.Second)
+	}
+	jti, err := randomID()
+	if err != nil {
+		return nil, err
+	}
+	c := Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    s.cfg.Issuer,
+			Subject:   a.ID,
+			IssuedAt:  jwt.NewNumericDate(now),
+			NotBefore: jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(exp),
+			ID:        jti,
+		},
+		SessionID: sess.ID,
+	}
+	if s.cfg.Audience != "" {
+		c.Audience = jwt.ClaimStrings{s.cfg.Audience}
+	}
+	tok, err := s.keys.sign(c)
+	if err != nil {
+		return nil, fmt.Errorf("sign token: %w", err)
+	}
+	return &protocol.TokenResult{Token: tok, ExpiresAt: exp, SessionID: sess.ID, Account: publicAccount(a)}, nil
+}
+
+// verify checks a token's signature and claims, then that its session is
+// live and its account enabled: a database check on every call, so a
+// logout at any instance is seen by all of them at once.
+func (s *Service) verify(ctx context.Context, token string) (store.Account, store.Session, error) {
+	if token == "" || len(token) > 8192 {
+		return store.Account{}, store.Session{}, errInvalidToken
+	}
+	var c Claims
+	_, err := s.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
+		return s.keys.verificationKey(ctx, t)
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrUnavailable) {
+			return store.Account{}, store.Session{}, err
+		}
+		return store.Account{}, store.Session{}, errInvalidToken
+	}
+	sess, err := s.store.GetSession(ctx, c.SessionID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Account{}, store.Session{}, errInvalidToken
+	}
+	if err != nil {
+		return store.Account{}, store.Session{}, fmt.Errorf("get session: %w", err)
+	}
+	if sess.Revoked() || !s.now().Before(sess.ExpiresAt) || sess.AccountID != c.Subject {
+		return store.Account{}, store.Session{}, errInvalidToken
+	}
+	a, err := s.store.GetAccount(ctx, sess.AccountID)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Account{}, store.Session{}, errInvalidToken
+	}
+	if err != nil {
+		return store.Account{}, store.Session{}, fmt.Errorf("get account: %w", err)
+	}
+	if a.Disabled {
+		return store.Account{}, store.Session{}, errInvalidToken
+	}
+	return a, sess, nil
+}
+
+// Authenticate returns the account and session behind a valid token.
+func (s *Service) Authenticate(ctx context.Context, req protocol.TokenRequest) (*protocol.AuthenticateResult, error) {
+	a, sess, err := s.verify(ctx, req.Token)
+	if err != nil {
+		return nil, err
+	}
+	return &protocol.AuthenticateResult{
+		Account: publicAccount(a),
+		Session: protocol.SessionInfo{ID: sess.ID, CreatedAt: sess.CreatedAt, ExpiresAt: sess.ExpiresAt},
+	}, nil
+}
+
+// Logout revokes the session behind a valid token, at once.
+func (s *Service) Logout(ctx context.Context, req protocol.TokenRequest) (*protocol.LogoutResult, error) {
+	_, sess, err := s.verify(ctx, req.Token)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.RevokeSession(ctx, sess.ID, s.now()); err != nil {
+		return nil, fmt.Errorf("revoke session: %w", err)
+	}
+	return &protocol.LogoutResult{SessionID: sess.ID}, nil
+}
+
+// Refresh issues a new token for the session behind a valid token; it
+// never extends the session's absolute lifetime.
+func (s *Service) Refresh(ctx context.Context, req protocol.TokenRequest) (*protocol.TokenResult, error) {
+	a, sess, err := s.verify(ctx, req.Token)
+	if err != nil {
+		return nil, err
+	}
+	return s.issue(a, sess)
+}
+
+// JWKS returns the public keys that verify live tokens.
+func (s *Service) JWKS() []JWK { return s.keys.jwks() }

@@ -1,0 +1,263 @@
+package server
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/accountd/accountd/store"
+)
+
+// SigningKeyBits is the size of JWT signing keys.
+const SigningKeyBits = 3072
+
+// Claims are the claims of an accountd token.
+type Claims struct {
+	jwt.RegisteredClaims
+	// SessionID is the "sid" claim: the session behind the token.
+	SessionID string `json:"sid"`
+}
+
+// keyRing holds the signing keys loaded from the store, their private
+// halves unsealed with the master key. Safe for concurrent use.
+type keyRing struct {
+	store     store.Store
+	masterKey []byte
+	algorithm string
+	now       func() time.Time
+
+	mu         sync.RWMutex
+	keys       map[string]*ringKey
+	signer     *ringKey
+	lastReload time.Time
+}
+
+type ringKey struct {
+	rec  store.SigningKey
+	priv *rsa.PrivateKey
+	pub  *rsa.PublicKey
+}
+
+// sealKey encrypts a PKCS#8 private key under the master key with
+// AES-256-GCM; the key id is the additional data, so a sealed key cannot be
+// moved to another row.
+func sealKey(master []byte, kid string, pkcs8 []byte) ([]byte, error) {
+	aead, err := masterAEAD(master)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return aead.Seal(nonce, nonce, pkcs8, []byte("accountd signing key "+kid)), nil
+}
+
+func unsealKey(master []byte, kid string, sealed []byte) ([]byte, error) {
+	aead, err := masterAEAD(master)
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < aead.NonceSize()+aead.Overhead() {
+		return nil, errors.New("sealed signing key too short")
+	}
+	n := aead.NonceSize()
+	pt, err := aead.Open(nil, sealed[:n], sealed[n:], []byte("accountd signing key "+kid))
+	if err != nil {
+		return nil, errors.New("signing key does not open with this master key")
+	}
+	return pt, nil
+}
+
+func masterAEAD(master []byte) (cipher.AEAD, error) {
+	if len(master) != 32 {
+		return nil, errors.New("master key must be 32 bytes")
+	}
+	b, err := aes.NewCipher(master)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(b)
+}
+
+// load reads every signing key from the store and makes sure one can sign,
+// creating one if none can.
+func (r *keyRing) load(ctx context.Context) error {
+	if err := r.reload(ctx); err != nil {
+		return err
+	}
+	r.mu.RLock()
+	ok := r.signer != nil
+	r.mu.RUnlock()
+	if ok {
+		return nil
+	}
+	if _, err := r.create(ctx); err != nil {
+		return err
+	}
+	return r.reload(ctx)
+}
+
+// create generates, seals and stores a new signing key that signs at once.
+func (r *keyRing) create(ctx context.Context) (store.SigningKey, error) {
+	priv, err := rsa.GenerateKey(rand.Reader, SigningKeyBits)
+	if err != nil {
+		return store.SigningKey{}, fmt.Errorf("generate signing key: %w", err)
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	spki, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	idb := make([]byte, 16)
+	if _, err := rand.Read(idb); err != nil {
+		return store.SigningKey{}, err
+	}
+	kid := hex.EncodeToString(idb)
+	sealed, err := sealKey(r.masterKey, kid, pkcs8)
+	if err != nil {
+		return store.SigningKey{}, err
+	}
+	now := r.now().UTC()
+	k := store.SigningKey{ID: kid, Algorithm: r.algorithm, PublicKey: spki, SealedPrivateKey: sealed, CreatedAt: now, ActiveAt: now}
+	if err := r.store.CreateSigningKey(ctx, k); err != nil {
+		return store.SigningKey{}, fmt.Errorf("store signing key: %w", err)
+	}
+	return k, nil
+}
+
+// reload replaces the ring with the store's keys.
+func (r *keyRing) reload(ctx context.Context) error {
+	recs, err := r.store.ListSigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("list signing keys: %w", err)
+	}
+	now := r.now()
+	keys := make(map[string]*ringKey, len(recs))
+	var signer *ringKey
+	for _, rec := range recs {
+		if !rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt) {
+			continue
+		}
+		pub, err := x509.ParsePKIXPublicKey(rec.PublicKey)
+		if err != nil {
+			return fmt.Errorf("signing key %s: public key: %w", rec.ID, err)
+		}
+		rpub, ok := pub.(*rsa.PublicKey)
+		if !ok {
+			return fmt.Errorf("signing key %s: not an RSA key", rec.ID)
+		}
+		k := &ringKey{rec: rec, pub: rpub}
+		canSign := !now.Before(rec.ActiveAt) && (rec.RetireAt.IsZero() || now.Before(rec.RetireAt))
+		if canSign && rec.Algorithm == r.algorithm {
+			pkcs8, err := unsealKey(r.masterKey, rec.ID, rec.SealedPrivateKey)
+			if err != nil {
+				return fmt.Errorf("signing key %s: %w", rec.ID, err)
+			}
+			priv, err := x509.ParsePKCS8PrivateKey(pkcs8)
+			if err != nil {
+				return fmt.Errorf("signing key %s: private key: %w", rec.ID, err)
+			}
+			rpriv, ok := priv.(*rsa.PrivateKey)
+			if !ok || !rpriv.PublicKey.Equal(rpub) {
+				return fmt.Errorf("signing key %s: private half does not match", rec.ID)
+			}
+			k.priv = rpriv
+			// The newest active key signs.
+			if signer == nil || rec.ActiveAt.After(signer.rec.ActiveAt) {
+				signer = k
+			}
+		}
+		keys[rec.ID] = k
+	}
+	r.mu.Lock()
+	r.keys, r.signer, r.lastReload = keys, signer, now
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *keyRing) method(alg string) jwt.SigningMethod {
+	if alg == "RS256" {
+		return jwt.SigningMethodRS256
+	}
+	return jwt.SigningMethodPS256
+}
+
+// sign issues a token with the current signing key.
+func (r *keyRing) sign(c Claims) (string, error) {
+	r.mu.RLock()
+	k := r.signer
+	r.mu.RUnlock()
+	if k == nil {
+		return "", errors.New("no signing key loaded")
+	}
+	t := jwt.NewWithClaims(r.method(k.rec.Algorithm), c)
+	t.Header["kid"] = k.rec.ID
+	return t.SignedString(k.priv)
+}
+
+// verificationKey finds the public key for a token's kid, reloading from
+// the store (at most once a second) when another instance created a key
+// this one has not seen yet.
+func (r *keyRing) verificationKey(ctx context.Context, t *jwt.Token) (any, error) {
+	kid, _ := t.Header["kid"].(string)
+	r.mu.RLock()
+	k := r.keys[kid]
+	stale := r.now().Sub(r.lastReload) > time.Second
+	r.mu.RUnlock()
+	if k == nil && stale && kid != "" {
+		if err := r.reload(ctx); err != nil {
+			return nil, err
+		}
+		r.mu.RLock()
+		k = r.keys[kid]
+		r.mu.RUnlock()
+	}
+	if k == nil {
+		return nil, errors.New("unknown key id")
+	}
+	if t.Method.Alg() != k.rec.Algorithm {
+		return nil, errors.New("algorithm does not match key")
+	}
+	return k.pub, nil
+}
+
+// JWK is one RSA key in a JSON Web Key Set (RFC 7517/7518).
+type JWK struct {
+	Kty string `json:"kty"`
+	Use string `json:"use"`
+	Alg string `json:"alg"`
+	Kid string `json:"kid"`
+	N   string `json:"n"`
+	E   string `json:"e"`
+}
+
+// jwks returns every key that can still verify a live token.
+func (r *keyRing) jwks() []JWK {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]JWK, 0, len(r.keys))
+	for _, k := range r.keys {
+		out = append(out, JWK{
+			Kty: "RSA", Use: "sig", Alg: k.rec.Algorithm, Kid: k.rec.ID,
+			N: base64.RawURLEncoding.EncodeToString(k.pub.N.Bytes()),
+			E: base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.pub.E)).Bytes()),
+		})
+	}
+	return out
+}
