@@ -1,0 +1,141 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/accountd/accountd/store"
+)
+
+const accountColumns = `id, username, email, password_hash, disabled, created_at, updated_at`
+
+// CreateAccount implements store.Store.
+func (db *DB) CreateAccount(ctx context.Context, a store.Account) error {
+	const op = "create account"
+	if err := checkTimes(op, namedTime{"CreatedAt", a.CreatedAt}, namedTime{"UpdatedAt", a.UpdatedAt}); err != nil {
+		return err
+	}
+	_, err := db.write.ExecContext(ctx,
+		`INSERT INTO accounts (`+accountColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		a.ID, a.Username, nullIfEmpty(a.Email), a.PasswordHash, a.Disabled,
+		timeArg(db.dialect, a.CreatedAt), timeArg(db.dialect, a.UpdatedAt))
+	return db.translate(op, err)
+}
+
+// GetAccount implements store.Store.
+func (db *DB) GetAccount(ctx context.Context, id string) (store.Account, error) {
+	row := db.read.QueryRowContext(ctx,
+		`SELECT `+accountColumns+` FROM accounts WHERE id = ?`, id)
+	a, err := scanAccount(row)
+	return a, db.translateGet("get account", err)
+}
+
+// GetAccountByUsername implements store.Store.
+func (db *DB) GetAccountByUsername(ctx context.Context, username string) (store.Account, error) {
+	row := db.read.QueryRowContext(ctx,
+		`SELECT `+accountColumns+` FROM accounts WHERE username = ?`, username)
+	a, err := scanAccount(row)
+	return a, db.translateGet("get account by username", err)
+}
+
+// ListAccounts implements store.Store. It returns an empty, non-nil slice
+// when there are no accounts.
+func (db *DB) ListAccounts(ctx context.Context) ([]store.Account, error) {
+	const op = "list accounts"
+	rows, err := db.read.QueryContext(ctx,
+		`SELECT `+accountColumns+` FROM accounts ORDER BY username`)
+	if err != nil {
+		return nil, db.translate(op, err)
+	}
+	defer rows.Close()
+	accounts := []store.Account{}
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, db.translate(op, err)
+		}
+		accounts = append(accounts, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.translate(op, err)
+	}
+	return accounts, nil
+}
+
+// UpdatePasswordHash implements store.Store.
+func (db *DB) UpdatePasswordHash(ctx context.Context, id, hash string, at time.Time) error {
+	const op = "update password hash"
+	if err := checkTimes(op, namedTime{"at", at}); err != nil {
+		return err
+	}
+	res, err := db.write.ExecContext(ctx,
+		`UPDATE accounts SET password_hash = ?, updated_at = ? WHERE id = ?`,
+		hash, timeArg(db.dialect, at), id)
+	return db.checkUpdated(op, res, err)
+}
+
+// SetAccountDisabled implements store.Store.
+func (db *DB) SetAccountDisabled(ctx context.Context, id string, disabled bool, at time.Time) error {
+	const op = "set account disabled"
+	if err := checkTimes(op, namedTime{"at", at}); err != nil {
+		return err
+	}
+	res, err := db.write.ExecContext(ctx,
+		`UPDATE accounts SET disabled = ?, updated_at = ? WHERE id = ?`,
+		disabled, timeArg(db.dialect, at), id)
+	return db.checkUpdated(op, res, err)
+}
+
+// DeleteAccount implements store.Store. The foreign key deletes the
+// account's sessions with it.
+func (db *DB) DeleteAccount(ctx context.Context, id string) error {
+	res, err := db.write.ExecContext(ctx, `DELETE FROM accounts WHERE id = ?`, id)
+	return db.checkUpdated("delete account", res, err)
+}
+
+// rowScanner is *sql.Row or *sql.Rows.
+type rowScanner interface {
+	Scan(dest ...any) error
+}
+
+func scanAccount(row rowScanner) (store.Account, error) {
+	var (
+		a     store.Account
+		email sql.NullString
+	)
+	err := row.Scan(&a.ID, &a.Username, &email, &a.PasswordHash, &a.Disabled,
+		timeColumn{&a.CreatedAt}, timeColumn{&a.UpdatedAt})
+	if err != nil {
+		return store.Account{}, err
+	}
+	a.Email = email.String
+	return a, nil
+}
+
+// translateGet maps sql.ErrNoRows to store.ErrNotFound and other errors
+// with translate.
+func (db *DB) translateGet(op string, err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	return db.translate(op, err)
+}
+
+// checkUpdated returns store.ErrNotFound when a statement that targets one
+// row by id matched none. Both dialects count matched rows (MySQL with
+// clientFoundRows), so an update that changes nothing still counts.
+func (db *DB) checkUpdated(op string, res sql.Result, err error) error {
+	if err != nil {
+		return db.translate(op, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return db.translate(op, err)
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}

@@ -1,0 +1,215 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/pressly/goose/v3"
+)
+
+// Pool settings for MariaDB/MySQL.
+const (
+	// mysqlConnMaxLifetime is below the 5 minutes the driver advises, so
+	// connections are recycled before a server, proxy or firewall with a
+	// short idle timeout drops them, and so the pool follows a DNS change
+	// or a failover within minutes.
+	mysqlConnMaxLifetime = 3 * time.Minute
+	// mysqlMaxOpenConns bounds the connections one accountd instance holds,
+	// so that several instances stay well below the server's
+	// max_connections (151 by default) and a load spike queues in the pool
+	// instead of being refused by the server.
+	mysqlMaxOpenConns = 32
+	// mysqlMaxIdleConns keeps half the pool warm between bursts without
+	// holding every connection open when idle.
+	mysqlMaxIdleConns = 16
+	// mysqlDialTimeout applies when the DSN sets no timeout, so that an
+	// unreachable server fails in seconds rather than after the operating
+	// system's TCP timeout (about two minutes).
+	mysqlDialTimeout = 10 * time.Second
+)
+
+// mysqlConfig parses dsn and applies the settings sqlstore relies on.
+func mysqlConfig(dsn string) (*mysql.Config, error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		// ParseDSN's messages do not repeat the DSN, which may hold a
+		// password.
+		return nil, fmt.Errorf("parse dsn: %w", err)
+	}
+	// DATETIME columns scan into time.Time, written and read in UTC.
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	// RowsAffected counts matched rows, not changed rows, as SQLite does: an
+	// UPDATE that sets a value to itself still finds its row.
+	cfg.ClientFoundRows = true
+	if cfg.Timeout == 0 {
+		cfg.Timeout = mysqlDialTimeout
+	}
+	if _, ok := cfg.Params["sql_mode"]; !ok {
+		if cfg.Params == nil {
+			cfg.Params = map[string]string{}
+		}
+		// Strict mode whatever the server's default: a value that does not
+		// fit is an error, never silently truncated.
+		cfg.Params["sql_mode"] = "'TRADITIONAL'"
+	}
+	return cfg, nil
+}
+
+func openMySQL(ctx context.Context, dsn string) (*DB, error) {
+	cfg, err := mysqlConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open mysql: %w", err)
+	}
+	if cfg.DBName == "" {
+		return nil, errors.New("sqlstore: open mysql: the dsn names no database (want user@tcp(host:port)/dbname)")
+	}
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open mysql: %w", err)
+	}
+	pool := sql.OpenDB(connector)
+	pool.SetConnMaxLifetime(mysqlConnMaxLifetime)
+	pool.SetMaxOpenConns(mysqlMaxOpenConns)
+	pool.SetMaxIdleConns(mysqlMaxIdleConns)
+	if err := pool.PingContext(ctx); err != nil {
+		pool.Close()
+		return nil, unavailable("open mysql", err)
+	}
+	return newDB(mysqlDialect{}, pool, pool)
+}
+
+// databaseName is what CreateDatabase accepts as a database name: a
+// conservative subset of MySQL identifiers.
+var databaseName = regexp.MustCompile(`^[A-Za-z0-9_$-]{1,64}$`)
+
+// CreateDatabase creates the database named in the MySQL dsn, with the
+// utf8mb4 character set, if it does not exist yet. It connects without
+// selecting a database, so the account in the dsn needs the CREATE
+// privilege. The name may hold letters, digits, '_', '$' and '-' (at most
+// 64). Connection failures wrap store.ErrUnavailable.
+func CreateDatabase(ctx context.Context, dsn string) error {
+	cfg, err := mysqlConfig(dsn)
+	if err != nil {
+		return fmt.Errorf("sqlstore: create database: %w", err)
+	}
+	name := cfg.DBName
+	if name == "" {
+		return errors.New("sqlstore: create database: the dsn names no database (want user@tcp(host:port)/dbname)")
+	}
+	if !databaseName.MatchString(name) {
+		return fmt.Errorf("sqlstore: create database: invalid name %q (use letters, digits, '_', '$' or '-', at most 64)", name)
+	}
+	cfg.DBName = ""
+	connector, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return fmt.Errorf("sqlstore: create database: %w", err)
+	}
+	pool := sql.OpenDB(connector)
+	defer pool.Close()
+	// The name is validated above; quoting it as an identifier as well
+	// keeps '-' and '$' and any reserved word safe.
+	query := "CREATE DATABASE IF NOT EXISTS " + quoteMySQLIdentifier(name) +
+		" CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+	if _, err := pool.ExecContext(ctx, query); err != nil {
+		d := mysqlDialect{}
+		if d.isUnavailable(err) {
+			return unavailable("create database", err)
+		}
+		return fmt.Errorf("sqlstore: create database: %w", err)
+	}
+	return nil
+}
+
+// quoteMySQLIdentifier quotes name with backticks, doubling any backtick
+// inside it.
+func quoteMySQLIdentifier(name string) string {
+	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
+}
+
+// MySQL server error numbers sqlstore interprets.
+const (
+	mysqlErrDupEntry         = 1062 // ER_DUP_ENTRY
+	mysqlErrNoReferencedRow  = 1452 // ER_NO_REFERENCED_ROW_2
+	mysqlErrNoReferencedRow1 = 1216 // ER_NO_REFERENCED_ROW (older servers)
+)
+
+// mysqlUnavailable lists server errors that mean the server cannot serve
+// requests now, as opposed to rejecting this one.
+var mysqlUnavailable = map[uint16]bool{
+	1040: true, // ER_CON_COUNT_ERROR: too many connections
+	1045: true, // ER_ACCESS_DENIED_ERROR: credentials no longer accepted
+	1047: true, // ER_UNKNOWN_COM_ERROR: Galera node not ready (WSREP)
+	1049: true, // ER_BAD_DB_ERROR: the database is gone
+	1053: true, // ER_SERVER_SHUTDOWN
+	1129: true, // ER_HOST_IS_BLOCKED
+	1290: true, // ER_OPTION_PREVENTS_STATEMENT: --read-only during failover
+	1836: true, // ER_READ_ONLY_MODE
+	1927: true, // ER_CONNECTION_KILLED (MariaDB)
+}
+
+// mysqlUniqueKeys maps the unique key names of migrations/mysql to the
+// store.ConflictError field they protect.
+var mysqlUniqueKeys = map[string]string{
+	"PRIMARY":           "id",
+	"accounts_username": "username",
+	"accounts_email":    "email",
+}
+
+type mysqlDialect struct{}
+
+func (mysqlDialect) name() string                { return MySQL }
+func (mysqlDialect) gooseDialect() goose.Dialect { return goose.DialectMySQL }
+func (mysqlDialect) migrationsDir() string       { return "mysql" }
+
+// timeValue passes a time.Time, which the driver sends in UTC (loc=UTC).
+// It is truncated here because MySQL rounds, rather than drops, digits
+// beyond the microsecond in a literal (interpolateParams=true), which could
+// move a time into the next second, day or year.
+func (mysqlDialect) timeValue(t time.Time) driver.Value {
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+func (mysqlDialect) conflictField(err error) (string, bool) {
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) || me.Number != mysqlErrDupEntry {
+		return "", false
+	}
+	// "Duplicate entry 'x' for key 'accounts_username'" (MariaDB) or
+	// "... for key 'accounts.accounts_username'" (MySQL 8). The entry may
+	// contain anything, so look from the end.
+	const marker = " for key '"
+	i := strings.LastIndex(me.Message, marker)
+	if i < 0 {
+		return "unknown", true
+	}
+	key := strings.TrimSuffix(me.Message[i+len(marker):], "'")
+	if j := strings.LastIndexByte(key, '.'); j >= 0 {
+		key = key[j+1:]
+	}
+	if field, ok := mysqlUniqueKeys[key]; ok {
+		return field, true
+	}
+	return key, true
+}
+
+func (mysqlDialect) isForeignKeyViolation(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) &&
+		(me.Number == mysqlErrNoReferencedRow || me.Number == mysqlErrNoReferencedRow1)
+}
+
+func (mysqlDialect) isUnavailable(err error) bool {
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) || isNetError(err) {
+		return true
+	}
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && mysqlUnavailable[me.Number]
+}
