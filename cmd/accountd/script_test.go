@@ -1,0 +1,162 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	josejwt "github.com/go-jose/go-jose/v4/jwt"
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/accountd/accountd/store/sqlstore/sqltest"
+)
+
+// binDir holds accountd and account built from this tree, once per run.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "accountd-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	cmd := exec.Command("go", "build", "-o", dir+string(os.PathSeparator), "github.com/accountd/accountd/cmd/...")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build binaries:", err)
+		os.Exit(1)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// TestScripts runs the CLI end to end: the real binaries, a real server
+// on a free loopback port, the embedded store.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, scriptParams("testdata/script", nil))
+}
+
+// TestScriptsMySQL runs the same against a fresh MariaDB database.
+func TestScriptsMySQL(t *testing.T) {
+	dsn := sqltest.MySQLDSN(t)
+	testscript.Run(t, scriptParams("testdata/mysql", map[string]string{"MYSQL_DSN": dsn}))
+}
+
+func scriptParams(dir string, vars map[string]string) testscript.Params {
+	return testscript.Params{
+		Dir:                 dir,
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("PATH", binDir+string(os.PathListSeparator)+env.Getenv("PATH"))
+			port, err := freePort()
+			if err != nil {
+				return err
+			}
+			env.Setenv("PORT", port)
+			env.Setenv("HOME", env.WorkDir)
+			env.Setenv("XDG_CONFIG_HOME", filepath.Join(env.WorkDir, ".config"))
+			for k, v := range vars {
+				env.Setenv(k, v)
+			}
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"waitserver": cmdWaitServer,
+			"jwksverify": cmdJWKSVerify,
+			"filemode":   cmdFileMode,
+		},
+	}
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	_, port, err := net.SplitHostPort(ln.Addr().String())
+	return port, err
+}
+
+// waitserver host:port — wait up to 30 s for /healthz to answer 200.
+func cmdWaitServer(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: waitserver host:port")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + args[0] + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ts.Fatalf("server at %s did not answer /healthz within 30s", args[0])
+}
+
+// jwksverify url tokenfile username — verify the token in tokenfile with
+// an independent JOSE library against the server's published JWKS.
+func cmdJWKSVerify(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: jwksverify jwks-url tokenfile")
+	}
+	resp, err := http.Get(args[0])
+	ts.Check(err)
+	defer resp.Body.Close()
+	if cc := resp.Header.Get("Cache-Control"); !strings.Contains(cc, "max-age") {
+		ts.Fatalf("jwks has no cache max-age: %q", cc)
+	}
+	var set jose.JSONWebKeySet
+	ts.Check(json.NewDecoder(resp.Body).Decode(&set))
+	raw := strings.TrimSpace(ts.ReadFile(args[1]))
+	tok, err := josejwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.PS256})
+	ts.Check(err)
+	if len(tok.Headers) != 1 || tok.Headers[0].KeyID == "" {
+		ts.Fatalf("token has no kid")
+	}
+	keys := set.Key(tok.Headers[0].KeyID)
+	if len(keys) != 1 {
+		ts.Fatalf("kid %s not in the JWKS (%d keys)", tok.Headers[0].KeyID, len(set.Keys))
+	}
+	var claims josejwt.Claims
+	var extra struct {
+		SID string `json:"sid"`
+	}
+	err = tok.Claims(keys[0].Key, &claims, &extra)
+	if neg {
+		if err == nil {
+			ts.Fatalf("token verified")
+		}
+		return
+	}
+	ts.Check(err)
+	ts.Check(claims.ValidateWithLeeway(josejwt.Expected{Issuer: "accountd", Time: time.Now()}, 0))
+	if claims.Subject == "" || extra.SID == "" {
+		ts.Fatalf("token lacks sub or sid: %+v", claims)
+	}
+}
+
+// filemode path 0600 — check a file's permission bits.
+func cmdFileMode(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: filemode path mode")
+	}
+	fi, err := os.Stat(ts.MkAbs(args[0]))
+	ts.Check(err)
+	if got := fmt.Sprintf("%04o", fi.Mode().Perm()); got != args[1] {
+		ts.Fatalf("%s has mode %s, want %s", args[0], got, args[1])
+	}
+}

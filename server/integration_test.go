@@ -1,0 +1,374 @@
+package server_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/base64"
+	"errors"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/accountd/accountd/client"
+	"github.com/accountd/accountd/protocol"
+	"github.com/accountd/accountd/server"
+	"github.com/accountd/accountd/store"
+	"github.com/accountd/accountd/store/sqlstore/sqltest"
+)
+
+// cheapArgon2 keeps tests fast; production defaults are never lowered.
+var cheapArgon2 = server.Argon2Params{Time: 1, MemoryKiB: 1024, Threads: 1}
+
+var (
+	keyOnce          sync.Once
+	sharedTransport  *rsa.PrivateKey
+	sharedClientKey  *rsa.PrivateKey
+	errSharedKeyInit error
+)
+
+// mustKeys returns RSA keys generated once per test binary: generating
+// RSA-3072 keys per test would dominate the run time.
+func mustKeys(tb testing.TB) (transport, clientKey *rsa.PrivateKey) {
+	tb.Helper()
+	keyOnce.Do(func() {
+		if sharedTransport, errSharedKeyInit = rsa.GenerateKey(rand.Reader, 3072); errSharedKeyInit != nil {
+			return
+		}
+		sharedClientKey, errSharedKeyInit = rsa.GenerateKey(rand.Reader, 2048)
+	})
+	if errSharedKeyInit != nil {
+		tb.Fatal(errSharedKeyInit)
+	}
+	return sharedTransport, sharedClientKey
+}
+
+// testClock is a clock tests can move forward.
+type testClock struct{ offset atomic.Int64 }
+
+func (c *testClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *testClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+func newMasterKey(tb testing.TB) []byte      { return mustRandom(tb, 32) }
+func mustRandom(tb testing.TB, n int) []byte { b := make([]byte, n); rand.Read(b); return b }
+func mustIdentity(tb testing.TB) ed25519.PrivateKey {
+	tb.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return priv
+}
+
+type testServer struct {
+	addr     string
+	srv      *server.Server
+	http     *http.Server
+	clock    *testClock
+	identity ed25519.PrivateKey
+}
+
+// mustServe starts a real server on 127.0.0.1:0 over st and stops it at
+// cleanup.
+func mustServe(tb testing.TB, st store.Store, edit func(*server.Config)) *testServer {
+	tb.Helper()
+	tk, _ := mustKeys(tb)
+	clock := &testClock{}
+	cfg := server.Config{
+		Store: st, MasterKey: newMasterKey(tb), Identity: mustIdentity(tb), TransportKey: tk,
+		Argon2: cheapArgon2, Now: clock.Now,
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv, err := server.New(ctx, cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hs := srv.HTTPServer("")
+	go hs.Serve(ln)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		hs.Shutdown(ctx)
+		srv.Shutdown(ctx)
+	})
+	return &testServer{addr: ln.Addr().String(), srv: srv, http: hs, clock: clock, identity: cfg.Identity}
+}
+
+// mustDial connects with a fresh known-servers file, trusting on first use.
+func mustDial(tb testing.TB, ts *testServer) *client.Conn {
+	tb.Helper()
+	_, ck := mustKeys(tb)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, ts.addr, client.Options{
+		Trust:           client.NewKnownServers(filepath.Join(tb.TempDir(), "known_servers")),
+		TrustOnFirstUse: true,
+		ClientKey:       ck,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+func ctxT(tb testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	tb.Cleanup(cancel)
+	return ctx
+}
+
+const goodPassword = "correct horse battery staple"
+
+func TestOperations(t *testing.T) {
+	for _, backend := range []struct {
+		name string
+		open func(testing.TB) store.Store
+	}{
+		{"sqlite", func(tb testing.TB) store.Store { return sqltest.NewSQLite(tb) }},
+		{"mysql", func(tb testing.TB) store.Store { return sqltest.NewMySQL(tb) }},
+	} {
+		t.Run(backend.name, func(t *testing.T) {
+			st := backend.open(t)
+			ts := mustServe(t, st, nil)
+			testOperations(t, ts)
+		})
+	}
+}
+
+func testOperations(t *testing.T, ts *testServer) {
+	c := mustDial(t, ts)
+	ctx := ctxT(t)
+
+	t.Run("signup", func(t *testing.T) {
+		r, err := c.Signup(ctx, "Alice", goodPassword, "alice@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Account.Username != "alice" || len(r.Account.ID) != 32 || r.GeneratedPassword != "" {
+			t.Fatalf("account %+v", r)
+		}
+	})
+	t.Run("duplicate username", func(t *testing.T) {
+		_, err := c.Signup(ctx, "ALICE", goodPassword+"x", "")
+		if !errors.Is(err, client.ErrUsernameTaken) {
+			t.Fatalf("got %v, want username taken", err)
+		}
+	})
+	t.Run("duplicate email", func(t *testing.T) {
+		_, err := c.Signup(ctx, "alice2", goodPassword, "alice@example.com")
+		if !errors.Is(err, client.ErrEmailTaken) {
+			t.Fatalf("got %v, want email taken", err)
+		}
+	})
+	t.Run("weak password", func(t *testing.T) {
+		_, err := c.Signup(ctx, "bob", "short", "")
+		if !errors.Is(err, client.ErrWeakPassword) || !strings.Contains(err.Error(), "at least 15") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("bad username", func(t *testing.T) {
+		_, err := c.Signup(ctx, "no spaces allowed", goodPassword, "")
+		if !errors.Is(err, client.ErrBadRequest) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("generated password", func(t *testing.T) {
+		r, err := c.Signup(ctx, "carol", "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.GeneratedPassword) != 24 {
+			t.Fatalf("generated %q", r.GeneratedPassword)
+		}
+		if _, err := c.Login(ctx, "carol", r.GeneratedPassword); err != nil {
+			t.Fatalf("login with generated password: %v", err)
+		}
+	})
+	t.Run("wrong password and unknown user look the same", func(t *testing.T) {
+		_, err1 := c.Login(ctx, "alice", "not the right password at all")
+		_, err2 := c.Login(ctx, "nobody", "not the right password at all")
+		var e1, e2 *client.ServerError
+		if !errors.As(err1, &e1) || !errors.As(err2, &e2) {
+			t.Fatalf("errors %v / %v", err1, err2)
+		}
+		if *e1 != *e2 || e1.Code != protocol.CodeInvalidCredentials {
+			t.Fatalf("wrong password %+v, unknown user %+v", e1, e2)
+		}
+	})
+
+	var tok *client.Token
+	t.Run("login", func(t *testing.T) {
+		var err error
+		if tok, err = c.Login(ctx, "alice", goodPassword); err != nil {
+			t.Fatal(err)
+		}
+		if tok.Account.Username != "alice" || tok.SessionID == "" || time.Until(tok.ExpiresAt) < 59*time.Minute {
+			t.Fatalf("token result %+v", tok)
+		}
+	})
+	if tok == nil {
+		t.FailNow()
+	}
+	t.Run("authenticate", func(t *testing.T) {
+		id, err := c.Authenticate(ctx, tok.Token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id.Account.Username != "alice" || id.Session.ID != tok.SessionID {
+			t.Fatalf("identity %+v", id)
+		}
+	})
+	t.Run("tampered token", func(t *testing.T) {
+		parts := strings.Split(tok.Token, ".")
+		claims, _ := base64.RawURLEncoding.DecodeString(parts[1])
+		forged := strings.Replace(string(claims), tok.Account.ID, strings.Repeat("0", 32), 1)
+		parts[1] = base64.RawURLEncoding.EncodeToString([]byte(forged))
+		if _, err := c.Authenticate(ctx, strings.Join(parts, ".")); !errors.Is(err, client.ErrInvalidToken) {
+			t.Fatalf("forged claims: got %v", err)
+		}
+		sig := []byte(tok.Token)
+		sig[len(sig)-5] ^= 1
+		if _, err := c.Authenticate(ctx, string(sig)); !errors.Is(err, client.ErrInvalidToken) {
+			t.Fatalf("flipped signature: got %v", err)
+		}
+		if _, err := c.Authenticate(ctx, "not.a.jwt"); !errors.Is(err, client.ErrInvalidToken) {
+			t.Fatalf("garbage: got %v", err)
+		}
+	})
+	var refreshed *client.Token
+	t.Run("refresh", func(t *testing.T) {
+		var err error
+		ts.clock.Advance(2 * time.Second)
+		if refreshed, err = c.Refresh(ctx, tok.Token); err != nil {
+			t.Fatal(err)
+		}
+		if refreshed.SessionID != tok.SessionID || refreshed.Token == tok.Token {
+			t.Fatalf("refresh %+v", refreshed)
+		}
+		if _, err := c.Authenticate(ctx, refreshed.Token); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("logout revokes every token of the session", func(t *testing.T) {
+		if err := c.Logout(ctx, tok.Token); err != nil {
+			t.Fatal(err)
+		}
+		for _, tk := range []string{tok.Token, refreshed.Token} {
+			if _, err := c.Authenticate(ctx, tk); !errors.Is(err, client.ErrInvalidToken) {
+				t.Fatalf("after logout: got %v", err)
+			}
+		}
+		if _, err := c.Refresh(ctx, refreshed.Token); !errors.Is(err, client.ErrInvalidToken) {
+			t.Fatalf("refresh after logout: got %v", err)
+		}
+		if err := c.Logout(ctx, tok.Token); !errors.Is(err, client.ErrInvalidToken) {
+			t.Fatalf("second logout: got %v", err)
+		}
+	})
+	t.Run("expired token", func(t *testing.T) {
+		tk, err := c.Login(ctx, "alice", goodPassword)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts.clock.Advance(time.Hour + time.Minute)
+		if _, err := c.Authenticate(ctx, tk.Token); !errors.Is(err, client.ErrInvalidToken) {
+			t.Fatalf("expired: got %v", err)
+		}
+		if _, err := c.Refresh(ctx, tk.Token); !errors.Is(err, client.ErrInvalidToken) {
+			t.Fatalf("refresh expired: got %v", err)
+		}
+	})
+	t.Run("session absolute lifetime caps refresh", func(t *testing.T) {
+		tk, err := c.Login(ctx, "alice", goodPassword)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 30 {
+			ts.clock.Advance(55 * time.Minute)
+			if tk, err = c.Refresh(ctx, tk.Token); err != nil {
+				break
+			}
+		}
+		if !errors.Is(err, client.ErrInvalidToken) {
+			t.Fatalf("refreshing past 24 h: got %v", err)
+		}
+	})
+}
+
+func TestChangedIdentityRefused(t *testing.T) {
+	st := sqltest.NewSQLite(t)
+	first := mustServe(t, st, nil)
+	_, ck := mustKeys(t)
+	known := client.NewKnownServers(filepath.Join(t.TempDir(), "known_servers"))
+	ctx := ctxT(t)
+
+	// Unknown server without trust-on-first-use: refused, nothing pinned.
+	_, err := client.Dial(ctx, first.addr, client.Options{Trust: known, ClientKey: ck})
+	if !errors.Is(err, client.ErrUnknownServer) {
+		t.Fatalf("unknown server: got %v", err)
+	}
+	c, err := client.Dial(ctx, first.addr, client.Options{Trust: known, ClientKey: ck, TrustOnFirstUse: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+
+	// Another server (another identity key) on the same address.
+	addr := first.addr
+	first.http.Close()
+	impostor := mustServeAt(t, sqltest.NewSQLite(t), addr)
+	_, err = client.Dial(ctx, addr, client.Options{Trust: known, ClientKey: ck, TrustOnFirstUse: true})
+	var mismatch *client.KeyMismatchError
+	if !errors.As(err, &mismatch) {
+		t.Fatalf("changed identity: got %v", err)
+	}
+	wantOld := protocol.Fingerprint(first.identity.Public().(ed25519.PublicKey))
+	wantNew := protocol.Fingerprint(impostor.identity.Public().(ed25519.PublicKey))
+	if mismatch.Pinned != wantOld || mismatch.Presented != wantNew || mismatch.Line != 1 {
+		t.Fatalf("mismatch %+v, want pinned %s presented %s", mismatch, wantOld, wantNew)
+	}
+	if !strings.Contains(err.Error(), wantOld) || !strings.Contains(err.Error(), wantNew) {
+		t.Fatalf("message does not name both fingerprints: %v", err)
+	}
+}
+
+// mustServeAt starts a server with a new identity on a given address,
+// after the previous listener there has been closed.
+func mustServeAt(tb testing.TB, st store.Store, addr string) *testServer {
+	tb.Helper()
+	tk, _ := mustKeys(tb)
+	identity := mustIdentity(tb)
+	ctx := ctxT(tb)
+	srv, err := server.New(ctx, server.Config{Store: st, MasterKey: newMasterKey(tb), Identity: identity, TransportKey: tk, Argon2: cheapArgon2})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var ln net.Listener
+	for range 50 {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: time.Second}
+	go hs.Serve(ln)
+	tb.Cleanup(func() { hs.Close() })
+	return &testServer{addr: addr, srv: srv, identity: identity}
+}

@@ -1,0 +1,329 @@
+package setup
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// ConfigVersion is the version of the settings format inside the sealed
+// file (Config.Version).
+const ConfigVersion = 1
+
+// Database drivers a Config may name.
+const (
+	DriverSQLite = "sqlite"
+	DriverMySQL  = "mysql"
+)
+
+// Key sizes.
+const (
+	// MasterKeySize is the size in bytes of Config.MasterKey.
+	MasterKeySize = 32
+)
+
+// Config is everything the server needs to start: it is the plaintext of the
+// sealed config file. It holds secrets; print it with Redacted (String,
+// GoString and LogValue redact too).
+type Config struct {
+	// Version is the settings format version, ConfigVersion.
+	Version int `json:"version"`
+	// Listen is the host:port the server listens on, e.g. "127.0.0.1:8080"
+	// or ":8080" (every interface). Port 0 picks a free port.
+	Listen string `json:"listen"`
+	// Database says where the accounts live.
+	Database Database `json:"database"`
+	// MasterKey is MasterKeySize random bytes; it encrypts the JWT signing
+	// keys at rest in the database.
+	MasterKey []byte `json:"master_key"`
+	// IdentityKey is the server's long-term Ed25519 identity key
+	// (ed25519.PrivateKeySize bytes); it signs the handshake hello.
+	IdentityKey ed25519.PrivateKey `json:"identity_key"`
+	// Server holds optional tunables; zero values mean the server's
+	// defaults.
+	Server ServerSettings `json:"server"`
+}
+
+// Database names the store the server uses.
+type Database struct {
+	// Driver is DriverSQLite or DriverMySQL.
+	Driver string `json:"driver"`
+	// DSN is, for MySQL/MariaDB, a go-sql-driver/mysql DSN including the
+	// password and the database name
+	// ("user:pass@tcp(host:3306)/accountd?parseTime=true"); for SQLite,
+	// the path of the database file.
+	DSN string `json:"dsn"`
+}
+
+// ServerSettings are the optional tunables of the server. The zero value
+// of every field means the server's default.
+type ServerSettings struct {
+	// TokenLifetime is how long an access token is valid. Default 1 h.
+	TokenLifetime Duration `json:"token_lifetime,omitempty"`
+	// SessionLifetime is the absolute lifetime of a session, refreshes
+	// included. Default 24 h.
+	SessionLifetime Duration `json:"session_lifetime,omitempty"`
+	// Issuer is the JWT "iss" claim. Default: the server's choice.
+	Issuer string `json:"issuer,omitempty"`
+	// Audience is the JWT "aud" claim; empty means no "aud" claim.
+	Audience string `json:"audience,omitempty"`
+	// AllowedOrigins are the browser origins (or origin host patterns)
+	// allowed to open a WebSocket; empty means same-origin only.
+	AllowedOrigins []string `json:"allowed_origins,omitempty"`
+	// SigningAlgorithm is the JWT algorithm, "PS256" or "RS256". Default
+	// "PS256".
+	SigningAlgorithm string `json:"signing_algorithm,omitempty"`
+	// MinPasswordLength is the minimum length, in characters, of an account
+	// password: 8 to 64. Default 15.
+	MinPasswordLength int `json:"min_password_length,omitempty"`
+	// Argon2 are the account password hashing parameters; nil means the
+	// server's defaults (t=2, m=64 MiB, p=4).
+	Argon2 *Argon2Params `json:"argon2,omitempty"`
+}
+
+// Argon2Params are Argon2id cost parameters for account password hashes.
+type Argon2Params struct {
+	// Time is the number of passes, at least 1.
+	Time uint32 `json:"time"`
+	// MemoryKiB is the memory cost in KiB, at least 8 per thread.
+	MemoryKiB uint32 `json:"memory_kib"`
+	// Threads is the parallelism, at least 1.
+	Threads uint8 `json:"threads"`
+}
+
+// Limits on ServerSettings.Argon2, so that a typo cannot make every login
+// eat the machine.
+const (
+	maxArgon2Time      = 64
+	maxArgon2MemoryKiB = 4 << 20 // 4 GiB
+)
+
+// Duration is a time.Duration that is written in JSON as a Go duration
+// string ("1h30m").
+type Duration time.Duration
+
+// String returns the duration in Go syntax, e.g. "1h0m0s".
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalJSON encodes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON decodes a Go duration string such as "15m" or "24h".
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string such as \"1h30m\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Validate reports the first problem that would stop the server from
+// starting with c, or nil.
+func (c *Config) Validate() error {
+	if c.Version != ConfigVersion {
+		return fmt.Errorf("setup: config version %d, want %d", c.Version, ConfigVersion)
+	}
+	if err := ValidateListen(c.Listen); err != nil {
+		return err
+	}
+	if err := c.Database.Validate(); err != nil {
+		return err
+	}
+	if len(c.MasterKey) != MasterKeySize {
+		return fmt.Errorf("setup: master key is %d bytes, want %d", len(c.MasterKey), MasterKeySize)
+	}
+	if err := checkIdentityKey(c.IdentityKey); err != nil {
+		return err
+	}
+	return c.Server.Validate()
+}
+
+// checkIdentityKey checks the size of k and that its public half is the one
+// its seed derives, so a damaged key cannot sign hellos that no client
+// accepts.
+func checkIdentityKey(k ed25519.PrivateKey) error {
+	if len(k) != ed25519.PrivateKeySize {
+		return fmt.Errorf("setup: identity key is %d bytes, want %d", len(k), ed25519.PrivateKeySize)
+	}
+	derived := ed25519.NewKeyFromSeed(k.Seed())
+	if subtle.ConstantTimeCompare(derived, k) != 1 {
+		return errors.New("setup: identity key is inconsistent (public half does not match the seed)")
+	}
+	return nil
+}
+
+// ValidateListen checks that addr is host:port with a numeric port from 0
+// to 65535. The host may be empty (every interface).
+func ValidateListen(addr string) error {
+	if addr == "" {
+		return errors.New("setup: listen address is empty (want host:port, e.g. 127.0.0.1:8080)")
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("setup: listen address %q is not host:port: %w", addr, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("setup: listen address %q: port must be a number from 0 to 65535", addr)
+	}
+	return nil
+}
+
+// Validate checks the driver and the DSN. A MySQL DSN must parse and name
+// a database.
+func (d Database) Validate() error {
+	switch d.Driver {
+	case DriverSQLite:
+		if d.DSN == "" {
+			return errors.New("setup: sqlite database path is empty")
+		}
+	case DriverMySQL:
+		if d.DSN == "" {
+			return errors.New("setup: mysql DSN is empty")
+		}
+		c, err := mysql.ParseDSN(d.DSN)
+		if err != nil {
+			// The driver's message can quote the DSN, password included.
+			return errors.New("setup: mysql DSN does not parse (want user:password@tcp(host:3306)/dbname)")
+		}
+		if c.DBName == "" {
+			return errors.New("setup: mysql DSN names no database (want user:password@tcp(host:3306)/dbname)")
+		}
+	case "":
+		return errors.New(`setup: database driver is empty (want "sqlite" or "mysql")`)
+	default:
+		return fmt.Errorf(`setup: unknown database driver %q (want "sqlite" or "mysql")`, d.Driver)
+	}
+	return nil
+}
+
+// RedactedDSN returns the DSN with the password replaced by "REDACTED".
+// A MySQL DSN that does not parse is replaced whole.
+func (d Database) RedactedDSN() string {
+	if d.Driver != DriverMySQL {
+		return d.DSN
+	}
+	c, err := mysql.ParseDSN(d.DSN)
+	if err != nil {
+		return "REDACTED (unparsable DSN)"
+	}
+	if c.Passwd != "" {
+		c.Passwd = "REDACTED"
+	}
+	return c.FormatDSN()
+}
+
+// String returns the driver and the redacted DSN.
+func (d Database) String() string { return d.Driver + " " + d.RedactedDSN() }
+
+// Validate checks the optional tunables: durations positive when set,
+// parameters within sane bounds.
+func (s ServerSettings) Validate() error {
+	if s.TokenLifetime < 0 {
+		return fmt.Errorf("setup: token lifetime %v is negative", s.TokenLifetime)
+	}
+	if s.SessionLifetime < 0 {
+		return fmt.Errorf("setup: session lifetime %v is negative", s.SessionLifetime)
+	}
+	for _, o := range s.AllowedOrigins {
+		if o == "" || strings.ContainsAny(o, " \t\r\n") {
+			return fmt.Errorf("setup: allowed origin %q is empty or contains spaces", o)
+		}
+	}
+	switch s.SigningAlgorithm {
+	case "", "PS256", "RS256":
+	default:
+		return fmt.Errorf(`setup: signing algorithm %q not supported (want "PS256" or "RS256")`, s.SigningAlgorithm)
+	}
+	if s.MinPasswordLength != 0 && (s.MinPasswordLength < 8 || s.MinPasswordLength > 64) {
+		return fmt.Errorf("setup: minimum password length %d is outside 8 to 64", s.MinPasswordLength)
+	}
+	if a := s.Argon2; a != nil {
+		if a.Time < 1 || a.Time > maxArgon2Time {
+			return fmt.Errorf("setup: argon2 time %d is outside 1 to %d", a.Time, maxArgon2Time)
+		}
+		if a.Threads < 1 {
+			return errors.New("setup: argon2 threads must be at least 1")
+		}
+		if a.MemoryKiB < 8*uint32(a.Threads) || a.MemoryKiB > maxArgon2MemoryKiB {
+			return fmt.Errorf("setup: argon2 memory %d KiB is outside %d KiB (8 per thread) to %d KiB",
+				a.MemoryKiB, 8*uint32(a.Threads), maxArgon2MemoryKiB)
+		}
+	}
+	return nil
+}
+
+// IdentityFingerprint returns the fingerprint clients show for the
+// identity key: "SHA256:" and the unpadded standard base64 of the SHA-256
+// of the public key. It is "" when the key is malformed.
+func (c *Config) IdentityFingerprint() string {
+	if len(c.IdentityKey) != ed25519.PrivateKeySize {
+		return ""
+	}
+	return Fingerprint(c.IdentityKey.Public().(ed25519.PublicKey))
+}
+
+// Fingerprint returns "SHA256:" and the unpadded standard base64 of the
+// SHA-256 of pub, the format of SSH fingerprints.
+func Fingerprint(pub ed25519.PublicKey) string {
+	sum := sha256.Sum256(pub)
+	return "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
+}
+
+// redactedConfig is Config as Redacted prints it.
+type redactedConfig struct {
+	Version     int            `json:"version"`
+	Listen      string         `json:"listen"`
+	Database    Database       `json:"database"`
+	MasterKey   string         `json:"master_key"`
+	IdentityKey string         `json:"identity_key"`
+	Fingerprint string         `json:"identity_key_fingerprint"`
+	Server      ServerSettings `json:"server"`
+}
+
+// Redacted returns c as indented JSON fit to print: the database password,
+// the master key and the identity private key are replaced by "REDACTED",
+// and the identity key's fingerprint is shown instead.
+func (c *Config) Redacted() string {
+	r := redactedConfig{
+		Version:     c.Version,
+		Listen:      c.Listen,
+		Database:    Database{Driver: c.Database.Driver, DSN: c.Database.RedactedDSN()},
+		MasterKey:   "REDACTED",
+		IdentityKey: "REDACTED",
+		Fingerprint: c.IdentityFingerprint(),
+		Server:      c.Server,
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		// Only a Duration or a string could be in r; neither fails.
+		return "setup: cannot print config: " + err.Error()
+	}
+	return string(b)
+}
+
+// String returns Redacted, so that printing a Config never shows a secret.
+func (c Config) String() string { return c.Redacted() }
+
+// GoString returns Redacted, for %#v.
+func (c Config) GoString() string { return c.Redacted() }
+
+// LogValue makes slog log the redacted config.
+func (c Config) LogValue() slog.Value { return slog.StringValue(c.Redacted()) }

@@ -1,0 +1,176 @@
+package setup
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(c *Config)
+		want   string // substring of the error; "" = valid
+	}{
+		{"valid", func(c *Config) {}, ""},
+		{"sqlite", func(c *Config) { c.Database = Database{Driver: DriverSQLite, DSN: "/data/accountd.db"} }, ""},
+		{"all interfaces", func(c *Config) { c.Listen = ":443" }, ""},
+		{"ipv6", func(c *Config) { c.Listen = "[::1]:8080" }, ""},
+		{"tunables", func(c *Config) {
+			c.Server = ServerSettings{
+				TokenLifetime: Duration(time.Minute), SessionLifetime: Duration(time.Hour),
+				Issuer: "https://id.example", Audience: "chat", AllowedOrigins: []string{"https://chat.example"},
+				SigningAlgorithm: "RS256", MinPasswordLength: 8,
+				Argon2: &Argon2Params{Time: 2, MemoryKiB: 64 << 10, Threads: 4},
+			}
+		}, ""},
+		{"version", func(c *Config) { c.Version = 2 }, "version"},
+		{"no listen", func(c *Config) { c.Listen = "" }, "listen address is empty"},
+		{"listen without port", func(c *Config) { c.Listen = "localhost" }, "not host:port"},
+		{"port too big", func(c *Config) { c.Listen = "localhost:65536" }, "port must be"},
+		{"port name", func(c *Config) { c.Listen = "localhost:http" }, "port must be"},
+		{"no driver", func(c *Config) { c.Database.Driver = "" }, "driver is empty"},
+		{"unknown driver", func(c *Config) { c.Database.Driver = "postgres" }, "unknown database driver"},
+		{"empty dsn", func(c *Config) { c.Database.DSN = "" }, "DSN is empty"},
+		{"empty sqlite path", func(c *Config) { c.Database = Database{Driver: DriverSQLite} }, "path is empty"},
+		{"bad dsn", func(c *Config) { c.Database.DSN = "user:pw@tcp(db" }, "does not parse"},
+		{"dsn without database", func(c *Config) { c.Database.DSN = "user:pw@tcp(db:3306)/" }, "names no database"},
+		{"short master key", func(c *Config) { c.MasterKey = c.MasterKey[:31] }, "master key is 31 bytes"},
+		{"long master key", func(c *Config) { c.MasterKey = append(c.MasterKey, 0) }, "master key is 33 bytes"},
+		{"short identity key", func(c *Config) { c.IdentityKey = c.IdentityKey[:32] }, "identity key is 32 bytes"},
+		{"inconsistent identity key", func(c *Config) { c.IdentityKey[40] ^= 1 }, "inconsistent"},
+		{"negative token lifetime", func(c *Config) { c.Server.TokenLifetime = Duration(-time.Second) }, "token lifetime"},
+		{"negative session lifetime", func(c *Config) { c.Server.SessionLifetime = Duration(-time.Second) }, "session lifetime"},
+		{"empty origin", func(c *Config) { c.Server.AllowedOrigins = []string{""} }, "allowed origin"},
+		{"algorithm", func(c *Config) { c.Server.SigningAlgorithm = "HS256" }, "signing algorithm"},
+		{"min password", func(c *Config) { c.Server.MinPasswordLength = 7 }, "minimum password length"},
+		{"argon2 time", func(c *Config) { c.Server.Argon2 = &Argon2Params{Time: 0, MemoryKiB: 1024, Threads: 1} }, "argon2 time"},
+		{"argon2 threads", func(c *Config) { c.Server.Argon2 = &Argon2Params{Time: 1, MemoryKiB: 1024} }, "argon2 threads"},
+		{"argon2 memory", func(c *Config) { c.Server.Argon2 = &Argon2Params{Time: 1, MemoryKiB: 8, Threads: 2} }, "argon2 memory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := MustConfig(t)
+			tt.change(c)
+			err := c.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("Validate() = %v, want nil", err)
+			case tt.want != "" && err == nil:
+				t.Fatalf("Validate() = nil, want error containing %q", tt.want)
+			case tt.want != "" && !strings.Contains(err.Error(), tt.want):
+				t.Fatalf("Validate() = %v, want error containing %q", err, tt.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "s3cret-db-pass") {
+				t.Fatalf("error shows the database password: %v", err)
+			}
+		})
+	}
+}
+
+// secrets returns the encodings of c's secrets that must never be printed.
+func secrets(c *Config) []string {
+	seed := c.IdentityKey.Seed()
+	return []string{
+		"s3cret-db-pass",
+		hex.EncodeToString(c.MasterKey),
+		base64.StdEncoding.EncodeToString(c.MasterKey),
+		base64.RawStdEncoding.EncodeToString(c.MasterKey),
+		base64.URLEncoding.EncodeToString(c.MasterKey),
+		hex.EncodeToString(seed),
+		base64.StdEncoding.EncodeToString(seed),
+		base64.StdEncoding.EncodeToString(c.IdentityKey),
+		base64.RawStdEncoding.EncodeToString(seed),
+		string(c.MasterKey),
+		string(seed),
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	c := MustConfig(t)
+	c.Server.Issuer = "https://id.example"
+	r := c.Redacted()
+
+	var outputs = map[string]string{
+		"Redacted": r,
+		"%v":       fmt.Sprintf("%v", c),
+		"%+v":      fmt.Sprintf("%+v", *c),
+		"%#v":      fmt.Sprintf("%#v", c),
+		"%s":       fmt.Sprintf("%s", *c),
+		"Database": fmt.Sprint(c.Database),
+	}
+	var logged bytes.Buffer
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("config", "cfg", c)
+	outputs["slog"] = logged.String()
+	for name, out := range outputs {
+		for _, s := range secrets(c) {
+			if strings.Contains(out, s) {
+				t.Errorf("%s output contains secret %q:\n%s", name, s, out)
+			}
+		}
+	}
+
+	sum := sha256.Sum256(c.IdentityKey.Public().(ed25519.PublicKey))
+	fp := "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
+	for _, want := range []string{fp, "REDACTED", "db.example:3306", "127.0.0.1:8080", "https://id.example", "accountd:REDACTED@"} {
+		if !strings.Contains(r, want) {
+			t.Errorf("Redacted() lacks %q:\n%s", want, r)
+		}
+	}
+	if got := c.IdentityFingerprint(); got != fp {
+		t.Errorf("IdentityFingerprint() = %q, want %q", got, fp)
+	}
+	var parsed map[string]any
+	if err := json.Unmarshal([]byte(r), &parsed); err != nil {
+		t.Errorf("Redacted() is not JSON: %v", err)
+	}
+}
+
+func TestRedactedDSN(t *testing.T) {
+	tests := []struct{ db Database }{
+		{Database{DriverMySQL, "u:s3cret-db-pass@tcp(h:3306)/d"}},
+		{Database{DriverMySQL, "u:s3cret-db-pass@tcp(h:3306"}}, // does not parse
+		{Database{DriverMySQL, "s3cret-db-pass"}},
+	}
+	for _, tt := range tests {
+		if got := tt.db.RedactedDSN(); strings.Contains(got, "s3cret") {
+			t.Errorf("RedactedDSN(%q) = %q", tt.db.DSN, got)
+		}
+	}
+	if got := (Database{DriverSQLite, "/data/accountd.db"}).RedactedDSN(); got != "/data/accountd.db" {
+		t.Errorf("sqlite RedactedDSN = %q, want the path", got)
+	}
+}
+
+func TestDurationJSON(t *testing.T) {
+	s := ServerSettings{TokenLifetime: Duration(90 * time.Minute)}
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"token_lifetime":"1h30m0s"}`; string(b) != want {
+		t.Fatalf("Marshal = %s, want %s", b, want)
+	}
+	var got ServerSettings
+	if err := json.Unmarshal([]byte(`{"token_lifetime":"15m","session_lifetime":"24h"}`), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := ServerSettings{TokenLifetime: Duration(15 * time.Minute), SessionLifetime: Duration(24 * time.Hour)}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Unmarshal = %+v, want %+v", got, want)
+	}
+	for _, bad := range []string{`{"token_lifetime":3600}`, `{"token_lifetime":"an hour"}`} {
+		if err := json.Unmarshal([]byte(bad), &got); err == nil {
+			t.Errorf("Unmarshal(%s) = nil, want error", bad)
+		}
+	}
+}
