@@ -97,6 +97,11 @@ type SigningKey struct {
 	// ExpiresAt is when the key is no longer published (every token it
 	// signed has expired); zero means not scheduled.
 	ExpiresAt time.Time
+	// Generation numbers rotations: each new key takes the next one, and
+	// no two keys share one, so that of several instances rotating at the
+	// same moment only one writes a key. Zero means none (keys created
+	// with CreateSigningKey before generations existed).
+	Generation int64
 }
 
 // Store is the persistence interface accountd's rules use. Every method
@@ -141,6 +146,12 @@ type Store interface {
 	CreateSigningKey(ctx context.Context, k SigningKey) error
 	// ListSigningKeys returns every signing key ordered by CreatedAt.
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// RotateSigningKey inserts k and, in the same transaction, sets
+	// RetireAt to retireAt and ExpiresAt to expiresAt on every other key
+	// whose RetireAt is not set. It returns a *ConflictError
+	// (ErrAlreadyExists) with Field "generation" when a key with
+	// k.Generation exists, and changes nothing then.
+	RotateSigningKey(ctx context.Context, k SigningKey, retireAt, expiresAt time.Time) error
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

@@ -33,6 +33,10 @@ const (
 	// unreachable server fails in seconds rather than after the operating
 	// system's TCP timeout (about two minutes).
 	mysqlDialTimeout = 10 * time.Second
+	// mysqlIOTimeout applies when the DSN sets no readTimeout or
+	// writeTimeout. accountd's queries are point lookups and single-row
+	// writes; callers bound them more tightly with their contexts.
+	mysqlIOTimeout = 30 * time.Second
 )
 
 // mysqlConfig parses dsn and applies the settings sqlstore relies on.
@@ -51,6 +55,15 @@ func mysqlConfig(dsn string) (*mysql.Config, error) {
 	cfg.ClientFoundRows = true
 	if cfg.Timeout == 0 {
 		cfg.Timeout = mysqlDialTimeout
+	}
+	// I/O deadlines on every read and write, so that a server that stops
+	// answering without closing the connection cannot hold a caller that
+	// passed no deadline of its own.
+	if cfg.ReadTimeout == 0 {
+		cfg.ReadTimeout = mysqlIOTimeout
+	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = mysqlIOTimeout
 	}
 	if _, ok := cfg.Params["sql_mode"]; !ok {
 		if cfg.Params == nil {
@@ -161,6 +174,8 @@ var mysqlUniqueKeys = map[string]string{
 	"PRIMARY":           "id",
 	"accounts_username": "username",
 	"accounts_email":    "email",
+	// migrations/mysql/00003
+	"signing_keys_generation": "generation",
 }
 
 type mysqlDialect struct{}

@@ -2,11 +2,34 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/accountd/accountd/store"
 )
 
-const signingKeyColumns = `id, algorithm, public_key, sealed_private_key, created_at, active_at, retire_at, expires_at`
+const signingKeyColumns = `id, algorithm, public_key, sealed_private_key, created_at, active_at, retire_at, expires_at, generation`
+
+// insertSigningKey inserts k with ex, the pool or a transaction.
+func (db *DB) insertSigningKey(ctx context.Context, ex interface {
+	ExecContext(context.Context, string, ...any) (sql.Result, error)
+}, k store.SigningKey) error {
+	var generation any
+	if k.Generation != 0 {
+		generation = k.Generation
+	}
+	_, err := ex.ExecContext(ctx,
+		`INSERT INTO signing_keys (`+signingKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		k.ID, k.Algorithm, blobArg(k.PublicKey), blobArg(k.SealedPrivateKey),
+		timeArg(db.dialect, k.CreatedAt), timeArg(db.dialect, k.ActiveAt),
+		optionalTimeArg(db.dialect, k.RetireAt), optionalTimeArg(db.dialect, k.ExpiresAt),
+		generation)
+	return err
+}
 
 // CreateSigningKey implements store.Store.
 func (db *DB) CreateSigningKey(ctx context.Context, k store.SigningKey) error {
@@ -14,12 +37,55 @@ func (db *DB) CreateSigningKey(ctx context.Context, k store.SigningKey) error {
 	if err := checkTimes(op, namedTime{"CreatedAt", k.CreatedAt}, namedTime{"ActiveAt", k.ActiveAt}); err != nil {
 		return err
 	}
-	_, err := db.write.ExecContext(ctx,
-		`INSERT INTO signing_keys (`+signingKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		k.ID, k.Algorithm, blobArg(k.PublicKey), blobArg(k.SealedPrivateKey),
-		timeArg(db.dialect, k.CreatedAt), timeArg(db.dialect, k.ActiveAt),
-		optionalTimeArg(db.dialect, k.RetireAt), optionalTimeArg(db.dialect, k.ExpiresAt))
+	if k.Generation < 0 {
+		return fmt.Errorf("sqlstore: %s: generation %d is negative", op, k.Generation)
+	}
+	return db.translate(op, db.insertSigningKey(ctx, db.write, k))
+}
+
+// RotateSigningKey implements store.Store.
+func (db *DB) RotateSigningKey(ctx context.Context, k store.SigningKey, retireAt, expiresAt time.Time) error {
+	const op = "rotate signing key"
+	if err := checkTimes(op, namedTime{"CreatedAt", k.CreatedAt}, namedTime{"ActiveAt", k.ActiveAt},
+		namedTime{"retireAt", retireAt}, namedTime{"expiresAt", expiresAt}); err != nil {
+		return err
+	}
+	if k.Generation <= 0 {
+		return fmt.Errorf("sqlstore: %s: generation must be positive", op)
+	}
+	var err error
+	// InnoDB may pick one of several concurrent rotations as a deadlock
+	// victim; run it again, and the unique generation then refuses it.
+	for range 5 {
+		if err = db.rotateSigningKey(ctx, k, retireAt, expiresAt); !isDeadlock(err) {
+			break
+		}
+	}
 	return db.translate(op, err)
+}
+
+func (db *DB) rotateSigningKey(ctx context.Context, k store.SigningKey, retireAt, expiresAt time.Time) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := db.insertSigningKey(ctx, tx, k); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx,
+		`UPDATE signing_keys SET retire_at = ?, expires_at = ? WHERE id <> ? AND retire_at IS NULL`,
+		timeArg(db.dialect, retireAt), timeArg(db.dialect, expiresAt), k.ID); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// isDeadlock reports whether err is MySQL's ER_LOCK_DEADLOCK: the
+// transaction was rolled back and may be run again.
+func isDeadlock(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == 1213
 }
 
 // ListSigningKeys implements store.Store. Keys created at the same instant
@@ -36,12 +102,14 @@ func (db *DB) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 	keys := []store.SigningKey{}
 	for rows.Next() {
 		var k store.SigningKey
+		var generation sql.NullInt64
 		err := rows.Scan(&k.ID, &k.Algorithm, &k.PublicKey, &k.SealedPrivateKey,
 			timeColumn{&k.CreatedAt}, timeColumn{&k.ActiveAt},
-			timeColumn{&k.RetireAt}, timeColumn{&k.ExpiresAt})
+			timeColumn{&k.RetireAt}, timeColumn{&k.ExpiresAt}, &generation)
 		if err != nil {
 			return nil, db.translate(op, err)
 		}
+		k.Generation = generation.Int64
 		keys = append(keys, k)
 	}
 	if err := rows.Err(); err != nil {

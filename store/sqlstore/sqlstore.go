@@ -98,6 +98,10 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Stats returns the connection pool's statistics (for MySQL the one pool;
+// for SQLite the writer's).
+func (db *DB) Stats() sql.DBStats { return db.write.Stats() }
+
 // Close closes the database connections.
 func (db *DB) Close() error {
 	err := db.write.Close()

@@ -52,6 +52,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RevokeAccountSessions", testRevokeAccountSessions},
 		{"SessionUnknownAccount", testSessionUnknownAccount},
 		{"SigningKeys", testSigningKeys},
+		{"RotateSigningKey", testRotateSigningKey},
+		{"ConcurrentRotateSameGeneration", testConcurrentRotateSameGeneration},
 		{"TimeRoundTrip", testTimeRoundTrip},
 		{"ConcurrentCreateSameUsername", testConcurrentCreateSameUsername},
 		{"ConcurrentRevoke", testConcurrentRevoke},

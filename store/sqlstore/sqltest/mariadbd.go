@@ -1,0 +1,202 @@
+package sqltest
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// MariaDB is a private mariadbd server a test starts in its own temporary
+// directory on its own loopback port, so that it can be stopped and
+// started again without touching any shared server. Start and Stop are
+// safe to call from several goroutines.
+type MariaDB struct {
+	tb      testing.TB
+	bin     string
+	dir     string
+	port    int
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	running bool
+}
+
+// StartMariaDB initialises a data directory with mariadb-install-db and
+// starts mariadbd on a free loopback port. The server is stopped when the
+// test ends. When mariadbd or mariadb-install-db is not installed the test
+// is skipped, unless the environment variable CI is set (then it fails).
+func StartMariaDB(tb testing.TB) *MariaDB {
+	tb.Helper()
+	bin := findBinary("mariadbd", "/usr/sbin/mariadbd", "/usr/libexec/mariadbd")
+	install := findBinary("mariadb-install-db", "/usr/bin/mariadb-install-db")
+	if bin == "" || install == "" {
+		if os.Getenv("CI") != "" {
+			tb.Fatal("sqltest: mariadbd and mariadb-install-db are required (CI is set); install mariadb-server")
+		}
+		tb.Skip("mariadbd or mariadb-install-db not installed: install mariadb-server to run this test")
+	}
+	dir, err := os.MkdirTemp("", "accountd-mariadb-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	args := []string{"--no-defaults", "--datadir=" + filepath.Join(dir, "data"), "--skip-test-db",
+		"--auth-root-authentication-method=normal"}
+	if os.Geteuid() == 0 {
+		args = append(args, "--user=root")
+	}
+	out, err := exec.Command(install, args...).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("sqltest: mariadb-install-db: %v\n%s", err, out)
+	}
+	m := &MariaDB{tb: tb, bin: bin, dir: dir, port: freeLoopbackPort(tb)}
+	tb.Cleanup(func() { m.Stop() })
+	m.Start()
+	return m
+}
+
+func findBinary(name string, fallbacks ...string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	for _, p := range fallbacks {
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p
+		}
+	}
+	return ""
+}
+
+func freeLoopbackPort(tb testing.TB) int {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Addr is the server's host:port.
+func (m *MariaDB) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(m.port)) }
+
+// Start starts mariadbd (again) on the same data directory and port and
+// waits until it answers. It does nothing when the server runs.
+func (m *MariaDB) Start() {
+	m.tb.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.running {
+		return
+	}
+	args := []string{"--no-defaults",
+		"--datadir=" + filepath.Join(m.dir, "data"),
+		"--socket=" + filepath.Join(m.dir, "mysqld.sock"),
+		"--pid-file=" + filepath.Join(m.dir, "mysqld.pid"),
+		"--log-error=" + filepath.Join(m.dir, "error.log"),
+		"--bind-address=127.0.0.1", "--port=" + strconv.Itoa(m.port),
+		"--skip-grant-tables", "--skip-log-bin", "--innodb-buffer-pool-size=16M",
+		"--max-connections=200",
+	}
+	if os.Geteuid() == 0 {
+		args = append(args, "--user=root")
+	}
+	cmd := exec.Command(m.bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		m.tb.Fatalf("sqltest: start mariadbd: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	m.cmd, m.exited, m.running = cmd, exited, true
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := m.ping(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		select {
+		case <-exited:
+			log, _ := os.ReadFile(filepath.Join(m.dir, "error.log"))
+			m.tb.Fatalf("sqltest: mariadbd exited at start: %s", log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			m.tb.Fatalf("sqltest: mariadbd did not answer within 60s: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (m *MariaDB) ping(ctx context.Context) error {
+	db, err := sql.Open("mysql", m.BaseDSN())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.PingContext(ctx)
+}
+
+// Stop shuts mariadbd down (SIGTERM, then SIGKILL after 30 s) and waits
+// for it to exit. It does nothing when the server is stopped.
+func (m *MariaDB) Stop() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.running {
+		return
+	}
+	m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.exited:
+	case <-time.After(30 * time.Second):
+		m.cmd.Process.Kill()
+		<-m.exited
+	}
+	m.running = false
+}
+
+// BaseDSN is a DSN for the server with no database selected.
+func (m *MariaDB) BaseDSN() string {
+	cfg := mysql.NewConfig()
+	cfg.User = "root"
+	cfg.Net = "tcp"
+	cfg.Addr = m.Addr()
+	cfg.Timeout = 2 * time.Second
+	return cfg.FormatDSN()
+}
+
+// CreateDatabase creates a database with a random name on the server and
+// returns a DSN for it.
+func (m *MariaDB) CreateDatabase(tb testing.TB) string {
+	tb.Helper()
+	cfg, err := mysql.ParseDSN(m.BaseDSN())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.DBName = "accountd_test_" + randomHex(tb, 8)
+	db, err := sql.Open("mysql", m.BaseDSN())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("CREATE DATABASE `%s` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin", cfg.DBName)); err != nil {
+		tb.Fatalf("sqltest: create database: %v", err)
+	}
+	return cfg.FormatDSN()
+}
