@@ -55,6 +55,19 @@ type Config struct {
 	PingInterval time.Duration
 	// RequestTimeout bounds each operation. Default 15 s.
 	RequestTimeout time.Duration
+	// StoreTimeout bounds each database call; idempotent reads that fail
+	// on a broken connection are tried again within it. Default 5 s.
+	StoreTimeout time.Duration
+	// KeyRotationInterval is how long a signing key signs before the next
+	// one is written. Default 30 days.
+	KeyRotationInterval time.Duration
+	// KeyPublishLead is how long a new signing key is published in the
+	// JWKS before it signs. It must exceed JWKSMaxAge by a quarter of
+	// itself (at most 30 s), the time every instance takes to see the new
+	// key. Default 10 min.
+	KeyPublishLead time.Duration
+	// JWKSMaxAge is the Cache-Control max-age of the JWKS. Default 5 min.
+	JWKSMaxAge time.Duration
 	// AllowedOrigins lists host patterns (path.Match syntax) of browser
 	// origins allowed to open /ws. Default none: cross-origin browser
 	// upgrades are refused; non-browser clients send no Origin.
@@ -100,6 +113,18 @@ func (c *Config) setDefaults() {
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 15 * time.Second
 	}
+	if c.StoreTimeout <= 0 {
+		c.StoreTimeout = 5 * time.Second
+	}
+	if c.KeyRotationInterval <= 0 {
+		c.KeyRotationInterval = 30 * 24 * time.Hour
+	}
+	if c.JWKSMaxAge <= 0 {
+		c.JWKSMaxAge = 5 * time.Minute
+	}
+	if c.KeyPublishLead <= 0 {
+		c.KeyPublishLead = 10 * time.Minute
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -122,6 +147,16 @@ func (c *Config) validate() error {
 		return fmt.Errorf("server: config: signing algorithm %q (want PS256 or RS256)", c.SigningAlgorithm)
 	case c.Argon2.Time == 0 || c.Argon2.MemoryKiB < 8*uint32(c.Argon2.Threads) || c.Argon2.Threads == 0:
 		return errors.New("server: config: invalid Argon2 parameters")
+	case c.KeyPublishLead-c.rotationPolicy().reloadEvery() < c.JWKSMaxAge:
+		return fmt.Errorf("server: config: key publish lead %v is too short: it must exceed the JWKS max-age %v by a quarter of itself (at most 30s)",
+			c.KeyPublishLead, c.JWKSMaxAge)
+	case c.KeyRotationInterval < c.KeyPublishLead:
+		return fmt.Errorf("server: config: key rotation interval %v is shorter than the publish lead %v", c.KeyRotationInterval, c.KeyPublishLead)
 	}
 	return nil
+}
+
+// rotationPolicy is the signing-key rotation the config asks for.
+func (c *Config) rotationPolicy() rotationPolicy {
+	return rotationPolicy{Interval: c.KeyRotationInterval, Lead: c.KeyPublishLead, Keep: c.TokenLifetime + clockLeeway}
 }

@@ -96,8 +96,9 @@ func VerifyPassword(password, phc string, want Argon2Params) (ok, rehash bool, e
 // hashGate bounds how many Argon2 hashes run at once: each holds
 // MemoryKiB of memory, so a login flood must queue rather than allocate.
 type hashGate struct {
-	slots chan struct{}
-	wait  time.Duration
+	slots   chan struct{}
+	wait    time.Duration
+	metrics *Metrics
 }
 
 func newHashGate(n int, wait time.Duration) *hashGate {
@@ -111,14 +112,20 @@ var errBusy = errors.New("server: too many password hashes in progress")
 func (g *hashGate) do(ctx context.Context, f func()) error {
 	t := time.NewTimer(g.wait)
 	defer t.Stop()
+	g.metrics.hashWait(1)
 	select {
 	case g.slots <- struct{}{}:
+		g.metrics.hashWait(-1)
 	case <-t.C:
+		g.metrics.hashWait(-1)
+		g.metrics.hashRefused()
 		return errBusy
 	case <-ctx.Done():
+		g.metrics.hashWait(-1)
 		return ctx.Err()
 	}
-	defer func() { <-g.slots }()
+	g.metrics.hashRunning(1)
+	defer func() { g.metrics.hashRunning(-1); <-g.slots }()
 	f()
 	return nil
 }

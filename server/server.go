@@ -30,7 +30,7 @@ type Server struct {
 	transportDER []byte
 
 	mu       sync.Mutex
-	conns    map[*websocket.Conn]struct{}
+	conns    map[*websocket.Conn]*connState
 	draining bool
 	wg       sync.WaitGroup
 }
@@ -56,14 +56,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	return &Server{
 		svc: svc, cfg: cfg, log: cfg.Logger,
 		transport: tk, transportDER: der,
-		conns: make(map[*websocket.Conn]struct{}),
+		conns: make(map[*websocket.Conn]*connState),
 	}, nil
 }
 
 // Service returns the server's rules.
 func (s *Server) Service() *Service { return s.svc }
 
-// Handler returns the HTTP handler: /ws, /.well-known/jwks.json, /healthz.
+// Handler returns the HTTP handler: /ws, /.well-known/jwks.json,
+// /healthz, /readyz and /metrics.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", s.serveWS)
@@ -72,6 +73,8 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("ok\n"))
 	})
+	mux.HandleFunc("GET /readyz", s.serveReady)
+	mux.Handle("GET /metrics", s.svc.metrics.handler())
 	return mux
 }
 
@@ -89,35 +92,40 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 
 func (s *Server) serveJWKS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(s.cfg.JWKSMaxAge.Seconds())))
 	json.NewEncoder(w).Encode(map[string]any{"keys": s.svc.JWKS()})
 }
 
-// Shutdown closes every WebSocket connection with 1001 (going away) and
-// waits, until ctx ends, for their in-flight requests to finish. Call it
-// after http.Server.Shutdown has stopped new connections.
+// Shutdown tells every WebSocket connection the server is going away
+// (close 1001): an idle connection at once, one with a request in flight
+// as soon as its response is written, so that no request is cut mid-way.
+// It waits, until ctx ends, for the connections to finish, then cuts
+// those left and stops the Service's background work. Call it after
+// http.Server.Shutdown has stopped new connections.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.draining = true
-	conns := make([]*websocket.Conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
+	states := make([]*connState, 0, len(s.conns))
+	for _, st := range s.conns {
+		states = append(states, st)
 	}
 	s.mu.Unlock()
-	for _, c := range conns {
-		go c.Close(websocket.StatusGoingAway, "server shutting down")
+	for _, st := range states {
+		st.goAway()
 	}
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
-		for _, c := range conns {
-			c.CloseNow()
+		for _, st := range states {
+			st.c.CloseNow()
 		}
-		return ctx.Err()
+		err = ctx.Err()
 	}
+	s.svc.Close()
+	return err
 }
 
 func clientIP(r *http.Request) string {
@@ -148,17 +156,20 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		c.Close(websocket.StatusGoingAway, "server shutting down")
 		return
 	}
-	s.conns[c] = struct{}{}
+	st := &connState{c: c}
+	s.conns[c] = st
 	s.wg.Add(1)
 	s.mu.Unlock()
+	s.svc.metrics.connOpened()
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
+		s.svc.metrics.connClosed()
 		s.wg.Done()
 	}()
 	c.SetReadLimit(protocol.MaxFrame)
-	s.serveConn(context.WithoutCancel(r.Context()), c, clientIP(r))
+	s.serveConn(context.WithoutCancel(r.Context()), st, clientIP(r))
 }
 
 // headerTokens splits comma-separated header values.
@@ -176,7 +187,8 @@ func headerTokens(h http.Header, key string) []string {
 
 // serveConn runs one connection: the handshake, then requests in order.
 // It is the connection's only long-lived goroutine.
-func (s *Server) serveConn(ctx context.Context, c *websocket.Conn, ip string) {
+func (s *Server) serveConn(ctx context.Context, st *connState, ip string) {
+	c := st.c
 	defer c.CloseNow()
 	sess, err := s.handshake(ctx, c)
 	if err != nil {
@@ -209,6 +221,9 @@ func (s *Server) serveConn(ctx context.Context, c *websocket.Conn, ip string) {
 			c.Close(websocket.StatusPolicyViolation, "")
 			return
 		}
+		if !st.begin() {
+			return // shutting down: Shutdown is closing the connection
+		}
 		resp := s.handle(ctx, plain, ip)
 		out, err := json.Marshal(resp)
 		if err != nil {
@@ -225,6 +240,10 @@ func (s *Server) serveConn(ctx context.Context, c *websocket.Conn, ip string) {
 		err = c.Write(wctx, websocket.MessageBinary, sealed)
 		cancel()
 		if err != nil {
+			return
+		}
+		if st.end() {
+			c.Close(websocket.StatusGoingAway, "server shutting down")
 			return
 		}
 	}
@@ -304,7 +323,12 @@ func (s *Server) handle(ctx context.Context, plain []byte, ip string) *protocol.
 		}
 		resp.Error = werr
 	}
-	s.log.Debug("request", "op", req.Op, "ip", ip, "ok", resp.Error == nil, "dur", time.Since(start))
+	outcome := "ok"
+	if resp.Error != nil {
+		outcome = resp.Error.Code
+	}
+	s.svc.metrics.operation(req.Op, outcome, time.Since(start))
+	s.log.Debug("request", "op", truncate(req.Op, 32), "ip", ip, "outcome", outcome, "dur", time.Since(start))
 	return resp
 }
 

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -30,6 +31,10 @@ type Service struct {
 	now    func() time.Time
 	dummy  string // a hash to verify against when the username is unknown
 	parser *jwt.Parser
+
+	metrics *Metrics
+	stop    context.CancelFunc // ends the key maintenance
+	stopped chan struct{}
 }
 
 var usernameRE = regexp.MustCompile(`^[a-z0-9._-]{3,32}$`)
@@ -40,16 +45,24 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	st := guardStore(cfg.Store, cfg.StoreTimeout)
 	s := &Service{
-		cfg:   cfg,
-		store: cfg.Store,
-		gate:  newHashGate(cfg.HashConcurrency, cfg.HashWait),
-		log:   cfg.Logger,
-		now:   cfg.Now,
+		cfg:     cfg,
+		store:   st,
+		gate:    newHashGate(cfg.HashConcurrency, cfg.HashWait),
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		metrics: newMetrics(),
 	}
-	s.keys = &keyRing{store: cfg.Store, masterKey: cfg.MasterKey, algorithm: cfg.SigningAlgorithm, now: cfg.Now}
+	s.gate.metrics = s.metrics
+	s.keys = &keyRing{store: st, masterKey: cfg.MasterKey, algorithm: cfg.SigningAlgorithm, now: cfg.Now,
+		rotation: cfg.rotationPolicy(), metrics: s.metrics}
 	if err := s.keys.load(ctx); err != nil {
 		return nil, fmt.Errorf("load signing keys: %w", err)
+	}
+	s.metrics.registerKeyRing(s.keys)
+	if p, ok := cfg.Store.(interface{ Stats() sql.DBStats }); ok {
+		s.metrics.registerDBStats(p.Stats)
 	}
 	dummyPassword, err := GeneratePassword()
 	if err != nil {
@@ -69,7 +82,36 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
 	s.parser = jwt.NewParser(opts...)
+	mctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stop, s.stopped = stop, make(chan struct{})
+	go func() {
+		defer close(s.stopped)
+		s.keys.maintain(mctx, s.log)
+	}()
 	return s, nil
+}
+
+// Close stops the Service's background work (signing-key reloads and
+// rotation). It does not close the store.
+func (s *Service) Close() {
+	s.stop()
+	<-s.stopped
+}
+
+// Metrics returns the Service's metrics, for counters kept elsewhere in
+// the server (rate limits, lockouts).
+func (s *Service) Metrics() *Metrics { return s.metrics }
+
+// Ready reports why the Service cannot serve, or nil: the database must
+// answer and a signing key must be loaded.
+func (s *Service) Ready(ctx context.Context) error {
+	if err := s.store.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if s.keys.signer(s.now()) == nil {
+		return errors.New("no signing key loaded")
+	}
+	return nil
 }
 
 func randomID() (string, error) {

@@ -8,7 +8,6 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/big"
@@ -31,16 +30,19 @@ type Claims struct {
 }
 
 // keyRing holds the signing keys loaded from the store, their private
-// halves unsealed with the master key. Safe for concurrent use.
+// halves unsealed with the master key, and rotates them (rotation.go).
+// Safe for concurrent use.
 type keyRing struct {
 	store     store.Store
 	masterKey []byte
 	algorithm string
 	now       func() time.Time
+	rotation  rotationPolicy
+	metrics   *Metrics
 
 	mu         sync.RWMutex
 	keys       map[string]*ringKey
-	signer     *ringKey
+	maxGen     int64
 	lastReload time.Time
 }
 
@@ -92,53 +94,22 @@ func masterAEAD(master []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(b)
 }
 
-// load reads every signing key from the store and makes sure one can sign,
-// creating one if none can.
+// load reads every signing key from the store and makes sure one can sign
+// now, creating one that signs at once if none can.
 func (r *keyRing) load(ctx context.Context) error {
 	if err := r.reload(ctx); err != nil {
 		return err
 	}
-	r.mu.RLock()
-	ok := r.signer != nil
-	r.mu.RUnlock()
-	if ok {
+	if r.signer(r.now()) != nil {
 		return nil
 	}
-	if _, err := r.create(ctx); err != nil {
+	if _, err := r.rotate(ctx, true); err != nil {
 		return err
 	}
-	return r.reload(ctx)
-}
-
-// create generates, seals and stores a new signing key that signs at once.
-func (r *keyRing) create(ctx context.Context) (store.SigningKey, error) {
-	priv, err := rsa.GenerateKey(rand.Reader, SigningKeyBits)
-	if err != nil {
-		return store.SigningKey{}, fmt.Errorf("generate signing key: %w", err)
+	if r.signer(r.now()) == nil {
+		return errors.New("no signing key can sign after creating one")
 	}
-	pkcs8, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return store.SigningKey{}, err
-	}
-	spki, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
-	if err != nil {
-		return store.SigningKey{}, err
-	}
-	idb := make([]byte, 16)
-	if _, err := rand.Read(idb); err != nil {
-		return store.SigningKey{}, err
-	}
-	kid := hex.EncodeToString(idb)
-	sealed, err := sealKey(r.masterKey, kid, pkcs8)
-	if err != nil {
-		return store.SigningKey{}, err
-	}
-	now := r.now().UTC()
-	k := store.SigningKey{ID: kid, Algorithm: r.algorithm, PublicKey: spki, SealedPrivateKey: sealed, CreatedAt: now, ActiveAt: now}
-	if err := r.store.CreateSigningKey(ctx, k); err != nil {
-		return store.SigningKey{}, fmt.Errorf("store signing key: %w", err)
-	}
-	return k, nil
+	return nil
 }
 
 // reload replaces the ring with the store's keys.
@@ -149,8 +120,9 @@ func (r *keyRing) reload(ctx context.Context) error {
 	}
 	now := r.now()
 	keys := make(map[string]*ringKey, len(recs))
-	var signer *ringKey
+	var maxGen int64
 	for _, rec := range recs {
+		maxGen = max(maxGen, rec.Generation)
 		if !rec.ExpiresAt.IsZero() && !now.Before(rec.ExpiresAt) {
 			continue
 		}
@@ -163,8 +135,9 @@ func (r *keyRing) reload(ctx context.Context) error {
 			return fmt.Errorf("signing key %s: not an RSA key", rec.ID)
 		}
 		k := &ringKey{rec: rec, pub: rpub}
-		canSign := !now.Before(rec.ActiveAt) && (rec.RetireAt.IsZero() || now.Before(rec.RetireAt))
-		if canSign && rec.Algorithm == r.algorithm {
+		// Keys that sign now or will (a rotation's next key) are unsealed.
+		mayYetSign := rec.RetireAt.IsZero() || now.Before(rec.RetireAt)
+		if mayYetSign && rec.Algorithm == r.algorithm {
 			pkcs8, err := unsealKey(r.masterKey, rec.ID, rec.SealedPrivateKey)
 			if err != nil {
 				return fmt.Errorf("signing key %s: %w", rec.ID, err)
@@ -178,15 +151,11 @@ func (r *keyRing) reload(ctx context.Context) error {
 				return fmt.Errorf("signing key %s: private half does not match", rec.ID)
 			}
 			k.priv = rpriv
-			// The newest active key signs.
-			if signer == nil || rec.ActiveAt.After(signer.rec.ActiveAt) {
-				signer = k
-			}
 		}
 		keys[rec.ID] = k
 	}
 	r.mu.Lock()
-	r.keys, r.signer, r.lastReload = keys, signer, now
+	r.keys, r.maxGen, r.lastReload = keys, maxGen, now
 	r.mu.Unlock()
 	return nil
 }
@@ -200,9 +169,7 @@ func (r *keyRing) method(alg string) jwt.SigningMethod {
 
 // sign issues a token with the current signing key.
 func (r *keyRing) sign(c Claims) (string, error) {
-	r.mu.RLock()
-	k := r.signer
-	r.mu.RUnlock()
+	k := r.signer(r.now())
 	if k == nil {
 		return "", errors.New("no signing key loaded")
 	}
@@ -247,12 +214,17 @@ type JWK struct {
 	E   string `json:"e"`
 }
 
-// jwks returns every key that can still verify a live token.
+// jwks returns every key that can still verify a live token, and the next
+// key of a rotation before it signs.
 func (r *keyRing) jwks() []JWK {
+	now := r.now()
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	out := make([]JWK, 0, len(r.keys))
 	for _, k := range r.keys {
+		if !k.rec.ExpiresAt.IsZero() && !now.Before(k.rec.ExpiresAt) {
+			continue
+		}
 		out = append(out, JWK{
 			Kty: "RSA", Use: "sig", Alg: k.rec.Algorithm, Kid: k.rec.ID,
 			N: base64.RawURLEncoding.EncodeToString(k.pub.N.Bytes()),
