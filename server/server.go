@@ -222,7 +222,10 @@ func (s *Server) serveConn(ctx context.Context, st *connState, ip string) {
 			return
 		}
 		if !st.begin() {
-			return // shutting down: Shutdown is closing the connection
+			// Shutting down: this request came after the connection was
+			// told to go away, so it is not started.
+			c.Close(websocket.StatusGoingAway, "server shutting down")
+			return
 		}
 		resp := s.handle(ctx, plain, ip)
 		out, err := json.Marshal(resp)

@@ -1,0 +1,113 @@
+package server_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/accountd/accountd/server"
+	"github.com/accountd/accountd/store/sqlstore/sqltest"
+)
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func httpGet(tb testing.TB, url string) (int, string) {
+	tb.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func TestMetricsAndReady(t *testing.T) {
+	var logs syncBuffer
+	master := newMasterKey(t)
+	ts := mustServe(t, sqltest.NewMySQL(t), func(c *server.Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		c.MasterKey = master
+	})
+	c := mustDial(t, ts)
+	ctx := ctxT(t)
+	if _, err := c.Signup(ctx, "mia", goodPassword, ""); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := c.Login(ctx, "mia", goodPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Login(ctx, "mia", "a wrong password for mia")
+	ts.srv.Service().Metrics().RateLimited("ip")
+	ts.srv.Service().Metrics().LockedOut()
+
+	if code, body := httpGet(t, "http://"+ts.addr+"/readyz"); code != 200 {
+		t.Fatalf("/readyz = %d %q with the database up", code, body)
+	}
+	code, body := httpGet(t, "http://"+ts.addr+"/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics = %d", code)
+	}
+	for _, want := range []string{
+		"accountd_connections 1\n",
+		"accountd_connections_total 1\n",
+		`accountd_operations_total{op="signup",outcome="ok"} 1` + "\n",
+		`accountd_operations_total{op="login",outcome="ok"} 1` + "\n",
+		`accountd_operations_total{op="login",outcome="invalid_credentials"} 1` + "\n",
+		`accountd_operation_duration_seconds_count{op="login"} 2` + "\n",
+		"accountd_argon2_in_flight 0\n",
+		"accountd_argon2_waiting 0\n",
+		"accountd_argon2_busy_total 0\n",
+		`accountd_rate_limited_total{scope="ip"} 1` + "\n",
+		"accountd_lockouts_total 1\n",
+		"accountd_signing_keys_published 1\n",
+		"accountd_db_max_open_connections 32\n",
+		"accountd_db_open_connections ",
+		"accountd_db_wait_count_total ",
+		"go_goroutines ",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
+	// No secret in the logs: not the password, the token, or the master key.
+	for name, secret := range map[string]string{
+		"password":          goodPassword,
+		"token":             tok.Token,
+		"token signature":   tok.Token[strings.LastIndexByte(tok.Token, '.')+1:],
+		"master key base64": base64.StdEncoding.EncodeToString(master),
+	} {
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("the %s is in the logs", name)
+		}
+	}
+	if !strings.Contains(logs.String(), `"msg":"request"`) {
+		t.Errorf("debug logs lack the request lines; logs:\n%s", logs.String())
+	}
+}
