@@ -159,6 +159,7 @@ func (m *MariaDB) Stop() {
 	if !m.running {
 		return
 	}
+	m.cmd.Process.Signal(syscall.SIGCONT) // in case it is paused
 	m.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-m.exited:
@@ -199,4 +200,23 @@ func (m *MariaDB) CreateDatabase(tb testing.TB) string {
 		tb.Fatalf("sqltest: create database: %v", err)
 	}
 	return cfg.FormatDSN()
+}
+
+// Pause freezes mariadbd (SIGSTOP): it keeps its connections and accepts
+// new ones but answers nothing, like a hung server. Resume undoes it.
+func (m *MariaDB) Pause() { m.signal(syscall.SIGSTOP) }
+
+// Resume lets a paused mariadbd run again (SIGCONT).
+func (m *MariaDB) Resume() { m.signal(syscall.SIGCONT) }
+
+func (m *MariaDB) signal(sig syscall.Signal) {
+	m.tb.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.running {
+		m.tb.Fatal("sqltest: mariadbd is not running")
+	}
+	if err := m.cmd.Process.Signal(sig); err != nil {
+		m.tb.Fatalf("sqltest: signal mariadbd: %v", err)
+	}
 }
