@@ -223,7 +223,7 @@ func firstRunOrServe(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "Set up. Server identity: %s\n", cfg.IdentityFingerprint())
-	return serve(ctx, cfg, "text", slog.LevelInfo)
+	return serve(ctx, cfg, "text", slog.LevelInfo, defaultServeOptions())
 }
 
 func serveCmd(ctx context.Context, args []string) error {
@@ -232,7 +232,12 @@ func serveCmd(ctx context.Context, args []string) error {
 	pwFile := fs.String("admin-password-file", os.Getenv("ACCOUNTD_ADMIN_PASSWORD_FILE"), "file holding the admin password (env ACCOUNTD_ADMIN_PASSWORD_FILE)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	opts := defaultServeOptions()
+	opts.flags(fs)
 	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := opts.check(); err != nil {
 		return err
 	}
 	var level slog.Level
@@ -258,12 +263,12 @@ func serveCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, *logFormat, level)
+	return serve(ctx, cfg, *logFormat, level, opts)
 }
 
 // serve opens the store, builds the server and serves until ctx ends,
 // then shuts down gracefully.
-func serve(ctx context.Context, cfg *setup.Config, logFormat string, level slog.Level) error {
+func serve(ctx context.Context, cfg *setup.Config, logFormat string, level slog.Level, opts serveOptions) error {
 	var h slog.Handler = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})
 	if logFormat == "json" {
 		h = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})
@@ -293,6 +298,10 @@ func serve(ctx context.Context, cfg *setup.Config, logFormat string, level slog.
 		MinPasswordLength: cfg.Server.MinPasswordLength,
 		Logger:            log,
 	}
+	opts.apply(&scfg)
+	if opts.listen != "" {
+		cfg.Listen = opts.listen
+	}
 	if a := cfg.Server.Argon2; a != nil {
 		scfg.Argon2 = server.Argon2Params{Time: a.Time, MemoryKiB: a.MemoryKiB, Threads: a.Threads}
 	}
@@ -314,7 +323,7 @@ func serve(ctx context.Context, cfg *setup.Config, logFormat string, level slog.
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
-	sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+	sctx, scancel := context.WithTimeout(context.Background(), opts.shutdownTimeout)
 	defer scancel()
 	hs.Shutdown(sctx)
 	if err := srv.Shutdown(sctx); err != nil {

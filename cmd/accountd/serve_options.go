@@ -1,0 +1,67 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/accountd/accountd/server"
+	"github.com/accountd/accountd/setup"
+)
+
+// serveOptions are the operational flags of `accountd serve`: they may
+// differ between instances sharing one sealed config.
+type serveOptions struct {
+	listen          string
+	shutdownTimeout time.Duration
+	dbTimeout       time.Duration
+	keyRotation     time.Duration
+	keyLead         time.Duration
+	jwksMaxAge      time.Duration
+}
+
+func defaultServeOptions() serveOptions {
+	return serveOptions{
+		shutdownTimeout: 10 * time.Second,
+		dbTimeout:       5 * time.Second,
+		keyRotation:     30 * 24 * time.Hour,
+		keyLead:         10 * time.Minute,
+		jwksMaxAge:      5 * time.Minute,
+	}
+}
+
+func (o *serveOptions) flags(fs *flag.FlagSet) {
+	fs.StringVar(&o.listen, "listen", "", "address to listen on, host:port (default: the one in the config)")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", o.shutdownTimeout, "on SIGINT/SIGTERM, how long requests in flight may take before connections are cut")
+	fs.DurationVar(&o.dbTimeout, "db-timeout", o.dbTimeout, "bound on each database call; past it the operation answers unavailable")
+	fs.DurationVar(&o.keyRotation, "key-rotation-interval", o.keyRotation, "how long a signing key signs before the next one is made")
+	fs.DurationVar(&o.keyLead, "key-publish-lead", o.keyLead, "how long a new signing key is in the JWKS before it signs (more than --jwks-max-age)")
+	fs.DurationVar(&o.jwksMaxAge, "jwks-max-age", o.jwksMaxAge, "Cache-Control max-age of /.well-known/jwks.json")
+}
+
+func (o *serveOptions) check() error {
+	if o.listen != "" {
+		if err := setup.ValidateListen(o.listen); err != nil {
+			return usageError{fmt.Sprintf("--listen: %v", err)}
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"shutdown-timeout", o.shutdownTimeout}, {"db-timeout", o.dbTimeout},
+		{"key-rotation-interval", o.keyRotation}, {"key-publish-lead", o.keyLead}, {"jwks-max-age", o.jwksMaxAge},
+	} {
+		if d.v <= 0 {
+			return usageError{fmt.Sprintf("--%s must be positive, got %v", d.name, d.v)}
+		}
+	}
+	return nil
+}
+
+func (o *serveOptions) apply(c *server.Config) {
+	c.StoreTimeout = o.dbTimeout
+	c.KeyRotationInterval = o.keyRotation
+	c.KeyPublishLead = o.keyLead
+	c.JWKSMaxAge = o.jwksMaxAge
+}
