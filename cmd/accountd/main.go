@@ -274,6 +274,7 @@ func serve(ctx context.Context, cfg *setup.Config, logFormat string, level slog.
 		h = slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})
 	}
 	log := slog.New(h)
+	sqlstore.SetDriverLogger(log)
 
 	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
