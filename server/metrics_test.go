@@ -3,12 +3,14 @@ package server_test
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/accountd/accountd/server"
 	"github.com/accountd/accountd/store/sqlstore/sqltest"
@@ -109,5 +111,40 @@ func TestMetricsAndReady(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), `"msg":"request"`) {
 		t.Errorf("debug logs lack the request lines; logs:\n%s", logs.String())
+	}
+}
+
+// TestMetricsArgon2Queue: with one hashing slot and slow hashes, the gate's
+// queue shows in the metrics while signups wait.
+func TestMetricsArgon2Queue(t *testing.T) {
+	ts := mustServe(t, sqltest.NewSQLite(t), func(c *server.Config) {
+		c.Argon2 = server.Argon2Params{Time: 3, MemoryKiB: 32 * 1024, Threads: 1}
+		c.HashConcurrency = 1
+		c.HashWait = time.Minute
+	})
+	const clients = 4
+	var wg sync.WaitGroup
+	for i := range clients {
+		c := mustDial(t, ts)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range 3 {
+				c.Signup(ctxT(t), fmt.Sprintf("queued%d-%d", i, n), goodPassword, "")
+			}
+		}()
+	}
+	waitFor(t, "one hash running and others queued", func() bool {
+		_, body := httpGet(t, "http://"+ts.addr+"/metrics")
+		return strings.Contains(body, "accountd_argon2_in_flight 1\n") &&
+			!strings.Contains(body, "accountd_argon2_waiting 0\n")
+	})
+	wg.Wait()
+	_, body := httpGet(t, "http://"+ts.addr+"/metrics")
+	for _, want := range []string{"accountd_argon2_in_flight 0\n", "accountd_argon2_waiting 0\n",
+		`accountd_operations_total{op="signup",outcome="ok"} 12` + "\n"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("after the load, /metrics lacks %q", want)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
@@ -79,6 +80,16 @@ func TestShutdownUnderLoad(t *testing.T) {
 	}
 	t.Logf("shutdown took %v with %d signups answered", time.Since(begin), len(acked))
 	wg.Wait()
+
+	// No new connection is accepted.
+	_, ck := mustKeys(t)
+	dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer dcancel()
+	if c, err := client.Dial(dctx, ts.addr, client.Options{ClientKey: ck, TrustOnFirstUse: true,
+		Trust: client.NewKnownServers(filepath.Join(t.TempDir(), "known_servers"))}); err == nil {
+		c.Close()
+		t.Errorf("a new connection was accepted after the shutdown")
+	}
 
 	for i, err := range finalErr {
 		if !errors.Is(err, client.ErrServerShuttingDown) {
