@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -33,6 +34,7 @@ type Server struct {
 	conns    map[*websocket.Conn]*connState
 	draining bool
 	wg       sync.WaitGroup
+	ready    atomic.Bool // the last /readyz answer, to log changes only
 }
 
 // New builds the rules (loading signing keys) and the transport. It
@@ -53,11 +55,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{
+	srv := &Server{
 		svc: svc, cfg: cfg, log: cfg.Logger,
 		transport: tk, transportDER: der,
 		conns: make(map[*websocket.Conn]*connState),
-	}, nil
+	}
+	srv.ready.Store(true) // New has just reached the database
+	return srv, nil
 }
 
 // Service returns the server's rules.

@@ -71,8 +71,16 @@ func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("shutting down\n"))
 		return
 	}
-	if err := s.svc.Ready(ctx); err != nil {
-		s.log.Warn("not ready", "err", err)
+	err := s.svc.Ready(ctx)
+	// Log changes only: a load balancer probes every few seconds.
+	if wasReady := s.ready.Swap(err == nil); wasReady != (err == nil) {
+		if err != nil {
+			s.log.Warn("not ready", "err", err)
+		} else {
+			s.log.Info("ready")
+		}
+	}
+	if err != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		w.Write([]byte("not ready\n"))
 		return
