@@ -46,6 +46,8 @@ func StartMariaDB(tb testing.TB) *MariaDB {
 		}
 		tb.Skip("mariadbd or mariadb-install-db not installed: install mariadb-server to run this test")
 	}
+	// Not tb.TempDir: its long path could push the socket path past the
+	// 108 bytes a Unix socket name may have.
 	dir, err := os.MkdirTemp("", "accountd-mariadb-")
 	if err != nil {
 		tb.Fatal(err)

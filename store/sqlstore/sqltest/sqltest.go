@@ -7,6 +7,9 @@
 // is unreachable the tests that need it are skipped, unless the environment
 // variable CI is set, in which case they fail.
 //
+// StartMariaDB starts a private mariadbd instead, in a temporary folder on a
+// free loopback port, for tests that stop, restart or freeze the database.
+//
 // The helpers are safe to call from parallel tests.
 package sqltest
 
