@@ -31,6 +31,7 @@ type Metrics struct {
 	rateLimited      *prometheus.CounterVec
 	lockouts         prometheus.Counter
 	keyRotations     prometheus.Counter
+	readRetries      prometheus.Counter
 }
 
 // knownOps are the operation label values; anything else counts as
@@ -66,9 +67,11 @@ func newMetrics() *Metrics {
 		Name: "accountd_lockouts_total", Help: "Login attempts refused because the account is locked out."})
 	m.keyRotations = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "accountd_signing_key_rotations_total", Help: "Signing keys this instance created."})
+	m.readRetries = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "accountd_db_read_retries_total", Help: "Database reads run again after failing on a broken connection."})
 	for _, c := range []prometheus.Collector{
 		m.connections, m.connectionsTotal, m.operations, m.duration, m.hashInFlight, m.hashWaiting,
-		m.hashBusy, m.rateLimited, m.lockouts, m.keyRotations,
+		m.hashBusy, m.rateLimited, m.lockouts, m.keyRotations, m.readRetries,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
@@ -159,6 +162,12 @@ func (m *Metrics) RateLimited(scope string) {
 func (m *Metrics) LockedOut() {
 	if m != nil {
 		m.lockouts.Inc()
+	}
+}
+
+func (m *Metrics) readRetried() {
+	if m != nil {
+		m.readRetries.Inc()
 	}
 }
 

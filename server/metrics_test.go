@@ -91,6 +91,7 @@ func TestMetricsAndReady(t *testing.T) {
 		"accountd_db_max_open_connections 32\n",
 		"accountd_db_open_connections ",
 		"accountd_db_wait_count_total ",
+		"accountd_db_read_retries_total 0\n",
 		"go_goroutines ",
 	} {
 		if !strings.Contains(body, want) {

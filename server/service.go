@@ -45,14 +45,15 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	st := guardStore(cfg.Store, cfg.StoreTimeout)
+	metrics := newMetrics()
+	st := guardStore(cfg.Store, cfg.StoreTimeout, metrics)
 	s := &Service{
 		cfg:     cfg,
 		store:   st,
 		gate:    newHashGate(cfg.HashConcurrency, cfg.HashWait),
 		log:     cfg.Logger,
 		now:     cfg.Now,
-		metrics: newMetrics(),
+		metrics: metrics,
 	}
 	s.gate.metrics = s.metrics
 	s.keys = &keyRing{store: st, masterKey: cfg.MasterKey, algorithm: cfg.SigningAlgorithm, now: cfg.Now,

@@ -19,6 +19,7 @@ import (
 type guardedStore struct {
 	store.Store
 	timeout time.Duration
+	metrics *Metrics
 }
 
 // readAttempts is how often an idempotent read is tried in all; the pauses
@@ -28,8 +29,8 @@ const (
 	readRetryPause = 50 * time.Millisecond
 )
 
-func guardStore(s store.Store, timeout time.Duration) *guardedStore {
-	return &guardedStore{Store: s, timeout: timeout}
+func guardStore(s store.Store, timeout time.Duration, m *Metrics) *guardedStore {
+	return &guardedStore{Store: s, timeout: timeout, metrics: m}
 }
 
 // read runs f within the timeout, again after a short pause when it fails
@@ -50,6 +51,7 @@ func read[T any](ctx context.Context, g *guardedStore, f func(context.Context) (
 			t.Stop()
 			return v, err
 		}
+		g.metrics.readRetried()
 		pause *= 2
 	}
 }

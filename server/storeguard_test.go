@@ -42,7 +42,7 @@ func (f *flakyStore) GetAccount(ctx context.Context, id string) (store.Account, 
 
 func TestGuardedStoreRetriesReads(t *testing.T) {
 	f := &flakyStore{fail: readAttempts - 1}
-	g := guardStore(f, 5*time.Second)
+	g := guardStore(f, 5*time.Second, nil)
 	s, err := g.GetSession(t.Context(), "abc")
 	if err != nil || s.ID != "abc" {
 		t.Fatalf("read failing %d times on a broken connection: %v", readAttempts-1, err)
@@ -52,7 +52,7 @@ func TestGuardedStoreRetriesReads(t *testing.T) {
 	}
 
 	f = &flakyStore{fail: readAttempts}
-	g = guardStore(f, 5*time.Second)
+	g = guardStore(f, 5*time.Second, nil)
 	if _, err := g.GetSession(t.Context(), "abc"); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("read failing every time: %v", err)
 	}
@@ -63,7 +63,7 @@ func TestGuardedStoreRetriesReads(t *testing.T) {
 
 func TestGuardedStoreNeverRepeatsWrites(t *testing.T) {
 	f := &flakyStore{fail: 1}
-	g := guardStore(f, 5*time.Second)
+	g := guardStore(f, 5*time.Second, nil)
 	if err := g.CreateSession(t.Context(), store.Session{}); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("write on a broken connection: %v", err)
 	}
@@ -73,7 +73,7 @@ func TestGuardedStoreNeverRepeatsWrites(t *testing.T) {
 }
 
 func TestGuardedStoreTimeout(t *testing.T) {
-	g := guardStore(&flakyStore{}, 100*time.Millisecond)
+	g := guardStore(&flakyStore{}, 100*time.Millisecond, nil)
 	begin := time.Now()
 	_, err := g.GetAccount(t.Context(), "abc")
 	if !errors.Is(err, context.DeadlineExceeded) {
