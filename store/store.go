@@ -1,5 +1,5 @@
 // Package store defines accountd's records (accounts, sessions, signing
-// keys), the Store interface every backend implements, and the sentinel
+// keys, audit events), the Store interface every backend implements, and the sentinel
 // errors backends return.
 //
 // The package depends on the standard library only. store/sqlstore is the
@@ -55,7 +55,10 @@ type Account struct {
 	// PasswordHash is an Argon2id PHC string.
 	PasswordHash string
 	// Disabled accounts cannot log in and their tokens are refused.
-	Disabled  bool
+	Disabled bool
+	// Failures is the failed-login counter; CreateAccount ignores it (a
+	// new account has none).
+	Failures  LoginFailures
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -122,6 +125,15 @@ type Store interface {
 	// DeleteAccount removes an account and its sessions; ErrNotFound if it
 	// does not exist.
 	DeleteAccount(ctx context.Context, id string) error
+	// RecordLoginFailure adds one to an account's failed-login counter and
+	// sets its last failure to at, atomically (concurrent calls each count),
+	// and returns the counter after the update. ErrNotFound if the account
+	// does not exist.
+	RecordLoginFailure(ctx context.Context, accountID string, at time.Time) (LoginFailures, error)
+	// ResetLoginFailures clears an account's failed-login counter (after a
+	// successful login, or an administrator's unlock). ErrNotFound if the
+	// account does not exist.
+	ResetLoginFailures(ctx context.Context, accountID string) error
 
 	// CreateSession inserts a session; ErrAlreadyExists if the id is taken,
 	// ErrNotFound if the account does not exist.
@@ -141,6 +153,15 @@ type Store interface {
 	CreateSigningKey(ctx context.Context, k SigningKey) error
 	// ListSigningKeys returns every signing key ordered by CreatedAt.
 	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+
+	// AddAuthEvent appends an event to the audit log (its ID is ignored).
+	AddAuthEvent(ctx context.Context, e AuthEvent) error
+	// ListAuthEvents returns the events the filter selects, newest first
+	// (by At, then ID).
+	ListAuthEvents(ctx context.Context, f AuthEventFilter) ([]AuthEvent, error)
+	// PruneAuthEvents deletes the events before a time and returns how
+	// many it deleted.
+	PruneAuthEvents(ctx context.Context, before time.Time) (int64, error)
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
