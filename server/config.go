@@ -60,6 +60,10 @@ type Config struct {
 	// upgrades are refused; non-browser clients send no Origin.
 	AllowedOrigins []string
 
+	// Limits holds the abuse limits and the audit log settings; see
+	// limits_config.go.
+	Limits
+
 	// Logger receives structured logs. Default discards.
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -100,6 +104,7 @@ func (c *Config) setDefaults() {
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 15 * time.Second
 	}
+	c.Limits.setDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -123,5 +128,5 @@ func (c *Config) validate() error {
 	case c.Argon2.Time == 0 || c.Argon2.MemoryKiB < 8*uint32(c.Argon2.Threads) || c.Argon2.Threads == 0:
 		return errors.New("server: config: invalid Argon2 parameters")
 	}
-	return nil
+	return c.Limits.validate()
 }

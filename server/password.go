@@ -149,6 +149,9 @@ func checkPassword(password, username string, minLen int) error {
 	if strings.EqualFold(password, username) {
 		return newError(codeWeakPassword, "password must not be the username")
 	}
+	if isCommonPassword(password) {
+		return newError(codeWeakPassword, "password is one of the 10,000 most common passwords; choose another")
+	}
 	return nil
 }
 

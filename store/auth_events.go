@@ -20,6 +20,9 @@ const (
 	EventTokenRejected = "token_rejected"
 	// EventRateLimited: a client IP went over its request rate.
 	EventRateLimited = "rate_limited"
+	// EventLocked: an account reached the failed-login limit and is
+	// locked until an administrator unlocks it.
+	EventLocked = "locked"
 	// EventUnlocked: an administrator cleared an account's failed-login
 	// counter.
 	EventUnlocked = "unlocked"
