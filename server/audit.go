@@ -32,6 +32,17 @@ func clientIPFrom(ctx context.Context) string {
 // stamped with the current UTC time and the request's client IP. A failed
 // write is logged: it never changes the answer to the client.
 func (s *Service) audit(ctx context.Context, e store.AuthEvent) {
+	e = s.stamp(ctx, e)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditWriteTimeout)
+	defer cancel()
+	if err := s.store.AddAuthEvent(wctx, e); err != nil {
+		s.log.Error("audit log write failed", "type", e.Type, "err", err)
+	}
+}
+
+// stamp sets an event's time (now, UTC) and client IP (the request's), and
+// logs it.
+func (s *Service) stamp(ctx context.Context, e store.AuthEvent) store.AuthEvent {
 	e.At = s.now().UTC().Truncate(time.Microsecond)
 	if e.IP == "" {
 		e.IP = clientIPFrom(ctx)
@@ -40,11 +51,7 @@ func (s *Service) audit(ctx context.Context, e store.AuthEvent) {
 		e.IP = e.IP[:64]
 	}
 	s.log.Info("auth event", "type", e.Type, "reason", e.Reason, "ip", e.IP, "account", e.AccountID, "session", e.SessionID)
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditWriteTimeout)
-	defer cancel()
-	if err := s.store.AddAuthEvent(wctx, e); err != nil {
-		s.log.Error("audit log write failed", "type", e.Type, "err", err)
-	}
+	return e
 }
 
 // allowRequest takes one token from the client IP's bucket. Over the

@@ -102,8 +102,8 @@ func (l *Limits) validate() error {
 		return fmt.Errorf("server: config: lock-after must be between 1 and %d failures (NIST SP 800-63B)", MaxLockAfter)
 	case l.AuditRetention < time.Hour:
 		return errors.New("server: config: audit retention must be at least 1h")
-	case l.AuditPruneInterval < time.Second:
-		return errors.New("server: config: audit prune interval must be at least 1s")
+	case l.AuditPruneInterval < time.Millisecond:
+		return errors.New("server: config: audit prune interval must be at least 1ms")
 	}
 	return nil
 }

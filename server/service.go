@@ -28,10 +28,12 @@ type Service struct {
 	gate  *hashGate
 	// limiter is the per-IP request rate limit.
 	limiter *ipLimiter
-	log     *slog.Logger
-	now     func() time.Time
-	dummy   string // a hash to verify against when the username is unknown
-	parser  *jwt.Parser
+	// attempts holds the accounts with a login in progress here.
+	attempts inFlight
+	log      *slog.Logger
+	now      func() time.Time
+	dummy    string // a hash to verify against when the username is unknown
+	parser   *jwt.Parser
 }
 
 var usernameRE = regexp.MustCompile(`^[a-z0-9._-]{3,32}$`)
@@ -159,14 +161,14 @@ func (s *Service) Signup(ctx context.Context, req protocol.SignupRequest) (*prot
 
 // Login checks a username and password and opens a session. An unknown
 // username, a wrong password, a disabled account and a throttled or
-// locked account all do the same work (one Argon2 verification) and give
-// the same error; the audit log records which it was.
+// locked account all do the same work (one Argon2 verification and one
+// database write) and give the same error; the audit log records which it
+// was.
 //
 // Failed logins are counted per account in the store, so the count holds
 // across server instances: past ThrottleAfter failures each attempt must
 // wait a growing delay, and at LockAfter the account is locked until an
-// administrator unlocks it. Each attempt is counted before its password is
-// checked, so concurrent guesses cannot slip past the lock.
+// administrator unlocks it (store.ResetLoginFailures).
 func (s *Service) Login(ctx context.Context, req protocol.LoginRequest) (*protocol.TokenResult, error) {
 	if req.Password == "" || len(req.Password) > 4*MaxPasswordLength {
 		s.audit(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: store.ReasonWrongPassword})
@@ -178,14 +180,13 @@ func (s *Service) Login(ctx context.Context, req protocol.LoginRequest) (*protoc
 		return nil, fmt.Errorf("get account: %w", err)
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
-	hash, refused, lastTry := s.dummy, "", false
+	hash, refused := s.dummy, store.ReasonUnknownUser
 	if found {
-		hash = a.PasswordHash
-		if refused, lastTry, err = s.claimAttempt(ctx, a, now); err != nil {
-			return nil, err
-		}
-		if refused != "" {
-			hash = s.dummy
+		var release func()
+		refused, release = s.admit(a, now)
+		defer release()
+		if refused == "" {
+			hash = a.PasswordHash
 		}
 	}
 	var ok, rehash bool
@@ -193,28 +194,31 @@ func (s *Service) Login(ctx context.Context, req protocol.LoginRequest) (*protoc
 	if err := s.gate.do(ctx, func() { ok, rehash, verr = VerifyPassword(req.Password, hash, s.cfg.Argon2) }); err != nil {
 		return nil, err
 	}
-	reason := refused
-	switch {
-	case !found:
-		reason = store.ReasonUnknownUser
-	case reason != "":
-	case verr != nil:
-		s.log.Error("stored password hash unreadable", "account", a.ID, "err", verr)
-		reason = store.ReasonBadHash
-	case !ok:
-		reason = store.ReasonWrongPassword
-	case a.Disabled:
-		reason = store.ReasonDisabled
+	if refused != "" {
+		// Unknown, locked, throttled or disabled: the password was not
+		// checked and the account's counter does not move.
+		s.audit(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: refused, AccountID: a.ID})
+		return nil, errInvalidCredentials
 	}
-	if reason != "" {
-		s.audit(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: reason, AccountID: a.ID})
-		if lastTry {
+	if verr != nil || !ok {
+		reason := store.ReasonWrongPassword
+		if verr != nil {
+			s.log.Error("stored password hash unreadable", "account", a.ID, "err", verr)
+			reason = store.ReasonBadHash
+		}
+		f, err := s.store.RecordLoginFailure(ctx, s.stamp(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: reason, AccountID: a.ID}))
+		if err != nil {
+			return nil, fmt.Errorf("record login failure: %w", err)
+		}
+		if f.Count == s.cfg.LockAfter {
 			s.audit(ctx, store.AuthEvent{Type: store.EventLocked, AccountID: a.ID})
 		}
 		return nil, errInvalidCredentials
 	}
-	if err := s.store.ResetLoginFailures(ctx, a.ID); err != nil {
-		return nil, fmt.Errorf("reset login failures: %w", err)
+	if a.Failures.Count > 0 {
+		if err := s.store.ResetLoginFailures(ctx, a.ID); err != nil {
+			return nil, fmt.Errorf("reset login failures: %w", err)
+		}
 	}
 	if rehash {
 		s.upgradeHash(ctx, a.ID, req.Password)

@@ -1,33 +1,58 @@
 package server
 
 import (
-	"context"
-	"fmt"
+	"sync"
 	"time"
 
 	"github.com/accountd/accountd/store"
 )
 
-// claimAttempt decides whether a login for a known account may check its
-// password. It returns store.ReasonLocked or store.ReasonThrottled when
-// not; otherwise it counts the attempt as a failure in the store before
-// the check (a success resets the count), so that concurrent attempts
-// each use up one of the LockAfter tries. lastTry is set when this attempt,
-// if it fails, locks the account.
-func (s *Service) claimAttempt(ctx context.Context, a store.Account, now time.Time) (refused string, lastTry bool, err error) {
+// admit decides whether a login for a known account may check its
+// password. It returns store.ReasonLocked, store.ReasonThrottled or
+// store.ReasonDisabled when not. Otherwise it marks the account as having
+// an attempt in flight on this instance until release is called (after
+// the failure, if any, is recorded): a concurrent attempt for the same
+// account is refused as throttled, so that a burst of parallel guesses at
+// the moment a wait ends gets one guess, not many. release is never nil.
+func (s *Service) admit(a store.Account, now time.Time) (refused string, release func()) {
 	f := a.Failures
-	if f.Count >= s.cfg.LockAfter {
-		return store.ReasonLocked, false, nil
+	switch {
+	case f.Count >= s.cfg.LockAfter:
+		return store.ReasonLocked, func() {}
+	case now.Before(f.LastAt.Add(s.cfg.throttleDelay(f.Count))):
+		return store.ReasonThrottled, func() {}
+	case a.Disabled:
+		return store.ReasonDisabled, func() {}
 	}
-	if wait := s.cfg.throttleDelay(f.Count); wait > 0 && now.Before(f.LastAt.Add(wait)) {
-		return store.ReasonThrottled, false, nil
+	if !s.attempts.begin(a.ID) {
+		return store.ReasonThrottled, func() {}
 	}
-	nf, err := s.store.RecordLoginFailure(ctx, a.ID, now)
-	if err != nil {
-		return "", false, fmt.Errorf("record login attempt: %w", err)
+	return "", func() { s.attempts.end(a.ID) }
+}
+
+// inFlight is the set of accounts with a login attempt in progress on this
+// instance. Safe for concurrent use; its size is bounded by the number of
+// requests in progress.
+type inFlight struct {
+	mu  sync.Mutex
+	ids map[string]struct{}
+}
+
+func (f *inFlight) begin(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, busy := f.ids[id]; busy {
+		return false
 	}
-	if nf.Count > s.cfg.LockAfter {
-		return store.ReasonLocked, false, nil
+	if f.ids == nil {
+		f.ids = make(map[string]struct{})
 	}
-	return "", nf.Count == s.cfg.LockAfter, nil
+	f.ids[id] = struct{}{}
+	return true
+}
+
+func (f *inFlight) end(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.ids, id)
 }

@@ -125,11 +125,13 @@ type Store interface {
 	// DeleteAccount removes an account and its sessions; ErrNotFound if it
 	// does not exist.
 	DeleteAccount(ctx context.Context, id string) error
-	// RecordLoginFailure adds one to an account's failed-login counter and
-	// sets its last failure to at, atomically (concurrent calls each count),
-	// and returns the counter after the update. ErrNotFound if the account
-	// does not exist.
-	RecordLoginFailure(ctx context.Context, accountID string, at time.Time) (LoginFailures, error)
+	// RecordLoginFailure records a failed login of account e.AccountID at
+	// e.At: in one transaction it adds one to the account's failed-login
+	// counter, sets its last failure to e.At and appends e to the audit
+	// log. Concurrent calls each count. It returns the counter after the
+	// update; ErrNotFound if the account does not exist (nothing is
+	// written then).
+	RecordLoginFailure(ctx context.Context, e AuthEvent) (LoginFailures, error)
 	// ResetLoginFailures clears an account's failed-login counter (after a
 	// successful login, or an administrator's unlock). ErrNotFound if the
 	// account does not exist.

@@ -23,6 +23,26 @@ const (
 // AddAuthEvent implements store.Store.
 func (db *DB) AddAuthEvent(ctx context.Context, e store.AuthEvent) error {
 	const op = "add auth event"
+	if err := db.checkAuthEvent(op, e); err != nil {
+		return err
+	}
+	return db.translate(op, db.insertAuthEvent(ctx, db.write, e))
+}
+
+// execer is *sql.DB or *sql.Tx.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+func (db *DB) insertAuthEvent(ctx context.Context, x execer, e store.AuthEvent) error {
+	_, err := x.ExecContext(ctx,
+		`INSERT INTO auth_events (at, type, reason, ip, account_id, session_id) VALUES (?, ?, ?, ?, ?, ?)`,
+		timeArg(db.dialect, e.At), e.Type, e.Reason, e.IP, nullIfEmpty(e.AccountID), nullIfEmpty(e.SessionID))
+	return err
+}
+
+// checkAuthEvent refuses an event the schema would not hold as given.
+func (db *DB) checkAuthEvent(op string, e store.AuthEvent) error {
 	if err := checkTimes(op, namedTime{"At", e.At}); err != nil {
 		return err
 	}
@@ -36,10 +56,7 @@ func (db *DB) AddAuthEvent(ctx context.Context, e store.AuthEvent) error {
 	case len(e.AccountID) > maxEventID || len(e.SessionID) > maxEventID:
 		return fmt.Errorf("sqlstore: %s: account or session id longer than %d bytes", op, maxEventID)
 	}
-	_, err := db.write.ExecContext(ctx,
-		`INSERT INTO auth_events (at, type, reason, ip, account_id, session_id) VALUES (?, ?, ?, ?, ?, ?)`,
-		timeArg(db.dialect, e.At), e.Type, e.Reason, e.IP, nullIfEmpty(e.AccountID), nullIfEmpty(e.SessionID))
-	return db.translate(op, err)
+	return nil
 }
 
 // ListAuthEvents implements store.Store. It returns an empty, non-nil

@@ -2,18 +2,23 @@ package sqlstore
 
 import (
 	"context"
-	"time"
+	"fmt"
 
 	"github.com/accountd/accountd/store"
 )
 
-// RecordLoginFailure implements store.Store. The increment and the read
-// back run in one transaction, so concurrent failures each count and each
-// caller sees the count its own failure produced.
-func (db *DB) RecordLoginFailure(ctx context.Context, accountID string, at time.Time) (store.LoginFailures, error) {
+// RecordLoginFailure implements store.Store. The increment, the read back
+// and the audit row are one transaction (one commit, one sync to disk), so
+// concurrent failures each count and each caller sees the count its own
+// failure produced.
+func (db *DB) RecordLoginFailure(ctx context.Context, e store.AuthEvent) (store.LoginFailures, error) {
 	const op = "record login failure"
-	if err := checkTimes(op, namedTime{"at", at}); err != nil {
+	if err := db.checkAuthEvent(op, e); err != nil {
 		return store.LoginFailures{}, err
+	}
+	accountID, at := e.AccountID, e.At
+	if accountID == "" {
+		return store.LoginFailures{}, fmt.Errorf("sqlstore: %s: no account id", op)
 	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
@@ -32,6 +37,9 @@ func (db *DB) RecordLoginFailure(ctx context.Context, accountID string, at time.
 		Scan(&f.Count, timeColumn{&f.LastAt})
 	if err != nil {
 		return store.LoginFailures{}, db.translateGet(op, err)
+	}
+	if err := db.insertAuthEvent(ctx, tx, e); err != nil {
+		return store.LoginFailures{}, db.translate(op, err)
 	}
 	if err := tx.Commit(); err != nil {
 		return store.LoginFailures{}, db.translate(op, err)

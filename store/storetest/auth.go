@@ -21,7 +21,7 @@ func testLoginFailures(t *testing.T, s store.Store) {
 	}
 	for i := 1; i <= 3; i++ {
 		at := t0.Add(time.Duration(i) * time.Minute)
-		f, err := s.RecordLoginFailure(ctx, a.ID, at)
+		f, err := s.RecordLoginFailure(ctx, failure(a.ID, at))
 		if err != nil {
 			t.Fatalf("RecordLoginFailure #%d: %v", i, err)
 		}
@@ -48,15 +48,38 @@ func testLoginFailures(t *testing.T, s store.Store) {
 	if err := s.ResetLoginFailures(ctx, a.ID); err != nil {
 		t.Fatalf("ResetLoginFailures on a clean account: %v", err)
 	}
-	if _, err := s.RecordLoginFailure(ctx, newID(), t0); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.RecordLoginFailure(ctx, failure(newID(), t0)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("RecordLoginFailure(unknown) = %v, want ErrNotFound", err)
 	}
 	if err := s.ResetLoginFailures(ctx, newID()); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("ResetLoginFailures(unknown) = %v, want ErrNotFound", err)
 	}
-	if _, err := s.RecordLoginFailure(ctx, a.ID, time.Time{}); err == nil {
+	if _, err := s.RecordLoginFailure(ctx, failure(a.ID, time.Time{})); err == nil {
 		t.Errorf("RecordLoginFailure with a zero time succeeded")
 	}
+	if _, err := s.RecordLoginFailure(ctx, failure("", t0)); err == nil {
+		t.Errorf("RecordLoginFailure without an account id succeeded")
+	}
+	// Each recorded failure appended its event, in the same transaction;
+	// the refused ones appended nothing.
+	ev, err := s.ListAuthEvents(ctx, store.AuthEventFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ev) != 3 {
+		t.Fatalf("%d events after 3 recorded failures, want 3", len(ev))
+	}
+	for i, e := range ev {
+		at := t0.Add(time.Duration(3-i) * time.Minute)
+		if e.AccountID != a.ID || e.Type != store.EventLoginFailed || e.Reason != store.ReasonWrongPassword || !e.At.Equal(at) || e.IP != "192.0.2.7" {
+			t.Errorf("event %d = %+v, want the failure at %v", i, e, at)
+		}
+	}
+}
+
+// failure is the event of a wrong password for account id at a time.
+func failure(id string, at time.Time) store.AuthEvent {
+	return store.AuthEvent{At: at, Type: store.EventLoginFailed, Reason: store.ReasonWrongPassword, IP: "192.0.2.7", AccountID: id}
 }
 
 func mustGetByUsername(t *testing.T, s store.Store, username string) store.Account {
@@ -78,7 +101,7 @@ func testConcurrentLoginFailures(t *testing.T, s store.Store) {
 	for i := range concurrency {
 		wg.Go(func() {
 			<-start
-			f, err := s.RecordLoginFailure(ctxFor(t), a.ID, t0.Add(time.Duration(i)*time.Second))
+			f, err := s.RecordLoginFailure(ctxFor(t), failure(a.ID, t0.Add(time.Duration(i)*time.Second)))
 			if err != nil {
 				t.Errorf("RecordLoginFailure: %v", err)
 			}
