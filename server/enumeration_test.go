@@ -1,0 +1,92 @@
+package server_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/accountd/accountd/protocol"
+	"github.com/accountd/accountd/server"
+	"github.com/accountd/accountd/store"
+	"github.com/accountd/accountd/store/sqlstore/sqltest"
+)
+
+// TestLoginTimingIndistinguishable compares how long a refused login takes
+// for an unknown username, a wrong password and a locked account: each
+// runs one Argon2 verification and one database write, so their medians
+// agree. The Argon2 cost is cheap but real (8 MiB, one pass) so that the
+// hash still dominates. A login refused before any hash (a password over
+// the length bound) is measured too, to show the test can tell a missing
+// hash apart.
+func TestLoginTimingIndistinguishable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: takes a few hundred hashes")
+	}
+	st := sqltest.NewSQLite(t)
+	ts := mustServe(t, st, func(c *server.Config) {
+		c.Argon2 = server.Argon2Params{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}
+		c.ThrottleAfter = server.MaxLockAfter // no waits: this test is about the work
+	})
+	svc := ts.srv.Service()
+	ctx := server.WithClientIP(ctxT(t), "192.0.2.1")
+	alice, err := svc.Signup(ctx, protocol.SignupRequest{Username: "alice", Password: goodPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := svc.Signup(ctx, protocol.SignupRequest{Username: "bob", Password: goodPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range server.MaxLockAfter {
+		if _, err := st.RecordLoginFailure(ctx, store.AuthEvent{At: time.Now(), Type: store.EventLoginFailed, AccountID: bob.Account.ID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	kinds := []struct {
+		name string
+		req  protocol.LoginRequest
+	}{
+		{"unknown user", protocol.LoginRequest{Username: "nobody", Password: "a wrong password, surely"}},
+		{"wrong password", protocol.LoginRequest{Username: "alice", Password: "a wrong password, surely"}},
+		{"locked account", protocol.LoginRequest{Username: "bob", Password: goodPassword}},
+		{"no hash (control)", protocol.LoginRequest{Username: "alice", Password: string(make([]byte, 4*server.MaxPasswordLength+1))}},
+	}
+	const rounds = 60
+	samples := make([][]time.Duration, len(kinds))
+	for round := range rounds {
+		if round%50 == 0 {
+			// Keep alice below the lock; outside the timed calls.
+			if err := st.ResetLoginFailures(ctx, alice.Account.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Rotate the order so that no kind always follows another.
+		for j := range kinds {
+			k := (j + round) % len(kinds)
+			start := time.Now()
+			_, err := svc.Login(ctx, kinds[k].req)
+			samples[k] = append(samples[k], time.Since(start))
+			var se *server.Error
+			if !errors.As(err, &se) || se.Code != protocol.CodeInvalidCredentials {
+				t.Fatalf("%s: %v", kinds[k].name, err)
+			}
+		}
+	}
+	med := make([]time.Duration, len(kinds))
+	for i, s := range samples {
+		slices.Sort(s)
+		med[i] = s[len(s)/2]
+		t.Logf("%-18s median %v (p10 %v, p90 %v) over %d logins", kinds[i].name, med[i].Round(10*time.Microsecond),
+			s[len(s)/10].Round(10*time.Microsecond), s[len(s)*9/10].Round(10*time.Microsecond), len(s))
+	}
+	// The three refusals that hash: medians within 25% of each other.
+	lo, hi := min(med[0], med[1], med[2]), max(med[0], med[1], med[2])
+	if float64(hi-lo) > 0.25*float64(hi) {
+		t.Errorf("medians differ by %v (%.0f%%): unknown %v, wrong %v, locked %v", hi-lo, 100*float64(hi-lo)/float64(hi), med[0], med[1], med[2])
+	}
+	// The control must stand apart, or the comparison above proves nothing.
+	if float64(med[3]) > 0.5*float64(lo) {
+		t.Errorf("a login without a hash took %v, not clearly less than %v: the test cannot see the hash", med[3], lo)
+	}
+}
