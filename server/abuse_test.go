@@ -236,9 +236,15 @@ func testLoginThrottling(t *testing.T, st store.Store) {
 	}
 	t.Logf("throttled after 5 failures (1 s wait), locked after %d consecutive failures", guesses)
 
-	// What `accountd users unlock` does.
-	if err := st.ResetLoginFailures(ctx, id); err != nil {
+	// What an administrator's unlock does.
+	if err := server.UnlockAccount(ctx, st, id, clock.Now()); err != nil {
 		t.Fatal(err)
+	}
+	if err := server.UnlockAccount(ctx, st, "0123456789abcdef0123456789abcdef", clock.Now()); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("unlocking no account: %v", err)
+	}
+	if ev := listEvents(t, st, store.AuthEventFilter{AccountID: id}); ev[len(ev)-1].Type != store.EventUnlocked {
+		t.Fatalf("last event %+v, want unlocked", ev[len(ev)-1])
 	}
 	if _, err := ca.Login(ctx, "alice", goodPassword); err != nil {
 		t.Fatalf("after unlock: %v", err)

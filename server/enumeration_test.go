@@ -1,7 +1,9 @@
 package server_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -43,21 +45,51 @@ func TestLoginTimingIndistinguishable(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	kinds := []struct {
-		name string
-		req  protocol.LoginRequest
-	}{
+	kinds := []loginKind{
 		{"unknown user", protocol.LoginRequest{Username: "nobody", Password: "a wrong password, surely"}},
 		{"wrong password", protocol.LoginRequest{Username: "alice", Password: "a wrong password, surely"}},
 		{"locked account", protocol.LoginRequest{Username: "bob", Password: goodPassword}},
 		{"no hash (control)", protocol.LoginRequest{Username: "alice", Password: string(make([]byte, 4*server.MaxPasswordLength+1))}},
 	}
+	// The machine may be shared and loaded: a run whose medians disagree
+	// is measured again, up to three times. A real difference (a missing
+	// hash) shows in every run; a burst of load does not.
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		med := measureLogins(ctx, t, svc, st, alice.Account.ID, kinds)
+		// The control must stand apart, or the comparison proves nothing.
+		lo, hi := min(med[0], med[1], med[2]), max(med[0], med[1], med[2])
+		if float64(med[3]) > 0.5*float64(lo) {
+			t.Fatalf("a login without a hash took %v, not clearly less than %v: the test cannot see the hash", med[3], lo)
+		}
+		// The three refusals that hash: medians within 25% of each other.
+		diff := float64(hi-lo) / float64(hi)
+		if diff <= 0.25 {
+			t.Logf("run %d: medians within %.0f%% of each other", attempt, 100*diff)
+			return
+		}
+		msg := fmt.Sprintf("run %d: medians differ by %v (%.0f%%): unknown %v, wrong %v, locked %v", attempt, hi-lo, 100*diff, med[0], med[1], med[2])
+		if attempt == attempts {
+			t.Fatal(msg)
+		}
+		t.Log(msg + "; measuring again")
+	}
+}
+
+type loginKind struct {
+	name string
+	req  protocol.LoginRequest
+}
+
+// measureLogins times 60 logins of each kind, interleaved, and returns
+// the median of each.
+func measureLogins(ctx context.Context, t *testing.T, svc *server.Service, st store.Store, aliceID string, kinds []loginKind) []time.Duration {
 	const rounds = 60
 	samples := make([][]time.Duration, len(kinds))
 	for round := range rounds {
 		if round%50 == 0 {
 			// Keep alice below the lock; outside the timed calls.
-			if err := st.ResetLoginFailures(ctx, alice.Account.ID); err != nil {
+			if err := st.ResetLoginFailures(ctx, aliceID); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -80,13 +112,5 @@ func TestLoginTimingIndistinguishable(t *testing.T) {
 		t.Logf("%-18s median %v (p10 %v, p90 %v) over %d logins", kinds[i].name, med[i].Round(10*time.Microsecond),
 			s[len(s)/10].Round(10*time.Microsecond), s[len(s)*9/10].Round(10*time.Microsecond), len(s))
 	}
-	// The three refusals that hash: medians within 25% of each other.
-	lo, hi := min(med[0], med[1], med[2]), max(med[0], med[1], med[2])
-	if float64(hi-lo) > 0.25*float64(hi) {
-		t.Errorf("medians differ by %v (%.0f%%): unknown %v, wrong %v, locked %v", hi-lo, 100*float64(hi-lo)/float64(hi), med[0], med[1], med[2])
-	}
-	// The control must stand apart, or the comparison above proves nothing.
-	if float64(med[3]) > 0.5*float64(lo) {
-		t.Errorf("a login without a hash took %v, not clearly less than %v: the test cannot see the hash", med[3], lo)
-	}
+	return med
 }
