@@ -59,6 +59,9 @@ func TestArgon2FloodMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the flood runs 64 MiB Argon2 hashes for several seconds")
 	}
+	if raceEnabled {
+		t.Skip("the race detector's shadow memory would be measured with the server's; run without -race")
+	}
 	const (
 		slots   = 2
 		clients = 16
