@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/accountd/accountd/protocol"
@@ -61,7 +62,8 @@ func (s *Service) stamp(ctx context.Context, e store.AuthEvent) store.AuthEvent 
 func (s *Service) allowRequest(ctx context.Context, ip, what string) (bool, time.Duration) {
 	ok, wait, first := s.limiter.allow(ip, s.now())
 	if !ok && first {
-		s.audit(ctx, store.AuthEvent{Type: store.EventRateLimited, Reason: what, IP: ip})
+		// what may be an op name a client made up, cut at a byte count.
+		s.audit(ctx, store.AuthEvent{Type: store.EventRateLimited, Reason: strings.ToValidUTF8(what, "?"), IP: ip})
 	}
 	return ok, wait
 }

@@ -215,10 +215,10 @@ func (s *Service) Login(ctx context.Context, req protocol.LoginRequest) (*protoc
 		}
 		return nil, errInvalidCredentials
 	}
-	if a.Failures.Count > 0 {
-		if err := s.store.ResetLoginFailures(ctx, a.ID); err != nil {
-			return nil, fmt.Errorf("reset login failures: %w", err)
-		}
+	// Unconditional: another instance may have counted a failure since
+	// the account was read.
+	if err := s.store.ResetLoginFailures(ctx, a.ID); err != nil {
+		return nil, fmt.Errorf("reset login failures: %w", err)
 	}
 	if rehash {
 		s.upgradeHash(ctx, a.ID, req.Password)
