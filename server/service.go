@@ -168,7 +168,7 @@ func (s *Service) Signup(ctx context.Context, req protocol.SignupRequest) (*prot
 // Failed logins are counted per account in the store, so the count holds
 // across server instances: past ThrottleAfter failures each attempt must
 // wait a growing delay, and at LockAfter the account is locked until an
-// administrator unlocks it (store.ResetLoginFailures).
+// administrator unlocks it (UnlockAccount).
 func (s *Service) Login(ctx context.Context, req protocol.LoginRequest) (*protocol.TokenResult, error) {
 	if req.Password == "" || len(req.Password) > 4*MaxPasswordLength {
 		s.audit(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: store.ReasonWrongPassword})
