@@ -73,6 +73,10 @@ type Config struct {
 	// upgrades are refused; non-browser clients send no Origin.
 	AllowedOrigins []string
 
+	// Limits holds the abuse limits and the audit log settings; see
+	// limits_config.go.
+	Limits
+
 	// Logger receives structured logs. Default discards.
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
@@ -125,6 +129,7 @@ func (c *Config) setDefaults() {
 	if c.KeyPublishLead <= 0 {
 		c.KeyPublishLead = 10 * time.Minute
 	}
+	c.Limits.setDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -153,7 +158,7 @@ func (c *Config) validate() error {
 	case c.KeyRotationInterval < c.KeyPublishLead:
 		return fmt.Errorf("server: config: key rotation interval %v is shorter than the publish lead %v", c.KeyRotationInterval, c.KeyPublishLead)
 	}
-	return nil
+	return c.Limits.validate()
 }
 
 // rotationPolicy is the signing-key rotation the config asks for.

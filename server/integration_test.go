@@ -82,6 +82,10 @@ func mustServe(tb testing.TB, st store.Store, edit func(*server.Config)) *testSe
 	cfg := server.Config{
 		Store: st, MasterKey: newMasterKey(tb), Identity: mustIdentity(tb), TransportKey: tk,
 		Argon2: cheapArgon2, Now: clock.Now,
+		// Every test client is 127.0.0.1: tests that are not about the
+		// rate limit must not meet it. TestRateLimitDefault shows the
+		// default.
+		Limits: server.Limits{RateLimit: 10000, RateBurst: 10000},
 	}
 	if edit != nil {
 		edit(&cfg)

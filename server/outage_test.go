@@ -45,8 +45,11 @@ func (l *loadGen) record(op string, start time.Time, phase string, err error) {
 	l.mu.Unlock()
 }
 
-func (l *loadGen) run(conns []*client.Conn, username string) {
+// run drives each connection with its own account (usernames[i]): an
+// instance checks one password per account at a time.
+func (l *loadGen) run(conns []*client.Conn, usernames []string) {
 	for i, c := range conns {
+		username := usernames[i]
 		l.wg.Add(1)
 		go func() {
 			defer l.wg.Done()
@@ -127,17 +130,19 @@ func TestDatabaseOutage(t *testing.T) {
 		c.RequestTimeout = 10 * time.Second
 	})
 	setupConn := mustDial(t, ts)
-	if _, err := setupConn.Signup(ctx, "steady", goodPassword, ""); err != nil {
-		t.Fatal(err)
-	}
-
 	var conns []*client.Conn
-	for range 4 {
+	var usernames []string
+	for i := range 4 {
+		name := fmt.Sprintf("steady%d", i)
+		if _, err := setupConn.Signup(ctx, name, goodPassword, ""); err != nil {
+			t.Fatal(err)
+		}
+		usernames = append(usernames, name)
 		conns = append(conns, mustDial(t, ts))
 	}
 	load := &loadGen{}
 	load.setPhase("up")
-	load.run(conns, "steady")
+	load.run(conns, usernames)
 	t.Cleanup(func() { load.stop.Store(true); load.wg.Wait() })
 
 	// expectUp waits until operations succeed again, then requires a clean

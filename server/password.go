@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -127,6 +128,13 @@ func (g *hashGate) do(ctx context.Context, f func()) error {
 	g.metrics.hashRunning(1)
 	defer func() { g.metrics.hashRunning(-1); <-g.slots }()
 	f()
+	// The hash's buffer (MemoryKiB) is garbage now. Collect it before
+	// the slot is given to the next request, so the process holds at
+	// most one buffer per slot; left to the pacer (GOGC=100) the heap
+	// would grow to twice the buffers in flight. The rest of the heap is
+	// small and the buffer holds no pointers, so a collection costs far
+	// less than the hash.
+	runtime.GC()
 	return nil
 }
 
@@ -155,6 +163,9 @@ func checkPassword(password, username string, minLen int) error {
 	}
 	if strings.EqualFold(password, username) {
 		return newError(codeWeakPassword, "password must not be the username")
+	}
+	if isCommonPassword(password) {
+		return newError(codeWeakPassword, "password is one of the 10,000 most common passwords; choose another")
 	}
 	return nil
 }

@@ -79,7 +79,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.serveReady)
 	mux.Handle("GET /metrics", s.svc.metrics.handler())
-	return mux
+	return s.limitHTTP(mux)
 }
 
 // HTTPServer returns an *http.Server for addr with the timeouts set.
@@ -302,16 +302,19 @@ func (s *Server) handshake(ctx context.Context, c *websocket.Conn) (*protocol.Se
 
 // handle decodes and dispatches one request; it always returns a response.
 func (s *Server) handle(ctx context.Context, plain []byte, ip string) *protocol.Response {
+	ctx = WithClientIP(ctx, ip)
 	req, err := protocol.DecodeRequest(plain)
 	if err != nil {
-		var id uint64
-		var probe struct {
-			ID uint64 `json:"id"`
-		}
-		if json.Unmarshal(plain, &probe) == nil && probe.ID <= protocol.MaxRequestID {
-			id = probe.ID
+		id := probeID(plain)
+		if ok, wait := s.svc.allowRequest(ctx, ip, "bad_request"); !ok {
+			werr, _ := toWire(errRateLimited(wait))
+			return &protocol.Response{ID: id, Error: werr}
 		}
 		return &protocol.Response{ID: id, Error: &protocol.Error{Code: protocol.CodeBadRequest, Message: err.Error()}}
+	}
+	if ok, wait := s.svc.allowRequest(ctx, ip, truncate(req.Op, 32)); !ok {
+		werr, _ := toWire(errRateLimited(wait))
+		return &protocol.Response{ID: req.ID, Error: werr}
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 	defer cancel()
@@ -375,6 +378,18 @@ func (s *Server) dispatch(ctx context.Context, req *protocol.Request) (any, erro
 		}
 	}
 	return nil, newError(protocol.CodeUnsupportedOp, fmt.Sprintf("unsupported op %q", truncate(req.Op, 32)))
+}
+
+// probeID returns the id of a request that failed to decode, when it has
+// a valid one, so the error response can echo it; else 0.
+func probeID(plain []byte) uint64 {
+	var probe struct {
+		ID uint64 `json:"id"`
+	}
+	if json.Unmarshal(plain, &probe) == nil && probe.ID <= protocol.MaxRequestID {
+		return probe.ID
+	}
+	return 0
 }
 
 func truncate(s string, n int) string {

@@ -23,14 +23,18 @@ import (
 // It knows nothing about transports, so tests can call it without a
 // socket. Safe for concurrent use.
 type Service struct {
-	cfg    Config
-	store  store.Store
-	keys   *keyRing
-	gate   *hashGate
-	log    *slog.Logger
-	now    func() time.Time
-	dummy  string // a hash to verify against when the username is unknown
-	parser *jwt.Parser
+	cfg   Config
+	store store.Store
+	keys  *keyRing
+	gate  *hashGate
+	// limiter is the per-IP request rate limit.
+	limiter *ipLimiter
+	// attempts holds the accounts with a login in progress here.
+	attempts inFlight
+	log      *slog.Logger
+	now      func() time.Time
+	dummy    string // a hash to verify against when the username is unknown
+	parser   *jwt.Parser
 
 	metrics *Metrics
 	stop    context.CancelFunc // ends the key maintenance
@@ -51,6 +55,7 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 		cfg:     cfg,
 		store:   st,
 		gate:    newHashGate(cfg.HashConcurrency, cfg.HashWait),
+		limiter: newIPLimiter(cfg.RateLimit, cfg.RateBurst, cfg.RateLimitIPs),
 		log:     cfg.Logger,
 		now:     cfg.Now,
 		metrics: metrics,
@@ -193,15 +198,23 @@ func (s *Service) Signup(ctx context.Context, req protocol.SignupRequest) (*prot
 		}
 		return nil, fmt.Errorf("create account: %w", err)
 	}
-	s.log.Info("signup", "account", a.ID)
+	s.audit(ctx, store.AuthEvent{Type: store.EventSignup, AccountID: a.ID})
 	return &protocol.SignupResult{Account: publicAccount(a), GeneratedPassword: generated}, nil
 }
 
 // Login checks a username and password and opens a session. An unknown
-// username, a wrong password and a disabled account all do the same work
-// and give the same error.
+// username, a wrong password, a disabled account and a throttled or
+// locked account all do the same work (one Argon2 verification and one
+// database write) and give the same error; the audit log records which it
+// was.
+//
+// Failed logins are counted per account in the store, so the count holds
+// across server instances: past ThrottleAfter failures each attempt must
+// wait a growing delay, and at LockAfter the account is locked until an
+// administrator unlocks it (UnlockAccount).
 func (s *Service) Login(ctx context.Context, req protocol.LoginRequest) (*protocol.TokenResult, error) {
 	if req.Password == "" || len(req.Password) > 4*MaxPasswordLength {
+		s.audit(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: store.ReasonWrongPassword})
 		return nil, errInvalidCredentials
 	}
 	a, err := s.store.GetAccountByUsername(ctx, strings.ToLower(req.Username))
@@ -209,26 +222,50 @@ func (s *Service) Login(ctx context.Context, req protocol.LoginRequest) (*protoc
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("get account: %w", err)
 	}
-	hash := s.dummy
+	now := s.now().UTC().Truncate(time.Microsecond)
+	hash, refused := s.dummy, store.ReasonUnknownUser
 	if found {
-		hash = a.PasswordHash
+		var release func()
+		refused, release = s.admit(a, now)
+		defer release()
+		if refused == "" {
+			hash = a.PasswordHash
+		}
 	}
 	var ok, rehash bool
 	var verr error
 	if err := s.gate.do(ctx, func() { ok, rehash, verr = VerifyPassword(req.Password, hash, s.cfg.Argon2) }); err != nil {
 		return nil, err
 	}
-	if verr != nil {
-		s.log.Error("stored password hash unreadable", "account", a.ID, "err", verr)
+	if refused != "" {
+		// Unknown, locked, throttled or disabled: the password was not
+		// checked and the account's counter does not move.
+		s.audit(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: refused, AccountID: a.ID})
 		return nil, errInvalidCredentials
 	}
-	if !found || !ok || a.Disabled {
+	if verr != nil || !ok {
+		reason := store.ReasonWrongPassword
+		if verr != nil {
+			s.log.Error("stored password hash unreadable", "account", a.ID, "err", verr)
+			reason = store.ReasonBadHash
+		}
+		f, err := s.store.RecordLoginFailure(ctx, s.stamp(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: reason, AccountID: a.ID}))
+		if err != nil {
+			return nil, fmt.Errorf("record login failure: %w", err)
+		}
+		if f.Count == s.cfg.LockAfter {
+			s.audit(ctx, store.AuthEvent{Type: store.EventLocked, AccountID: a.ID})
+		}
 		return nil, errInvalidCredentials
+	}
+	// Unconditional: another instance may have counted a failure since
+	// the account was read.
+	if err := s.store.ResetLoginFailures(ctx, a.ID); err != nil {
+		return nil, fmt.Errorf("reset login failures: %w", err)
 	}
 	if rehash {
 		s.upgradeHash(ctx, a.ID, req.Password)
 	}
-	now := s.now().UTC().Truncate(time.Microsecond)
 	sid, err := randomID()
 	if err != nil {
 		return nil, err
@@ -237,6 +274,7 @@ func (s *Service) Login(ctx context.Context, req protocol.LoginRequest) (*protoc
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
+	s.audit(ctx, store.AuthEvent{Type: store.EventLogin, AccountID: a.ID, SessionID: sess.ID})
 	return s.issue(a, sess)
 }
 
@@ -303,32 +341,35 @@ func (s *Service) verify(ctx context.Context, token string) (store.Account, stor
 		}
 		return store.Account{}, store.Session{}, errInvalidToken
 	}
+	// From here on the token's signature is good: a rejection carries
+	// its session id, for the audit log.
+	rejected := store.Session{ID: c.SessionID, AccountID: c.Subject}
 	sess, err := s.store.GetSession(ctx, c.SessionID)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Account{}, store.Session{}, errInvalidToken
+		return store.Account{}, rejected, errInvalidToken
 	}
 	if err != nil {
 		return store.Account{}, store.Session{}, fmt.Errorf("get session: %w", err)
 	}
 	if sess.Revoked() || !s.now().Before(sess.ExpiresAt) || sess.AccountID != c.Subject {
-		return store.Account{}, store.Session{}, errInvalidToken
+		return store.Account{}, rejected, errInvalidToken
 	}
 	a, err := s.store.GetAccount(ctx, sess.AccountID)
 	if errors.Is(err, store.ErrNotFound) {
-		return store.Account{}, store.Session{}, errInvalidToken
+		return store.Account{}, rejected, errInvalidToken
 	}
 	if err != nil {
 		return store.Account{}, store.Session{}, fmt.Errorf("get account: %w", err)
 	}
 	if a.Disabled {
-		return store.Account{}, store.Session{}, errInvalidToken
+		return store.Account{}, rejected, errInvalidToken
 	}
 	return a, sess, nil
 }
 
 // Authenticate returns the account and session behind a valid token.
 func (s *Service) Authenticate(ctx context.Context, req protocol.TokenRequest) (*protocol.AuthenticateResult, error) {
-	a, sess, err := s.verify(ctx, req.Token)
+	a, sess, err := s.verifyAudited(ctx, req.Token, protocol.OpAuthenticate)
 	if err != nil {
 		return nil, err
 	}
@@ -340,24 +381,30 @@ func (s *Service) Authenticate(ctx context.Context, req protocol.TokenRequest) (
 
 // Logout revokes the session behind a valid token, at once.
 func (s *Service) Logout(ctx context.Context, req protocol.TokenRequest) (*protocol.LogoutResult, error) {
-	_, sess, err := s.verify(ctx, req.Token)
+	a, sess, err := s.verifyAudited(ctx, req.Token, protocol.OpLogout)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.store.RevokeSession(ctx, sess.ID, s.now()); err != nil {
 		return nil, fmt.Errorf("revoke session: %w", err)
 	}
+	s.audit(ctx, store.AuthEvent{Type: store.EventLogout, AccountID: a.ID, SessionID: sess.ID})
 	return &protocol.LogoutResult{SessionID: sess.ID}, nil
 }
 
 // Refresh issues a new token for the session behind a valid token; it
 // never extends the session's absolute lifetime.
 func (s *Service) Refresh(ctx context.Context, req protocol.TokenRequest) (*protocol.TokenResult, error) {
-	a, sess, err := s.verify(ctx, req.Token)
+	a, sess, err := s.verifyAudited(ctx, req.Token, protocol.OpRefresh)
 	if err != nil {
 		return nil, err
 	}
-	return s.issue(a, sess)
+	res, err := s.issue(a, sess)
+	if err != nil {
+		return nil, err
+	}
+	s.audit(ctx, store.AuthEvent{Type: store.EventRefresh, AccountID: a.ID, SessionID: sess.ID})
+	return res, nil
 }
 
 // JWKS returns the public keys that verify live tokens.

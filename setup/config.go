@@ -90,6 +90,17 @@ type ServerSettings struct {
 	// Argon2 are the account password hashing parameters; nil means the
 	// server's defaults (t=2, m=64 MiB, p=4).
 	Argon2 *Argon2Params `json:"argon2,omitempty"`
+	// RateLimit is the requests per second allowed per client IP.
+	// Default 10.
+	RateLimit float64 `json:"rate_limit,omitempty"`
+	// RateBurst is the requests a client IP may make at once. Default 20.
+	RateBurst int `json:"rate_burst,omitempty"`
+	// LockAfter is the consecutive failed logins that lock an account,
+	// 1 to 100. Default 100.
+	LockAfter int `json:"lock_after,omitempty"`
+	// AuditRetention is how long the audit log keeps an event, at least
+	// 1 h. Default 90 days.
+	AuditRetention Duration `json:"audit_retention,omitempty"`
 }
 
 // Argon2Params are Argon2id cost parameters for account password hashes.
@@ -254,6 +265,18 @@ func (s ServerSettings) Validate() error {
 	}
 	if s.MinPasswordLength != 0 && (s.MinPasswordLength < 8 || s.MinPasswordLength > 64) {
 		return fmt.Errorf("setup: minimum password length %d is outside 8 to 64", s.MinPasswordLength)
+	}
+	if s.RateLimit < 0 || s.RateLimit > 1e6 || s.RateLimit != s.RateLimit {
+		return fmt.Errorf("setup: rate limit %v is outside 0 to 1000000 requests a second", s.RateLimit)
+	}
+	if s.RateBurst < 0 || s.RateBurst > 1e6 {
+		return fmt.Errorf("setup: rate burst %d is outside 0 to 1000000", s.RateBurst)
+	}
+	if s.LockAfter < 0 || s.LockAfter > 100 {
+		return fmt.Errorf("setup: lock-after %d is outside 1 to 100 failures", s.LockAfter)
+	}
+	if s.AuditRetention != 0 && time.Duration(s.AuditRetention) < time.Hour {
+		return fmt.Errorf("setup: audit retention %v is under 1h", s.AuditRetention)
 	}
 	if a := s.Argon2; a != nil {
 		if a.Time < 1 || a.Time > maxArgon2Time {

@@ -1,5 +1,5 @@
 // Package store defines accountd's records (accounts, sessions, signing
-// keys), the Store interface every backend implements, and the sentinel
+// keys, audit events), the Store interface every backend implements, and the sentinel
 // errors backends return.
 //
 // The package depends on the standard library only. store/sqlstore is the
@@ -55,7 +55,10 @@ type Account struct {
 	// PasswordHash is an Argon2id PHC string.
 	PasswordHash string
 	// Disabled accounts cannot log in and their tokens are refused.
-	Disabled  bool
+	Disabled bool
+	// Failures is the failed-login counter; CreateAccount ignores it (a
+	// new account has none).
+	Failures  LoginFailures
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -127,6 +130,17 @@ type Store interface {
 	// DeleteAccount removes an account and its sessions; ErrNotFound if it
 	// does not exist.
 	DeleteAccount(ctx context.Context, id string) error
+	// RecordLoginFailure records a failed login of account e.AccountID at
+	// e.At: in one transaction it adds one to the account's failed-login
+	// counter, sets its last failure to e.At and appends e to the audit
+	// log. Concurrent calls each count. It returns the counter after the
+	// update; ErrNotFound if the account does not exist (nothing is
+	// written then).
+	RecordLoginFailure(ctx context.Context, e AuthEvent) (LoginFailures, error)
+	// ResetLoginFailures clears an account's failed-login counter (after a
+	// successful login, or an administrator's unlock). ErrNotFound if the
+	// account does not exist.
+	ResetLoginFailures(ctx context.Context, accountID string) error
 
 	// CreateSession inserts a session; ErrAlreadyExists if the id is taken,
 	// ErrNotFound if the account does not exist.
@@ -152,6 +166,15 @@ type Store interface {
 	// (ErrAlreadyExists) with Field "generation" when a key with
 	// k.Generation exists, and changes nothing then.
 	RotateSigningKey(ctx context.Context, k SigningKey, retireAt, expiresAt time.Time) error
+
+	// AddAuthEvent appends an event to the audit log (its ID is ignored).
+	AddAuthEvent(ctx context.Context, e AuthEvent) error
+	// ListAuthEvents returns the events the filter selects, newest first
+	// (by At, then ID).
+	ListAuthEvents(ctx context.Context, f AuthEventFilter) ([]AuthEvent, error)
+	// PruneAuthEvents deletes the events before a time and returns how
+	// many it deleted.
+	PruneAuthEvents(ctx context.Context, before time.Time) (int64, error)
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

@@ -3,6 +3,7 @@
 //	accountd                 first run: set up; later runs: unlock and serve
 //	accountd setup [flags]   create the data folder, database and sealed config
 //	accountd serve [flags]   unlock the config and serve
+//	accountd events [flags]  print the audit log
 //	accountd version
 package main
 
@@ -54,6 +55,7 @@ commands:
   (none)   first run: set up in this terminal; later runs: unlock and serve
   setup    set up: data folder, database, sealed config
   serve    unlock the sealed config and serve
+  events   print the audit log of authentication decisions
   version  print the version
 
 Run 'accountd <command> -h' for a command's flags.
@@ -84,6 +86,8 @@ func run(ctx context.Context, args []string) error {
 		return setupCmd(ctx, args)
 	case "serve":
 		return serveCmd(ctx, args)
+	case "events":
+		return eventsCmd(ctx, args)
 	case "version":
 		fmt.Println("accountd", version())
 		return nil
@@ -297,7 +301,9 @@ func serve(ctx context.Context, cfg *setup.Config, logFormat string, level slog.
 		AllowedOrigins:    cfg.Server.AllowedOrigins,
 		SigningAlgorithm:  cfg.Server.SigningAlgorithm,
 		MinPasswordLength: cfg.Server.MinPasswordLength,
-		Logger:            log,
+		Limits: server.Limits{RateLimit: cfg.Server.RateLimit, RateBurst: cfg.Server.RateBurst,
+			LockAfter: cfg.Server.LockAfter, AuditRetention: time.Duration(cfg.Server.AuditRetention)},
+		Logger: log,
 	}
 	opts.apply(&scfg)
 	if opts.listen != "" {
@@ -316,6 +322,7 @@ func serve(ctx context.Context, cfg *setup.Config, logFormat string, level slog.
 	}
 	hs := srv.HTTPServer(cfg.Listen)
 	log.Info("accountd serving", "addr", ln.Addr().String(), "store", cfg.Database.String(), "identity", cfg.IdentityFingerprint(), "version", version())
+	go srv.Service().RunAuditPruner(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -383,6 +383,32 @@ func TestThreeInstances(t *testing.T) {
 		}
 	})
 
+	t.Run("failed logins counted at one throttle the others", func(t *testing.T) {
+		if _, err := conns[0].Signup(ctx, "erin", opsAccountPassword, ""); err != nil {
+			t.Fatal(err)
+		}
+		const wrong = "not erin's password, but long enough"
+		// Five free failures at the first instance.
+		for range 5 {
+			if _, err := conns[0].Login(ctx, "erin", wrong); !errors.Is(err, client.ErrInvalidCredentials) {
+				t.Fatalf("wrong password: %v", err)
+			}
+		}
+		// The sixth must wait 1 s after the fifth; then it counts too,
+		// and the next attempt anywhere must wait 2 s.
+		time.Sleep(1100 * time.Millisecond)
+		if _, err := conns[1].Login(ctx, "erin", wrong); !errors.Is(err, client.ErrInvalidCredentials) {
+			t.Fatalf("sixth wrong password at the second instance: %v", err)
+		}
+		if _, err := conns[2].Login(ctx, "erin", opsAccountPassword); !errors.Is(err, client.ErrInvalidCredentials) {
+			t.Fatalf("right password at the third instance inside the wait: %v, want refused like a wrong one", err)
+		}
+		time.Sleep(2200 * time.Millisecond)
+		if _, err := conns[2].Login(ctx, "erin", opsAccountPassword); err != nil {
+			t.Fatalf("right password after the wait: %v", err)
+		}
+	})
+
 	t.Run("a key rotation by one is seen by all", func(t *testing.T) {
 		var k2 string
 		waitUntil(t, "the first instance publishes a new key", 30*time.Second, func() bool {

@@ -11,6 +11,10 @@ import (
 
 const accountColumns = `id, username, email, password_hash, disabled, created_at, updated_at`
 
+// accountSelectColumns adds the failed-login counter, which CreateAccount
+// leaves at its default.
+const accountSelectColumns = accountColumns + `, failed_logins, last_failed_login_at`
+
 // CreateAccount implements store.Store.
 func (db *DB) CreateAccount(ctx context.Context, a store.Account) error {
 	const op = "create account"
@@ -27,7 +31,7 @@ func (db *DB) CreateAccount(ctx context.Context, a store.Account) error {
 // GetAccount implements store.Store.
 func (db *DB) GetAccount(ctx context.Context, id string) (store.Account, error) {
 	row := db.read.QueryRowContext(ctx,
-		`SELECT `+accountColumns+` FROM accounts WHERE id = ?`, id)
+		`SELECT `+accountSelectColumns+` FROM accounts WHERE id = ?`, id)
 	a, err := scanAccount(row)
 	return a, db.translateGet("get account", err)
 }
@@ -35,7 +39,7 @@ func (db *DB) GetAccount(ctx context.Context, id string) (store.Account, error) 
 // GetAccountByUsername implements store.Store.
 func (db *DB) GetAccountByUsername(ctx context.Context, username string) (store.Account, error) {
 	row := db.read.QueryRowContext(ctx,
-		`SELECT `+accountColumns+` FROM accounts WHERE username = ?`, username)
+		`SELECT `+accountSelectColumns+` FROM accounts WHERE username = ?`, username)
 	a, err := scanAccount(row)
 	return a, db.translateGet("get account by username", err)
 }
@@ -45,7 +49,7 @@ func (db *DB) GetAccountByUsername(ctx context.Context, username string) (store.
 func (db *DB) ListAccounts(ctx context.Context) ([]store.Account, error) {
 	const op = "list accounts"
 	rows, err := db.read.QueryContext(ctx,
-		`SELECT `+accountColumns+` FROM accounts ORDER BY username`)
+		`SELECT `+accountSelectColumns+` FROM accounts ORDER BY username`)
 	if err != nil {
 		return nil, db.translate(op, err)
 	}
@@ -106,7 +110,8 @@ func scanAccount(row rowScanner) (store.Account, error) {
 		email sql.NullString
 	)
 	err := row.Scan(&a.ID, &a.Username, &email, &a.PasswordHash, &a.Disabled,
-		timeColumn{&a.CreatedAt}, timeColumn{&a.UpdatedAt})
+		timeColumn{&a.CreatedAt}, timeColumn{&a.UpdatedAt},
+		&a.Failures.Count, timeColumn{&a.Failures.LastAt})
 	if err != nil {
 		return store.Account{}, err
 	}

@@ -12,8 +12,9 @@
 // Times are written in UTC truncated to the microsecond and read back in UTC.
 // MariaDB/MySQL stores them as DATETIME(6); SQLite as INTEGER microseconds
 // since the Unix epoch. Optional times (Session.RevokedAt, SigningKey.RetireAt
-// and ExpiresAt) are NULL when zero; required ones (CreatedAt, UpdatedAt,
-// ExpiresAt of a session, ActiveAt) must be set.
+// and ExpiresAt, Account.Failures.LastAt) are NULL when zero; required ones
+// (CreatedAt, UpdatedAt, ExpiresAt of a session, ActiveAt, AuthEvent.At)
+// must be set.
 //
 // A DB is safe for concurrent use.
 package sqlstore

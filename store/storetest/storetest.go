@@ -58,6 +58,10 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentCreateSameUsername", testConcurrentCreateSameUsername},
 		{"ConcurrentRevoke", testConcurrentRevoke},
 		{"ConcurrentWrites", testConcurrentWrites},
+		{"LoginFailures", testLoginFailures},
+		{"ConcurrentLoginFailures", testConcurrentLoginFailures},
+		{"AuthEvents", testAuthEvents},
+		{"AuthEventInvalid", testAuthEventInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

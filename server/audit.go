@@ -1,0 +1,122 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/accountd/accountd/protocol"
+	"github.com/accountd/accountd/store"
+)
+
+// auditWriteTimeout bounds one audit log write. It runs on a context
+// detached from the request's, so that a client that hangs up does not
+// erase the record of what it did.
+const auditWriteTimeout = 5 * time.Second
+
+type clientIPKey struct{}
+
+// WithClientIP returns a context carrying the client's IP address, which
+// the Service records in the audit log and rate-limits on. The Server sets
+// it for every request; callers of the Service without a socket may too.
+func WithClientIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, clientIPKey{}, ip)
+}
+
+func clientIPFrom(ctx context.Context) string {
+	ip, _ := ctx.Value(clientIPKey{}).(string)
+	return ip
+}
+
+// audit writes one authentication decision to auth_events (and the log),
+// stamped with the current UTC time and the request's client IP. A failed
+// write is logged: it never changes the answer to the client.
+func (s *Service) audit(ctx context.Context, e store.AuthEvent) {
+	e = s.stamp(ctx, e)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditWriteTimeout)
+	defer cancel()
+	if err := s.store.AddAuthEvent(wctx, e); err != nil {
+		s.log.Error("audit log write failed", "type", e.Type, "err", err)
+	}
+}
+
+// stamp sets an event's time (now, UTC) and client IP (the request's), and
+// logs it.
+func (s *Service) stamp(ctx context.Context, e store.AuthEvent) store.AuthEvent {
+	e.At = s.now().UTC().Truncate(time.Microsecond)
+	if e.IP == "" {
+		e.IP = clientIPFrom(ctx)
+	}
+	if len(e.IP) > 64 {
+		e.IP = e.IP[:64]
+	}
+	s.log.Info("auth event", "type", e.Type, "reason", e.Reason, "ip", e.IP, "account", e.AccountID, "session", e.SessionID)
+	return e
+}
+
+// allowRequest takes one token from the client IP's bucket. Over the
+// limit it returns false and how long to wait; the first refusal of a run
+// is written to the audit log (later ones are not, so a flood cannot fill
+// the table).
+func (s *Service) allowRequest(ctx context.Context, ip, what string) (bool, time.Duration) {
+	ok, wait, first := s.limiter.allow(ip, s.now())
+	if !ok {
+		s.metrics.RateLimited("ip")
+	}
+	if !ok && first {
+		// what may be an op name a client made up, cut at a byte count.
+		s.audit(ctx, store.AuthEvent{Type: store.EventRateLimited, Reason: strings.ToValidUTF8(what, "?"), IP: ip})
+	}
+	return ok, wait
+}
+
+// errRateLimited is the refusal of a request over the client's rate.
+func errRateLimited(wait time.Duration) *Error {
+	return &Error{Code: protocol.CodeRateLimited, Message: "too many requests, slow down", RetryAfter: time.Duration(retryAfterMS(wait)) * time.Millisecond}
+}
+
+// PruneAuthEvents deletes the audit events older than the retention age
+// and returns how many it deleted.
+func (s *Service) PruneAuthEvents(ctx context.Context) (int64, error) {
+	n, err := s.store.PruneAuthEvents(ctx, s.now().UTC().Add(-s.cfg.AuditRetention))
+	if err != nil {
+		return 0, fmt.Errorf("prune auth events: %w", err)
+	}
+	return n, nil
+}
+
+// RunAuditPruner prunes the audit log at once and then every
+// AuditPruneInterval, until ctx ends. Several instances may run it at
+// once: a delete by age is idempotent.
+func (s *Service) RunAuditPruner(ctx context.Context) {
+	t := time.NewTicker(s.cfg.AuditPruneInterval)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, time.Minute)
+		n, err := s.PruneAuthEvents(pctx)
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Warn("audit log pruning failed; will retry", "err", err)
+		case n > 0:
+			s.log.Info("audit log pruned", "deleted", n, "older_than", s.cfg.AuditRetention)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// verifyAudited is verify for the token operations: a rejected token is
+// written to the audit log with the operation and, when the signature was
+// good, the session and account it named.
+func (s *Service) verifyAudited(ctx context.Context, token, op string) (store.Account, store.Session, error) {
+	a, sess, err := s.verify(ctx, token)
+	if err == errInvalidToken {
+		s.audit(ctx, store.AuthEvent{Type: store.EventTokenRejected, Reason: op, AccountID: sess.AccountID, SessionID: sess.ID})
+	}
+	return a, sess, err
+}

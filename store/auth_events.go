@@ -1,0 +1,90 @@
+package store
+
+import "time"
+
+// Authentication event types (AuthEvent.Type). The list is closed: every
+// authentication decision the server makes is one of these.
+const (
+	// EventSignup: an account was created.
+	EventSignup = "signup"
+	// EventLogin: a login succeeded and opened a session.
+	EventLogin = "login"
+	// EventLoginFailed: a login was refused; Reason says why.
+	EventLoginFailed = "login_failed"
+	// EventRefresh: a token was refreshed.
+	EventRefresh = "refresh"
+	// EventLogout: a session was revoked by its owner.
+	EventLogout = "logout"
+	// EventTokenRejected: a token was refused by authenticate, refresh or
+	// logout; Reason names the operation.
+	EventTokenRejected = "token_rejected"
+	// EventRateLimited: a client IP went over its request rate.
+	EventRateLimited = "rate_limited"
+	// EventLocked: an account reached the failed-login limit and is
+	// locked until an administrator unlocks it.
+	EventLocked = "locked"
+	// EventUnlocked: an administrator cleared an account's failed-login
+	// counter.
+	EventUnlocked = "unlocked"
+)
+
+// Reasons a login failed (AuthEvent.Reason with EventLoginFailed). They are
+// recorded for the operator only; the client always gets the same error.
+const (
+	ReasonUnknownUser   = "unknown_user"
+	ReasonWrongPassword = "wrong_password"
+	ReasonDisabled      = "disabled"
+	// ReasonThrottled: the account had failed recently and must wait
+	// before the next try; the password was not checked.
+	ReasonThrottled = "throttled"
+	// ReasonLocked: the account reached the failure limit; only an
+	// administrator unlock (or a password reset) clears it.
+	ReasonLocked = "locked"
+	// ReasonBadHash: the stored hash could not be read.
+	ReasonBadHash = "bad_hash"
+)
+
+// AuthEvent is one row of the audit log. It never holds a password or a
+// token: a token is identified by its session id only.
+type AuthEvent struct {
+	// ID is assigned by the store on insert (increasing); ignored by
+	// AddAuthEvent.
+	ID int64
+	// At is when the decision was made, UTC.
+	At time.Time
+	// Type is one of the Event constants.
+	Type string
+	// Reason details Type (see the Reason constants); may be empty.
+	Reason string
+	// IP is the client address; may be empty for admin actions.
+	IP string
+	// AccountID is set when the account is known.
+	AccountID string
+	// SessionID is set when a session is involved.
+	SessionID string
+}
+
+// AuthEventFilter selects events for ListAuthEvents. Zero fields select
+// everything.
+type AuthEventFilter struct {
+	// AccountID keeps only this account's events.
+	AccountID string
+	// Since keeps only events at or after this time.
+	Since time.Time
+	// Limit caps how many events are returned (the newest ones); 0 means
+	// DefaultAuthEventLimit.
+	Limit int
+}
+
+// DefaultAuthEventLimit is the number of events ListAuthEvents returns
+// when the filter sets no limit.
+const DefaultAuthEventLimit = 1000
+
+// LoginFailures is an account's failed-login counter: consecutive failures
+// since the last successful login or unlock.
+type LoginFailures struct {
+	// Count is the number of consecutive failures.
+	Count int
+	// LastAt is the time of the last failure; zero when Count is 0.
+	LastAt time.Time
+}

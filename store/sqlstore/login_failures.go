@@ -1,0 +1,56 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/accountd/accountd/store"
+)
+
+// RecordLoginFailure implements store.Store. The increment, the read back
+// and the audit row are one transaction (one commit, one sync to disk), so
+// concurrent failures each count and each caller sees the count its own
+// failure produced.
+func (db *DB) RecordLoginFailure(ctx context.Context, e store.AuthEvent) (store.LoginFailures, error) {
+	const op = "record login failure"
+	if err := db.checkAuthEvent(op, e); err != nil {
+		return store.LoginFailures{}, err
+	}
+	accountID, at := e.AccountID, e.At
+	if accountID == "" {
+		return store.LoginFailures{}, fmt.Errorf("sqlstore: %s: no account id", op)
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return store.LoginFailures{}, db.translate(op, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx,
+		`UPDATE accounts SET failed_logins = failed_logins + 1, last_failed_login_at = ? WHERE id = ?`,
+		timeArg(db.dialect, at), accountID)
+	if err := db.checkUpdated(op, res, err); err != nil {
+		return store.LoginFailures{}, err
+	}
+	var f store.LoginFailures
+	err = tx.QueryRowContext(ctx,
+		`SELECT failed_logins, last_failed_login_at FROM accounts WHERE id = ?`, accountID).
+		Scan(&f.Count, timeColumn{&f.LastAt})
+	if err != nil {
+		return store.LoginFailures{}, db.translateGet(op, err)
+	}
+	if err := db.insertAuthEvent(ctx, tx, e); err != nil {
+		return store.LoginFailures{}, db.translate(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return store.LoginFailures{}, db.translate(op, err)
+	}
+	return f, nil
+}
+
+// ResetLoginFailures implements store.Store.
+func (db *DB) ResetLoginFailures(ctx context.Context, accountID string) error {
+	const op = "reset login failures"
+	res, err := db.write.ExecContext(ctx,
+		`UPDATE accounts SET failed_logins = 0, last_failed_login_at = NULL WHERE id = ?`, accountID)
+	return db.checkUpdated(op, res, err)
+}
