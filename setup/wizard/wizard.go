@@ -1,0 +1,427 @@
+// Package wizard is accountd's interactive first run: a few huh forms that
+// ask for the data folder, the admin password, the database (an embedded
+// SQLite file, or a MariaDB/MySQL server, tested live) and the listen
+// address, and then call setup.Run.
+//
+// Every answer is checked as it is given; a database that does not accept
+// the answers sends the user back to the database form with the reason and
+// the field to fix. Nothing is written before the last question is
+// answered, and setup.Run writes the sealed config last and atomically, so
+// cancelling (Ctrl-C, Esc, end of input) at any point leaves nothing
+// behind.
+//
+// Run works in a terminal (huh's full-screen forms) and in huh's accessible
+// mode (plain prompts, one per line), which also takes scripted input.
+// Run is not safe for concurrent use with the same Options.In.
+package wizard
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/huh"
+	"golang.org/x/term"
+
+	"github.com/accountd/accountd/setup"
+)
+
+// ErrAborted is returned by Run when the user cancels (Ctrl-C, Esc, a "no"
+// to the last question) or the input ends before the setup is complete.
+// Nothing has been written then.
+var ErrAborted = errors.New("wizard: setup cancelled; nothing was written")
+
+// Options configure Run.
+type Options struct {
+	// In and Out are the terminal; default os.Stdin and os.Stdout.
+	In  io.Reader
+	Out io.Writer
+	// Accessible asks with plain prompts, one per line, instead of
+	// full-screen forms: for screen readers and for scripted input.
+	Accessible bool
+	// DataDir is the proposed data folder. Required.
+	DataDir string
+	// Listen is the proposed listen address. Default setup.DefaultListen.
+	Listen string
+	// MySQL are the proposed MariaDB/MySQL answers; zero fields take
+	// 127.0.0.1, 3306, user "accountd", database "accountd".
+	MySQL setup.MySQLServer
+	// KDF are the sealing parameters; zero means setup.DefaultKDFParams.
+	// Only tests set them.
+	KDF setup.KDFParams
+}
+
+// Result is what the first run made.
+type Result struct {
+	// Config is the sealed config's content. It holds secrets.
+	Config *setup.Config
+	// DataDir is the absolute path of the data folder.
+	DataDir string
+}
+
+// wizard holds the answers while the forms run.
+type wizard struct {
+	o        Options
+	in       io.Reader
+	eof      *eofReader // nil unless In is wrapped
+	secret   huh.EchoMode
+	dataDir  string
+	password string
+	confirm  string
+	driver   string
+	mysql    setup.MySQLServer
+	port     string
+	listen   string
+	proceed  bool
+}
+
+// Run asks the first-run questions and sets accountd up. It returns
+// ErrAborted when the user cancels.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if o.DataDir == "" {
+		return nil, errors.New("wizard: no proposed data folder")
+	}
+	o.In = cmp.Or[io.Reader](o.In, os.Stdin)
+	o.Out = cmp.Or[io.Writer](o.Out, os.Stdout)
+	o.Listen = cmp.Or(o.Listen, setup.DefaultListen)
+	o.MySQL.Host = cmp.Or(o.MySQL.Host, "127.0.0.1")
+	o.MySQL.Port = cmp.Or(o.MySQL.Port, 3306)
+	o.MySQL.User = cmp.Or(o.MySQL.User, "accountd")
+	o.MySQL.Name = cmp.Or(o.MySQL.Name, "accountd")
+
+	w := &wizard{
+		o:       o,
+		in:      o.In,
+		secret:  huh.EchoModePassword,
+		dataDir: o.DataDir,
+		driver:  setup.DriverSQLite,
+		mysql:   o.MySQL,
+		port:    strconv.Itoa(o.MySQL.Port),
+		listen:  o.Listen,
+		proceed: true,
+	}
+	if o.Accessible {
+		f, isFile := o.In.(*os.File)
+		if !isFile || !term.IsTerminal(int(f.Fd())) {
+			// Scripted input: huh reads each answer with a new buffered
+			// scanner, so hand it one line at a time; and a password
+			// read from a pipe is not echoed anyway (huh's no-echo
+			// prompt needs a terminal).
+			w.eof = &eofReader{r: o.In}
+			w.in = w.eof
+			w.secret = huh.EchoModeNormal
+		}
+	}
+
+	steps := []func(context.Context) error{w.askDataDir, w.askPassword, w.askDatabase, w.askListen, w.askProceed}
+	for _, step := range steps {
+		if err := step(ctx); err != nil {
+			return nil, err
+		}
+	}
+	opts := setup.Options{
+		DataDir:       w.dataDir,
+		Driver:        w.driver,
+		Listen:        w.listen,
+		AdminPassword: []byte(w.password),
+		KDF:           o.KDF,
+	}
+	if w.driver == setup.DriverMySQL {
+		opts.DSN = w.mysql.DSN()
+	}
+	fmt.Fprintln(o.Out, "Setting up: deriving the sealing key, creating the database and tables...")
+	cfg, err := setup.Run(ctx, opts)
+	clear(opts.AdminPassword)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w (%w)", ErrAborted, err)
+		}
+		return nil, err
+	}
+	abs, err := filepath.Abs(w.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Config: cfg, DataDir: abs}, nil
+}
+
+// run shows one form and maps huh's ways of stopping to ErrAborted.
+func (w *wizard) run(ctx context.Context, groups ...*huh.Group) error {
+	f := huh.NewForm(groups...).
+		WithAccessible(w.o.Accessible).
+		WithInput(w.in).
+		WithOutput(w.o.Out).
+		WithShowHelp(true)
+	if !w.o.Accessible {
+		err := f.RunWithContext(ctx)
+		switch {
+		case ctx.Err() != nil, errors.Is(err, huh.ErrUserAborted), errors.Is(err, huh.ErrTimeout):
+			return ErrAborted
+		case err != nil:
+			return fmt.Errorf("wizard: %w", err)
+		}
+		return nil
+	}
+	// Accessible prompts block on a read that no context can interrupt:
+	// run them aside so that Ctrl-C (the context) still ends the wizard.
+	done := make(chan error, 1)
+	go func() { done <- f.RunWithContext(ctx) }()
+	select {
+	case <-ctx.Done():
+		return ErrAborted
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("wizard: %w", err)
+		}
+	}
+	if w.eof != nil && w.eof.ended {
+		return ErrAborted
+	}
+	return nil
+}
+
+// expandPath turns "~/x" into the home folder's x and trims spaces.
+func expandPath(s string) string {
+	s = strings.TrimSpace(s)
+	if s == "~" || strings.HasPrefix(s, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, s[1:])
+		}
+	}
+	return s
+}
+
+func (w *wizard) askDataDir(ctx context.Context) error {
+	def := w.dataDir
+	err := w.run(ctx, huh.NewGroup(
+		huh.NewNote().
+			Title("accountd first run").
+			Description("A few questions, then accountd creates its database and a config file sealed\n"+
+				"by an admin password. Nothing is written until the last answer.\n"+
+				"Esc or Ctrl-C cancels."),
+		huh.NewInput().
+			Title(w.title("Data folder", def)).
+			Description("Holds the sealed config (and the SQLite database). Created with mode 0700.\n"+
+				"Empty keeps "+def).
+			Value(&w.dataDir).
+			Validate(func(s string) error {
+				return setup.CheckDataDir(expandPath(cmp.Or(s, def)))
+			}),
+	))
+	w.dataDir = expandPath(cmp.Or(w.dataDir, def))
+	return err
+}
+
+func (w *wizard) askPassword(ctx context.Context) error {
+	err := w.run(ctx, huh.NewGroup(
+		huh.NewInput().
+			Title("Admin password").
+			Description(fmt.Sprintf("Unlocks the server at every start and seals its config. At least %d characters.\n"+
+				"It cannot be recovered: keep it in a password manager.", setup.MinAdminPasswordLength)).
+			EchoMode(w.secret).
+			Value(&w.password).
+			Validate(func(s string) error { return trimPrefix(setup.CheckAdminPassword([]byte(s))) }),
+		huh.NewInput().
+			Title("Admin password again").
+			EchoMode(w.secret).
+			Value(&w.confirm).
+			Validate(func(s string) error {
+				if s != w.password {
+					return errors.New("the two passwords differ")
+				}
+				return nil
+			}),
+	))
+	w.confirm = ""
+	return err
+}
+
+func (w *wizard) askDatabase(ctx context.Context) error {
+	err := w.run(ctx, huh.NewGroup(
+		huh.NewSelect[string]().
+			Title("Where should the accounts live?").
+			Options(
+				huh.NewOption("Embedded SQLite file in the data folder (simplest; one server)", setup.DriverSQLite),
+				huh.NewOption("MariaDB or MySQL server (several servers, backups, replication)", setup.DriverMySQL),
+			).
+			Value(&w.driver),
+	))
+	if err != nil || w.driver != setup.DriverMySQL {
+		return err
+	}
+	problem := ""
+	for {
+		if err := w.askMySQL(ctx, problem); err != nil {
+			return err
+		}
+		fmt.Fprintf(w.o.Out, "Testing the connection to %s:%d...\n", w.mysql.Host, w.mysql.Port)
+		exists, err := setup.CheckMySQL(ctx, w.mysql)
+		if ctx.Err() != nil {
+			return ErrAborted
+		}
+		if err == nil {
+			if exists {
+				fmt.Fprintf(w.o.Out, "Connected. Database %s exists; accountd will create its tables in it.\n", w.mysql.Name)
+			} else {
+				fmt.Fprintf(w.o.Out, "Connected. Database %s does not exist yet; accountd will create it.\n", w.mysql.Name)
+			}
+			return nil
+		}
+		problem = describe(err)
+	}
+}
+
+// describe says which answer to fix and why.
+func describe(err error) string {
+	var fe *setup.FieldError
+	if errors.As(err, &fe) {
+		return "Check the " + fe.Field + ": " + fe.Err.Error()
+	}
+	return err.Error()
+}
+
+func (w *wizard) askMySQL(ctx context.Context, problem string) error {
+	title := "MariaDB/MySQL server"
+	desc := "accountd tests the connection when you submit this form."
+	if problem != "" {
+		desc = "✗ " + problem + "\nFix the answer and submit again, or press Esc to cancel."
+	}
+	defs := w.mysql
+	err := w.run(ctx, huh.NewGroup(
+		huh.NewNote().Title(title).Description(desc),
+		huh.NewInput().Title(w.title("Host", defs.Host)).Value(&w.mysql.Host).
+			Validate(func(s string) error { return setup.ValidateHost(strings.TrimSpace(cmp.Or(s, defs.Host))) }),
+		huh.NewInput().Title(w.title("Port", strconv.Itoa(defs.Port))).Value(&w.port).
+			Validate(func(s string) error {
+				_, err := setup.ParsePort(cmp.Or(s, strconv.Itoa(defs.Port)))
+				return err
+			}),
+		huh.NewInput().Title(w.title("User", defs.User)).Value(&w.mysql.User).
+			Validate(func(s string) error {
+				if strings.TrimSpace(cmp.Or(s, defs.User)) == "" {
+					return errors.New("the user is empty")
+				}
+				return nil
+			}),
+		huh.NewInput().Title("Password").Description("The database user's password (empty if it has none).").
+			EchoMode(w.secret).Value(&w.mysql.Password),
+		huh.NewInput().Title(w.title("Database name", defs.Name)).Description("Created if it does not exist.").Value(&w.mysql.Name).
+			Validate(func(s string) error {
+				m := defs
+				m.Name = strings.TrimSpace(cmp.Or(s, defs.Name))
+				return trimPrefix(fieldOnly(m.Validate(), setup.FieldDatabase))
+			}),
+	))
+	w.mysql.Host = strings.TrimSpace(cmp.Or(w.mysql.Host, defs.Host))
+	w.mysql.User = strings.TrimSpace(cmp.Or(w.mysql.User, defs.User))
+	w.mysql.Name = strings.TrimSpace(cmp.Or(w.mysql.Name, defs.Name))
+	w.mysql.Port, _ = setup.ParsePort(cmp.Or(w.port, strconv.Itoa(defs.Port)))
+	if w.mysql.Port == 0 {
+		w.mysql.Port = defs.Port
+	}
+	return err
+}
+
+// fieldOnly keeps err when it is about field.
+func fieldOnly(err error, field string) error {
+	var fe *setup.FieldError
+	if errors.As(err, &fe) && fe.Field == field {
+		return fe.Err
+	}
+	return nil
+}
+
+func (w *wizard) askListen(ctx context.Context) error {
+	def := w.listen
+	err := w.run(ctx, huh.NewGroup(
+		huh.NewInput().
+			Title(w.title("Listen address", def)).
+			Description("host:port the server accepts clients on. 127.0.0.1 is this machine only;\n"+
+				"0.0.0.0 is every network interface. Empty keeps "+def).
+			Value(&w.listen).
+			Validate(func(s string) error {
+				return trimPrefix(setup.CheckListenFree(strings.TrimSpace(cmp.Or(s, def))))
+			}),
+	))
+	w.listen = strings.TrimSpace(cmp.Or(w.listen, def))
+	return err
+}
+
+func (w *wizard) askProceed(ctx context.Context) error {
+	store := "embedded SQLite file " + filepath.Join(w.dataDir, setup.SQLiteFileName)
+	if w.driver == setup.DriverMySQL {
+		store = fmt.Sprintf("MariaDB/MySQL database %s on %s:%d as %s", w.mysql.Name, w.mysql.Host, w.mysql.Port, w.mysql.User)
+	}
+	err := w.run(ctx, huh.NewGroup(
+		huh.NewConfirm().
+			Title("Set up accountd now?").
+			Description(fmt.Sprintf("Data folder: %s\nAccounts:    %s\nListen on:   %s", w.dataDir, store, w.listen)).
+			Affirmative("Set up").
+			Negative("Cancel").
+			Value(&w.proceed),
+	))
+	if err != nil {
+		return err
+	}
+	if !w.proceed {
+		return ErrAborted
+	}
+	return nil
+}
+
+// title shows the default beside the question in accessible mode, where
+// huh shows neither the description nor the prefilled value.
+func (w *wizard) title(q, def string) string {
+	if w.o.Accessible && def != "" {
+		return q + " [" + def + "]"
+	}
+	return q
+}
+
+// trimPrefix drops the "setup: " package prefix from errors shown beside
+// a field, where it would be noise.
+func trimPrefix(err error) error {
+	if err == nil {
+		return nil
+	}
+	return errors.New(strings.TrimPrefix(err.Error(), "setup: "))
+}
+
+// eofReader hands out at most one line per Read, so that each of huh's
+// per-question scanners consumes exactly one answer, and remembers when
+// it had to answer io.EOF: an answer was asked for after the input ended.
+type eofReader struct {
+	r       io.Reader
+	buf     []byte
+	srcDone bool
+	ended   bool
+}
+
+func (e *eofReader) Read(p []byte) (int, error) {
+	for !bytes.Contains(e.buf, []byte("\n")) && !e.srcDone {
+		chunk := make([]byte, 512)
+		n, err := e.r.Read(chunk)
+		e.buf = append(e.buf, chunk[:n]...)
+		if err != nil {
+			e.srcDone = true
+		}
+	}
+	if len(e.buf) == 0 {
+		e.ended = true
+		return 0, io.EOF
+	}
+	line := e.buf
+	if i := bytes.IndexByte(e.buf, '\n'); i >= 0 {
+		line = e.buf[:i+1]
+	}
+	n := copy(p, line)
+	e.buf = e.buf[n:]
+	return n, nil
+}
