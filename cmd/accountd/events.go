@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/accountd/accountd/setup"
 	"github.com/accountd/accountd/store"
 	"github.com/accountd/accountd/store/sqlstore"
 )
@@ -22,8 +21,7 @@ import (
 // and prints the audit log (auth_events), oldest first.
 func eventsCmd(ctx context.Context, args []string) error {
 	fs := newFlagSet("accountd events")
-	dataDir := fs.String("data-dir", defaultDataDir(), "data folder (env ACCOUNTD_DATA_DIR)")
-	pwFile := fs.String("admin-password-file", os.Getenv("ACCOUNTD_ADMIN_PASSWORD_FILE"), "file holding the admin password (env ACCOUNTD_ADMIN_PASSWORD_FILE)")
+	c := addCommon(fs)
 	account := fs.String("account", "", "only this account's events: a username or an account id")
 	since := fs.String("since", "24h", "only events since: a duration back from now (90m, 24h, 7d) or a time (2006-01-02 or RFC 3339)")
 	limit := fs.Int("limit", store.DefaultAuthEventLimit, "at most this many events (the newest)")
@@ -38,19 +36,7 @@ func eventsCmd(ctx context.Context, args []string) error {
 	if *limit < 1 {
 		return usageError{"--limit must be at least 1"}
 	}
-	ok, err := setup.IsSetUp(*dataDir)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return hintError{fmt.Errorf("accountd is not set up in %s", *dataDir), "run 'accountd setup' first, or pass --data-dir"}
-	}
-	pw, err := adminPassword(*pwFile, false)
-	if err != nil {
-		return err
-	}
-	cfg, err := setup.Unlock(*dataDir, pw)
-	clear(pw)
+	cfg, _, err := c.unlock()
 	if err != nil {
 		return err
 	}

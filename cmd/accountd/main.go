@@ -1,14 +1,17 @@
 // Command accountd is the account server.
 //
-//	accountd                 first run: set up; later runs: unlock and serve
-//	accountd setup [flags]   create the data folder, database and sealed config
-//	accountd serve [flags]   unlock the config and serve
+//	accountd                 first run: the setup wizard; later runs: unlock and serve
+//	accountd setup [flags]   set up (the wizard, or --non-interactive from flags and env)
+//	accountd serve [flags]   unlock the config and serve (--setup-if-needed for containers)
+//	accountd passwd          change the admin password
+//	accountd config show     print the config, secrets redacted
+//	accountd keys list|rotate
+//	accountd users list|show|disable|enable|delete|unlock
 //	accountd events [flags]  print the audit log
 //	accountd version
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -18,12 +21,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"syscall"
 	"time"
-
-	"golang.org/x/term"
 
 	"github.com/accountd/accountd/server"
 	"github.com/accountd/accountd/setup"
@@ -35,6 +35,10 @@ func main() {
 	err := run(ctx, os.Args[1:])
 	stop()
 	if err != nil {
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
 		var ue usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintf(os.Stderr, "accountd: error: %s\nhint: run 'accountd -h' for usage\n", ue.msg)
@@ -52,11 +56,26 @@ func main() {
 const usage = `usage: accountd [command] [flags]
 
 commands:
-  (none)   first run: set up in this terminal; later runs: unlock and serve
-  setup    set up: data folder, database, sealed config
-  serve    unlock the sealed config and serve
-  events   print the audit log of authentication decisions
-  version  print the version
+  (none)        first run: the setup wizard; later runs: unlock and serve
+  setup         set up: data folder, database, sealed config (--non-interactive: from flags)
+  serve         unlock the sealed config and serve (--setup-if-needed: set up first if needed)
+  passwd        change the admin password (re-seal the config)
+  config show   print the config with its secrets redacted
+  keys list     list the JWT signing keys
+  keys rotate   create a new signing key; it signs after a lead time
+  users list    list the accounts
+  users show U  show one account
+  users disable U | enable U | delete U
+                disable (and log out), enable, or delete an account
+  users unlock U
+                clear an account's failed-login throttling
+  events        print the audit log of authentication decisions
+  version       print the version
+
+Commands that open the config ask for the admin password, or read it from
+--admin-password-file, $ACCOUNTD_ADMIN_PASSWORD_FILE or $ACCOUNTD_ADMIN_PASSWORD.
+The data folder is --data-dir, else $ACCOUNTD_DATA_DIR, else the one chosen
+at setup.
 
 Run 'accountd <command> -h' for a command's flags.
 `
@@ -74,6 +93,12 @@ type hintError struct {
 func (e hintError) Error() string { return e.err.Error() }
 func (e hintError) Unwrap() error { return e.err }
 
+// exitError ends the program with a status and no message (it was said
+// already).
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
 func run(ctx context.Context, args []string) error {
 	cmd := ""
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
@@ -88,6 +113,14 @@ func run(ctx context.Context, args []string) error {
 		return serveCmd(ctx, args)
 	case "events":
 		return eventsCmd(ctx, args)
+	case "passwd":
+		return passwdCmd(ctx, args)
+	case "config":
+		return configCmd(ctx, args)
+	case "keys":
+		return keysCmd(ctx, args)
+	case "users":
+		return usersCmd(ctx, args)
 	case "version":
 		fmt.Println("accountd", version())
 		return nil
@@ -103,17 +136,6 @@ func version() string {
 		return bi.Main.Version
 	}
 	return "(devel)"
-}
-
-// defaultDataDir is $ACCOUNTD_DATA_DIR, else <user config dir>/accountd.
-func defaultDataDir() string {
-	if d := os.Getenv("ACCOUNTD_DATA_DIR"); d != "" {
-		return d
-	}
-	if d, err := os.UserConfigDir(); err == nil {
-		return filepath.Join(d, "accountd")
-	}
-	return ""
 }
 
 func newFlagSet(name string) *flag.FlagSet {
@@ -133,141 +155,6 @@ func parse(fs *flag.FlagSet, args []string) error {
 		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
 	return nil
-}
-
-// adminPassword reads the admin password from a file, or asks for it on
-// the terminal with no echo (twice when confirm is set).
-func adminPassword(file string, confirm bool) ([]byte, error) {
-	if file != "" {
-		return setup.ReadPasswordFile(file)
-	}
-	fd := int(os.Stdin.Fd())
-	if !term.IsTerminal(fd) {
-		return nil, hintError{errors.New("no admin password: stdin is not a terminal"), "pass --admin-password-file FILE"}
-	}
-	fmt.Fprint(os.Stderr, "Admin password: ")
-	pw, err := term.ReadPassword(fd)
-	fmt.Fprintln(os.Stderr)
-	if err != nil {
-		return nil, fmt.Errorf("read admin password: %w", err)
-	}
-	if confirm {
-		fmt.Fprint(os.Stderr, "Admin password again: ")
-		again, err := term.ReadPassword(fd)
-		fmt.Fprintln(os.Stderr)
-		if err != nil {
-			return nil, fmt.Errorf("read admin password: %w", err)
-		}
-		if !bytes.Equal(pw, again) {
-			return nil, errors.New("the two admin passwords differ")
-		}
-	}
-	return pw, nil
-}
-
-func setupCmd(ctx context.Context, args []string) error {
-	fs := newFlagSet("accountd setup")
-	nonInteractive := fs.Bool("non-interactive", false, "take every answer from flags (required until the interactive setup lands)")
-	dataDir := fs.String("data-dir", defaultDataDir(), "data folder (env ACCOUNTD_DATA_DIR)")
-	db := fs.String("db", "sqlite", "database: sqlite (embedded file in the data folder) or mysql")
-	dsn := fs.String("db-dsn", "", "MariaDB/MySQL DSN, e.g. user:pass@tcp(127.0.0.1:3306)/accountd (with --db mysql)")
-	listen := fs.String("listen", setup.DefaultListen, "address to listen on, host:port")
-	pwFile := fs.String("admin-password-file", os.Getenv("ACCOUNTD_ADMIN_PASSWORD_FILE"), "file holding the admin password (env ACCOUNTD_ADMIN_PASSWORD_FILE)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if !*nonInteractive && !term.IsTerminal(int(os.Stdin.Fd())) {
-		return usageError{"no terminal: pass --non-interactive with every answer as a flag"}
-	}
-	if *dataDir == "" {
-		return usageError{"--data-dir is required"}
-	}
-	pw, err := adminPassword(*pwFile, true)
-	if err != nil {
-		return err
-	}
-	defer clear(pw)
-	cfg, err := setup.Run(ctx, setup.Options{DataDir: *dataDir, Driver: *db, DSN: *dsn, Listen: *listen, AdminPassword: pw})
-	if err != nil {
-		return err
-	}
-	abs, _ := filepath.Abs(*dataDir)
-	fmt.Fprintf(os.Stderr, "accountd is set up in %s\n  store:    %s\n  listen:   %s\n  identity: %s\nstart it with: accountd serve --data-dir %s\n",
-		abs, cfg.Database.Driver, cfg.Listen, cfg.IdentityFingerprint(), abs)
-	return nil
-}
-
-// firstRunOrServe is what plain `accountd` does.
-func firstRunOrServe(ctx context.Context, args []string) error {
-	fs := newFlagSet("accountd")
-	dataDir := fs.String("data-dir", defaultDataDir(), "data folder (env ACCOUNTD_DATA_DIR)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	ok, err := setup.IsSetUp(*dataDir)
-	if err != nil {
-		return err
-	}
-	if ok {
-		return serveCmd(ctx, []string{"--data-dir", *dataDir})
-	}
-	if !term.IsTerminal(int(os.Stdin.Fd())) {
-		return hintError{fmt.Errorf("accountd is not set up in %s and there is no terminal to ask in", *dataDir),
-			"run 'accountd setup --non-interactive ...' (see 'accountd setup -h')"}
-	}
-	fmt.Fprintf(os.Stderr, "First run: setting up accountd in %s with the embedded SQLite store, listening on %s.\n", *dataDir, setup.DefaultListen)
-	fmt.Fprintf(os.Stderr, "Choose an admin password (at least %d characters); it unlocks the server at every start.\n", setup.MinAdminPasswordLength)
-	pw, err := adminPassword("", true)
-	if err != nil {
-		return err
-	}
-	defer clear(pw)
-	cfg, err := setup.Run(ctx, setup.Options{DataDir: *dataDir, Driver: setup.DriverSQLite, AdminPassword: pw})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "Set up. Server identity: %s\n", cfg.IdentityFingerprint())
-	return serve(ctx, cfg, "text", slog.LevelInfo, defaultServeOptions())
-}
-
-func serveCmd(ctx context.Context, args []string) error {
-	fs := newFlagSet("accountd serve")
-	dataDir := fs.String("data-dir", defaultDataDir(), "data folder (env ACCOUNTD_DATA_DIR)")
-	pwFile := fs.String("admin-password-file", os.Getenv("ACCOUNTD_ADMIN_PASSWORD_FILE"), "file holding the admin password (env ACCOUNTD_ADMIN_PASSWORD_FILE)")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	opts := defaultServeOptions()
-	opts.flags(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if err := opts.check(); err != nil {
-		return err
-	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", *logLevel)}
-	}
-	if *logFormat != "text" && *logFormat != "json" {
-		return usageError{fmt.Sprintf("--log-format %q: want text or json", *logFormat)}
-	}
-	ok, err := setup.IsSetUp(*dataDir)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return hintError{fmt.Errorf("accountd is not set up in %s", *dataDir), "run 'accountd setup' first, or pass --data-dir"}
-	}
-	pw, err := adminPassword(*pwFile, false)
-	if err != nil {
-		return err
-	}
-	cfg, err := setup.Unlock(*dataDir, pw)
-	clear(pw)
-	if err != nil {
-		return err
-	}
-	return serve(ctx, cfg, *logFormat, level, opts)
 }
 
 // serve opens the store, builds the server and serves until ctx ends,

@@ -1,0 +1,217 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/accountd/accountd/server"
+	"github.com/accountd/accountd/setup"
+	"github.com/accountd/accountd/store/sqlstore"
+)
+
+// parseWithArgs parses flags that may come before, between or after
+// exactly want positional arguments, and returns those.
+func parseWithArgs(fs *flag.FlagSet, args []string, want ...string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				os.Exit(0)
+			}
+			return nil, usageError{err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+	if len(pos) > len(want) {
+		return nil, usageError{fmt.Sprintf("unexpected argument %q", pos[len(want)])}
+	}
+	if len(pos) < len(want) {
+		return nil, usageError{fmt.Sprintf("%s: missing %s", fs.Name(), want[len(pos)])}
+	}
+	return pos, nil
+}
+
+// subcommand splits "users list ..." into "list" and the rest.
+func subcommand(name string, args []string, choices string) (string, []string, error) {
+	if len(args) == 0 || args[0] == "" || args[0][0] == '-' {
+		return "", nil, usageError{fmt.Sprintf("accountd %s: missing subcommand (%s)", name, choices)}
+	}
+	return args[0], args[1:], nil
+}
+
+// openStore opens the database the config names, with its tables up to
+// date.
+func openStore(ctx context.Context, cfg *setup.Config) (*sqlstore.DB, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	db, err := sqlstore.Open(ctx, cfg.Database.Driver, cfg.Database.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("open %s store: %w", cfg.Database.Driver, err)
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate %s store: %w", cfg.Database.Driver, err)
+	}
+	return db, nil
+}
+
+// passwdCmd re-seals the config under a new admin password.
+func passwdCmd(ctx context.Context, args []string) error {
+	fs := newFlagSet("accountd passwd")
+	c := addCommon(fs)
+	newFile := fs.String("new-password-file", os.Getenv("ACCOUNTD_NEW_ADMIN_PASSWORD_FILE"), "file holding the new admin password (env ACCOUNTD_NEW_ADMIN_PASSWORD_FILE); else it is asked for twice")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	dir, err := c.resolveDataDir()
+	if err != nil {
+		return err
+	}
+	// Check the current password before asking for a new one.
+	old, err := adminPassword(c.pwFile, false)
+	if err != nil {
+		return err
+	}
+	defer clear(old)
+	if _, err := setup.Unlock(dir, old); err != nil {
+		return err
+	}
+	var pw []byte
+	if *newFile != "" {
+		pw, err = setup.ReadPasswordFile(*newFile)
+	} else if stdinIsTerminal() {
+		fmt.Fprintf(os.Stderr, "Choose the new admin password (at least %d characters).\n", setup.MinAdminPasswordLength)
+		pw, err = askPassword("New admin password: ", true)
+	} else {
+		err = hintError{errors.New("no new admin password: stdin is not a terminal"), "pass --new-password-file FILE"}
+	}
+	if err != nil {
+		return err
+	}
+	defer clear(pw)
+	if err := setup.Reseal(dir, old, pw, setup.KDFParams{}); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "The config in %s is sealed under the new admin password.\n", dir)
+	return nil
+}
+
+// configCmd: accountd config show.
+func configCmd(ctx context.Context, args []string) error {
+	sub, args, err := subcommand("config", args, "show")
+	if err != nil {
+		return err
+	}
+	if sub != "show" {
+		return usageError{fmt.Sprintf("accountd config: unknown subcommand %q (want show)", sub)}
+	}
+	fs := newFlagSet("accountd config show")
+	c := addCommon(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, dir, err := c.unlock()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("# %s\n%s\n", setup.ConfigPath(dir), cfg.Redacted())
+	return nil
+}
+
+// keysCmd: accountd keys list|rotate.
+func keysCmd(ctx context.Context, args []string) error {
+	sub, args, err := subcommand("keys", args, "list or rotate")
+	if err != nil {
+		return err
+	}
+	fs := newFlagSet("accountd keys " + sub)
+	c := addCommon(fs)
+	opts := defaultServeOptions()
+	var atOnce *bool
+	switch sub {
+	case "list":
+	case "rotate":
+		// The same rotation settings as `accountd serve`, with the same
+		// defaults: the lead must match what the servers expect.
+		fs.DurationVar(&opts.keyLead, "key-publish-lead", opts.keyLead, "how long the new key is in the JWKS before it signs (as given to serve)")
+		fs.DurationVar(&opts.jwksMaxAge, "jwks-max-age", opts.jwksMaxAge, "Cache-Control max-age of the JWKS (as given to serve)")
+		atOnce = fs.Bool("at-once", false, "sign with the new key at once, e.g. when the current one is compromised; verifiers that cached the JWKS refuse its tokens until they fetch it again")
+	default:
+		return usageError{fmt.Sprintf("accountd keys: unknown subcommand %q (want list or rotate)", sub)}
+	}
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := opts.check(); err != nil {
+		return err
+	}
+	cfg, _, err := c.unlock()
+	if err != nil {
+		return err
+	}
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if atOnce != nil {
+		scfg := server.Config{
+			Store: db, MasterKey: cfg.MasterKey, Identity: cfg.IdentityKey,
+			SigningAlgorithm: cfg.Server.SigningAlgorithm, TokenLifetime: time.Duration(cfg.Server.TokenLifetime),
+			MinPasswordLength: cfg.Server.MinPasswordLength,
+		}
+		opts.apply(&scfg)
+		k, won, err := server.RotateSigningKey(ctx, scfg, *atOnce)
+		if err != nil {
+			return err
+		}
+		if !won {
+			fmt.Printf("another instance rotated at the same moment; the next key is %s\n", k.ID)
+		} else {
+			fmt.Printf("created signing key %s (%s, generation %d)\n", k.ID, k.Algorithm, k.Generation)
+		}
+		fmt.Printf("  running servers publish it at their next reload of the keys\n  signs from %s; the keys before it stop signing then\n", k.ActiveAt.Format(time.RFC3339))
+		return nil
+	}
+	keys, err := db.ListSigningKeys(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	// The newest key that may sign now is the one that signs (as in the
+	// server's key ring).
+	signer := -1
+	for i, k := range keys {
+		live := (k.ExpiresAt.IsZero() || now.Before(k.ExpiresAt)) && (k.RetireAt.IsZero() || now.Before(k.RetireAt))
+		if live && !now.Before(k.ActiveAt) && k.Algorithm == cmp.Or(cfg.Server.SigningAlgorithm, "PS256") &&
+			(signer < 0 || k.ActiveAt.After(keys[signer].ActiveAt)) {
+			signer = i
+		}
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KID\tALGORITHM\tCREATED\tSIGNS FROM\tSTATE")
+	for i, k := range keys {
+		state := "verifies only"
+		switch {
+		case i == signer:
+			state = "signing"
+		case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
+			state = "expired"
+		case now.Before(k.ActiveAt):
+			state = "published, not signing yet"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.CreatedAt.Format(time.RFC3339), k.ActiveAt.Format(time.RFC3339), state)
+	}
+	return tw.Flush()
+}

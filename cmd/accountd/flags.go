@@ -1,0 +1,151 @@
+package main
+
+import (
+	"cmp"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/accountd/accountd/setup"
+)
+
+// envOr returns $name, or def when it is unset or empty.
+func envOr(name, def string) string { return cmp.Or(os.Getenv(name), def) }
+
+// common are the flags of every command that opens the sealed config.
+type common struct {
+	dataDir string
+	pwFile  string
+}
+
+func addCommon(fs *flag.FlagSet) *common {
+	c := &common{}
+	fs.StringVar(&c.dataDir, "data-dir", "", "data folder (env "+setup.DataDirEnv+"; default: the one chosen at setup, else the user config folder's accountd)")
+	fs.StringVar(&c.pwFile, "admin-password-file", os.Getenv(adminPasswordFileEnv), "file holding the admin password (env "+adminPasswordFileEnv+"; or "+adminPasswordEnv+" holds it; else it is asked for)")
+	return c
+}
+
+// resolveDataDir applies --data-dir, $ACCOUNTD_DATA_DIR, the remembered
+// folder and the default, in that order.
+func (c *common) resolveDataDir() (string, error) {
+	dir, _, err := setup.ResolveDataDir(c.dataDir, os.Getenv(setup.DataDirEnv))
+	return dir, err
+}
+
+// unlock finds the data folder, asks for the admin password and opens the
+// sealed config.
+func (c *common) unlock() (*setup.Config, string, error) { return c.unlockWith(nil) }
+
+// unlockWith is unlock with the admin password pw, when it is not nil.
+// It clears pw.
+func (c *common) unlockWith(pw []byte) (*setup.Config, string, error) {
+	defer clear(pw)
+	dir, err := c.resolveDataDir()
+	if err != nil {
+		return nil, "", err
+	}
+	if ok, err := setup.IsSetUp(dir); err != nil {
+		return nil, "", err
+	} else if !ok {
+		return nil, "", hintError{fmt.Errorf("accountd is not set up in %s", dir), "run 'accountd' (or 'accountd setup') first, or pass --data-dir"}
+	}
+	if pw == nil {
+		if pw, err = adminPassword(c.pwFile, false); err != nil {
+			return nil, "", err
+		}
+	}
+	cfg, err := setup.Unlock(dir, pw)
+	clear(pw)
+	if err != nil {
+		return nil, "", err
+	}
+	return cfg, dir, nil
+}
+
+// answers are the first-run answers as flags, each with an environment
+// variable: what `setup --non-interactive` and `serve --setup-if-needed`
+// use, and what the wizard proposes.
+type answers struct {
+	db, dsn, host, port, user, pwFile, name, listen string
+}
+
+// addAnswers registers the answers' flags. Without withListen the caller
+// sets a.listen itself (serve has its own --listen).
+func addAnswers(fs *flag.FlagSet, withListen bool) *answers {
+	a := &answers{}
+	fs.StringVar(&a.db, "db", envOr("ACCOUNTD_DB", setup.DriverSQLite), "database: sqlite (embedded file in the data folder) or mysql (env ACCOUNTD_DB)")
+	fs.StringVar(&a.host, "db-host", envOr("ACCOUNTD_DB_HOST", "127.0.0.1"), "MariaDB/MySQL host (env ACCOUNTD_DB_HOST)")
+	fs.StringVar(&a.port, "db-port", envOr("ACCOUNTD_DB_PORT", "3306"), "MariaDB/MySQL port (env ACCOUNTD_DB_PORT)")
+	fs.StringVar(&a.user, "db-user", envOr("ACCOUNTD_DB_USER", "accountd"), "MariaDB/MySQL user (env ACCOUNTD_DB_USER)")
+	fs.StringVar(&a.pwFile, "db-password-file", os.Getenv("ACCOUNTD_DB_PASSWORD_FILE"), "file holding the MariaDB/MySQL password (env ACCOUNTD_DB_PASSWORD_FILE; or ACCOUNTD_DB_PASSWORD holds it)")
+	fs.StringVar(&a.name, "db-name", envOr("ACCOUNTD_DB_NAME", "accountd"), "MariaDB/MySQL database, created if missing (env ACCOUNTD_DB_NAME)")
+	fs.StringVar(&a.dsn, "db-dsn", os.Getenv("ACCOUNTD_DB_DSN"), "a whole MariaDB/MySQL DSN instead of the --db-* parts, e.g. user:pass@tcp(127.0.0.1:3306)/accountd (env ACCOUNTD_DB_DSN)")
+	if withListen {
+		fs.StringVar(&a.listen, "listen", envOr("ACCOUNTD_LISTEN", setup.DefaultListen), "address to listen on, host:port (env ACCOUNTD_LISTEN)")
+	}
+	return a
+}
+
+// mysqlServer returns the --db-* answers; the password is read from its
+// file or environment variable.
+func (a *answers) mysqlServer() (setup.MySQLServer, error) {
+	port, err := strconv.Atoi(a.port)
+	if err != nil {
+		return setup.MySQLServer{}, usageError{fmt.Sprintf("--db-port %q is not a number", a.port)}
+	}
+	m := setup.MySQLServer{Host: a.host, Port: port, User: a.user, Name: a.name}
+	switch {
+	case a.pwFile != "":
+		pw, err := setup.ReadPasswordFile(a.pwFile)
+		if err != nil {
+			return m, err
+		}
+		m.Password = string(pw)
+	default:
+		m.Password = os.Getenv("ACCOUNTD_DB_PASSWORD")
+	}
+	os.Unsetenv("ACCOUNTD_DB_PASSWORD")
+	return m, nil
+}
+
+// options turns the answers into setup options (without the admin
+// password).
+func (a *answers) options(dataDir string) (setup.Options, error) {
+	o := setup.Options{DataDir: dataDir, Driver: a.db, Listen: a.listen}
+	switch a.db {
+	case setup.DriverSQLite:
+		if a.dsn != "" {
+			return o, usageError{"--db-dsn is for --db mysql"}
+		}
+	case setup.DriverMySQL:
+		if a.dsn != "" {
+			o.DSN = a.dsn
+			break
+		}
+		m, err := a.mysqlServer()
+		if err != nil {
+			return o, err
+		}
+		if err := m.Validate(); err != nil {
+			var fe *setup.FieldError
+			if errors.As(err, &fe) {
+				return o, usageError{fmt.Sprintf("--db-%s: %v", flagOf(fe.Field), fe.Err)}
+			}
+			return o, err
+		}
+		o.DSN = m.DSN()
+	default:
+		return o, usageError{fmt.Sprintf("--db %q: want sqlite or mysql", a.db)}
+	}
+	return o, nil
+}
+
+// flagOf names the --db-* flag of a setup.FieldError field.
+func flagOf(field string) string {
+	if field == setup.FieldDatabase {
+		return "name"
+	}
+	return field
+}
