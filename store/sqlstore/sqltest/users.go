@@ -77,4 +77,3 @@ func NewMySQLUser(tb testing.TB) MySQLUser {
 	})
 	return u
 }
-
