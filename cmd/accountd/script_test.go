@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,7 @@ func scriptParams(dir string, vars map[string]string) testscript.Params {
 			"waitserver": cmdWaitServer,
 			"jwksverify": cmdJWKSVerify,
 			"filemode":   cmdFileMode,
+			"flipbyte":   cmdFlipByte,
 		},
 	}
 }
@@ -159,4 +161,25 @@ func cmdFileMode(ts *testscript.TestScript, neg bool, args []string) {
 	if got := fmt.Sprintf("%04o", fi.Mode().Perm()); got != args[1] {
 		ts.Fatalf("%s has mode %s, want %s", args[0], got, args[1])
 	}
+}
+
+// flipbyte file offset — invert one byte of a file; a negative offset
+// counts from the end.
+func cmdFlipByte(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: flipbyte file offset")
+	}
+	path := ts.MkAbs(args[0])
+	data, err := os.ReadFile(path)
+	ts.Check(err)
+	off, err := strconv.Atoi(args[1])
+	ts.Check(err)
+	if off < 0 {
+		off += len(data)
+	}
+	if off < 0 || off >= len(data) {
+		ts.Fatalf("offset %s outside the %d-byte file", args[1], len(data))
+	}
+	data[off] ^= 0xff
+	ts.Check(os.WriteFile(path, data, 0o600))
 }
