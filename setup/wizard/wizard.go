@@ -7,7 +7,7 @@
 // the answers sends the user back to the database form with the reason and
 // the field to fix. Nothing is written before the last question is
 // answered, and setup.Run writes the sealed config last and atomically, so
-// cancelling (Ctrl-C, Esc, end of input) at any point leaves nothing
+// cancelling (Ctrl-C, end of input) at any point leaves nothing
 // behind.
 //
 // Run works in a terminal (huh's full-screen forms) and in huh's accessible
@@ -33,7 +33,7 @@ import (
 	"github.com/accountd/accountd/setup"
 )
 
-// ErrAborted is returned by Run when the user cancels (Ctrl-C, Esc, a "no"
+// ErrAborted is returned by Run when the user cancels (Ctrl-C, a "no"
 // to the last question) or the input ends before the setup is complete.
 // Nothing has been written then.
 var ErrAborted = errors.New("wizard: setup cancelled; nothing was written")
@@ -205,7 +205,7 @@ func (w *wizard) askDataDir(ctx context.Context) error {
 			Title("accountd first run").
 			Description("A few questions, then accountd creates its database and a config file sealed\n"+
 				"by an admin password. Nothing is written until the last answer.\n"+
-				"Esc or Ctrl-C cancels."),
+				"Ctrl-C cancels."),
 		huh.NewInput().
 			Title(w.title("Data folder", def)).
 			Description("Holds the sealed config (and the SQLite database). Created with mode 0700.\n"+
@@ -291,7 +291,7 @@ func (w *wizard) askMySQL(ctx context.Context, problem string) error {
 	title := "MariaDB/MySQL server"
 	desc := "accountd tests the connection when you submit this form."
 	if problem != "" {
-		desc = "✗ " + problem + "\nFix the answer and submit again, or press Esc to cancel."
+		desc = "✗ " + problem + "\nFix the answer and submit again, or press Ctrl-C to cancel."
 	}
 	defs := w.mysql
 	err := w.run(ctx, huh.NewGroup(
