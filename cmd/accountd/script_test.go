@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/go-sql-driver/mysql"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -49,8 +50,46 @@ func TestScripts(t *testing.T) {
 
 // TestScriptsMySQL runs the same against a fresh MariaDB database.
 func TestScriptsMySQL(t *testing.T) {
-	dsn := sqltest.MySQLDSN(t)
-	testscript.Run(t, scriptParams("testdata/mysql", map[string]string{"MYSQL_DSN": dsn}))
+	// One fresh database per script: the scripts run in parallel.
+	files, err := filepath.Glob("testdata/mysql/*.txtar")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no MariaDB scripts: %v", err)
+	}
+	perScript := map[string]map[string]string{}
+	for _, f := range files {
+		dsn := sqltest.MySQLDSN(t)
+		cfg, err := mysql.ParseDSN(dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		host, port, err := net.SplitHostPort(cfg.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Passwd != "" {
+			t.Fatal("the MariaDB scripts answer the wizard with an empty database password; use a test DSN without one")
+		}
+		perScript[strings.TrimSuffix(filepath.Base(f), ".txtar")] = map[string]string{
+			"MYSQL_DSN": dsn, "MYSQL_HOST": host, "MYSQL_PORT": port, "MYSQL_USER": cfg.User, "MYSQL_DB": cfg.DBName,
+		}
+	}
+	p := scriptParams("testdata/mysql", nil)
+	setup := p.Setup
+	p.Setup = func(env *testscript.Env) error {
+		if err := setup(env); err != nil {
+			return err
+		}
+		// testscript names each work folder script-<name>.
+		vars, ok := perScript[strings.TrimPrefix(filepath.Base(env.WorkDir), "script-")]
+		if !ok {
+			return fmt.Errorf("no database for work folder %s", env.WorkDir)
+		}
+		for k, v := range vars {
+			env.Setenv(k, v)
+		}
+		return nil
+	}
+	testscript.Run(t, p)
 }
 
 func scriptParams(dir string, vars map[string]string) testscript.Params {
