@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/go-sql-driver/mysql"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
+	"github.com/go-sql-driver/mysql"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/accountd/accountd/store/sqlstore/sqltest"
