@@ -297,6 +297,9 @@ func TestComposeSmoke(t *testing.T) {
 // account runs the client with a fixed account password on stdin.
 func account(t *testing.T, home string, args ...string) {
 	t.Helper()
+	// A generous timeout: the machine may be busy; this is a smoke test,
+	// not a measurement.
+	args = append(args, "--timeout", "3m")
 	cmd := exec.Command(filepath.Join(binDir, "account"), args...)
 	cmd.Env = []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config")}
 	cmd.Stdin = strings.NewReader("correct horse battery staple\n")

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 
 	"golang.org/x/term"
 
@@ -49,10 +51,14 @@ func runWizard(ctx context.Context, dataDir string, accessible bool, a *answers)
 // done remembers the data folder and prints what was set up and how to
 // start the server.
 func done(cfg *setup.Config, dataDir string) {
+	// Name the program as it was started (bin/accountd from a checkout).
 	start := "accountd"
+	if strings.ContainsRune(os.Args[0], filepath.Separator) {
+		start = os.Args[0]
+	}
 	if err := setup.RememberDataDir(dataDir); err != nil {
 		fmt.Fprintf(os.Stderr, "warning: could not remember the data folder (%v)\n", err)
-		start = "accountd --data-dir " + dataDir
+		start += " --data-dir " + dataDir
 	}
 	fmt.Printf(`accountd is set up.
   data folder: %s
