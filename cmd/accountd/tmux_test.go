@@ -173,3 +173,30 @@ func TestWizardCtrlC(t *testing.T) {
 		t.Fatalf("a cancelled wizard left %v", names)
 	}
 }
+
+// TestAccessibleWizardCtrlC interrupts the accessible wizard at its
+// no-echo password prompt: nothing is written and the terminal echoes
+// again afterwards.
+func TestAccessibleWizardCtrlC(t *testing.T) {
+	home := t.TempDir()
+	env := []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "PATH=" + binDir + ":" + os.Getenv("PATH")}
+	s := newTmux(t, `trap : INT; cd "$HOME"; accountd --accessible --data-dir "$HOME/data"; echo "EXIT=$?"; read x; echo "READ=$x"; sleep 600`, env)
+	s.waitFor(`Data folder`)
+	s.keys("Enter")
+	s.waitFor(`Admin password`)
+	s.text("swordfish")
+	s.keys("C-c")
+	s.waitFor(`EXIT=130`)
+	s.text("typed-after")
+	s.keys("Enter")
+	sc := s.waitFor(`READ=typed-after`)
+	if !regexp.MustCompile(`(?m)^typed-after\s*$`).MatchString(sc) {
+		t.Fatalf("the terminal does not echo after the interrupted password prompt:\n%s", sc)
+	}
+	if strings.Contains(sc, "swordfish") {
+		t.Fatalf("the password was echoed:\n%s", sc)
+	}
+	if entries, _ := os.ReadDir(home); len(entries) != 0 {
+		t.Fatalf("an interrupted wizard left %d entries", len(entries))
+	}
+}

@@ -171,10 +171,22 @@ func (w *wizard) run(ctx context.Context, groups ...*huh.Group) error {
 	}
 	// Accessible prompts block on a read that no context can interrupt:
 	// run them aside so that Ctrl-C (the context) still ends the wizard.
+	// A password prompt turns the terminal's echo off while it reads;
+	// put it back if Ctrl-C ends the wizard in the middle.
+	var restore func()
+	if file, ok := w.in.(*os.File); ok && term.IsTerminal(int(file.Fd())) {
+		if state, err := term.GetState(int(file.Fd())); err == nil {
+			restore = func() { term.Restore(int(file.Fd()), state) }
+		}
+	}
 	done := make(chan error, 1)
 	go func() { done <- f.RunWithContext(ctx) }()
 	select {
 	case <-ctx.Done():
+		if restore != nil {
+			restore()
+			fmt.Fprintln(w.o.Out)
+		}
 		return ErrAborted
 	case err := <-done:
 		if err != nil {
