@@ -32,7 +32,7 @@ func runWizard(ctx context.Context, dataDir string, accessible bool, a *answers)
 		return hintError{fmt.Errorf("accountd is not set up in %s and there is no terminal to ask in", dataDir),
 			"run 'accountd setup --non-interactive ...' (see 'accountd setup -h'), or pass --accessible to answer line by line"}
 	}
-	o := wizard.Options{DataDir: dataDir, Accessible: accessible, Listen: a.listen}
+	o := wizard.Options{DataDir: dataDir, Accessible: accessible, Listen: a.listen, Driver: a.db}
 	if port, err := strconv.Atoi(a.port); err == nil {
 		o.MySQL = setup.MySQLServer{Host: a.host, Port: port, User: a.user, Name: a.name}
 	}

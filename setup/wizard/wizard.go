@@ -48,6 +48,9 @@ type Options struct {
 	Accessible bool
 	// DataDir is the proposed data folder. Required.
 	DataDir string
+	// Driver is the proposed database, setup.DriverSQLite (default) or
+	// setup.DriverMySQL.
+	Driver string
 	// Listen is the proposed listen address. Default setup.DefaultListen.
 	Listen string
 	// MySQL are the proposed MariaDB/MySQL answers; zero fields take
@@ -106,6 +109,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		port:    strconv.Itoa(o.MySQL.Port),
 		listen:  o.Listen,
 		proceed: true,
+	}
+	if o.Driver == setup.DriverMySQL {
+		w.driver = setup.DriverMySQL
 	}
 	if o.Accessible {
 		f, isFile := o.In.(*os.File)
@@ -227,8 +233,11 @@ func (w *wizard) askDataDir(ctx context.Context) error {
 				return setup.CheckDataDir(expandPath(cmp.Or(s, def)))
 			}),
 	))
+	if err != nil {
+		return err // the answers may still be written to: leave them
+	}
 	w.dataDir = expandPath(cmp.Or(w.dataDir, def))
-	return err
+	return nil
 }
 
 func (w *wizard) askPassword(ctx context.Context) error {
@@ -251,8 +260,11 @@ func (w *wizard) askPassword(ctx context.Context) error {
 				return nil
 			}),
 	))
+	if err != nil {
+		return err
+	}
 	w.confirm = ""
-	return err
+	return nil
 }
 
 func (w *wizard) askDatabase(ctx context.Context) error {
@@ -331,6 +343,9 @@ func (w *wizard) askMySQL(ctx context.Context, problem string) error {
 				return trimPrefix(fieldOnly(m.Validate(), setup.FieldDatabase))
 			}),
 	))
+	if err != nil {
+		return err
+	}
 	w.mysql.Host = strings.TrimSpace(cmp.Or(w.mysql.Host, defs.Host))
 	w.mysql.User = strings.TrimSpace(cmp.Or(w.mysql.User, defs.User))
 	w.mysql.Name = strings.TrimSpace(cmp.Or(w.mysql.Name, defs.Name))
@@ -338,7 +353,7 @@ func (w *wizard) askMySQL(ctx context.Context, problem string) error {
 	if w.mysql.Port == 0 {
 		w.mysql.Port = defs.Port
 	}
-	return err
+	return nil
 }
 
 // fieldOnly keeps err when it is about field.
@@ -362,8 +377,11 @@ func (w *wizard) askListen(ctx context.Context) error {
 				return trimPrefix(setup.CheckListenFree(strings.TrimSpace(cmp.Or(s, def))))
 			}),
 	))
+	if err != nil {
+		return err
+	}
 	w.listen = strings.TrimSpace(cmp.Or(w.listen, def))
-	return err
+	return nil
 }
 
 func (w *wizard) askProceed(ctx context.Context) error {
