@@ -4,8 +4,11 @@
 // server settings, into one file sealed by the admin password.
 //
 // Run does a non-interactive first run; setup/wizard asks the same questions
-// with huh forms and then calls Run. Unlock opens the config on later runs,
-// and Reseal changes the admin password.
+// with huh forms and then calls Run, checking each answer first with
+// CheckDataDir, CheckMySQL (a live connection test whose errors name the
+// answer to fix) and CheckListenFree. Unlock opens the config on later
+// runs, and Reseal changes the admin password. RememberDataDir and
+// ResolveDataDir let later runs find the data folder without flags.
 //
 // # The sealed config file
 //
