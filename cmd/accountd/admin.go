@@ -208,6 +208,8 @@ func keysCmd(ctx context.Context, args []string) error {
 			state = "signing"
 		case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
 			state = "expired"
+		case !k.RetireAt.IsZero() && !k.RetireAt.After(k.ActiveAt):
+			state = "superseded, never signs"
 		case now.Before(k.ActiveAt):
 			state = "published, not signing yet"
 		}

@@ -44,19 +44,23 @@ func runWizard(ctx context.Context, dataDir string, accessible bool, a *answers)
 	if err != nil {
 		return err
 	}
-	done(res.Config, res.DataDir)
+	done(res.Config, res.DataDir, true)
 	return nil
 }
 
-// done remembers the data folder and prints what was set up and how to
-// start the server.
-func done(cfg *setup.Config, dataDir string) {
+// done prints what was set up and how to start the server. With remember
+// (the wizard) it first records the data folder, so that plain `accountd`
+// finds it; a scripted setup names its folder in its own commands and
+// leaves the user's config folder alone.
+func done(cfg *setup.Config, dataDir string, remember bool) {
 	// Name the program as it was started (bin/accountd from a checkout).
 	start := "accountd"
 	if strings.ContainsRune(os.Args[0], filepath.Separator) {
 		start = os.Args[0]
 	}
-	if err := setup.RememberDataDir(dataDir); err != nil {
+	if !remember {
+		start += " serve --data-dir " + dataDir
+	} else if err := setup.RememberDataDir(dataDir); err != nil {
 		fmt.Fprintf(os.Stderr, "warning: could not remember the data folder (%v)\n", err)
 		start += " --data-dir " + dataDir
 	}
@@ -99,7 +103,7 @@ func setupCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	done(cfg, dir)
+	done(cfg, dir, false)
 	return nil
 }
 
@@ -129,6 +133,7 @@ func firstRunOrServe(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	sf.parsed()
 	a.listen = cmp.Or(sf.opts.listen, setup.DefaultListen)
 	dir, err := c.resolveDataDir()
 	if err != nil {
@@ -152,12 +157,16 @@ type serveFlags struct {
 
 func addServeFlags(fs *flag.FlagSet) *serveFlags {
 	s := &serveFlags{opts: defaultServeOptions()}
-	// --listen overrides the config's address; ACCOUNTD_LISTEN too.
-	s.opts.listen = os.Getenv("ACCOUNTD_LISTEN")
 	s.opts.flags(fs)
 	fs.StringVar(&s.logFormat, "log-format", envOr("ACCOUNTD_LOG_FORMAT", "text"), "log format: text or json (env ACCOUNTD_LOG_FORMAT)")
 	fs.StringVar(&s.logLevel, "log-level", envOr("ACCOUNTD_LOG_LEVEL", "info"), "log level: debug, info, warn or error (env ACCOUNTD_LOG_LEVEL)")
 	return s
+}
+
+// parsed completes the flags after parsing: --listen, which overrides the
+// config's address, defaults to $ACCOUNTD_LISTEN.
+func (s *serveFlags) parsed() {
+	s.opts.listen = cmp.Or(s.opts.listen, os.Getenv("ACCOUNTD_LISTEN"))
 }
 
 func serveCmd(ctx context.Context, args []string) error {
@@ -169,6 +178,7 @@ func serveCmd(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	sf.parsed()
 	a.listen = cmp.Or(sf.opts.listen, setup.DefaultListen)
 	if *ifNeeded {
 		dir, err := c.resolveDataDir()
