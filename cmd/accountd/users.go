@@ -7,26 +7,31 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/accountd/accountd/server"
 	"github.com/accountd/accountd/store"
 )
 
 // accountJSON is an account as `users list|show --json` print it: never
 // the password hash.
 type accountJSON struct {
-	ID        string    `json:"id"`
-	Username  string    `json:"username"`
-	Email     string    `json:"email,omitempty"`
-	Disabled  bool      `json:"disabled"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID       string `json:"id"`
+	Username string `json:"username"`
+	Email    string `json:"email,omitempty"`
+	Disabled bool   `json:"disabled"`
+	// FailedLogins is the consecutive failed logins that throttle or lock
+	// the account; `users unlock` clears them.
+	FailedLogins int       `json:"failed_logins"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 func toJSON(a store.Account) accountJSON {
-	return accountJSON{ID: a.ID, Username: a.Username, Email: a.Email, Disabled: a.Disabled, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+	return accountJSON{ID: a.ID, Username: a.Username, Email: a.Email, Disabled: a.Disabled, FailedLogins: a.Failures.Count, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
 }
 
 func status(a store.Account) string {
@@ -36,9 +41,9 @@ func status(a store.Account) string {
 	return "active"
 }
 
-// usersCmd: accountd users list|show|disable|enable|delete.
+// usersCmd: accountd users list|show|disable|enable|delete|unlock.
 func usersCmd(ctx context.Context, args []string) error {
-	const choices = "list, show, disable, enable or delete"
+	const choices = "list, show, disable, enable, delete or unlock"
 	sub, args, err := subcommand("users", args, choices)
 	if err != nil {
 		return err
@@ -53,7 +58,7 @@ func usersCmd(ctx context.Context, args []string) error {
 	case "show":
 		asJSON = fs.Bool("json", false, "print JSON")
 		want = []string{"USERNAME"}
-	case "disable", "enable":
+	case "disable", "enable", "unlock":
 		want = []string{"USERNAME"}
 	case "delete":
 		yes = fs.Bool("yes", false, "do not ask for confirmation")
@@ -112,8 +117,12 @@ func usersCmd(ctx context.Context, args []string) error {
 		if *asJSON {
 			return printJSON(toJSON(a))
 		}
-		fmt.Printf("username: %s\nid:       %s\nemail:    %s\nstatus:   %s\ncreated:  %s\nupdated:  %s\n",
-			a.Username, a.ID, a.Email, status(a), a.CreatedAt.Format(time.RFC3339), a.UpdatedAt.Format(time.RFC3339))
+		failures := strconv.Itoa(a.Failures.Count)
+		if a.Failures.Count > 0 {
+			failures += ", the last at " + a.Failures.LastAt.Format(time.RFC3339) + " ('accountd users unlock' clears them)"
+		}
+		fmt.Printf("username: %s\nid:       %s\nemail:    %s\nstatus:   %s\nfailed logins in a row: %s\ncreated:  %s\nupdated:  %s\n",
+			a.Username, a.ID, a.Email, status(a), failures, a.CreatedAt.Format(time.RFC3339), a.UpdatedAt.Format(time.RFC3339))
 	case "disable":
 		if err := db.SetAccountDisabled(ctx, a.ID, true, now); err != nil {
 			return err
@@ -128,6 +137,11 @@ func usersCmd(ctx context.Context, args []string) error {
 			return err
 		}
 		fmt.Printf("enabled %s\n", a.Username)
+	case "unlock":
+		if err := server.UnlockAccount(ctx, db, a.ID, now); err != nil {
+			return err
+		}
+		fmt.Printf("unlocked %s; cleared %d failed logins\n", a.Username, a.Failures.Count)
 	case "delete":
 		if !*yes {
 			if !stdinIsTerminal() {
