@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 )
 
@@ -14,7 +15,9 @@ import (
 // a redial keeps working after it.
 //
 // When the connection drops under Login, Authenticate, Refresh or Logout,
-// the call is repeated once on a fresh connection: repeating them is
+// the call is repeated once on a fresh connection (if the server said it
+// was shutting down and cannot be reached again, the error is
+// ErrServerShuttingDown and wraps the dial error too): repeating them is
 // harmless (at worst a repeated Login leaves an unused session that
 // expires). Signup is never repeated, because the server may have created
 // the account before the connection dropped; its error then wraps
@@ -123,8 +126,13 @@ func (c *Client) do(ctx context.Context, repeat bool, f func(*Conn) error) error
 	if !repeat || ctx.Err() != nil {
 		return err
 	}
-	if conn, err = c.connLocked(ctx); err != nil {
-		return err
+	conn, derr := c.connLocked(ctx)
+	if derr != nil {
+		if errors.Is(err, ErrServerShuttingDown) {
+			// Keep saying why: the server went away, and is not back.
+			return fmt.Errorf("%w; redial: %w", err, derr)
+		}
+		return derr
 	}
 	return f(conn)
 }
