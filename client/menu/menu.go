@@ -14,11 +14,13 @@ import (
 	"context"
 	"crypto/rsa"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"time"
 
 	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/huh"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
@@ -194,14 +196,30 @@ func (m *menu) form(ctx context.Context, groups ...*huh.Group) error {
 		WithShowHelp(true).
 		WithInput(m.in).
 		WithOutput(m.out)
-	err := f.RunWithContext(ctx)
-	if m.lines != nil && m.lines.ended() {
-		return ErrInputEnded
+	if m.accessible {
+		err := f.RunWithContext(ctx)
+		if m.lines != nil && m.lines.ended() {
+			return ErrInputEnded
+		}
+		if err == nil && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
 	}
-	if err == nil && ctx.Err() != nil {
+	// Form.Run ends a form the user backs out of with tea.Interrupt,
+	// which leaves the form drawn on the screen. Quitting instead lets
+	// it clear itself, the same as a submitted form.
+	f.SubmitCmd, f.CancelCmd = tea.Quit, tea.Quit
+	_, err := tea.NewProgram(f, tea.WithInput(m.in), tea.WithOutput(m.out), tea.WithContext(ctx)).Run()
+	switch {
+	case ctx.Err() != nil:
 		return ctx.Err()
+	case errors.Is(err, tea.ErrInterrupted), f.State == huh.StateAborted:
+		return huh.ErrUserAborted
+	case err != nil:
+		return fmt.Errorf("menu: %w", err)
 	}
-	return err
+	return nil
 }
 
 // chooseServer asks for the server address when none was given.
@@ -258,6 +276,9 @@ func (m *menu) connect(ctx context.Context) error {
 		switch {
 		case err == nil:
 			m.ok("Connected to %s (%s).", m.server, m.cl.Fingerprint())
+			if !m.accessible {
+				m.hint("↑/↓ to move, Enter to choose, Esc to go back.")
+			}
 			return nil
 		case errors.As(err, &nt):
 			if err := m.askTrust(ctx, nt.fingerprint); err != nil {
