@@ -342,7 +342,7 @@ func (m *menu) quit(ctx context.Context) error {
 	if err != nil {
 		msg, _ := m.describe(err)
 		m.fail("Could not close the session on the server: %s", msg)
-		m.hint("It ends by itself when its token expires.")
+		m.hint("Its token stops working at " + until(m.token.ExpiresAt, time.Now()) + ".")
 		return nil
 	}
 	m.ok("Logged out %s. Bye. (Run with --remember to stay logged in between runs.)", m.token.Account.Username)

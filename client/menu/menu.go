@@ -66,11 +66,11 @@ type Options struct {
 	MinPasswordLength int
 }
 
-// Run shows the menu until the user quits (nil), presses Ctrl-C or Esc
-// in the main menu (nil), or something stops it for good: a server whose
+// Run shows the menu until the user quits (nil: Quit, Ctrl-C, or Esc in
+// the main menu), ctx ends (nil), or something stops it for good: a server whose
 // identity changed (*client.KeyMismatchError), an identity the user did
-// not trust (ErrNotTrusted), the end of the input in accessible mode
-// (ErrInputEnded), or ctx ending.
+// not trust (ErrNotTrusted), or the end of the input in accessible mode
+// (ErrInputEnded).
 func Run(ctx context.Context, opts Options) error {
 	m, err := newMenu(opts)
 	if err != nil {
@@ -134,6 +134,8 @@ func newMenu(opts Options) (*menu, error) {
 		}
 	}
 	m.keys = huh.NewDefaultKeyMap()
+	// Esc backs out of a form (in the main menu: quits); Ctrl-C quits
+	// from anywhere (formModel).
 	m.keys.Quit = key.NewBinding(key.WithKeys("ctrl+c", "esc"), key.WithHelp("esc", "back"))
 	m.style = newStyles(m.out)
 	return m, nil
@@ -210,16 +212,43 @@ func (m *menu) form(ctx context.Context, groups ...*huh.Group) error {
 	// which leaves the form drawn on the screen. Quitting instead lets
 	// it clear itself, the same as a submitted form.
 	f.SubmitCmd, f.CancelCmd = tea.Quit, tea.Quit
-	_, err := tea.NewProgram(f, tea.WithInput(m.in), tea.WithOutput(m.out), tea.WithContext(ctx)).Run()
+	w := &formModel{Form: f}
+	_, err := tea.NewProgram(w, tea.WithInput(m.in), tea.WithOutput(m.out), tea.WithContext(ctx)).Run()
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
+	case w.interrupted:
+		return errQuit
 	case errors.Is(err, tea.ErrInterrupted), f.State == huh.StateAborted:
 		return huh.ErrUserAborted
 	case err != nil:
 		return fmt.Errorf("menu: %w", err)
 	}
 	return nil
+}
+
+// formModel runs a form, except that Ctrl-C leaves the whole menu (Esc
+// only backs out of the form).
+type formModel struct {
+	*huh.Form
+	interrupted bool
+}
+
+func (w *formModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if k, ok := msg.(tea.KeyMsg); ok && k.Type == tea.KeyCtrlC {
+		w.interrupted = true
+		return w, tea.Quit
+	}
+	f, cmd := w.Form.Update(msg)
+	w.Form = f.(*huh.Form)
+	return w, cmd
+}
+
+func (w *formModel) View() string {
+	if w.interrupted {
+		return "" // clear the form from the screen
+	}
+	return w.Form.View()
 }
 
 // chooseServer asks for the server address when none was given.
@@ -306,9 +335,10 @@ func (m *menu) askTrust(ctx context.Context, fingerprint string) error {
 	m.say("")
 	m.say("    " + m.style.strong.Render(fingerprint))
 	m.say("")
-	m.say("Compare it with the fingerprint its operator gave you (accountd prints it at")
-	m.say("setup). If they match, trust it: it is remembered in " + where + ",")
-	m.say("and a server that later shows another key will be refused.")
+	m.say("Compare it with the fingerprint its operator gave you (accountd prints it when")
+	m.say("it is set up and each time it starts). If they match, trust it: it is")
+	m.say("remembered in " + where + ", and a server")
+	m.say("that later shows another key will be refused.")
 	trust := false
 	err := m.form(ctx, huh.NewGroup(
 		huh.NewConfirm().

@@ -121,7 +121,7 @@ func buildAccount(t *testing.T) string {
 // TestMenuInTmux runs the menu in a real terminal against a real server,
 // as a person would: trust the server, sign up with a generated password
 // (read off the screen, then gone from it), back out of a form with Esc,
-// log in, see who they are, log out, quit.
+// log in, see who they are, log out, leave with Ctrl-C.
 func TestMenuInTmux(t *testing.T) {
 	bin := buildAccount(t)
 	ts := servertest.MustStart(t, nil)
@@ -190,13 +190,19 @@ func TestMenuInTmux(t *testing.T) {
 	p.keys("Down", "Down", "Enter")
 	p.waitFor(`Logged out alice\. The session is closed on the server\.`)
 
+	// Ctrl-C in a form leaves the menu at once, cleanly.
 	p.waitFor(`Not logged in\.`)
-	p.keys("Down", "Down", "Enter") // Quit
+	p.keys("Enter") // Log in
+	p.waitFocus(`Username`)
+	p.keys("C-c")
 	screen, _ = p.waitFor(`exit status (\d+)`)
 	if !strings.Contains(screen, "exit status 0") {
 		t.Errorf("the menu did not exit cleanly:\n%s", screen)
 	}
 	if strings.Contains(screen, generated) {
 		t.Errorf("the password is on the screen after the session:\n%s", screen)
+	}
+	if strings.Contains(screen, "┃") {
+		t.Errorf("a form was left on the screen:\n%s", screen)
 	}
 }
