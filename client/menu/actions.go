@@ -104,9 +104,11 @@ func (m *menu) handled(err error) error {
 func (m *menu) signup(ctx context.Context) error {
 	username, email, generate := m.username, m.email, false
 	err := m.form(ctx, huh.NewGroup(
-		huh.NewInput().Title("Username").Description(signupHelp).
+		huh.NewInput().Title("Username").
+			DescriptionFunc(liveHint(signupHelp, validUsername, &username), &username).
 			Validate(validUsername).Value(&username),
-		huh.NewInput().Title("Email (optional)").Description("Only to tell accounts apart; nothing is sent to it.").
+		huh.NewInput().Title("Email (optional)").
+			DescriptionFunc(liveHint("Leave it empty to skip.", validEmail, &email), &email).
 			Validate(validEmail).Value(&email),
 		huh.NewSelect[bool]().Title("Password").
 			Options(
@@ -125,9 +127,10 @@ func (m *menu) signup(ctx context.Context) error {
 		min := m.opts.MinPasswordLength
 		err := m.form(ctx, huh.NewGroup(
 			huh.NewInput().Title("Password").EchoMode(m.secretEcho).
-				DescriptionFunc(passwordMeter(min, &password), &password).
+				DescriptionFunc(passwordMeter(min, &password, &username), &password).
 				Validate(validPassword(min, &username)).Value(&password),
 			huh.NewInput().Title("Password again").EchoMode(m.secretEcho).
+				DescriptionFunc(liveHint("The same once more.", samePassword(&password), &again), &again).
 				Validate(samePassword(&password)).Value(&again),
 		))
 		if err != nil {

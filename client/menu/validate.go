@@ -107,12 +107,31 @@ func samePassword(first *string) func(string) error {
 }
 
 // passwordMeter is the live description under the password field.
-func passwordMeter(min int, p *string) func() string {
+func passwordMeter(min int, p, username *string) func() string {
 	return func() string {
 		n := utf8.RuneCountInString(*p)
-		if n < min {
+		switch {
+		case n < min:
 			return fmt.Sprintf("At least %d characters: %d to go. No other rules; long beats clever.", min, min-n)
+		case n > maxPassword:
+			return fmt.Sprintf("%d characters: at most %d, please.", n, maxPassword)
+		case strings.EqualFold(*p, *username):
+			return "✗ That is your username."
 		}
-		return fmt.Sprintf("%d characters. Good: the server checks it against its own policy too.", n)
+		return fmt.Sprintf("%d characters ✓ (the server may ask for more)", n)
+	}
+}
+
+// liveHint is the description under a field, redone as the user types:
+// the rule, then what is wrong with the value so far, or a tick.
+func liveHint(rule string, check func(string) error, v *string) func() string {
+	return func() string {
+		if *v == "" {
+			return rule
+		}
+		if err := check(*v); err != nil {
+			return rule + " ✗ " + err.Error()
+		}
+		return rule + " ✓"
 	}
 }

@@ -169,3 +169,31 @@ func TestLineReader(t *testing.T) {
 		t.Error("not ended after EOF")
 	}
 }
+
+func TestLiveHints(t *testing.T) {
+	v := ""
+	hint := liveHint("rule.", validUsername, &v)
+	for in, want := range map[string]string{
+		"":      "rule.",
+		"al":    "rule. ✗ at least 3 characters",
+		"al!":   "rule. ✗ '!' is not allowed",
+		"alice": "rule. ✓",
+	} {
+		v = in
+		if got := hint(); !strings.HasPrefix(got, want) {
+			t.Errorf("hint for %q = %q, want %q", in, got, want)
+		}
+	}
+	user, p := "alice.smith", ""
+	meter := passwordMeter(8, &p, &user)
+	for in, want := range map[string]string{
+		"abc":         "At least 8 characters: 5 to go",
+		"Alice.Smith": "✗ That is your username.",
+		"abcdefghij":  "10 characters ✓",
+	} {
+		p = in
+		if got := meter(); !strings.HasPrefix(got, want) {
+			t.Errorf("meter for %q = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -143,10 +143,12 @@ func TestMenuInTmux(t *testing.T) {
 	// would land in the field before.
 	p.waitFocus(`Username`)
 	p.typeText("Al!")
+	p.waitFor(`✗ '!' is not allowed`) // as it is typed
 	p.keys("Enter")
-	p.waitFor(`'!' is not allowed`)
+	p.waitFor(`\* '!' is not allowed`) // and Enter does not move on
 	p.keys("BSpace")
 	p.typeText("ice")
+	p.waitFor(`'_' and '-' ✓`)
 	p.keys("Enter")
 	p.waitFocus(`Email \(optional\)`)
 	p.keys("Enter") // no email
