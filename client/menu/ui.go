@@ -12,6 +12,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/huh/spinner"
 	"github.com/charmbracelet/lipgloss"
 
@@ -58,23 +59,34 @@ func (m *menu) spin(ctx context.Context, title string, op func(context.Context) 
 		m.say(title + "...")
 		return op(ctx)
 	}
-	var opErr error
+	done := make(chan error, 1)
 	err := spinner.New().
 		Title(" " + title + "...").
 		Output(m.out).
 		Context(ctx).
 		ActionWithErr(func(ctx context.Context) error {
-			opErr = op(ctx)
-			return opErr
+			err := op(ctx)
+			done <- err
+			return err
 		}).
 		Run()
-	if opErr != nil {
+	select {
+	case opErr := <-done:
 		return opErr
-	}
-	if err != nil && ctx.Err() == nil {
+	default:
+		// The spinner stopped first (ctx ended, or Ctrl-C); op sees
+		// ctx end when spin returns.
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, tea.ErrInterrupted) {
+			return errQuit // Ctrl-C
+		}
+		if err == nil {
+			err = errors.New("menu: spinner stopped early")
+		}
 		return err
 	}
-	return ctx.Err()
 }
 
 // describe says what went wrong in words that tell the user what to do:
