@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/accountd/accountd/client"
 	"github.com/accountd/accountd/server/servertest"
 )
 
@@ -206,5 +208,50 @@ func TestMenuInTmux(t *testing.T) {
 	}
 	if strings.Contains(screen, "┃") {
 		t.Errorf("a form was left on the screen:\n%s", screen)
+	}
+}
+
+// TestAccessibleMenuInTmux: --accessible in a real terminal (a screen
+// reader's user): numbered prompts, and a password typed at the prompt
+// is not shown.
+func TestAccessibleMenuInTmux(t *testing.T) {
+	bin := buildAccount(t)
+	ts := servertest.MustStart(t, nil)
+	home := t.TempDir()
+	known := filepath.Join(home, "known_servers")
+	_, ck := servertest.Keys(t)
+	c, err := client.NewClient(ts.Addr, client.Options{Trust: client.NewKnownServers(known), TrustOnFirstUse: true, ClientKey: ck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const password = "correct horse battery staple"
+	if _, err := c.Signup(ctx, "erin", password, ""); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+
+	p := mustTmux(t, []string{"HOME=" + home, "TERM=xterm-256color", "LANG=C.UTF-8"},
+		bin+" --accessible --known-servers "+known+" --server "+ts.Addr)
+	p.waitFor(`(?m)Enter a number between 1 and 3: *$`)
+	p.typeText("1")
+	p.keys("Enter")
+	p.waitFor(`(?m)^Username *$`)
+	p.typeText("erin")
+	p.keys("Enter")
+	p.waitFor(`(?m)^Password *$`)
+	p.typeText(password)
+	p.keys("Enter")
+	p.waitFor(`Logged in as erin`)
+	p.waitFor(`(?m)Enter a number between 1 and 4: *$`)
+	p.typeText("4")
+	p.keys("Enter")
+	screen, _ := p.waitFor(`exit status (\d+)`)
+	if !strings.Contains(screen, "exit status 0") || !strings.Contains(screen, "Logged out erin") {
+		t.Errorf("the menu did not log out and exit cleanly:\n%s", screen)
+	}
+	if strings.Contains(screen, "staple") {
+		t.Errorf("the password was shown:\n%s", screen)
 	}
 }
