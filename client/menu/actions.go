@@ -143,11 +143,8 @@ func (m *menu) signup(ctx context.Context) error {
 		return err
 	})
 	if err != nil {
-		if retryable(err) {
-			// Signup is not repeated behind the user's back: the server
-			// may have created the account before the connection broke.
-			m.hint("If the account was created before the connection broke, Log in will work; otherwise sign up again.")
-		}
+		// After a dropped connection, Try again may meet the account
+		// the first attempt created: "taken" then says to log in.
 		return err
 	}
 	m.ok("Account %s created.", r.Account.Username)
