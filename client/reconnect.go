@@ -128,7 +128,7 @@ func (c *Client) do(ctx context.Context, repeat bool, f func(*Conn) error) error
 	}
 	conn, derr := c.connLocked(ctx)
 	if derr != nil {
-		if errors.Is(err, ErrServerShuttingDown) {
+		if errors.Is(err, ErrServerShuttingDown) && dropped(derr) {
 			// Keep saying why: the server went away, and is not back.
 			return fmt.Errorf("%w; redial: %w", err, derr)
 		}

@@ -2,6 +2,8 @@ package client_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -117,6 +119,29 @@ func TestClientServerDown(t *testing.T) {
 	ts.MustRestart()
 	if _, err := c.Signup(ctx, "carol", password, ""); err != nil {
 		t.Fatalf("signup once the server is back: %v", err)
+	}
+}
+
+// TestClientRefusesChangedIdentity: a server that comes back with
+// another identity key is refused on the redial.
+func TestClientRefusesChangedIdentity(t *testing.T) {
+	t.Parallel()
+	ts := servertest.MustStart(t, nil)
+	c := mustClient(t, ts.Addr)
+	ctx := ctxT(t)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ts.Stop()
+	_, ts.Config.Identity, _ = ed25519.GenerateKey(rand.Reader)
+	ts.MustRestart()
+	_, err := c.Login(ctx, "mallory", password)
+	var mismatch *client.KeyMismatchError
+	if !errors.As(err, &mismatch) {
+		t.Fatalf("login after the identity changed: %v, want *KeyMismatchError", err)
+	}
+	if errors.Is(err, client.ErrServerShuttingDown) {
+		t.Errorf("a changed identity is reported as a shutdown: %v", err)
 	}
 }
 

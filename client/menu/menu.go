@@ -199,7 +199,7 @@ func (m *menu) form(ctx context.Context, groups ...*huh.Group) error {
 		WithInput(m.in).
 		WithOutput(m.out)
 	if m.accessible {
-		err := f.RunWithContext(ctx)
+		err := m.runAccessible(ctx, f)
 		if m.lines != nil && m.lines.ended() {
 			return ErrInputEnded
 		}
@@ -225,6 +225,21 @@ func (m *menu) form(ctx context.Context, groups ...*huh.Group) error {
 		return fmt.Errorf("menu: %w", err)
 	}
 	return nil
+}
+
+// runAccessible runs f in accessible mode. huh v1.0.0's accessible
+// Select, when the input ends right after an answer out of range, takes
+// that answer and indexes out of range; that panic means the input ended.
+func (m *menu) runAccessible(ctx context.Context, f *huh.Form) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if m.lines == nil || !m.lines.ended() {
+				panic(v)
+			}
+			err = ErrInputEnded
+		}
+	}()
+	return f.RunWithContext(ctx)
 }
 
 // formModel runs a form, except that Ctrl-C leaves the whole menu (Esc
@@ -407,8 +422,9 @@ func (m *menu) call(ctx context.Context, title string, op func(context.Context) 
 	for {
 		err := m.spin(ctx, title, op)
 		var nt *needTrust
+		var mismatch *client.KeyMismatchError
 		switch {
-		case err == nil || ctx.Err() != nil:
+		case err == nil || ctx.Err() != nil || errors.As(err, &mismatch):
 			return err
 		case errors.As(err, &nt):
 			// Redialed, and the server is unknown again (the

@@ -316,8 +316,70 @@ func TestAccessibleTrust(t *testing.T) {
 func TestAccessibleInputEnds(t *testing.T) {
 	t.Parallel()
 	ts := servertest.MustStart(t, nil)
-	r := runMenu(t, ts.Addr, t.TempDir(), false, "y", "2", "dave")
-	if !errors.Is(r.err, menu.ErrInputEnded) {
-		t.Fatalf("Run: %v, want ErrInputEnded", r.err)
+	for _, steps := range [][]any{
+		{"y", "2", "dave"},
+		{"y", "9"}, // an answer out of range, then nothing
+	} {
+		r := runMenu(t, ts.Addr, t.TempDir(), false, steps...)
+		if !errors.Is(r.err, menu.ErrInputEnded) {
+			t.Errorf("Run with %q: %v, want ErrInputEnded", steps, r.err)
+		}
+	}
+}
+
+// TestAccessibleQuitClosesSession: quitting without --remember closes the
+// session on the server, since nobody could use its token afterwards.
+func TestAccessibleQuitClosesSession(t *testing.T) {
+	t.Parallel()
+	ts := servertest.MustStart(t, nil)
+	r := runMenu(t, ts.Addr, t.TempDir(), false,
+		"y", "2", "frank", "", "1", password, password, "y",
+		"1", // Who am I: shows the session id
+		"4", // Quit
+	)
+	if r.err != nil {
+		t.Fatalf("Run: %v", r.err)
+	}
+	screen := r.out.String()
+	wantLines(t, screen, `Logged out frank\. Bye\.`)
+	m := regexp.MustCompile(`session +([0-9a-f]{32})`).FindStringSubmatch(screen)
+	if m == nil {
+		t.Fatal("no session id on the screen")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sess, err := ts.Config.Store.GetSession(ctx, m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sess.Revoked() {
+		t.Error("the session is still open after Quit")
+	}
+}
+
+// TestAccessibleIdentityChangesMidSession: a server that comes back with
+// another identity key is refused, even with a session open.
+func TestAccessibleIdentityChangesMidSession(t *testing.T) {
+	t.Parallel()
+	ts := servertest.MustStart(t, nil)
+	r := runMenu(t, ts.Addr, t.TempDir(), false,
+		"y", "2", "grace", "", "1", password, password, "y",
+		func() {
+			ts.Stop()
+			_, ts.Config.Identity, _ = ed25519.GenerateKey(rand.Reader)
+			ts.MustRestart()
+		},
+		"1", // Who am I: the redial meets the other key
+		"4",
+	)
+	var mismatch *client.KeyMismatchError
+	if !errors.As(r.err, &mismatch) {
+		t.Fatalf("Run: %v, want *client.KeyMismatchError", r.err)
+	}
+	if mismatch.Presented != ts.Fingerprint() || mismatch.Pinned == mismatch.Presented || mismatch.Line != 1 {
+		t.Errorf("mismatch = %+v", mismatch)
+	}
+	if strings.Contains(r.out.String(), "You are grace") {
+		t.Error("the menu talked to a server with another identity")
 	}
 }
