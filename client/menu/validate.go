@@ -69,7 +69,7 @@ func validEmail(s string) error {
 	a, err := mail.ParseAddress(s)
 	at := strings.LastIndexByte(s, '@')
 	if err != nil || a.Address != s || a.Name != "" || at < 0 || !strings.Contains(s[at:], ".") {
-		return errors.New("not an email address (like name@example.com); leave it empty to skip")
+		return errors.New("not an email address (like name@example.com)")
 	}
 	if len(s) > maxEmail {
 		return fmt.Errorf("at most %d characters", maxEmail)
@@ -130,7 +130,9 @@ func liveHint(rule string, check func(string) error, v *string) func() string {
 			return rule
 		}
 		if err := check(*v); err != nil {
-			return rule + " ✗ " + err.Error()
+			// The problem replaces the rule, so the hint stays short
+			// and the form does not grow as the user types.
+			return "✗ " + err.Error()
 		}
 		return rule + " ✓"
 	}

@@ -175,8 +175,8 @@ func TestLiveHints(t *testing.T) {
 	hint := liveHint("rule.", validUsername, &v)
 	for in, want := range map[string]string{
 		"":      "rule.",
-		"al":    "rule. ✗ at least 3 characters",
-		"al!":   "rule. ✗ '!' is not allowed",
+		"al":    "✗ at least 3 characters",
+		"al!":   "✗ '!' is not allowed",
 		"alice": "rule. ✓",
 	} {
 		v = in
