@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/charmbracelet/bubbles/key"
@@ -282,7 +283,7 @@ func (m *menu) chooseServer(ctx context.Context) error {
 			return err
 		}
 	}
-	cl, err := client.NewClient(addr, client.Options{
+	cl, err := client.NewClient(strings.TrimSpace(addr), client.Options{
 		Trust:            m.opts.Trust,
 		ConfirmNewServer: m.confirmNewServer,
 		ClientKey:        m.opts.ClientKey,
@@ -362,10 +363,10 @@ func (m *menu) askTrust(ctx context.Context, fingerprint string) error {
 			Negative("Don't trust").
 			Value(&trust),
 	))
-	if err != nil {
+	if err != nil && !errors.Is(err, huh.ErrUserAborted) {
 		return err
 	}
-	if !trust {
+	if !trust { // Esc is a no, too
 		m.fail("Not connected: %s was not trusted, and nothing was sent to it.", m.server)
 		return ErrNotTrusted
 	}

@@ -74,6 +74,18 @@ type run struct {
 // runMenu runs the menu in accessible mode against addr with the given
 // keyboard, a known-servers file in dir, and saved sessions when
 // remember is set.
+// TestAccessibleAsksForServer: without an address the menu asks for one
+// and checks it before dialing.
+func TestAccessibleAsksForServer(t *testing.T) {
+	t.Parallel()
+	ts := servertest.MustStart(t, nil)
+	r := runMenu(t, "", t.TempDir(), false, "ftp://"+ts.Addr, " "+ts.Addr+" ", "y", "3")
+	if r.err != nil {
+		t.Fatalf("Run: %v", r.err)
+	}
+	wantLines(t, r.out.String(), `Server address`, `unsupported scheme "ftp"`, `Connected to `+regexp.QuoteMeta(ts.Addr))
+}
+
 func runMenu(t *testing.T, addr, dir string, remember bool, steps ...any) run {
 	t.Helper()
 	_, ck := servertest.Keys(t)
