@@ -54,7 +54,8 @@ type Options struct {
 	Sessions *SavedSessions
 	// Accessible runs huh's accessible mode: plain numbered prompts, no
 	// cursor movement, no colours. Use it when In or Out is not a
-	// terminal.
+	// terminal. When Out is not a terminal it sets lipgloss's default
+	// colour profile to plain text for the rest of the process.
 	Accessible bool
 	// In and Out are the terminal. Default os.Stdin and os.Stdout.
 	In  io.Reader
