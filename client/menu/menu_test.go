@@ -18,6 +18,7 @@ import (
 
 	"github.com/accountd/accountd/client"
 	"github.com/accountd/accountd/client/menu"
+	"github.com/accountd/accountd/server"
 	"github.com/accountd/accountd/server/servertest"
 )
 
@@ -394,4 +395,23 @@ func TestAccessibleIdentityChangesMidSession(t *testing.T) {
 	if strings.Contains(r.out.String(), "You are grace") {
 		t.Error("the menu talked to a server with another identity")
 	}
+}
+
+// TestAccessibleRateLimited: a refusal for going too fast says how long
+// to wait.
+func TestAccessibleRateLimited(t *testing.T) {
+	t.Parallel()
+	ts := servertest.MustStart(t, func(c *server.Config) {
+		c.RateLimit, c.RateBurst = 0.1, 3 // the dial to ask about trust, the dial, one login
+	})
+	r := runMenu(t, ts.Addr, t.TempDir(), false,
+		"y",
+		"1", "henry", "not the password 1",
+		"1", "henry", "not the password 2",
+		"3",
+	)
+	if r.err != nil {
+		t.Fatalf("Run: %v", r.err)
+	}
+	wantLines(t, r.out.String(), `Wrong username or password\.`, `Too many attempts\.`, `Wait \d+s, then try again\.`)
 }
