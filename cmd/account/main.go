@@ -1,5 +1,7 @@
-// Command account is accountd's terminal client: non-interactive
-// subcommands for scripts (signup, login, whoami, refresh, logout).
+// Command account is accountd's terminal client: an interactive menu
+// (client/menu) when run without a command in a terminal, and
+// non-interactive subcommands for scripts (signup, login, whoami,
+// refresh, logout).
 //
 // Exit codes: 0 ok, 1 refused by the server, 2 usage, 3 connection or
 // trust failure.
@@ -36,7 +38,8 @@ func main() {
 	os.Exit(code)
 }
 
-const usage = `usage: account <command> [flags]
+const usage = `usage: account [--server URL] [--remember] [--accessible]   the interactive menu
+       account <command> [flags]
 
 commands:
   signup   create an account      --server URL --username U [--email E] (--password-stdin | --generate-password)
@@ -61,11 +64,11 @@ func (e usageError) Error() string { return e.msg }
 
 // Run is the whole program; main only wires the process to it.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if wantsMenu(args) {
+		return runMenu(ctx, args, stdin, stdout, stderr)
+	}
+	if args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stderr, usage)
-		if len(args) == 0 {
-			return exitUsage
-		}
 		return exitOK
 	}
 	cmd, args := args[0], args[1:]
@@ -325,5 +328,6 @@ func (o *options) logout(ctx context.Context) error {
 	if err := c.Logout(ctx, tok); err != nil {
 		return err
 	}
+	forgetSavedSession(c.Server(), tok)
 	return o.print(map[string]bool{"logged_out": true}, "logged out")
 }

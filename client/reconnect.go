@@ -1,0 +1,201 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// Client is a long-lived handle on one server for programs that outlive a
+// connection (a terminal menu, a game client, a bot). It dials on first
+// use and, when the connection drops (the server restarted, the network
+// blinked), dials again on the next call. Session tokens belong to
+// sessions on the server, not to connections, so a token obtained before
+// a redial keeps working after it.
+//
+// When the connection drops under Login, Authenticate, Refresh or Logout,
+// the call is repeated once on a fresh connection (if the server said it
+// was shutting down and cannot be reached again, the error is
+// ErrServerShuttingDown and wraps the dial error too): repeating them is
+// harmless (at worst a repeated Login leaves an unused session that
+// expires). Signup is never repeated, because the server may have created
+// the account before the connection dropped; its error then wraps
+// ErrConnection (or is ErrServerShuttingDown) and the next call redials.
+//
+// Every redial runs the full handshake and checks the server's identity
+// against Options.Trust, exactly like Dial. A Client is safe for
+// concurrent use; calls are sent one at a time.
+type Client struct {
+	addr string
+	opts Options
+
+	mu   sync.Mutex
+	conn *Conn
+}
+
+// NewClient returns a Client for the server at addr. It does not dial:
+// the first call (or Connect) does.
+func NewClient(addr string, opts Options) (*Client, error) {
+	if opts.Trust == nil {
+		return nil, errors.New("client: options: Trust is required")
+	}
+	if _, _, err := ServerAddress(addr); err != nil {
+		return nil, err
+	}
+	return &Client{addr: addr, opts: opts}, nil
+}
+
+// Connect dials the server unless a connection is already open. It
+// returns Dial's errors.
+func (c *Client) Connect(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, err := c.connLocked(ctx)
+	return err
+}
+
+func (c *Client) connLocked(ctx context.Context) (*Conn, error) {
+	if c.conn != nil && c.conn.broken() == nil {
+		return c.conn, nil
+	}
+	if c.conn != nil {
+		c.conn.ws.CloseNow()
+		c.conn = nil
+	}
+	conn, err := Dial(ctx, c.addr, c.opts)
+	if err != nil {
+		return nil, err
+	}
+	c.conn = conn
+	return conn, nil
+}
+
+// Connected reports whether a connection is open and has not failed. A
+// connection that the server closed while idle still counts as open until
+// the next call finds out.
+func (c *Client) Connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn != nil && c.conn.broken() == nil
+}
+
+// Server returns the host:port name the server is pinned under.
+func (c *Client) Server() string {
+	_, name, _ := ServerAddress(c.addr)
+	return name
+}
+
+// Fingerprint returns the identity fingerprint of the last server
+// connected to, or "" before the first connection.
+func (c *Client) Fingerprint() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == nil {
+		return ""
+	}
+	return c.conn.Fingerprint()
+}
+
+// Close closes the connection, if one is open. The Client can be used
+// again afterwards: the next call dials.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.conn == nil {
+		return nil
+	}
+	err := c.conn.Close()
+	c.conn = nil
+	return err
+}
+
+// do runs f on a live connection; when the connection drops under f and
+// repeat is set, it runs f once more on a fresh one.
+func (c *Client) do(ctx context.Context, repeat bool, f func(*Conn) error) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	conn, err := c.connLocked(ctx)
+	if err != nil {
+		return err
+	}
+	err = f(conn)
+	if !dropped(err) || conn.broken() == nil {
+		return err
+	}
+	if !repeat || ctx.Err() != nil {
+		return err
+	}
+	conn, derr := c.connLocked(ctx)
+	if derr != nil {
+		if errors.Is(err, ErrServerShuttingDown) && dropped(derr) {
+			// Keep saying why: the server went away, and is not back.
+			return fmt.Errorf("%w; redial: %w", err, derr)
+		}
+		return derr
+	}
+	return f(conn)
+}
+
+// dropped reports whether err means the connection is gone (as opposed
+// to a refusal by the server).
+func dropped(err error) bool {
+	return errors.Is(err, ErrConnection) || errors.Is(err, ErrServerShuttingDown)
+}
+
+// Signup is Conn.Signup on a live connection; it is not repeated when the
+// connection drops under it.
+func (c *Client) Signup(ctx context.Context, username, password, email string) (*SignupResult, error) {
+	var r *SignupResult
+	err := c.do(ctx, false, func(conn *Conn) (err error) {
+		r, err = conn.Signup(ctx, username, password, email)
+		return err
+	})
+	return r, err
+}
+
+// Login is Conn.Login on a live connection, repeated once if the
+// connection drops under it.
+func (c *Client) Login(ctx context.Context, username, password string) (*Token, error) {
+	var r *Token
+	err := c.do(ctx, true, func(conn *Conn) (err error) {
+		r, err = conn.Login(ctx, username, password)
+		return err
+	})
+	return r, err
+}
+
+// Authenticate is Conn.Authenticate on a live connection, repeated once
+// if the connection drops under it.
+func (c *Client) Authenticate(ctx context.Context, token string) (*Identity, error) {
+	var r *Identity
+	err := c.do(ctx, true, func(conn *Conn) (err error) {
+		r, err = conn.Authenticate(ctx, token)
+		return err
+	})
+	return r, err
+}
+
+// Refresh is Conn.Refresh on a live connection, repeated once if the
+// connection drops under it.
+func (c *Client) Refresh(ctx context.Context, token string) (*Token, error) {
+	var r *Token
+	err := c.do(ctx, true, func(conn *Conn) (err error) {
+		r, err = conn.Refresh(ctx, token)
+		return err
+	})
+	return r, err
+}
+
+// Logout is Conn.Logout on a live connection, repeated once if the
+// connection drops under it.
+func (c *Client) Logout(ctx context.Context, token string) error {
+	return c.do(ctx, true, func(conn *Conn) error { return conn.Logout(ctx, token) })
+}
+
+// broken returns the sticky error of a connection that failed, or nil.
+func (c *Conn) broken() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}

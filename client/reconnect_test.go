@@ -1,0 +1,184 @@
+package client_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/accountd/accountd/client"
+	"github.com/accountd/accountd/server/servertest"
+)
+
+const password = "correct horse battery staple"
+
+func mustClient(tb testing.TB, addr string) *client.Client {
+	tb.Helper()
+	_, ck := servertest.Keys(tb)
+	c, err := client.NewClient(addr, client.Options{
+		Trust:           client.NewKnownServers(filepath.Join(tb.TempDir(), "known_servers")),
+		TrustOnFirstUse: true,
+		ClientKey:       ck,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+func ctxT(tb testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	tb.Cleanup(cancel)
+	return ctx
+}
+
+// TestClientSurvivesRestart: a token obtained before the server restarts
+// keeps working after it, on a connection the Client dialed by itself.
+func TestClientSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	ts := servertest.MustStart(t, nil)
+	c := mustClient(t, ts.Addr)
+	ctx := ctxT(t)
+	if c.Connected() {
+		t.Fatal("Connected before the first call")
+	}
+	if _, err := c.Signup(ctx, "alice", password, ""); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := c.Login(ctx, "alice", password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Fingerprint(), ts.Fingerprint(); got != want {
+		t.Fatalf("fingerprint %q, want %q", got, want)
+	}
+
+	ts.Stop()
+	ts.MustRestart()
+
+	id, err := c.Authenticate(ctx, tok.Token)
+	if err != nil {
+		t.Fatalf("authenticate after restart: %v", err)
+	}
+	if id.Account.Username != "alice" || id.Session.ID != tok.SessionID {
+		t.Fatalf("after restart: %+v, want alice in session %s", id, tok.SessionID)
+	}
+	fresh, err := c.Refresh(ctx, tok.Token)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if err := c.Logout(ctx, fresh.Token); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Authenticate(ctx, tok.Token); !errors.Is(err, client.ErrInvalidToken) {
+		t.Fatalf("authenticate after logout: %v, want ErrInvalidToken", err)
+	}
+}
+
+// TestClientSignupNotRepeated: Signup is not repeated when the connection
+// drops under it; the call after it redials.
+func TestClientSignupNotRepeated(t *testing.T) {
+	t.Parallel()
+	ts := servertest.MustStart(t, nil)
+	c := mustClient(t, ts.Addr)
+	ctx := ctxT(t)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ts.Stop()
+	ts.MustRestart()
+	_, err := c.Signup(ctx, "bob", password, "")
+	if !errors.Is(err, client.ErrConnection) && !errors.Is(err, client.ErrServerShuttingDown) {
+		t.Fatalf("signup on a dropped connection: %v, want a connection error", err)
+	}
+	if _, err := c.Signup(ctx, "bob", password, ""); err != nil {
+		t.Fatalf("signup after redial: %v", err)
+	}
+}
+
+// TestClientServerDown: with the server down every call is a connection
+// error; once it is back, calls work again without a new Client.
+func TestClientServerDown(t *testing.T) {
+	t.Parallel()
+	ts := servertest.MustStart(t, nil)
+	c := mustClient(t, ts.Addr)
+	ctx := ctxT(t)
+	ts.Stop()
+	if err := c.Connect(ctx); !errors.Is(err, client.ErrConnection) {
+		t.Fatalf("connect to a stopped server: %v, want ErrConnection", err)
+	}
+	if _, err := c.Login(ctx, "carol", password); !errors.Is(err, client.ErrConnection) {
+		t.Fatalf("login on a stopped server: %v, want ErrConnection", err)
+	}
+	ts.MustRestart()
+	if _, err := c.Signup(ctx, "carol", password, ""); err != nil {
+		t.Fatalf("signup once the server is back: %v", err)
+	}
+}
+
+// TestClientRefusesChangedIdentity: a server that comes back with
+// another identity key is refused on the redial.
+func TestClientRefusesChangedIdentity(t *testing.T) {
+	t.Parallel()
+	ts := servertest.MustStart(t, nil)
+	c := mustClient(t, ts.Addr)
+	ctx := ctxT(t)
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ts.Stop()
+	_, ts.Config.Identity, _ = ed25519.GenerateKey(rand.Reader)
+	ts.MustRestart()
+	_, err := c.Login(ctx, "mallory", password)
+	var mismatch *client.KeyMismatchError
+	if !errors.As(err, &mismatch) {
+		t.Fatalf("login after the identity changed: %v, want *KeyMismatchError", err)
+	}
+	if errors.Is(err, client.ErrServerShuttingDown) {
+		t.Errorf("a changed identity is reported as a shutdown: %v", err)
+	}
+}
+
+func TestNewClientChecksOptions(t *testing.T) {
+	if _, err := client.NewClient("127.0.0.1:1", client.Options{}); err == nil {
+		t.Error("NewClient without Trust: no error")
+	}
+	if _, err := client.NewClient("ftp://x", client.Options{Trust: client.NewKnownServers("x")}); err == nil {
+		t.Error("NewClient with an ftp address: no error")
+	}
+}
+
+// ExampleClient shows a long-lived client: it dials on first use and
+// redials by itself after the server restarts.
+func ExampleClient() {
+	known, err := client.DefaultKnownServersPath()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	c, err := client.NewClient("127.0.0.1:8080", client.Options{Trust: client.NewKnownServers(known)})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	ctx := context.Background()
+	tok, err := c.Login(ctx, "alice", "correct horse battery staple")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// Later, even after the connection dropped:
+	id, err := c.Authenticate(ctx, tok.Token)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("hello,", id.Account.Username)
+}

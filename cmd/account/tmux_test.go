@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/accountd/accountd/client"
+	"github.com/accountd/accountd/server/servertest"
+)
+
+// tmuxPane is one pane of a private tmux server, driven like a person at
+// a keyboard and read like a person reading the screen.
+type tmuxPane struct {
+	t      *testing.T
+	socket string
+	target string
+}
+
+// mustTmux starts command in a new 100x40 tmux session on a private
+// server (no user config), killed when the test ends.
+func mustTmux(t *testing.T, env []string, command string) *tmuxPane {
+	t.Helper()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("tmux is not installed; .ci/run installs it")
+		}
+		t.Skip("tmux is not installed: the real-terminal test needs it (.ci/run installs it)")
+	}
+	p := &tmuxPane{t: t, socket: fmt.Sprintf("accountd-test-%d-%d", os.Getpid(), time.Now().UnixNano()), target: "menu"}
+	shell := "env " + strings.Join(env, " ") + " " + command + `; echo "exit status $?"; sleep 600`
+	p.tmux("-f", "/dev/null", "new-session", "-d", "-s", p.target, "-x", "100", "-y", "40", shell)
+	t.Cleanup(func() { exec.Command("tmux", "-L", p.socket, "kill-server").Run() })
+	return p
+}
+
+func (p *tmuxPane) tmux(args ...string) string {
+	p.t.Helper()
+	out, err := exec.Command("tmux", append([]string{"-L", p.socket}, args...)...).CombinedOutput()
+	if err != nil {
+		p.t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// keys sends keys as tmux names them (Enter, Down, Escape, or literal
+// text with -l).
+func (p *tmuxPane) keys(keys ...string) {
+	p.t.Helper()
+	p.tmux(append([]string{"send-keys", "-t", p.target}, keys...)...)
+}
+
+// typeText types text literally.
+func (p *tmuxPane) typeText(text string) {
+	p.t.Helper()
+	p.tmux("send-keys", "-t", p.target, "-l", text)
+}
+
+func (p *tmuxPane) screen() string {
+	p.t.Helper()
+	return p.tmux("capture-pane", "-p", "-J", "-t", p.target)
+}
+
+// waitFor polls the screen until pattern shows (a generous deadline: the
+// machine may be busy) and returns the screen and the match.
+func (p *tmuxPane) waitFor(pattern string) (screen string, match []string) {
+	p.t.Helper()
+	re := regexp.MustCompile(pattern)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		screen = p.screen()
+		if m := re.FindStringSubmatch(screen); m != nil {
+			return screen, m
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("screen never showed %q; it shows:\n%s", pattern, screen)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitFocus waits until the field titled title has the focus (huh marks
+// the focused field with a bar).
+func (p *tmuxPane) waitFocus(title string) {
+	p.t.Helper()
+	p.waitFor(`(?m)^┃ ` + title + `\s*$`)
+}
+
+// waitGone polls until pattern is no longer on the screen.
+func (p *tmuxPane) waitGone(pattern string) string {
+	p.t.Helper()
+	re := regexp.MustCompile(pattern)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		screen := p.screen()
+		if !re.MatchString(screen) {
+			return screen
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("screen still shows %q:\n%s", pattern, screen)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// buildAccount builds this command into a temporary folder.
+func buildAccount(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "account")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestMenuInTmux runs the menu in a real terminal against a real server,
+// as a person would: trust the server, sign up with a generated password
+// (read off the screen, then gone from it), back out of a form with Esc,
+// log in, see who they are, log out, leave with Ctrl-C.
+func TestMenuInTmux(t *testing.T) {
+	bin := buildAccount(t)
+	ts := servertest.MustStart(t, nil)
+	home := t.TempDir()
+	p := mustTmux(t, []string{
+		"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "TERM=xterm-256color", "LANG=C.UTF-8",
+	}, bin+" --server "+ts.Addr)
+
+	p.waitFor(regexp.QuoteMeta(ts.Fingerprint()))
+	p.waitFor(`Trust ` + regexp.QuoteMeta(ts.Addr) + `\?`)
+	p.keys("y")
+	p.waitFor(`Not logged in\.`)
+	p.waitFor(`Sign up`)
+	p.keys("Down", "Enter")
+
+	// The username is checked before anything is sent. Every key that
+	// moves the focus is followed by a wait for the focus to arrive:
+	// huh moves it asynchronously, and keys sent before it arrives
+	// would land in the field before.
+	p.waitFocus(`Username`)
+	p.typeText("Al!")
+	p.waitFor(`✗ '!' is not allowed`) // as it is typed
+	p.keys("Enter")
+	p.waitFor(`\* '!' is not allowed`) // and Enter does not move on
+	p.keys("BSpace")
+	p.typeText("ice")
+	p.waitFor(`'_' and '-' ✓`)
+	p.keys("Enter")
+	p.waitFocus(`Email \(optional\)`)
+	p.keys("Enter") // no email
+	p.waitFocus(`Password`)
+	p.keys("Down") // Generate a strong one for me
+	p.waitFor(`> Generate a strong one`)
+	p.keys("Enter")
+	_, m := p.waitFor(`(?m)^\W*([A-Za-z0-9]{24})\s*$`)
+	generated := m[1]
+	p.waitFor(`only time it is shown`)
+	p.keys("Enter") // I have saved it
+	screen, _ := p.waitFor(`Log in as alice now\?`)
+	if strings.Contains(screen, generated) {
+		t.Errorf("the generated password is still on the screen:\n%s", screen)
+	}
+	p.keys("n")
+
+	// Esc backs out of a form to the menu.
+	p.waitFor(`Not logged in\.`)
+	p.keys("Enter") // Log in
+	p.waitFocus(`Username`)
+	p.keys("Escape")
+	p.waitGone(`Username`) // the form clears itself
+	p.waitFor(`Not logged in\.`)
+
+	p.keys("Enter") // Log in
+	p.waitFocus(`Username`)
+	p.keys("Enter") // the username offered is alice
+	p.waitFocus(`Password`)
+	p.typeText(generated)
+	p.keys("Enter")
+	p.waitFor(`Logged in as alice\. This token is valid until`)
+
+	p.waitFor(`Who am I`)
+	p.keys("Enter")
+	p.waitFor(`You are alice\.`)
+	screen, _ = p.waitFor(`account id +[0-9a-f]{32}`)
+	t.Logf("the screen after Who am I:\n%s", screen)
+
+	p.waitFor(`Log out`)
+	p.keys("Down", "Down", "Enter")
+	p.waitFor(`Logged out alice\. The session is closed on the server\.`)
+
+	// Ctrl-C in a form leaves the menu at once, cleanly.
+	p.waitFor(`Not logged in\.`)
+	p.keys("Enter") // Log in
+	p.waitFocus(`Username`)
+	p.keys("C-c")
+	screen, _ = p.waitFor(`exit status (\d+)`)
+	if !strings.Contains(screen, "exit status 0") {
+		t.Errorf("the menu did not exit cleanly:\n%s", screen)
+	}
+	if strings.Contains(screen, generated) {
+		t.Errorf("the password is on the screen after the session:\n%s", screen)
+	}
+	if strings.Contains(screen, "┃") {
+		t.Errorf("a form was left on the screen:\n%s", screen)
+	}
+}
+
+// TestAccessibleMenuInTmux: --accessible in a real terminal (a screen
+// reader's user): numbered prompts, and a password typed at the prompt
+// is not shown.
+func TestAccessibleMenuInTmux(t *testing.T) {
+	bin := buildAccount(t)
+	ts := servertest.MustStart(t, nil)
+	home := t.TempDir()
+	known := filepath.Join(home, "known_servers")
+	_, ck := servertest.Keys(t)
+	c, err := client.NewClient(ts.Addr, client.Options{Trust: client.NewKnownServers(known), TrustOnFirstUse: true, ClientKey: ck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const password = "correct horse battery staple"
+	if _, err := c.Signup(ctx, "erin", password, ""); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+
+	p := mustTmux(t, []string{"HOME=" + home, "TERM=xterm-256color", "LANG=C.UTF-8"},
+		bin+" --accessible --known-servers "+known+" --server "+ts.Addr)
+	p.waitFor(`(?m)Enter a number between 1 and 3: *$`)
+	p.typeText("1")
+	p.keys("Enter")
+	p.waitFor(`(?m)^Username *$`)
+	p.typeText("erin")
+	p.keys("Enter")
+	p.waitFor(`(?m)^Password *$`)
+	p.typeText(password)
+	p.keys("Enter")
+	p.waitFor(`Logged in as erin`)
+	p.waitFor(`(?m)Enter a number between 1 and 4: *$`)
+	p.typeText("4")
+	p.keys("Enter")
+	screen, _ := p.waitFor(`exit status (\d+)`)
+	if !strings.Contains(screen, "exit status 0") || !strings.Contains(screen, "Logged out erin") {
+		t.Errorf("the menu did not log out and exit cleanly:\n%s", screen)
+	}
+	if strings.Contains(screen, "staple") {
+		t.Errorf("the password was shown:\n%s", screen)
+	}
+}
