@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/accountd/accountd/protocol"
@@ -533,6 +534,8 @@ func writeVectors(t *testing.T) {
 		{"hello: unknown field", "hello", editHello(func(m map[string]any) { m["extra"] = true }), "malformed"},
 		{"hello: wrong type", "hello", editHello(func(m map[string]any) { m["type"] = "server_key" }), "malformed"},
 		{"hello: nonce of 31 bytes", "hello", editHello(func(m map[string]any) { m["nonce"] = h.Nonce[:31] }), "malformed"},
+		{"hello: member name in another case", "hello", strings.Replace(hs.Hello, `"nonce"`, `"Nonce"`, 1), "malformed"},
+		{"hello: duplicate member", "hello", strings.Replace(hs.Hello, `"version":1,`, `"version":1,"version":1,`, 1), "malformed"},
 		{"hello: truncated frame", "hello", hs.Hello[:len(hs.Hello)/2], "malformed"},
 		{"hello: trailing data", "hello", hs.Hello + " {}", "malformed"},
 		{"client_hello: secret encrypted to another key (wrong key)", "client_hello", clientHello(1, v.Keys.ClientSPKI, wrongSecret), "decrypt"},
@@ -543,6 +546,7 @@ func writeVectors(t *testing.T) {
 		{"client_hello: RSA-1024 client key", "client_hello", clientHello(1, smallDER, chf.Secret), "malformed"},
 		{"client_hello: client key not DER", "client_hello", clientHello(1, []byte("not a key"), chf.Secret), "malformed"},
 		{"client_hello: Ed25519 client key", "client_hello", clientHello(1, mustPKIX(t, otherIdentity), chf.Secret), "malformed"},
+		{"client_hello: duplicate secret", "client_hello", strings.Replace(hs.ClientHello, `"secret"`, `"secret":"AAAA","secret"`, 1), "malformed"},
 		{"client_hello: truncated frame", "client_hello", hs.ClientHello[:len(hs.ClientHello)-2], "malformed"},
 		{"client_hello: hello frame sent instead", "client_hello", hs.Hello, "malformed"},
 		{"server_key: secret encrypted to another key (wrong key)", "server_key", serverKey(skToOther), "decrypt"},
@@ -567,6 +571,9 @@ func writeVectors(t *testing.T) {
 		{`{"id":1,"op":"login","body":"x"}`, "bad_request"},
 		{`{"id":1,"op":"login","extra":true}`, "bad_request"},
 		{`{"id":1,"op":"login"}{"id":2,"op":"login"}`, "bad_request"},
+		{`{"ID":1,"op":"login"}`, "bad_request"},
+		{`{"id":1,"op":"login","op":"logout"}`, "bad_request"},
+		{`{"id":1,"op":"login","body":{"username":"a"},"body":{}}`, "bad_request"},
 		{`[1,"login"]`, "bad_request"},
 		{`{"id":1,"op":"login"`, "bad_request"},
 		{``, "bad_request"},
