@@ -461,5 +461,3 @@ func TestCrossOriginUpgrade(t *testing.T) {
 		})
 	}
 }
-
-
