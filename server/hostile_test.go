@@ -164,7 +164,7 @@ func TestSubprotocolRequired(t *testing.T) {
 }
 
 func TestHandshakeDeadline(t *testing.T) {
-	const deadline = 300 * time.Millisecond
+	const deadline = 500 * time.Millisecond
 	ts := mustServe(t, sqltest.NewSQLite(t), func(c *server.Config) { c.HandshakeTimeout = deadline })
 	for _, tt := range []struct {
 		name string
@@ -459,5 +459,46 @@ func TestCrossOriginUpgrade(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDeadPeerClosed: a connection whose peer stops answering pings is
+// closed with 1008 after one ping interval; one that answers stays open.
+func TestDeadPeerClosed(t *testing.T) {
+	const interval = 400 * time.Millisecond
+	ts := mustServe(t, sqltest.NewSQLite(t), func(c *server.Config) { c.PingInterval = interval })
+
+	dead, _ := mustRawHandshake(t, ts)
+	dead.ignorePings = true
+	start := time.Now()
+	pings := 0
+	var code int
+	var reason string
+	for {
+		op, p, err := dead.readFrame()
+		if err != nil {
+			t.Fatalf("after %d pings: %v", pings, err)
+		}
+		if op == opPing {
+			pings++
+			continue
+		}
+		if op == opClose && len(p) >= 2 {
+			code, reason = int(p[0])<<8|int(p[1]), string(p[2:])
+			break
+		}
+	}
+	if code != protocol.ClosePolicyViolation || reason != "ping timeout" || pings < 1 || time.Since(start) < interval {
+		t.Fatalf("close %d %q after %d pings and %v", code, reason, pings, time.Since(start))
+	}
+	// A connection that keeps reading answers its pings (readFrame does)
+	// and stays open through several intervals.
+	alive, asess := mustRawHandshake(t, ts)
+	for id, end := 1, time.Now().Add(4*interval); time.Now().Before(end); id++ {
+		req := fmt.Sprintf(`{"id":%d,"op":"authenticate","body":{"token":"a.b.c"}}`, id)
+		if resp := alive.roundTrip(t, asess, req); resp.Error == nil || resp.Error.Code != protocol.CodeInvalidToken {
+			t.Fatalf("live connection: %+v", resp)
+		}
+		time.Sleep(interval / 10)
 	}
 }

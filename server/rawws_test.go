@@ -19,6 +19,9 @@ import (
 type rawWS struct {
 	conn net.Conn
 	br   *bufio.Reader
+	// ignorePings makes readFrame return pings instead of answering
+	// them, like a peer that is gone.
+	ignorePings bool
 }
 
 // dialRawWS opens a TCP connection to addr and upgrades it at /ws with the
@@ -133,7 +136,7 @@ func (w *rawWS) readFrame() (op byte, payload []byte, err error) {
 			return 0, nil, err
 		}
 		op = h[0] & 0x0F
-		if op == opPing {
+		if op == opPing && !w.ignorePings {
 			if err := w.writeFrame(opPong, payload); err != nil {
 				return 0, nil, err
 			}
