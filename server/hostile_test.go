@@ -429,7 +429,7 @@ func TestBadRequestsKeepConnection(t *testing.T) {
 
 func TestCrossOriginUpgrade(t *testing.T) {
 	open := mustServe(t, sqltest.NewSQLite(t), nil)
-	allowing := mustServe(t, sqltest.NewSQLite(t), func(c *server.Config) { c.AllowedOrigins = []string{"app.example.com"} })
+	allowing := mustServe(t, sqltest.NewSQLite(t), func(c *server.Config) { c.AllowedOrigins = []string{"app.example.com", "https://chat.example"} })
 	for _, tt := range []struct {
 		name   string
 		ts     *testServer
@@ -443,6 +443,8 @@ func TestCrossOriginUpgrade(t *testing.T) {
 		{"origin not in the allowed list", allowing, "https://evil.example.net", http.StatusForbidden},
 		{"allowed host on another port", allowing, "https://app.example.com:8443", http.StatusForbidden},
 		{"Origin null", open, "null", http.StatusForbidden},
+		{"allowed scheme and host", allowing, "https://chat.example", http.StatusSwitchingProtocols},
+		{"allowed host with another scheme", allowing, "http://chat.example", http.StatusForbidden},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			h := http.Header{"Sec-WebSocket-Protocol": {protocol.Subprotocol}}
