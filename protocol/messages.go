@@ -113,6 +113,9 @@ func DecodeRequest(data []byte) (*Request, error) {
 	if r.Op == "" {
 		return nil, fmt.Errorf("%w: op is required", ErrBadRequest)
 	}
+	if string(r.Body) == "null" {
+		r.Body = nil // null means absent
+	}
 	if len(r.Body) > 0 && (r.Body[0] != '{') {
 		return nil, fmt.Errorf("%w: body must be an object", ErrBadRequest)
 	}

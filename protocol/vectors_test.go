@@ -560,6 +560,8 @@ func writeVectors(t *testing.T) {
 		{`{"id":9007199254740991,"op":"authenticate","body":{"token":"x"}}`, "ok"},
 		{`{"op":"logout","id":7}`, "ok"},
 		{`{"id":2,"op":"frobnicate","body":{}}`, "ok"},
+		{`{"id":3,"op":"logout","body":null}`, "ok"},
+		{` {"id" : 4 , "op" : "logout" } `, "ok"},
 		{`{"id":0,"op":"login"}`, "bad_request"},
 		{`{"id":9007199254740992,"op":"login"}`, "bad_request"},
 		{`{"id":-1,"op":"login"}`, "bad_request"},
