@@ -146,6 +146,26 @@ func TestForgedHelloRefused(t *testing.T) {
 	}
 }
 
+func TestBinaryHelloRefused(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{protocol.Subprotocol}})
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		tk, _ := mustKeys(t)
+		der, _ := x509.MarshalPKIXPublicKey(&tk.PublicKey)
+		hs, _ := protocol.NewServerHandshake(mustIdentity(t), tk, der, nil)
+		c.Write(r.Context(), websocket.MessageBinary, hs.Hello())
+		c.Read(r.Context())
+	}))
+	t.Cleanup(srv.Close)
+	_, err := dial(t, strings.TrimPrefix(srv.URL, "http://"), client.Options{Trust: client.NewKnownServers(filepath.Join(t.TempDir(), "k")), TrustOnFirstUse: true})
+	if !errors.Is(err, client.ErrConnection) || !strings.Contains(err.Error(), "text message") {
+		t.Fatalf("got %v", err)
+	}
+}
+
 func TestPinning(t *testing.T) {
 	identity := mustIdentity(t)
 	addr, _ := fakeServer(t, identity, nil)
