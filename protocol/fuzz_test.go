@@ -15,21 +15,15 @@ import (
 // `make fuzz` runs each for FUZZTIME; inputs that failed are kept under
 // testdata/fuzz and run with every `go test`.
 
-// seedFrames adds every handshake frame of the vectors and returns how
-// many it added.
+// seedFrames adds every handshake frame of the vectors (loadVectors fails
+// when a section is empty).
 func seedFrames(f *testing.F) {
 	v := loadVectors(f)
-	n := 0
 	for _, s := range []string{v.Handshake.Hello, v.Handshake.ClientHello, v.Handshake.ServerKey} {
 		f.Add([]byte(s))
-		n++
 	}
 	for _, bf := range v.BadFrames {
 		f.Add([]byte(bf.Data))
-		n++
-	}
-	if n == 0 {
-		f.Fatal("no seeds")
 	}
 }
 
