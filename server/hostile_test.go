@@ -110,6 +110,10 @@ func mustStillServe(tb testing.TB, ts *testServer) {
 
 func TestNonWebSocketRequestToWS(t *testing.T) {
 	ts := mustServe(t, sqltest.NewSQLite(t), nil)
+	// A slow-header client is cut off by the HTTP server itself.
+	if ts.http.ReadHeaderTimeout != 5*time.Second || ts.http.MaxHeaderBytes != 16<<10 {
+		t.Fatalf("ReadHeaderTimeout %v, MaxHeaderBytes %d; SPEC.md §7 says 5s and 16 KiB", ts.http.ReadHeaderTimeout, ts.http.MaxHeaderBytes)
+	}
 	for _, tt := range []struct {
 		method string
 		header http.Header
