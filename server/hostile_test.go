@@ -508,3 +508,28 @@ func TestDeadPeerClosed(t *testing.T) {
 		time.Sleep(interval / 10)
 	}
 }
+
+// TestPipelinedRequests: requests sent without waiting are answered one
+// each, in order (SPEC.md §5.1).
+func TestPipelinedRequests(t *testing.T) {
+	ts := mustServe(t, sqltest.NewSQLite(t), nil)
+	w, sess := mustRawHandshake(t, ts)
+	reqs := []string{
+		`{"id":1,"op":"authenticate","body":{"token":"a.b.c"}}`,
+		`not json`,
+		`{"id":3,"op":"frobnicate"}`,
+		`{"id":4,"op":"logout","body":{"token":"a.b.c"}}`,
+	}
+	for _, r := range reqs {
+		w.sendSealed(t, sess, r)
+	}
+	for i, want := range []struct {
+		id   uint64
+		code string
+	}{{1, protocol.CodeInvalidToken}, {0, protocol.CodeBadRequest}, {3, protocol.CodeUnsupportedOp}, {4, protocol.CodeInvalidToken}} {
+		resp, _ := w.readResponse(t, sess)
+		if resp.ID != want.id || resp.Error == nil || resp.Error.Code != want.code {
+			t.Fatalf("response %d: id %d %+v, want id %d %s", i, resp.ID, resp.Error, want.id, want.code)
+		}
+	}
+}
