@@ -208,9 +208,12 @@ func (c *Conn) handshake(ctx context.Context, key *rsa.PrivateKey, opts Options)
 	if c.ws.Subprotocol() != protocol.Subprotocol {
 		return fmt.Errorf("%w: %s: server did not accept subprotocol %s", ErrConnection, c.server, protocol.Subprotocol)
 	}
-	_, hello, err := c.ws.Read(ctx)
+	typ, hello, err := c.ws.Read(ctx)
 	if err != nil {
 		return c.connErr(err)
+	}
+	if typ != websocket.MessageText {
+		return fmt.Errorf("%w: %s: hello is not a text message", ErrConnection, c.server)
 	}
 	hs, err := protocol.NewClientHandshake(hello, key, nil)
 	if err != nil {
@@ -224,9 +227,12 @@ func (c *Conn) handshake(ctx context.Context, key *rsa.PrivateKey, opts Options)
 	if err := c.ws.Write(ctx, websocket.MessageText, hs.ClientHello()); err != nil {
 		return c.connErr(err)
 	}
-	_, sk, err := c.ws.Read(ctx)
+	typ, sk, err := c.ws.Read(ctx)
 	if err != nil {
 		return c.connErr(err)
+	}
+	if typ != websocket.MessageText {
+		return fmt.Errorf("%w: %s: server_key is not a text message", ErrConnection, c.server)
 	}
 	if c.sess, err = hs.Finish(sk); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrConnection, c.server, err)

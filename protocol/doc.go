@@ -4,9 +4,16 @@
 // with per-direction counters. It also defines the request, response and
 // error documents carried inside packets.
 //
-// The specification is protocol/SPEC.md; test vectors are in
-// protocol/testdata. The package depends on the standard library only and
-// knows nothing about transport or storage: callers move the frames.
+// The specification is protocol/SPEC.md; the test vectors in
+// protocol/testdata/vectors.json let other implementations check
+// themselves, and protocol/testdata/interop/client.py is one, written from
+// the specification alone. The package depends on the standard library
+// only and knows nothing about transport or storage: callers move the
+// frames.
+//
+// Every decoder of network bytes is strict: member names are
+// case-sensitive and unique, unknown members are refused, and every RSA-OAEP
+// or AES-GCM failure is the one opaque ErrDecrypt.
 //
 // Handshake values are used by one goroutine; a Session may seal and open
 // from different goroutines.

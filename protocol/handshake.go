@@ -172,6 +172,9 @@ func decodeFrame(data []byte, typ string, v any) error {
 	if len(data) > MaxHandshakeFrame {
 		return fmt.Errorf("%w: frame too large", ErrMalformed)
 	}
+	if err := checkNames(data, v); err != nil {
+		return fmt.Errorf("%w: %s: %s", ErrMalformed, typ, err)
+	}
 	dec := json.NewDecoder(bytesReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -96,6 +96,9 @@ var ErrBadRequest = errors.New("bad request")
 // op, and optional body object; unknown fields are refused.
 func DecodeRequest(data []byte) (*Request, error) {
 	var r Request
+	if err := checkNames(data, &r); err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrBadRequest, err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
@@ -110,6 +113,9 @@ func DecodeRequest(data []byte) (*Request, error) {
 	if r.Op == "" {
 		return nil, fmt.Errorf("%w: op is required", ErrBadRequest)
 	}
+	if string(r.Body) == "null" {
+		r.Body = nil // null means absent
+	}
 	if len(r.Body) > 0 && (r.Body[0] != '{') {
 		return nil, fmt.Errorf("%w: body must be an object", ErrBadRequest)
 	}
@@ -122,10 +128,16 @@ func DecodeBody(body json.RawMessage, v any) error {
 	if len(body) == 0 {
 		body = json.RawMessage("{}")
 	}
+	if err := checkNames(body, v); err != nil {
+		return fmt.Errorf("%w: %s", ErrBadRequest, err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("%w: %s", ErrBadRequest, jsonProblem(err))
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: trailing data after the body", ErrBadRequest)
 	}
 	return nil
 }
@@ -133,9 +145,15 @@ func DecodeBody(body json.RawMessage, v any) error {
 // DecodeResponse parses a server response.
 func DecodeResponse(data []byte) (*Response, error) {
 	var r Response
+	if err := checkNames(data, &r); err != nil {
+		return nil, fmt.Errorf("protocol: response: %s", err)
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&r); err != nil {
 		return nil, fmt.Errorf("protocol: response: %s", jsonProblem(err))
+	}
+	if dec.More() {
+		return nil, errors.New("protocol: response: trailing data")
 	}
 	if (r.Error == nil) == (len(r.Result) == 0) {
 		return nil, errors.New("protocol: response must carry exactly one of result and error")

@@ -1,0 +1,283 @@
+package client_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/accountd/accountd/client"
+	"github.com/accountd/accountd/protocol"
+)
+
+var (
+	keysOnce                sync.Once
+	transportKey, clientKey *rsa.PrivateKey
+)
+
+func mustKeys(tb testing.TB) (transport, clientK *rsa.PrivateKey) {
+	tb.Helper()
+	keysOnce.Do(func() {
+		var err error
+		if transportKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			panic(err)
+		}
+		if clientKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			panic(err)
+		}
+	})
+	return transportKey, clientKey
+}
+
+func mustIdentity(tb testing.TB) ed25519.PrivateKey {
+	tb.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return priv
+}
+
+// fakeServer speaks the server side of the handshake with the protocol
+// package, after letting forge change the hello. It stands in for a
+// man-in-the-middle; the real server is tested in package server.
+func fakeServer(tb testing.TB, identity ed25519.PrivateKey, forge func(hello []byte) []byte) (addr string, clientHelloSeen chan bool) {
+	tb.Helper()
+	tk, _ := mustKeys(tb)
+	der, _ := x509.MarshalPKIXPublicKey(&tk.PublicKey)
+	seen := make(chan bool, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{protocol.Subprotocol}})
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		hs, err := protocol.NewServerHandshake(identity, tk, der, nil)
+		if err != nil {
+			return
+		}
+		hello := hs.Hello()
+		if forge != nil {
+			hello = forge(hello)
+		}
+		if c.Write(ctx, websocket.MessageText, hello) != nil {
+			return
+		}
+		_, ch, err := c.Read(ctx)
+		select { // only the first connection's answer is looked at
+		case seen <- err == nil:
+		default:
+		}
+		if err != nil {
+			return
+		}
+		sk, _, err := hs.Finish(ch)
+		if err != nil {
+			return
+		}
+		c.Write(ctx, websocket.MessageText, sk)
+		c.Read(ctx) // until the client closes
+	}))
+	tb.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://"), seen
+}
+
+func dial(tb testing.TB, addr string, opts client.Options) (*client.Conn, error) {
+	tb.Helper()
+	_, ck := mustKeys(tb)
+	opts.ClientKey = ck
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, addr, opts)
+	if err == nil {
+		tb.Cleanup(func() { c.Close() })
+	}
+	return c, err
+}
+
+func TestForgedHelloRefused(t *testing.T) {
+	other, _ := rsa.GenerateKey(rand.Reader, 2048)
+	otherDER, _ := x509.MarshalPKIXPublicKey(&other.PublicKey)
+	for _, tt := range []struct {
+		name  string
+		forge func(h *protocol.Hello)
+		want  error
+	}{
+		{"transport key replaced", func(h *protocol.Hello) { h.TransportKey = otherDER }, protocol.ErrBadSignature},
+		{"signature flipped", func(h *protocol.Hello) { h.Signature[0] ^= 1 }, protocol.ErrBadSignature},
+		{"nonce replaced", func(h *protocol.Hello) { h.Nonce[31] ^= 1 }, protocol.ErrBadSignature},
+		{"version 2", func(h *protocol.Hello) { h.Version = 2 }, protocol.ErrVersion},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			addr, seen := fakeServer(t, mustIdentity(t), func(b []byte) []byte {
+				var h protocol.Hello
+				json.Unmarshal(b, &h)
+				tt.forge(&h)
+				out, _ := json.Marshal(h)
+				return out
+			})
+			known := filepath.Join(t.TempDir(), "known_servers")
+			_, err := dial(t, addr, client.Options{Trust: client.NewKnownServers(known), TrustOnFirstUse: true})
+			if !errors.Is(err, tt.want) || !errors.Is(err, client.ErrConnection) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			if _, err := os.Stat(known); !errors.Is(err, os.ErrNotExist) {
+				t.Fatal("a forged hello was pinned")
+			}
+			if <-seen {
+				t.Fatal("the client answered a forged hello")
+			}
+		})
+	}
+}
+
+func TestBinaryHelloRefused(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{protocol.Subprotocol}})
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		tk, _ := mustKeys(t)
+		der, _ := x509.MarshalPKIXPublicKey(&tk.PublicKey)
+		hs, _ := protocol.NewServerHandshake(mustIdentity(t), tk, der, nil)
+		c.Write(r.Context(), websocket.MessageBinary, hs.Hello())
+		c.Read(r.Context())
+	}))
+	t.Cleanup(srv.Close)
+	_, err := dial(t, strings.TrimPrefix(srv.URL, "http://"), client.Options{Trust: client.NewKnownServers(filepath.Join(t.TempDir(), "k")), TrustOnFirstUse: true})
+	if !errors.Is(err, client.ErrConnection) || !strings.Contains(err.Error(), "text message") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestPinning(t *testing.T) {
+	identity := mustIdentity(t)
+	addr, _ := fakeServer(t, identity, nil)
+	fp := protocol.Fingerprint(identity.Public().(ed25519.PublicKey))
+	known := filepath.Join(t.TempDir(), "sub", "known_servers")
+	trust := client.NewKnownServers(known)
+
+	t.Run("unknown server refused without asking", func(t *testing.T) {
+		_, err := dial(t, addr, client.Options{Trust: trust})
+		if !errors.Is(err, client.ErrUnknownServer) || !strings.Contains(err.Error(), fp) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("declined", func(t *testing.T) {
+		var asked string
+		_, err := dial(t, addr, client.Options{Trust: trust, ConfirmNewServer: func(server, fingerprint string) (bool, error) {
+			asked = server + " " + fingerprint
+			return false, nil
+		}})
+		if !errors.Is(err, client.ErrUnknownServer) || asked != addr+" "+fp {
+			t.Fatalf("got %v, asked %q", err, asked)
+		}
+		if _, err := os.Stat(known); !errors.Is(err, os.ErrNotExist) {
+			t.Fatal("a declined key was pinned")
+		}
+	})
+	t.Run("accepted and pinned", func(t *testing.T) {
+		c, err := dial(t, addr, client.Options{Trust: trust, ConfirmNewServer: func(string, string) (bool, error) { return true, nil }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Fingerprint() != fp || c.Server() != addr {
+			t.Fatalf("conn %s %s", c.Server(), c.Fingerprint())
+		}
+		fi, err := os.Stat(known)
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("known servers file: %v %v", fi, err)
+		}
+	})
+	t.Run("pinned key accepted without asking", func(t *testing.T) {
+		if _, err := dial(t, addr, client.Options{Trust: trust, ConfirmNewServer: func(string, string) (bool, error) {
+			t.Fatal("asked again about a pinned server")
+			return false, nil
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("another key is refused naming both fingerprints", func(t *testing.T) {
+		impostor := mustIdentity(t)
+		key := impostor.Public().(ed25519.PublicKey)
+		err := trust.Check(addr, key)
+		var mm *client.KeyMismatchError
+		if !errors.As(err, &mm) {
+			t.Fatalf("got %v", err)
+		}
+		newFP := protocol.Fingerprint(key)
+		msg := err.Error()
+		for _, want := range []string{fp, newFP, addr, "man-in-the-middle", known + ":1"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("message %q lacks %q", msg, want)
+			}
+		}
+		if mm.Pinned != fp || mm.Presented != newFP {
+			t.Fatalf("mismatch %+v", mm)
+		}
+	})
+	t.Run("dialing a server with another key stops before client_hello", func(t *testing.T) {
+		impostor := mustIdentity(t)
+		addr2, seen := fakeServer(t, impostor, nil)
+		if err := trust.Pin(addr2, identity.Public().(ed25519.PublicKey)); err != nil {
+			t.Fatal(err)
+		}
+		_, err := dial(t, addr2, client.Options{Trust: trust, TrustOnFirstUse: true})
+		var mm *client.KeyMismatchError
+		if !errors.As(err, &mm) || mm.Pinned != fp || mm.Presented != protocol.Fingerprint(impostor.Public().(ed25519.PublicKey)) || mm.Line != 2 {
+			t.Fatalf("got %v", err)
+		}
+		if <-seen {
+			t.Fatal("the client answered a server whose key changed")
+		}
+	})
+}
+
+func TestKnownServersFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "known_servers")
+	k := mustIdentity(t).Public().(ed25519.PublicKey)
+	for _, tt := range []struct {
+		name, content, wantErr string
+	}{
+		{"comments and blank lines", "# pinned servers\n\n", ""},
+		{"wrong field count", "host:1 ed25519\n", "known_servers:1"},
+		{"wrong kind", "host:1 rsa AAAA\n", "known_servers:1"},
+		{"bad key", "# c\nhost:1 ed25519 AAAA\n", "known_servers:2: bad ed25519 key"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			os.WriteFile(path, []byte(tt.content), 0o600)
+			err := client.NewKnownServers(path).Check("example.com:443", k)
+			if tt.wantErr == "" {
+				if !errors.Is(err, client.ErrUnknownServer) {
+					t.Fatalf("got %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("got %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+	t.Run("server names with spaces refused", func(t *testing.T) {
+		if err := client.NewKnownServers(path).Pin("a b:1", k); err == nil {
+			t.Fatal("pinned a name with a space")
+		}
+	})
+}

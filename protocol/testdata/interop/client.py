@@ -1,0 +1,645 @@
+#!/usr/bin/env python3
+"""An independent accountd protocol v1 client, written from protocol/SPEC.md.
+
+It uses Python 3's standard library and the `cryptography` package only;
+the WebSocket framing (RFC 6455) is written here over a plain socket.
+
+    client.py vectors PATH
+        check the committed test vectors (SPEC.md section 9)
+    client.py run --server HOST:PORT --known FILE [--trust-on-first-use]
+        handshake with a live server, pin its identity key in FILE, and run
+        every operation, the error replies, and a tampered packet
+
+Exit status: 0 all checks passed, 1 a check failed, 3 connection or trust
+failure (an identity key other than the pinned one).
+"""
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import secrets
+import socket
+import struct
+import sys
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+# ---------------------------------------------------------------- spec §0–§4
+
+SUBPROTOCOL = "accountd.v1"
+VERSION = 1
+HELLO_CONTEXT = b"accountd.v1 hello"
+TRANSCRIPT_NAME = b"accountd.v1 transcript"
+LABEL_C2S = b"accountd.v1 client secret"
+LABEL_S2C = b"accountd.v1 server secret"
+INFO_C2S = b"accountd.v1 c2s"
+INFO_S2C = b"accountd.v1 s2c"
+PACKET_AAD = b"accountd.v1 packet"
+MAX_HANDSHAKE_FRAME = 4096
+MAX_MESSAGE = 65536
+MAX_ID = 2**53 - 1
+
+
+class ProtocolError(Exception):
+    """A frame or packet that the spec says to refuse; kind names the case."""
+
+    def __init__(self, kind, detail=""):
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+        self.kind = kind
+
+
+class TrustError(Exception):
+    pass
+
+
+def b64(data):
+    return base64.b64encode(data).decode("ascii")
+
+
+def unb64(text, what):
+    if not isinstance(text, str):
+        raise ProtocolError("malformed", f"{what} must be a base64 string")
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError):
+        raise ProtocolError("malformed", f"{what} is not padded standard base64")
+
+
+def strict_object(text, names):
+    """Parse one JSON object whose member names are exactly from names,
+    case-sensitive, each at most once (SPEC §0)."""
+
+    def pairs(items):
+        seen = {}
+        for k, v in items:
+            if k in seen:
+                raise ProtocolError("malformed", f"duplicate member {k!r}")
+            seen[k] = v
+        return seen
+
+    try:
+        obj = json.loads(text, object_pairs_hook=pairs)
+    except ValueError as e:  # includes JSONDecodeError
+        raise ProtocolError("malformed", f"invalid JSON ({e})")
+    if not isinstance(obj, dict):
+        raise ProtocolError("malformed", "not a JSON object")
+    for k in obj:
+        if k not in names:
+            raise ProtocolError("malformed", f"unknown member {k!r}")
+    return obj
+
+
+def fingerprint(identity_key):
+    digest = hashlib.sha256(identity_key).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def parse_rsa_spki(der, what):
+    if len(der) > 1024:
+        raise ProtocolError("malformed", f"{what} longer than 1024 bytes")
+    try:
+        key = serialization.load_der_public_key(der)
+    except ValueError:
+        raise ProtocolError("malformed", f"{what} is not SPKI DER")
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ProtocolError("malformed", f"{what} is not an RSA key")
+    if not 2048 <= key.key_size <= 4096 or key.public_numbers().e != 65537:
+        raise ProtocolError("malformed", f"{what}: RSA size or exponent")
+    return key
+
+
+def integer(value, what):
+    if type(value) is not int:
+        raise ProtocolError("malformed", f"{what} must be an integer")
+    return value
+
+
+def signed_hello_bytes(nonce, transport_der):
+    return HELLO_CONTEXT + b"\x00" + nonce + transport_der
+
+
+def parse_hello(text):
+    """SPEC §3.1: returns (identity_key, transport_der, transport_key, nonce)."""
+    if len(text) > MAX_HANDSHAKE_FRAME:
+        raise ProtocolError("malformed", "frame too large")
+    h = strict_object(text, {"type", "version", "identity_key", "transport_key", "nonce", "signature"})
+    if h.get("type") != "hello":
+        raise ProtocolError("malformed", "type is not hello")
+    if integer(h.get("version"), "version") != VERSION:
+        raise ProtocolError("version", f"server speaks {h.get('version')}")
+    identity = unb64(h.get("identity_key"), "identity_key")
+    transport_der = unb64(h.get("transport_key"), "transport_key")
+    nonce = unb64(h.get("nonce"), "nonce")
+    signature = unb64(h.get("signature"), "signature")
+    if len(identity) != 32 or len(nonce) != 32 or len(signature) != 64:
+        raise ProtocolError("malformed", "field length")
+    try:
+        ed25519.Ed25519PublicKey.from_public_bytes(identity).verify(
+            signature, signed_hello_bytes(nonce, transport_der))
+    except InvalidSignature:
+        raise ProtocolError("bad_signature")
+    transport = parse_rsa_spki(transport_der, "transport_key")
+    return identity, transport_der, transport, nonce
+
+
+def parse_client_hello(text):
+    """SPEC §3.2, as a server reads it: returns (client_der, secret_ct)."""
+    if len(text) > MAX_HANDSHAKE_FRAME:
+        raise ProtocolError("malformed", "frame too large")
+    ch = strict_object(text, {"type", "version", "client_key", "secret"})
+    if ch.get("type") != "client_hello":
+        raise ProtocolError("malformed", "type is not client_hello")
+    if integer(ch.get("version"), "version") != VERSION:
+        raise ProtocolError("version")
+    client_der = unb64(ch.get("client_key"), "client_key")
+    parse_rsa_spki(client_der, "client_key")
+    secret = unb64(ch.get("secret"), "secret")
+    if not 1 <= len(secret) <= 512:
+        raise ProtocolError("malformed", "secret length")
+    return client_der, secret
+
+
+def parse_server_key(text):
+    """SPEC §3.3: returns the encrypted server secret."""
+    if len(text) > MAX_HANDSHAKE_FRAME:
+        raise ProtocolError("malformed", "frame too large")
+    sk = strict_object(text, {"type", "secret"})
+    if sk.get("type") != "server_key":
+        raise ProtocolError("malformed", "type is not server_key")
+    secret = unb64(sk.get("secret"), "secret")
+    if not 1 <= len(secret) <= 512:
+        raise ProtocolError("malformed", "secret length")
+    return secret
+
+
+def oaep(label):
+    return padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=label)
+
+
+def oaep_decrypt_secret(private_key, ciphertext, label):
+    """One error for every failure, including a plaintext that is not 32 bytes."""
+    try:
+        plain = private_key.decrypt(ciphertext, oaep(label))
+    except ValueError:
+        raise ProtocolError("decrypt")
+    if len(plain) != 32:
+        raise ProtocolError("decrypt")
+    return plain
+
+
+def transcript_hash(fields):
+    h = hashlib.sha256()
+    for f in fields:
+        h.update(struct.pack(">I", len(f)))
+        h.update(f)
+    return h.digest()
+
+
+def derive_keys(client_secret, server_secret, transcript):
+    ikm = client_secret + server_secret
+
+    def hkdf(info):
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=transcript, info=info).derive(ikm)
+
+    return hkdf(INFO_C2S), hkdf(INFO_S2C)
+
+
+def packet_nonce(counter):
+    return b"\x00\x00\x00\x00" + struct.pack(">Q", counter)
+
+
+class Direction:
+    """One direction of a session: a key and a counter (SPEC §4)."""
+
+    def __init__(self, key):
+        self.aead = AESGCM(key)
+        self.counter = 0
+        self.broken = False
+
+    def seal(self, plaintext):
+        p = self.aead.encrypt(packet_nonce(self.counter), plaintext, PACKET_AAD)
+        self.counter += 1
+        return p
+
+    def open(self, packet):
+        if self.broken or not 16 <= len(packet) <= MAX_MESSAGE:
+            self.broken = True
+            raise ProtocolError("decrypt")
+        try:
+            p = self.aead.decrypt(packet_nonce(self.counter), packet, PACKET_AAD)
+        except InvalidTag:
+            self.broken = True
+            raise ProtocolError("decrypt")
+        self.counter += 1
+        return p
+
+
+# ---------------------------------------------------------------- RFC 6455
+
+WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+class Closed(Exception):
+    def __init__(self, code, reason):
+        super().__init__(f"closed {code} {reason!r}")
+        self.code, self.reason = code, reason
+
+
+class WebSocket:
+    def __init__(self, host, port, path="/ws", subprotocols=(SUBPROTOCOL,), timeout=20):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+        key = base64.b64encode(os.urandom(16))
+        req = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+               f"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+               f"Sec-WebSocket-Key: {key.decode()}\r\n"
+               f"Sec-WebSocket-Protocol: {', '.join(subprotocols)}\r\n\r\n")
+        self.sock.sendall(req.encode())
+        head = self._read_until(b"\r\n\r\n").decode("latin-1")
+        lines = head.split("\r\n")
+        status = lines[0].split(" ", 2)
+        self.status = int(status[1])
+        headers = {}
+        for line in lines[1:]:
+            if ":" in line:
+                k, v = line.split(":", 1)
+                headers[k.strip().lower()] = v.strip()
+        if self.status != 101:
+            raise ConnectionError(f"upgrade refused: {lines[0]}")
+        want = base64.b64encode(hashlib.sha1(key + WS_GUID).digest()).decode()
+        if headers.get("sec-websocket-accept") != want:
+            raise ConnectionError("bad Sec-WebSocket-Accept")
+        self.subprotocol = headers.get("sec-websocket-protocol", "")
+        if self.subprotocol not in subprotocols:
+            raise ConnectionError(f"server selected subprotocol {self.subprotocol!r}")
+
+    def _read_exact(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("connection closed by the server")
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def _read_until(self, marker):
+        while marker not in self.buf:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("connection closed during the upgrade")
+            self.buf += chunk
+        i = self.buf.index(marker) + len(marker)
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def send_frame(self, opcode, payload):
+        n = len(payload)
+        head = bytes([0x80 | opcode])
+        if n < 126:
+            head += bytes([0x80 | n])
+        elif n < 65536:
+            head += bytes([0x80 | 126]) + struct.pack(">H", n)
+        else:
+            head += bytes([0x80 | 127]) + struct.pack(">Q", n)
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(head + mask + masked)
+
+    def send_text(self, text):
+        self.send_frame(0x1, text.encode())
+
+    def send_binary(self, data):
+        self.send_frame(0x2, data)
+
+    def close(self, code=1000):
+        try:
+            self.send_frame(0x8, struct.pack(">H", code))
+        except OSError:
+            pass
+        self.sock.close()
+
+    def recv(self):
+        """One whole message: (opcode, payload). Raises Closed on a close frame."""
+        message, opcode = b"", None
+        while True:
+            b0, b1 = self._read_exact(2)
+            fin, op = b0 & 0x80, b0 & 0x0F
+            if b1 & 0x80:
+                raise ProtocolError("malformed", "server frames must not be masked")
+            n = b1 & 0x7F
+            if n == 126:
+                n = struct.unpack(">H", self._read_exact(2))[0]
+            elif n == 127:
+                n = struct.unpack(">Q", self._read_exact(8))[0]
+            if n > MAX_MESSAGE or len(message) + n > MAX_MESSAGE:
+                self.close(1009)
+                raise ProtocolError("malformed", "message over the size limit")
+            payload = self._read_exact(n)
+            if op == 0x8:
+                code = struct.unpack(">H", payload[:2])[0] if len(payload) >= 2 else 1005
+                reason = payload[2:].decode("utf-8", "replace")
+                try:
+                    self.send_frame(0x8, payload[:2])
+                except OSError:
+                    pass
+                raise Closed(code, reason)
+            if op == 0x9:
+                self.send_frame(0xA, payload)
+                continue
+            if op == 0xA:
+                continue
+            if op != 0x0:
+                opcode = op
+            message += payload
+            if fin:
+                return opcode, message
+
+
+# ---------------------------------------------------------------- known servers
+
+
+def load_known(path):
+    known = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                server, kind, key = line.split()
+                if kind != "ed25519":
+                    raise TrustError(f"{path}: unknown key kind {kind}")
+                known[server] = base64.b64decode(key, validate=True)
+    except FileNotFoundError:
+        pass
+    return known
+
+
+def pin(path, server, identity):
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "w") as f:
+        f.write(f"{server} ed25519 {b64(identity)}\n")
+
+
+# ---------------------------------------------------------------- a connection
+
+
+class Connection:
+    def __init__(self, server, known_path, trust_on_first_use, client_key):
+        host, port = server.rsplit(":", 1)
+        self.name = f"{host.lower()}:{port}"
+        self.ws = WebSocket(host, int(port))
+        kind, hello = self.ws.recv()
+        if kind != 0x1:
+            raise ProtocolError("malformed", "hello must be a text message")
+        identity, transport_der, transport, nonce = parse_hello(hello.decode())
+        self.fingerprint = fingerprint(identity)
+        known = load_known(known_path)
+        if self.name in known:
+            if known[self.name] != identity:
+                self.ws.close(1000)
+                raise TrustError(
+                    f"server {self.name} presented identity key {self.fingerprint}, but "
+                    f"{fingerprint(known[self.name])} is pinned: possible man-in-the-middle")
+        elif trust_on_first_use:
+            pin(known_path, self.name, identity)
+        else:
+            self.ws.close(1000)
+            raise TrustError(f"server {self.name} is unknown; it presents {self.fingerprint}")
+
+        client_der = client_key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        client_secret = secrets.token_bytes(32)
+        secret_ct = transport.encrypt(client_secret, oaep(LABEL_C2S))
+        self.ws.send_text(json.dumps({"type": "client_hello", "version": VERSION,
+                                      "client_key": b64(client_der), "secret": b64(secret_ct)},
+                                     separators=(",", ":")))
+        kind, sk = self.ws.recv()
+        if kind != 0x1:
+            raise ProtocolError("malformed", "server_key must be a text message")
+        server_ct = parse_server_key(sk.decode())
+        server_secret = oaep_decrypt_secret(client_key, server_ct, LABEL_S2C)
+        transcript = transcript_hash([TRANSCRIPT_NAME, identity, transport_der, nonce,
+                                      client_der, secret_ct, server_ct])
+        c2s, s2c = derive_keys(client_secret, server_secret, transcript)
+        self.send, self.recv = Direction(c2s), Direction(s2c)
+        self.next_id = 0
+
+    def send_plain(self, plaintext):
+        self.ws.send_binary(self.send.seal(plaintext))
+
+    def read_response(self):
+        kind, packet = self.ws.recv()
+        if kind != 0x2:
+            raise ProtocolError("malformed", "packets are binary")
+        try:
+            plain = self.recv.open(packet)
+        except ProtocolError:
+            self.ws.close(1008)
+            raise
+        resp = strict_object(plain.decode(), {"id", "result", "error"})
+        if ("result" in resp) == ("error" in resp):
+            raise ProtocolError("malformed", "response needs exactly one of result and error")
+        return resp
+
+    def call(self, op, body):
+        self.next_id += 1
+        self.send_plain(json.dumps({"id": self.next_id, "op": op, "body": body}).encode())
+        resp = self.read_response()
+        if resp["id"] != self.next_id:
+            raise ProtocolError("malformed", f"response id {resp['id']} for request {self.next_id}")
+        return resp
+
+
+# ---------------------------------------------------------------- checks
+
+failures = 0
+
+
+def check(ok, what):
+    global failures
+    print(("ok    " if ok else "FAIL  ") + what)
+    if not ok:
+        failures += 1
+
+
+def expect_error(resp, code, what):
+    got = resp.get("error", {}).get("code")
+    check(got == code, f"{what}: error {got} (want {code})")
+
+
+def run(args):
+    client_key = rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    try:
+        conn = Connection(args.server, args.known, args.trust_on_first_use, client_key)
+    except TrustError as e:
+        print(f"client.py: error: {e}", file=sys.stderr)
+        return 3
+    except (OSError, ConnectionError, ProtocolError, Closed) as e:
+        print(f"client.py: error: {args.server}: {e}", file=sys.stderr)
+        return 3
+    print(f"ok    handshake with {conn.name}, identity {conn.fingerprint}")
+
+    username = "py" + secrets.token_hex(6)
+    password = "an independent client says hello " + secrets.token_hex(4)
+    r = conn.call("signup", {"username": username.upper(), "password": password, "email": username + "@example.com"})
+    acct = r.get("result", {}).get("account", {})
+    check(acct.get("username") == username and len(acct.get("id", "")) == 32, "signup")
+    expect_error(conn.call("signup", {"username": username, "password": password}), "username_taken", "duplicate signup")
+    expect_error(conn.call("signup", {"username": username + "x", "password": "short"}), "weak_password", "weak password")
+    gen = conn.call("signup", {"username": username + "g"}).get("result", {})
+    check(len(gen.get("generated_password", "")) == 24, "signup with a generated password")
+
+    expect_error(conn.call("login", {"username": username, "password": password + "!"}), "invalid_credentials", "wrong password")
+    login = conn.call("login", {"username": username, "password": password}).get("result", {})
+    token = login.get("token", "")
+    check(token.count(".") == 2 and login.get("account", {}).get("id") == acct.get("id") and len(login.get("session_id", "")) == 32, "login")
+
+    who = conn.call("authenticate", {"token": token}).get("result", {})
+    check(who.get("account", {}).get("username") == username and who.get("session", {}).get("id") == login.get("session_id"), "authenticate")
+
+    fresh = conn.call("refresh", {"token": token}).get("result", {})
+    check(fresh.get("session_id") == login.get("session_id") and fresh.get("token", "").count(".") == 2, "refresh")
+    check("result" in conn.call("authenticate", {"token": fresh.get("token", "")}), "authenticate the refreshed token")
+
+    out = conn.call("logout", {"token": fresh.get("token", "")}).get("result", {})
+    check(out.get("session_id") == login.get("session_id"), "logout")
+    expect_error(conn.call("authenticate", {"token": token}), "invalid_token", "authenticate after logout")
+    expect_error(conn.call("refresh", {"token": fresh.get("token", "")}), "invalid_token", "refresh after logout")
+
+    # Error replies keep the connection usable (SPEC §5.3).
+    expect_error(conn.call("frobnicate", {}), "unsupported_op", "unknown op")
+    expect_error(conn.call("login", {"username": 7, "password": "x"}), "bad_request", "wrong-typed field")
+    expect_error(conn.call("authenticate", {}), "bad_request", "missing field")
+    conn.send_plain(b"{not json")
+    r = conn.read_response()
+    check(r.get("id") == 0 and r.get("error", {}).get("code") == "bad_request", "invalid JSON gets bad_request with id 0")
+    conn.next_id = 99
+    expect_error(conn.call("authenticate", {"token": "a.b.c"}), "invalid_token", "connection usable after the errors")
+
+    # A tampered packet closes the connection with 1008 and no reason (SPEC §4).
+    p = bytearray(conn.send.seal(b'{"id":200,"op":"authenticate","body":{"token":"a.b.c"}}'))
+    p[0] ^= 1
+    conn.ws.send_binary(bytes(p))
+    try:
+        conn.ws.recv()
+        check(False, "tampered packet closes the connection")
+    except Closed as c:
+        check(c.code == 1008 and c.reason == "", f"tampered packet: closed {c.code} {c.reason!r}")
+    conn.ws.sock.close()
+    return 1 if failures else 0
+
+
+def check_vectors(path):
+    with open(path) as f:
+        v = json.load(f)
+    keys, hs = v["keys"], v["handshake"]
+    hx = bytes.fromhex
+
+    identity_priv = ed25519.Ed25519PrivateKey.from_private_bytes(hx(keys["identity_seed"]))
+    identity = identity_priv.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    check(identity == hx(keys["identity_public"]), "identity public key from the seed")
+    check(fingerprint(identity) == keys["identity_fingerprint"], "fingerprint")
+    transport_priv = serialization.load_der_private_key(hx(keys["transport_private_pkcs8"]), None)
+    client_priv = serialization.load_der_private_key(hx(keys["client_private_pkcs8"]), None)
+
+    ident, transport_der, transport, nonce = parse_hello(hs["hello"])
+    check(ident == identity and nonce == hx(hs["nonce"]) and transport_der == hx(keys["transport_public_spki"]), "hello parses and verifies")
+    check(signed_hello_bytes(nonce, transport_der) == hx(hs["signed_hello_bytes"]), "signed hello bytes")
+    # Ed25519 is deterministic: the same key signs the same bytes identically.
+    sig = json.loads(hs["hello"])["signature"]
+    check(identity_priv.sign(signed_hello_bytes(nonce, transport_der)) == unb64(sig, "signature"), "hello signature reproduced")
+
+    client_der, secret_ct = parse_client_hello(hs["client_hello"])
+    check(client_der == hx(keys["client_public_spki"]), "client_hello parses")
+    client_secret = oaep_decrypt_secret(transport_priv, secret_ct, LABEL_C2S)
+    check(client_secret == hx(hs["client_secret"]), "client secret decrypts")
+    server_ct = parse_server_key(hs["server_key"])
+    server_secret = oaep_decrypt_secret(client_priv, server_ct, LABEL_S2C)
+    check(server_secret == hx(hs["server_secret"]), "server secret decrypts")
+
+    fields = [TRANSCRIPT_NAME, identity, transport_der, nonce, client_der, secret_ct, server_ct]
+    check(b"".join(struct.pack(">I", len(f)) + f for f in fields) == hx(hs["transcript_input"]), "transcript input")
+    transcript = transcript_hash(fields)
+    check(transcript == hx(hs["transcript_hash"]), "transcript hash")
+    c2s, s2c = derive_keys(client_secret, server_secret, transcript)
+    check(c2s == hx(hs["c2s_key"]) and s2c == hx(hs["s2c_key"]), "HKDF direction keys")
+
+    send = {"c2s": Direction(c2s), "s2c": Direction(s2c)}
+    recv = {"c2s": Direction(c2s), "s2c": Direction(s2c)}
+    for i, p in enumerate(v["packets"]):
+        d = p["direction"]
+        ok = (packet_nonce(p["counter"]) == hx(p["nonce"])
+              and send[d].seal(p["plaintext"].encode()) == hx(p["packet"])
+              and recv[d].open(hx(p["packet"])) == p["plaintext"].encode())
+        check(ok, f"packet {i} ({d} #{p['counter']})")
+
+    for seq in v["invalid_packets"]:
+        r = Direction(c2s if seq["direction"] == "c2s" else s2c)
+        got = []
+        for p in seq["packets"]:
+            try:
+                r.open(hx(p))
+                got.append("ok")
+            except ProtocolError as e:
+                got.append(e.kind)
+        check(got == seq["expect"], f"packets: {seq['name']}: {got}")
+
+    for bad in v["invalid_handshake"]:
+        try:
+            if bad["frame"] == "hello":
+                parse_hello(bad["data"])
+            elif bad["frame"] == "client_hello":
+                _, ct = parse_client_hello(bad["data"])
+                oaep_decrypt_secret(transport_priv, ct, LABEL_C2S)
+            else:
+                ct = parse_server_key(bad["data"])
+                oaep_decrypt_secret(client_priv, ct, LABEL_S2C)
+            got = "accepted"
+        except ProtocolError as e:
+            got = e.kind
+        check(got == bad["expect"], f"handshake: {bad['name']}: {got}")
+
+    for req in v["requests"]:
+        check(request_outcome(req["plaintext"]) == req["expect"], f"request {req['plaintext']!r}")
+    return 1 if failures else 0
+
+
+def request_outcome(text):
+    """SPEC §5.1, as a server judges a request."""
+    try:
+        r = strict_object(text, {"id", "op", "body"})
+        ident, op, body = r.get("id"), r.get("op"), r.get("body")
+        if type(ident) is not int or not 1 <= ident <= MAX_ID:
+            return "bad_request"
+        if not isinstance(op, str) or op == "":
+            return "bad_request"
+        if body is not None and not isinstance(body, dict):
+            return "bad_request"
+    except ProtocolError:
+        return "bad_request"
+    return "ok"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    vp = sub.add_parser("vectors")
+    vp.add_argument("path")
+    rp = sub.add_parser("run")
+    rp.add_argument("--server", required=True)
+    rp.add_argument("--known", required=True)
+    rp.add_argument("--trust-on-first-use", action="store_true")
+    args = ap.parse_args()
+    if args.cmd == "vectors":
+        return check_vectors(args.path)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

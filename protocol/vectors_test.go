@@ -1,0 +1,650 @@
+package protocol_test
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/accountd/accountd/protocol"
+)
+
+// The vectors are generated once and committed. -update-vectors rebuilds
+// every derived value from the committed keys and random bytes (it creates
+// them only when the file does not exist yet); CI never passes it.
+var updateVectors = flag.Bool("update-vectors", false, "rewrite testdata/vectors.json from its keys and random bytes")
+
+const vectorsPath = "testdata/vectors.json"
+
+// hexBytes is a byte string written as lower-case hex in the vectors.
+type hexBytes []byte
+
+func (h hexBytes) MarshalText() ([]byte, error) { return []byte(hex.EncodeToString(h)), nil }
+func (h *hexBytes) UnmarshalText(b []byte) error {
+	d, err := hex.DecodeString(string(b))
+	*h = d
+	return err
+}
+
+// vectors is the layout of testdata/vectors.json; SPEC.md §9 describes it.
+type vectors struct {
+	Comment   []string         `json:"comment"`
+	Keys      vectorKeys       `json:"keys"`
+	Handshake vectorHandshake  `json:"handshake"`
+	Packets   []vectorPacket   `json:"packets"`
+	BadFrames []vectorBadFrame `json:"invalid_handshake"`
+	BadPacket []vectorBadSeq   `json:"invalid_packets"`
+	Requests  []vectorRequest  `json:"requests"`
+}
+
+type vectorKeys struct {
+	IdentitySeed    hexBytes `json:"identity_seed"`
+	IdentityPublic  hexBytes `json:"identity_public"`
+	Fingerprint     string   `json:"identity_fingerprint"`
+	TransportPKCS8  hexBytes `json:"transport_private_pkcs8"`
+	TransportSPKI   hexBytes `json:"transport_public_spki"`
+	ClientPKCS8     hexBytes `json:"client_private_pkcs8"`
+	ClientSPKI      hexBytes `json:"client_public_spki"`
+	OtherRSAPKCS8   hexBytes `json:"other_private_pkcs8"`
+	OtherIdentSeed  hexBytes `json:"other_identity_seed"`
+	OtherRSAComment string   `json:"other_comment"`
+}
+
+type vectorHandshake struct {
+	Nonce           hexBytes `json:"nonce"`
+	ClientSecret    hexBytes `json:"client_secret"`
+	ClientOAEPSeed  hexBytes `json:"client_oaep_seed"`
+	ServerSecret    hexBytes `json:"server_secret"`
+	ServerOAEPSeed  hexBytes `json:"server_oaep_seed"`
+	SignedHello     hexBytes `json:"signed_hello_bytes"`
+	Hello           string   `json:"hello"`
+	ClientHello     string   `json:"client_hello"`
+	ServerKey       string   `json:"server_key"`
+	TranscriptInput hexBytes `json:"transcript_input"`
+	Transcript      hexBytes `json:"transcript_hash"`
+	IKM             hexBytes `json:"ikm"`
+	C2SKey          hexBytes `json:"c2s_key"`
+	S2CKey          hexBytes `json:"s2c_key"`
+}
+
+type vectorPacket struct {
+	Direction string   `json:"direction"` // "c2s" or "s2c"
+	Counter   uint64   `json:"counter"`
+	Nonce     hexBytes `json:"nonce"`
+	Plaintext string   `json:"plaintext"`
+	Packet    hexBytes `json:"packet"`
+}
+
+// vectorBadFrame is a handshake frame that must be refused. Frame says
+// which side receives it: "hello" (the client), "client_hello" (the
+// server, after sending the vector hello), "server_key" (the client,
+// after sending the vector client_hello).
+type vectorBadFrame struct {
+	Name   string `json:"name"`
+	Frame  string `json:"frame"`
+	Data   string `json:"data"`
+	Expect string `json:"expect"` // malformed, bad_signature, version, decrypt
+}
+
+// vectorBadSeq feeds packets in order to a fresh receiver for Direction
+// (with the vector keys, counter 0); Expect gives each packet's outcome.
+type vectorBadSeq struct {
+	Name      string     `json:"name"`
+	Direction string     `json:"direction"`
+	Packets   []hexBytes `json:"packets"`
+	Expect    []string   `json:"expect"` // ok or decrypt
+}
+
+// vectorRequest is a request plaintext and whether it decodes.
+type vectorRequest struct {
+	Plaintext string `json:"plaintext"`
+	Expect    string `json:"expect"` // ok or bad_request
+}
+
+func loadVectors(tb testing.TB) *vectors {
+	tb.Helper()
+	data, err := os.ReadFile(vectorsPath)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var v vectors
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		tb.Fatalf("%s: %v", vectorsPath, err)
+	}
+	if len(v.Packets) == 0 || len(v.BadFrames) == 0 || len(v.BadPacket) == 0 || len(v.Requests) == 0 {
+		tb.Fatalf("%s: a section is empty", vectorsPath)
+	}
+	return &v
+}
+
+// vectorKeySet holds the parsed keys of the vectors.
+type vectorKeySet struct {
+	identity          ed25519.PrivateKey
+	otherIdentity     ed25519.PrivateKey
+	transport, client *rsa.PrivateKey
+	other             *rsa.PrivateKey
+	transportDER      []byte
+}
+
+func parseKeys(tb testing.TB, k *vectorKeys) *vectorKeySet {
+	tb.Helper()
+	parse := func(der []byte) *rsa.PrivateKey {
+		key, err := x509.ParsePKCS8PrivateKey(der)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return key.(*rsa.PrivateKey)
+	}
+	ks := &vectorKeySet{
+		identity:      ed25519.NewKeyFromSeed(k.IdentitySeed),
+		otherIdentity: ed25519.NewKeyFromSeed(k.OtherIdentSeed),
+		transport:     parse(k.TransportPKCS8),
+		client:        parse(k.ClientPKCS8),
+		other:         parse(k.OtherRSAPKCS8),
+	}
+	var err error
+	if ks.transportDER, err = x509.MarshalPKIXPublicKey(&ks.transport.PublicKey); err != nil {
+		tb.Fatal(err)
+	}
+	return ks
+}
+
+// stream is the random source of one side: exactly the bytes the vector
+// fixes, in the order the implementation reads them, and nothing more.
+func stream(parts ...[]byte) *bytes.Reader { return bytes.NewReader(bytes.Join(parts, nil)) }
+
+// handshakeFromVectors replays the vector handshake through the real
+// implementation with the vector's random bytes.
+func handshakeFromVectors(tb testing.TB, v *vectors, ks *vectorKeySet) (sh *protocol.ServerHandshake, ch *protocol.ClientHandshake) {
+	tb.Helper()
+	hs := &v.Handshake
+	sh, err := protocol.NewServerHandshake(ks.identity, ks.transport, ks.transportDER, stream(hs.Nonce, hs.ServerSecret, hs.ServerOAEPSeed))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ch, err = protocol.NewClientHandshake(sh.Hello(), ks.client, stream(hs.ClientSecret, hs.ClientOAEPSeed))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sh, ch
+}
+
+func TestVectors(t *testing.T) {
+	if *updateVectors {
+		writeVectors(t)
+	}
+	v := loadVectors(t)
+	ks := parseKeys(t, &v.Keys)
+	hs := &v.Handshake
+
+	t.Run("keys", func(t *testing.T) {
+		pub := ks.identity.Public().(ed25519.PublicKey)
+		if !bytes.Equal(pub, v.Keys.IdentityPublic) {
+			t.Errorf("identity public key %x, vector %x", pub, v.Keys.IdentityPublic)
+		}
+		if fp := protocol.Fingerprint(pub); fp != v.Keys.Fingerprint {
+			t.Errorf("fingerprint %s, vector %s", fp, v.Keys.Fingerprint)
+		}
+		if !bytes.Equal(ks.transportDER, v.Keys.TransportSPKI) {
+			t.Error("transport SPKI differs")
+		}
+		if ks.transport.N.BitLen() != protocol.TransportKeyBits {
+			t.Errorf("transport key has %d bits", ks.transport.N.BitLen())
+		}
+		clientDER, _ := x509.MarshalPKIXPublicKey(&ks.client.PublicKey)
+		if !bytes.Equal(clientDER, v.Keys.ClientSPKI) {
+			t.Error("client SPKI differs")
+		}
+	})
+
+	var serverSess, clientSess *protocol.Session
+	t.Run("handshake", func(t *testing.T) {
+		if got := protocol.SignedHelloBytes(hs.Nonce, ks.transportDER); !bytes.Equal(got, hs.SignedHello) {
+			t.Errorf("signed hello bytes\n got %x\nwant %x", got, hs.SignedHello)
+		}
+		sh, ch := handshakeFromVectors(t, v, ks)
+		if got := string(sh.Hello()); got != hs.Hello {
+			t.Fatalf("hello\n got %s\nwant %s", got, hs.Hello)
+		}
+		if got := string(ch.ClientHello()); got != hs.ClientHello {
+			t.Fatalf("client_hello\n got %s\nwant %s", got, hs.ClientHello)
+		}
+		sk, ss, err := sh.Finish([]byte(hs.ClientHello))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(sk) != hs.ServerKey {
+			t.Fatalf("server_key\n got %s\nwant %s", sk, hs.ServerKey)
+		}
+		cs, err := ch.Finish([]byte(hs.ServerKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _, err := protocol.ParseHello([]byte(hs.Hello))
+		if err != nil {
+			t.Fatal(err)
+		}
+		chello, _, err := protocol.ParseClientHello([]byte(hs.ClientHello))
+		if err != nil {
+			t.Fatal(err)
+		}
+		skf, err := protocol.ParseServerKey([]byte(hs.ServerKey))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sha256.Sum256(hs.TranscriptInput); !bytes.Equal(got[:], hs.Transcript) {
+			t.Error("transcript_hash is not SHA-256 of transcript_input")
+		}
+		if got := protocol.TranscriptHash(h, chello, skf); !bytes.Equal(got, hs.Transcript) {
+			t.Errorf("transcript hash\n got %x\nwant %x", got, hs.Transcript)
+		}
+		if !bytes.Equal(hs.IKM, append(append([]byte{}, hs.ClientSecret...), hs.ServerSecret...)) {
+			t.Error("ikm is not client_secret || server_secret")
+		}
+		c2s, s2c, err := protocol.DeriveKeys(hs.ClientSecret, hs.ServerSecret, hs.Transcript)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(c2s, hs.C2SKey) || !bytes.Equal(s2c, hs.S2CKey) {
+			t.Errorf("keys\n got c2s %x s2c %x\nwant c2s %x s2c %x", c2s, s2c, hs.C2SKey, hs.S2CKey)
+		}
+		serverSess, clientSess = ss, cs
+	})
+	if serverSess == nil {
+		t.FailNow()
+	}
+
+	t.Run("packets", func(t *testing.T) {
+		// The sessions from the handshake seal exactly the vector packets,
+		// and fresh sessions from the vector keys open them.
+		srvOpen := mustSession(t, hs.S2CKey, hs.C2SKey)
+		cliOpen := mustSession(t, hs.C2SKey, hs.S2CKey)
+		for i, p := range v.Packets {
+			sender, receiver := clientSess, srvOpen
+			if p.Direction == "s2c" {
+				sender, receiver = serverSess, cliOpen
+			}
+			nonce := make([]byte, 12)
+			nonce[4], nonce[5], nonce[6], nonce[7] = byte(p.Counter>>56), byte(p.Counter>>48), byte(p.Counter>>40), byte(p.Counter>>32)
+			nonce[8], nonce[9], nonce[10], nonce[11] = byte(p.Counter>>24), byte(p.Counter>>16), byte(p.Counter>>8), byte(p.Counter)
+			if !bytes.Equal(nonce, p.Nonce) {
+				t.Errorf("packet %d: nonce %x is not 0^4 || u64be(%d)", i, p.Nonce, p.Counter)
+			}
+			got, err := sender.Seal([]byte(p.Plaintext))
+			if err != nil || !bytes.Equal(got, p.Packet) {
+				t.Errorf("packet %d (%s #%d): sealed %x, %v\nwant %x", i, p.Direction, p.Counter, got, err, p.Packet)
+			}
+			pt, err := receiver.Open(p.Packet)
+			if err != nil || string(pt) != p.Plaintext {
+				t.Errorf("packet %d: opened %q, %v", i, pt, err)
+			}
+		}
+	})
+
+	t.Run("invalid handshake", func(t *testing.T) {
+		for _, bf := range v.BadFrames {
+			t.Run(bf.Name, func(t *testing.T) {
+				var err error
+				switch bf.Frame {
+				case "hello":
+					_, err = protocol.NewClientHandshake([]byte(bf.Data), ks.client, stream(hs.ClientSecret, hs.ClientOAEPSeed))
+				case "client_hello":
+					sh, _ := handshakeFromVectors(t, v, ks)
+					_, _, err = sh.Finish([]byte(bf.Data))
+				case "server_key":
+					_, ch := handshakeFromVectors(t, v, ks)
+					_, err = ch.Finish([]byte(bf.Data))
+				default:
+					t.Fatalf("unknown frame %q", bf.Frame)
+				}
+				if want := expectErr(t, bf.Expect); !errors.Is(err, want) {
+					t.Fatalf("got %v, want %v", err, want)
+				}
+			})
+		}
+	})
+
+	t.Run("invalid packets", func(t *testing.T) {
+		for _, seq := range v.BadPacket {
+			t.Run(seq.Name, func(t *testing.T) {
+				recv := mustSession(t, hs.S2CKey, hs.C2SKey) // the server
+				if seq.Direction == "s2c" {
+					recv = mustSession(t, hs.C2SKey, hs.S2CKey)
+				}
+				if len(seq.Packets) != len(seq.Expect) || len(seq.Packets) == 0 {
+					t.Fatalf("%d packets, %d outcomes", len(seq.Packets), len(seq.Expect))
+				}
+				for i, p := range seq.Packets {
+					_, err := recv.Open(p)
+					if seq.Expect[i] == "ok" {
+						if err != nil {
+							t.Fatalf("packet %d: %v", i, err)
+						}
+					} else if want := expectErr(t, seq.Expect[i]); !errors.Is(err, want) {
+						t.Fatalf("packet %d: got %v, want %v", i, err, want)
+					}
+				}
+			})
+		}
+	})
+
+	t.Run("requests", func(t *testing.T) {
+		for _, r := range v.Requests {
+			req, err := protocol.DecodeRequest([]byte(r.Plaintext))
+			switch r.Expect {
+			case "ok":
+				if err != nil || req == nil {
+					t.Errorf("%s: %v", r.Plaintext, err)
+				}
+			case "bad_request":
+				if !errors.Is(err, protocol.ErrBadRequest) || req != nil {
+					t.Errorf("%s: got %v, %v; want bad_request", r.Plaintext, req, err)
+				}
+			default:
+				t.Errorf("%s: unknown expectation %q", r.Plaintext, r.Expect)
+			}
+		}
+	})
+}
+
+func expectErr(tb testing.TB, name string) error {
+	tb.Helper()
+	switch name {
+	case "malformed":
+		return protocol.ErrMalformed
+	case "bad_signature":
+		return protocol.ErrBadSignature
+	case "version":
+		return protocol.ErrVersion
+	case "decrypt":
+		return protocol.ErrDecrypt
+	}
+	tb.Fatalf("unknown expectation %q", name)
+	return nil
+}
+
+func mustSession(tb testing.TB, send, recv []byte) *protocol.Session {
+	tb.Helper()
+	s, err := protocol.NewSessionForKeys(send, recv)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// writeVectors (re)builds testdata/vectors.json. Keys and random bytes are
+// kept from the existing file; only a missing file gets new ones.
+func writeVectors(t *testing.T) {
+	var v vectors
+	if data, err := os.ReadFile(vectorsPath); err == nil {
+		if err := json.Unmarshal(data, &v); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		v.Keys = newVectorKeys(t)
+		r := func(n int) hexBytes { b := make([]byte, n); rand.Read(b); return b }
+		v.Handshake = vectorHandshake{
+			Nonce: r(32), ClientSecret: r(32), ClientOAEPSeed: r(32), ServerSecret: r(32), ServerOAEPSeed: r(32),
+		}
+	}
+	v.Comment = []string{
+		"accountd protocol v1 test vectors; protocol/SPEC.md section 9 explains every field.",
+		"Binary values are lower-case hex; frames and plaintexts are the exact UTF-8 text sent.",
+		"The keys are for testing only. Do not regenerate: implementations check themselves against these bytes.",
+	}
+	ks := parseKeys(t, &v.Keys)
+	pub := ks.identity.Public().(ed25519.PublicKey)
+	v.Keys.IdentityPublic = hexBytes(pub)
+	v.Keys.Fingerprint = protocol.Fingerprint(pub)
+	v.Keys.TransportSPKI = ks.transportDER
+	v.Keys.ClientSPKI, _ = x509.MarshalPKIXPublicKey(&ks.client.PublicKey)
+	v.Keys.OtherRSAComment = "other_private_pkcs8 (RSA-2048) and other_identity_seed are an unrelated server's keys, for the wrong-key cases"
+
+	hs := &v.Handshake
+	sh, ch := handshakeFromVectors(t, &v, ks)
+	hs.Hello = string(sh.Hello())
+	hs.SignedHello = protocol.SignedHelloBytes(hs.Nonce, ks.transportDER)
+	hs.ClientHello = string(ch.ClientHello())
+	sk, ss, err := sh.Finish([]byte(hs.ClientHello))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.ServerKey = string(sk)
+	cs, err := ch.Finish(sk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _, _ := protocol.ParseHello([]byte(hs.Hello))
+	chf, _, _ := protocol.ParseClientHello([]byte(hs.ClientHello))
+	skf, _ := protocol.ParseServerKey(sk)
+	hs.TranscriptInput = nil
+	for _, f := range [][]byte{[]byte("accountd.v1 transcript"), h.IdentityKey, h.TransportKey, h.Nonce, chf.ClientKey, chf.Secret, skf.Secret} {
+		hs.TranscriptInput = append(hs.TranscriptInput, byte(len(f)>>24), byte(len(f)>>16), byte(len(f)>>8), byte(len(f)))
+		hs.TranscriptInput = append(hs.TranscriptInput, f...)
+	}
+	hs.Transcript = protocol.TranscriptHash(h, chf, skf)
+	hs.IKM = append(append(hexBytes{}, hs.ClientSecret...), hs.ServerSecret...)
+	if hs.C2SKey, hs.S2CKey, err = protocol.DeriveKeys(hs.ClientSecret, hs.ServerSecret, hs.Transcript); err != nil {
+		t.Fatal(err)
+	}
+
+	// A short conversation: every operation and an error reply.
+	conv := []struct{ dir, text string }{
+		{"c2s", `{"id":1,"op":"signup","body":{"username":"alice","password":"correct horse battery staple"}}`},
+		{"s2c", `{"id":1,"result":{"account":{"id":"0f1e2d3c4b5a69788796a5b4c3d2e1f0","username":"alice","created_at":"2026-01-02T03:04:05Z"}}}`},
+		{"c2s", `{"id":2,"op":"login","body":{"username":"alice","password":"correct horse battery staple"}}`},
+		{"s2c", `{"id":2,"result":{"token":"eyJhbGciOiJQUzI1NiJ9.e30.c2ln","expires_at":"2026-01-02T04:04:05Z","session_id":"a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5","account":{"id":"0f1e2d3c4b5a69788796a5b4c3d2e1f0","username":"alice","created_at":"2026-01-02T03:04:05Z"}}}`},
+		{"c2s", `{"id":3,"op":"frobnicate"}`},
+		{"s2c", `{"id":3,"error":{"code":"unsupported_op","message":"unsupported op \"frobnicate\""}}`},
+		{"c2s", ``},
+		{"s2c", `{"id":0,"error":{"code":"bad_request","message":"bad request: invalid JSON"}}`},
+	}
+	var counters [2]uint64
+	v.Packets = nil
+	var c2sPackets, s2cPackets [][]byte
+	for _, m := range conv {
+		sess, idx := cs, 0
+		if m.dir == "s2c" {
+			sess, idx = ss, 1
+		}
+		p, err := sess.Seal([]byte(m.text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		nonce := make([]byte, 12)
+		for i := range 8 {
+			nonce[11-i] = byte(counters[idx] >> (8 * i))
+		}
+		v.Packets = append(v.Packets, vectorPacket{Direction: m.dir, Counter: counters[idx], Nonce: nonce, Plaintext: m.text, Packet: p})
+		counters[idx]++
+		if idx == 0 {
+			c2sPackets = append(c2sPackets, p)
+		} else {
+			s2cPackets = append(s2cPackets, p)
+		}
+	}
+
+	flip := func(b []byte, i int) []byte { c := bytes.Clone(b); c[i] ^= 0x01; return c }
+	v.BadPacket = []vectorBadSeq{
+		{"in order", "c2s", []hexBytes{c2sPackets[0], c2sPackets[1], c2sPackets[2]}, []string{"ok", "ok", "ok"}},
+		{"flipped bit in ciphertext", "c2s", []hexBytes{flip(c2sPackets[0], 3)}, []string{"decrypt"}},
+		{"flipped bit in tag", "c2s", []hexBytes{flip(c2sPackets[0], len(c2sPackets[0])-1)}, []string{"decrypt"}},
+		{"replayed counter", "c2s", []hexBytes{c2sPackets[0], c2sPackets[0]}, []string{"ok", "decrypt"}},
+		{"reordered", "c2s", []hexBytes{c2sPackets[1], c2sPackets[0]}, []string{"decrypt", "decrypt"}},
+		{"skipped packet", "c2s", []hexBytes{c2sPackets[0], c2sPackets[2]}, []string{"ok", "decrypt"}},
+		{"truncated by one byte", "c2s", []hexBytes{c2sPackets[0][:len(c2sPackets[0])-1]}, []string{"decrypt"}},
+		{"shorter than a tag", "c2s", []hexBytes{c2sPackets[0][:15]}, []string{"decrypt"}},
+		{"empty", "c2s", []hexBytes{{}}, []string{"decrypt"}},
+		{"reflected (server's packet back to the server)", "c2s", []hexBytes{s2cPackets[0]}, []string{"decrypt"}},
+		{"wrong direction key (client's packet to the client)", "s2c", []hexBytes{c2sPackets[0]}, []string{"decrypt"}},
+		{"good packet after a failure", "c2s", []hexBytes{flip(c2sPackets[0], 0), c2sPackets[0]}, []string{"decrypt", "decrypt"}},
+		{"server packets in order", "s2c", []hexBytes{s2cPackets[0], s2cPackets[1]}, []string{"ok", "ok"}},
+	}
+
+	// Invalid handshake frames.
+	var hello map[string]any
+	json.Unmarshal([]byte(hs.Hello), &hello)
+	editHello := func(edit func(m map[string]any)) string {
+		m := map[string]any{}
+		for k, x := range hello {
+			m[k] = x
+		}
+		edit(m)
+		b, _ := json.Marshal(orderedHello(m))
+		return string(b)
+	}
+	sigBytes := []byte(h.Signature)
+	otherDER, _ := x509.MarshalPKIXPublicKey(&ks.other.PublicKey)
+	otherIdentity := ks.otherIdentity.Public().(ed25519.PublicKey)
+	// Fixed OAEP seeds keep a rerun of the generator byte-identical.
+	seeds := stream(bytes.Repeat([]byte{0x5a}, 32*4))
+	wrongSecret, _ := rsa.EncryptOAEP(sha256.New(), seeds, &ks.other.PublicKey, hs.ClientSecret, []byte("accountd.v1 client secret"))
+	wrongLabel, _ := rsa.EncryptOAEP(sha256.New(), seeds, &ks.transport.PublicKey, hs.ClientSecret, []byte("accountd.v1 server secret"))
+	shortSecret, _ := rsa.EncryptOAEP(sha256.New(), seeds, &ks.transport.PublicKey, hs.ClientSecret[:31], []byte("accountd.v1 client secret"))
+	skToOther, _ := rsa.EncryptOAEP(sha256.New(), seeds, &ks.other.PublicKey, hs.ServerSecret, []byte("accountd.v1 server secret"))
+	clientHello := func(version int, key, secret []byte) string {
+		b, _ := json.Marshal(protocol.ClientHello{Type: protocol.TypeClientHello, Version: version, ClientKey: key, Secret: secret})
+		return string(b)
+	}
+	serverKey := func(secret []byte) string {
+		b, _ := json.Marshal(protocol.ServerKey{Type: protocol.TypeServerKey, Secret: secret})
+		return string(b)
+	}
+	// A 1024-bit modulus (the top bits of the transport key's): too small.
+	smallDER := mustPKIX(t, &rsa.PublicKey{N: new(big.Int).Rsh(ks.transport.N, 2048), E: 65537})
+	v.BadFrames = []vectorBadFrame{
+		{"hello: flipped signature bit", "hello", editHello(func(m map[string]any) { m["signature"] = flip(sigBytes, 10) }), "bad_signature"},
+		{"hello: transport key swapped for another key", "hello", editHello(func(m map[string]any) { m["transport_key"] = otherDER }), "bad_signature"},
+		{"hello: identity key swapped (wrong key)", "hello", editHello(func(m map[string]any) { m["identity_key"] = []byte(otherIdentity) }), "bad_signature"},
+		{"hello: nonce changed", "hello", editHello(func(m map[string]any) { m["nonce"] = flip(h.Nonce, 0) }), "bad_signature"},
+		{"hello: version 2", "hello", editHello(func(m map[string]any) { m["version"] = 2 }), "version"},
+		{"hello: unknown field", "hello", editHello(func(m map[string]any) { m["extra"] = true }), "malformed"},
+		{"hello: wrong type", "hello", editHello(func(m map[string]any) { m["type"] = "server_key" }), "malformed"},
+		{"hello: nonce of 31 bytes", "hello", editHello(func(m map[string]any) { m["nonce"] = h.Nonce[:31] }), "malformed"},
+		{"hello: member name in another case", "hello", strings.Replace(hs.Hello, `"nonce"`, `"Nonce"`, 1), "malformed"},
+		{"hello: duplicate member", "hello", strings.Replace(hs.Hello, `"version":1,`, `"version":1,"version":1,`, 1), "malformed"},
+		{"hello: truncated frame", "hello", hs.Hello[:len(hs.Hello)/2], "malformed"},
+		{"hello: trailing data", "hello", hs.Hello + " {}", "malformed"},
+		{"client_hello: secret encrypted to another key (wrong key)", "client_hello", clientHello(1, v.Keys.ClientSPKI, wrongSecret), "decrypt"},
+		{"client_hello: secret with the server's label", "client_hello", clientHello(1, v.Keys.ClientSPKI, wrongLabel), "decrypt"},
+		{"client_hello: secret of 31 bytes", "client_hello", clientHello(1, v.Keys.ClientSPKI, shortSecret), "decrypt"},
+		{"client_hello: flipped ciphertext bit", "client_hello", clientHello(1, v.Keys.ClientSPKI, flip(chf.Secret, 5)), "decrypt"},
+		{"client_hello: version 2", "client_hello", clientHello(2, v.Keys.ClientSPKI, chf.Secret), "version"},
+		{"client_hello: RSA-1024 client key", "client_hello", clientHello(1, smallDER, chf.Secret), "malformed"},
+		{"client_hello: client key not DER", "client_hello", clientHello(1, []byte("not a key"), chf.Secret), "malformed"},
+		{"client_hello: Ed25519 client key", "client_hello", clientHello(1, mustPKIX(t, otherIdentity), chf.Secret), "malformed"},
+		{"client_hello: duplicate secret", "client_hello", strings.Replace(hs.ClientHello, `"secret"`, `"secret":"AAAA","secret"`, 1), "malformed"},
+		{"client_hello: truncated frame", "client_hello", hs.ClientHello[:len(hs.ClientHello)-2], "malformed"},
+		{"client_hello: hello frame sent instead", "client_hello", hs.Hello, "malformed"},
+		{"server_key: secret encrypted to another key (wrong key)", "server_key", serverKey(skToOther), "decrypt"},
+		{"server_key: flipped ciphertext bit", "server_key", serverKey(flip(skf.Secret, 7)), "decrypt"},
+		{"server_key: empty secret", "server_key", serverKey(nil), "malformed"},
+		{"server_key: truncated frame", "server_key", hs.ServerKey[:10], "malformed"},
+	}
+
+	v.Requests = []vectorRequest{
+		{`{"id":1,"op":"login","body":{"username":"alice","password":"correct horse battery staple"}}`, "ok"},
+		{`{"id":9007199254740991,"op":"authenticate","body":{"token":"x"}}`, "ok"},
+		{`{"op":"logout","id":7}`, "ok"},
+		{`{"id":2,"op":"frobnicate","body":{}}`, "ok"},
+		{`{"id":3,"op":"logout","body":null}`, "ok"},
+		{` {"id" : 4 , "op" : "logout" } `, "ok"},
+		{`{"id":0,"op":"login"}`, "bad_request"},
+		{`{"id":9007199254740992,"op":"login"}`, "bad_request"},
+		{`{"id":-1,"op":"login"}`, "bad_request"},
+		{`{"id":1.5,"op":"login"}`, "bad_request"},
+		{`{"id":"1","op":"login"}`, "bad_request"},
+		{`{"id":1}`, "bad_request"},
+		{`{"id":1,"op":7}`, "bad_request"},
+		{`{"id":1,"op":"login","body":[]}`, "bad_request"},
+		{`{"id":1,"op":"login","body":"x"}`, "bad_request"},
+		{`{"id":1,"op":"login","extra":true}`, "bad_request"},
+		{`{"id":1,"op":"login"}{"id":2,"op":"login"}`, "bad_request"},
+		{`{"ID":1,"op":"login"}`, "bad_request"},
+		{`{"id":1,"op":"login","op":"logout"}`, "bad_request"},
+		{`{"id":1,"op":"login","body":{"username":"a"},"body":{}}`, "bad_request"},
+		{`[1,"login"]`, "bad_request"},
+		{`{"id":1,"op":"login"`, "bad_request"},
+		{``, "bad_request"},
+	}
+
+	out, err := json.MarshalIndent(&v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(vectorsPath), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(vectorsPath, append(out, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s", vectorsPath)
+}
+
+// orderedHello re-encodes an edited hello in the order the server sends.
+func orderedHello(m map[string]any) any {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	first := true
+	for _, k := range []string{"type", "version", "identity_key", "transport_key", "nonce", "signature", "extra"} {
+		x, ok := m[k]
+		if !ok {
+			continue
+		}
+		if !first {
+			b.WriteByte(',')
+		}
+		first = false
+		kb, _ := json.Marshal(k)
+		vb, _ := json.Marshal(x)
+		b.Write(kb)
+		b.WriteByte(':')
+		b.Write(vb)
+	}
+	b.WriteByte('}')
+	return json.RawMessage(b.Bytes())
+}
+
+func mustPKIX(tb testing.TB, pub any) []byte {
+	tb.Helper()
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return der
+}
+
+func newVectorKeys(t *testing.T) vectorKeys {
+	seed := func() hexBytes { b := make([]byte, ed25519.SeedSize); rand.Read(b); return b }
+	pkcs8 := func(bits int) hexBytes {
+		k, err := rsa.GenerateKey(rand.Reader, bits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return der
+	}
+	return vectorKeys{
+		IdentitySeed:   seed(),
+		OtherIdentSeed: seed(),
+		TransportPKCS8: pkcs8(protocol.TransportKeyBits),
+		ClientPKCS8:    pkcs8(2048),
+		OtherRSAPKCS8:  pkcs8(2048),
+	}
+}

@@ -1,0 +1,116 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/accountd/accountd/protocol"
+	"github.com/accountd/accountd/store/sqlstore/sqltest"
+)
+
+// interopClient is a second implementation of the protocol, written from
+// protocol/SPEC.md alone in Python with the cryptography package.
+const interopClient = "../protocol/testdata/interop/client.py"
+
+// mustPython returns the python3 that can run the interop client. When it
+// or its cryptography package is missing, the test is skipped saying so,
+// except under CI (which installs them), where that is a failure.
+func mustPython(t *testing.T) string {
+	t.Helper()
+	missing := t.Skipf
+	if os.Getenv("CI") != "" {
+		missing = t.Fatalf
+	}
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		missing("the independent Python client cannot run: python3 is not installed")
+		return ""
+	}
+	if out, err := exec.Command(py, "-c", "import cryptography").CombinedOutput(); err != nil {
+		missing("the independent Python client cannot run: the Python package 'cryptography' is missing (apt install python3-cryptography, or pip install cryptography): %s", bytes.TrimSpace(out))
+		return ""
+	}
+	return py
+}
+
+// runPython runs the interop client and returns its exit code and output.
+func runPython(t *testing.T, py string, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, append([]string{interopClient}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if err != nil {
+		ee, ok := err.(*exec.ExitError)
+		if !ok {
+			t.Fatalf("run %s: %v", interopClient, err)
+		}
+		code = ee.ExitCode()
+	}
+	return code, stdout.String(), stderr.String()
+}
+
+func TestIndependentClientVectors(t *testing.T) {
+	py := mustPython(t)
+	code, out, errOut := runPython(t, py, "vectors", "../protocol/testdata/vectors.json")
+	if code != 0 || strings.Contains(out, "FAIL") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	if n := strings.Count(out, "ok "); n < 50 {
+		t.Fatalf("only %d checks ran:\n%s", n, out)
+	}
+}
+
+func TestIndependentClientAgainstServer(t *testing.T) {
+	py := mustPython(t)
+	first := mustServe(t, sqltest.NewSQLite(t), nil)
+	known := filepath.Join(t.TempDir(), "known_servers")
+
+	// Unknown server, no trust on first use: refused, nothing pinned.
+	code, out, errOut := runPython(t, py, "run", "--server", first.addr, "--known", known)
+	if code != 3 || !strings.Contains(errOut, "unknown") {
+		t.Fatalf("unknown server: exit %d\n%s%s", code, out, errOut)
+	}
+
+	code, out, errOut = runPython(t, py, "run", "--server", first.addr, "--known", known, "--trust-on-first-use")
+	if code != 0 || strings.Contains(out, "FAIL") {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	for _, step := range []string{"handshake", "signup", "login", "authenticate", "refresh", "logout", "authenticate after logout", "unknown op", "wrong-typed field", "tampered packet: closed 1008 ''"} {
+		if !strings.Contains(out, "ok    "+step) {
+			t.Errorf("step %q missing from the output:\n%s", step, out)
+		}
+	}
+	wantOld := protocol.Fingerprint(first.identity.Public().(ed25519.PublicKey))
+	if pinned, _ := os.ReadFile(known); !strings.Contains(out, wantOld) || len(pinned) == 0 {
+		t.Fatalf("fingerprint %s not shown or not pinned:\n%s", wantOld, out)
+	}
+
+	// Pinned now: the next run needs no trust on first use.
+	if code, out, errOut = runPython(t, py, "run", "--server", first.addr, "--known", known); code != 0 {
+		t.Fatalf("second run: exit %d\n%s%s", code, out, errOut)
+	}
+
+	// Another identity at the same address is refused, naming both keys.
+	addr := first.addr
+	first.http.Close()
+	impostor := mustServeAt(t, sqltest.NewSQLite(t), addr)
+	wantNew := protocol.Fingerprint(impostor.identity.Public().(ed25519.PublicKey))
+	code, out, errOut = runPython(t, py, "run", "--server", addr, "--known", known, "--trust-on-first-use")
+	if code != 3 || !strings.Contains(errOut, wantOld) || !strings.Contains(errOut, wantNew) || !strings.Contains(errOut, "man-in-the-middle") {
+		t.Fatalf("changed identity: exit %d, want 3 naming %s and %s\n%s%s", code, wantOld, wantNew, out, errOut)
+	}
+	if strings.Contains(out, "ok    signup") {
+		t.Fatal("the client talked to the impostor")
+	}
+}
