@@ -7,7 +7,7 @@ FUZZTIME ?= 30s
 
 .DEFAULT_GOAL := help
 
-.PHONY: help build run client test race bench fuzz lint verify clean
+.PHONY: help build run client test race bench bench-targets fuzz lint verify clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,8 +28,16 @@ test: ## the whole suite (MariaDB tests skip when it is unreachable, unless CI i
 race: ## the whole suite with the race detector
 	$(GO) test -race -count=1 ./...
 
-bench: ## Go benchmarks of the hot paths
+bench: build ## Go benchmarks of the hot paths, then a short load pass against a throwaway server
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(BIN)/accountd-bench limits --duration 3s
+	$(BIN)/accountd-bench --spawn $(BIN)/accountd --duration 3s --warmup 1s --concurrency 4 --idle 200 all
+
+bench-targets: build ## the README's performance table: every target, MariaDB store (takes a few minutes)
+	$(BIN)/accountd-bench limits --duration 10s
+	$(BIN)/accountd-bench --spawn $(BIN)/accountd --spawn-db mysql --duration 10s --concurrency 4,16,64 login
+	$(BIN)/accountd-bench --spawn $(BIN)/accountd --spawn-db mysql --duration 10s --concurrency 2,4,8 handshake authenticate
+	$(BIN)/accountd-bench --spawn $(BIN)/accountd --spawn-db mysql --duration 10s --concurrency 4 --idle 10000 idle
 
 # A target that stops with "context deadline exceeded" and writes no
 # failing input under testdata/fuzz hit Go's fuzz-coordinator race at the

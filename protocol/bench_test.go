@@ -54,3 +54,28 @@ func BenchmarkDecodeRequest(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkServerHandshake is the server's share of one handshake: one
+// RSA-3072 OAEP decryption and one encryption to the client key.
+func BenchmarkServerHandshake(b *testing.B) {
+	tk, ck := mustKeys(b)
+	der, _ := x509.MarshalPKIXPublicKey(&tk.PublicKey)
+	_, id, _ := ed25519.GenerateKey(rand.Reader)
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		sh, err := protocol.NewServerHandshake(id, tk, der, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ch, err := protocol.NewClientHandshake(sh.Hello(), ck, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		hello := ch.ClientHello()
+		b.StartTimer()
+		if _, _, err := sh.Finish(hello); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -56,6 +56,19 @@ func HashPassword(password string, p Argon2Params) (string, error) {
 		argon2.Version, p.MemoryKiB, p.Time, p.Threads, phcB64.EncodeToString(salt), phcB64.EncodeToString(sum)), nil
 }
 
+// dummyHash returns a PHC string with the given parameters and a random
+// salt and digest. Verifying any password against it costs exactly what a
+// real verification costs, and no password matches it; computing it needs
+// no hashing, so a server at rest holds no 64 MiB Argon2 buffer.
+func dummyHash(p Argon2Params) (string, error) {
+	b := make([]byte, saltLen+hashLen)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
+		argon2.Version, p.MemoryKiB, p.Time, p.Threads, phcB64.EncodeToString(b[:saltLen]), phcB64.EncodeToString(b[saltLen:])), nil
+}
+
 // parsePHC splits an Argon2id PHC string into its parameters, salt and hash.
 func parsePHC(phc string) (Argon2Params, []byte, []byte, error) {
 	var p Argon2Params

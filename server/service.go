@@ -70,11 +70,8 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 	if p, ok := cfg.Store.(interface{ Stats() sql.DBStats }); ok {
 		s.metrics.registerDBStats(p.Stats)
 	}
-	dummyPassword, err := GeneratePassword()
-	if err != nil {
-		return nil, err
-	}
-	if s.dummy, err = HashPassword(dummyPassword, cfg.Argon2); err != nil {
+	var err error
+	if s.dummy, err = dummyHash(cfg.Argon2); err != nil {
 		return nil, err
 	}
 	opts := []jwt.ParserOption{

@@ -1,0 +1,145 @@
+// Command accountd-bench is accountd's load generator. It speaks the real
+// protocol through the client package, against a server on loopback only.
+//
+//	accountd-bench [flags] <scenario>...   handshake signup login authenticate refresh logout mixed idle
+//	accountd-bench limits [flags]          the machine's Argon2id and RSA-3072 limits
+//
+// With --spawn PATH it sets up and starts a throwaway accountd (PATH is the
+// accountd binary) and measures that server's memory.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "accountd-bench: error: %s\n", err)
+		os.Exit(1)
+	}
+}
+
+var scenarios = []string{"handshake", "signup", "login", "authenticate", "refresh", "logout", "mixed", "idle"}
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "limits" {
+		return limitsCmd(ctx, args[1:], stdout)
+	}
+	fs := flag.NewFlagSet("accountd-bench", flag.ContinueOnError)
+	var o benchOptions
+	fs.StringVar(&o.server, "server", "", "server address on loopback, e.g. 127.0.0.1:8080 (or use --spawn)")
+	fs.StringVar(&o.spawn, "spawn", "", "path of an accountd binary: set up and start a throwaway server")
+	fs.StringVar(&o.spawnDB, "spawn-db", "sqlite", "store of the spawned server: sqlite or mysql")
+	fs.StringVar(&o.spawnDSN, "spawn-dsn", "root@tcp(127.0.0.1:3306)/", "MariaDB server DSN for --spawn-db mysql; a fresh database is created and dropped")
+	fs.IntVar(&o.pid, "pid", 0, "pid of the server process, to report its peak RSS (set by --spawn)")
+	fs.StringVar(&o.concurrency, "concurrency", "4", "comma-separated concurrency levels, one run per level")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per run")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time before each run")
+	fs.IntVar(&o.maxOps, "max-ops", 1_000_000, "stop a run after this many operations")
+	fs.IntVar(&o.idle, "idle", 1000, "idle handshaken connections held by the idle scenario")
+	fs.BoolVar(&o.json, "json", false, "print results as JSON")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.scenarios = fs.Args()
+	if len(o.scenarios) == 0 {
+		return errors.New("name at least one scenario: " + strings.Join(scenarios, " ") + " (or 'limits')")
+	}
+	if len(o.scenarios) == 1 && o.scenarios[0] == "all" {
+		o.scenarios = scenarios
+	}
+	for _, s := range o.scenarios {
+		if !contains(scenarios, s) {
+			return fmt.Errorf("unknown scenario %q (want one of %s)", s, strings.Join(scenarios, " "))
+		}
+	}
+	levels, err := parseLevels(o.concurrency)
+	if err != nil {
+		return err
+	}
+	if o.duration <= 0 || o.duration > time.Hour || o.warmup < 0 || o.warmup > 10*time.Minute {
+		return errors.New("--duration must be in (0, 1h] and --warmup in [0, 10m]")
+	}
+	if o.idle < 0 || o.idle > 100_000 {
+		return errors.New("--idle must be between 0 and 100000")
+	}
+	if o.spawn != "" {
+		srv, err := spawnServer(ctx, o.spawn, o.spawnDB, o.spawnDSN)
+		if err != nil {
+			return err
+		}
+		defer srv.stop()
+		o.server, o.pid = srv.addr, srv.pid
+	}
+	if o.server == "" {
+		return errors.New("--server or --spawn is required")
+	}
+	if err := checkLoopback(o.server); err != nil {
+		return err
+	}
+	b, err := newBench(ctx, o)
+	if err != nil {
+		return err
+	}
+	var results []*Result
+	if o.pid != 0 {
+		rss, _ := readRSS(o.pid)
+		results = append(results, &Result{Scenario: "server idle", ServerRSSBytes: rss})
+	}
+	for _, s := range o.scenarios {
+		for _, c := range levels {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			r, err := b.run(ctx, s, c)
+			if err != nil {
+				return fmt.Errorf("%s at concurrency %d: %w", s, c, err)
+			}
+			results = append(results, r)
+			if !o.json {
+				fmt.Fprintln(os.Stderr, r.line())
+			}
+		}
+	}
+	if o.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(results)
+	}
+	printTable(stdout, results)
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func parseLevels(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		var n int
+		if _, err := fmt.Sscanf(strings.TrimSpace(f), "%d", &n); err != nil || n < 1 || n > 10_000 {
+			return nil, fmt.Errorf("--concurrency %q: want numbers between 1 and 10000", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
