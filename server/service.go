@@ -34,6 +34,8 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 	dummy    string // a hash to verify against when the username is unknown
+	// verified caches signature checks of tokens seen before.
+	verified *verifiedCache
 	parser   *jwt.Parser
 
 	metrics *Metrics
@@ -59,6 +61,8 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 		log:     cfg.Logger,
 		now:     cfg.Now,
 		metrics: metrics,
+		// 16384 entries of about 300 bytes: at most ~5 MB.
+		verified: newVerifiedCache(16384),
 	}
 	s.gate.metrics = s.metrics
 	s.keys = &keyRing{store: st, masterKey: cfg.MasterKey, algorithm: cfg.SigningAlgorithm, now: cfg.Now,
@@ -328,40 +332,53 @@ func (s *Service) verify(ctx context.Context, token string) (store.Account, stor
 	if token == "" || len(token) > 8192 {
 		return store.Account{}, store.Session{}, errInvalidToken
 	}
-	var c Claims
-	_, err := s.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
-		return s.keys.verificationKey(ctx, t)
-	})
+	c, err := s.verifySignature(ctx, token)
 	if err != nil {
-		if errors.Is(err, store.ErrUnavailable) {
-			return store.Account{}, store.Session{}, err
-		}
-		return store.Account{}, store.Session{}, errInvalidToken
+		return store.Account{}, store.Session{}, err
 	}
 	// From here on the token's signature is good: a rejection carries
 	// its session id, for the audit log.
 	rejected := store.Session{ID: c.SessionID, AccountID: c.Subject}
-	sess, err := s.store.GetSession(ctx, c.SessionID)
+	sess, a, err := s.store.GetSessionAccount(ctx, c.SessionID)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Account{}, rejected, errInvalidToken
 	}
 	if err != nil {
 		return store.Account{}, store.Session{}, fmt.Errorf("get session: %w", err)
 	}
-	if sess.Revoked() || !s.now().Before(sess.ExpiresAt) || sess.AccountID != c.Subject {
-		return store.Account{}, rejected, errInvalidToken
-	}
-	a, err := s.store.GetAccount(ctx, sess.AccountID)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Account{}, rejected, errInvalidToken
-	}
-	if err != nil {
-		return store.Account{}, store.Session{}, fmt.Errorf("get account: %w", err)
-	}
-	if a.Disabled {
+	if sess.Revoked() || !s.now().Before(sess.ExpiresAt) || sess.AccountID != c.Subject || a.Disabled {
 		return store.Account{}, rejected, errInvalidToken
 	}
 	return a, sess, nil
+}
+
+// verifySignature checks a token's signature and claims. A token verified
+// before skips the signature check (see verifiedCache) but not the time
+// claims, and only while its signing key is still in the ring.
+func (s *Service) verifySignature(ctx context.Context, token string) (Claims, error) {
+	now := s.now()
+	if v, ok := s.verified.get(token); ok && s.keys.has(v.kid) {
+		if !now.Before(v.expiresAt) || now.Before(v.notBefore) {
+			return Claims{}, errInvalidToken
+		}
+		return v.claims, nil
+	}
+	var c Claims
+	t, err := s.parser.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
+		return s.keys.verificationKey(ctx, t)
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrUnavailable) {
+			return Claims{}, err
+		}
+		return Claims{}, errInvalidToken
+	}
+	if c.ExpiresAt == nil || c.NotBefore == nil {
+		return Claims{}, errInvalidToken
+	}
+	kid, _ := t.Header["kid"].(string)
+	s.verified.put(token, verifiedToken{claims: c, kid: kid, expiresAt: c.ExpiresAt.Time, notBefore: c.NotBefore.Time})
+	return c, nil
 }
 
 // Authenticate returns the account and session behind a valid token.

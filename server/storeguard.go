@@ -81,6 +81,18 @@ func (g *guardedStore) GetSession(ctx context.Context, id string) (store.Session
 	return read(ctx, g, func(ctx context.Context) (store.Session, error) { return g.Store.GetSession(ctx, id) })
 }
 
+func (g *guardedStore) GetSessionAccount(ctx context.Context, id string) (store.Session, store.Account, error) {
+	type pair struct {
+		s store.Session
+		a store.Account
+	}
+	p, err := read(ctx, g, func(ctx context.Context) (pair, error) {
+		s, a, err := g.Store.GetSessionAccount(ctx, id)
+		return pair{s, a}, err
+	})
+	return p.s, p.a, err
+}
+
 func (g *guardedStore) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 	return read(ctx, g, g.Store.ListSigningKeys)
 }

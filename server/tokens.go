@@ -204,6 +204,14 @@ func (r *keyRing) verificationKey(ctx context.Context, t *jwt.Token) (any, error
 	return k.pub, nil
 }
 
+// has reports whether the ring holds a key id.
+func (r *keyRing) has(kid string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.keys[kid]
+	return ok
+}
+
 // JWK is one RSA key in a JSON Web Key Set (RFC 7517/7518).
 type JWK struct {
 	Kty string `json:"kty"`

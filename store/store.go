@@ -147,6 +147,9 @@ type Store interface {
 	CreateSession(ctx context.Context, s Session) error
 	// GetSession returns the session with the given id, or ErrNotFound.
 	GetSession(ctx context.Context, id string) (Session, error)
+	// GetSessionAccount returns a session and its account in one read
+	// (the check behind every authenticate), or ErrNotFound.
+	GetSessionAccount(ctx context.Context, sessionID string) (Session, Account, error)
 	// RevokeSession marks a live session revoked at the given time. It is
 	// idempotent: revoking a revoked session keeps the first time.
 	// ErrNotFound if the session does not exist.

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/accountd/accountd/store"
@@ -35,6 +36,40 @@ func (db *DB) GetSession(ctx context.Context, id string) (store.Session, error) 
 		return store.Session{}, db.translateGet("get session", err)
 	}
 	return s, nil
+}
+
+// GetSessionAccount implements store.Store with one joined query.
+func (db *DB) GetSessionAccount(ctx context.Context, id string) (store.Session, store.Account, error) {
+	var s store.Session
+	row := db.read.QueryRowContext(ctx,
+		`SELECT `+prefixColumns("s", sessionColumns)+`, `+prefixColumns("a", accountColumns)+
+			` FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id = ?`, id)
+	a, err := scanAccount(prefixScanner{row, []any{&s.ID, &s.AccountID, timeColumn{&s.CreatedAt}, timeColumn{&s.ExpiresAt}, timeColumn{&s.RevokedAt}}})
+	if err != nil {
+		return store.Session{}, store.Account{}, db.translateGet("get session and account", err)
+	}
+	return s, a, nil
+}
+
+// prefixColumns qualifies each column of a comma-separated list with a
+// table alias.
+func prefixColumns(alias, columns string) string {
+	cols := strings.Split(columns, ",")
+	for i, c := range cols {
+		cols[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
+
+// prefixScanner scans a joined row: its own destinations first, then the
+// ones the caller passes.
+type prefixScanner struct {
+	row   rowScanner
+	first []any
+}
+
+func (p prefixScanner) Scan(dest ...any) error {
+	return p.row.Scan(append(append([]any{}, p.first...), dest...)...)
 }
 
 // RevokeSession implements store.Store. Only a live session is updated, so

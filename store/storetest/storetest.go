@@ -397,10 +397,23 @@ func testSession(t *testing.T, s store.Store) {
 	if got.Revoked() {
 		t.Error("new session reports Revoked() = true")
 	}
+	gs, ga, err := s.GetSessionAccount(ctxFor(t), sess.ID)
+	if err != nil {
+		t.Fatalf("GetSessionAccount: %v", err)
+	}
+	if diff := cmp.Diff(sess, gs, cmpOpts...); diff != "" {
+		t.Errorf("GetSessionAccount session mismatch (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(a, ga, cmpOpts...); diff != "" {
+		t.Errorf("GetSessionAccount account mismatch (-want +got):\n%s", diff)
+	}
+	if _, _, err := s.GetSessionAccount(ctxFor(t), newID()); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetSessionAccount(unknown) = %v, want store.ErrNotFound", err)
+	}
 
 	dup := newSession(a.ID)
 	dup.ID = sess.ID
-	err := s.CreateSession(ctxFor(t), dup)
+	err = s.CreateSession(ctxFor(t), dup)
 	var conflict *store.ConflictError
 	if !errors.As(err, &conflict) || conflict.Field != "id" || !errors.Is(err, store.ErrAlreadyExists) {
 		t.Errorf("CreateSession with a taken id = %v, want *store.ConflictError{Field: \"id\"}", err)
