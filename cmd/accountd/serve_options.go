@@ -18,6 +18,10 @@ type serveOptions struct {
 	keyRotation     time.Duration
 	keyLead         time.Duration
 	jwksMaxAge      time.Duration
+	// rateLimit and rateBurst override the sealed config's per-IP limit
+	// on this instance (0: the config's, or the default).
+	rateLimit float64
+	rateBurst int
 }
 
 func defaultServeOptions() serveOptions {
@@ -37,6 +41,8 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.keyRotation, "key-rotation-interval", o.keyRotation, "how long a signing key signs before the next one is made")
 	fs.DurationVar(&o.keyLead, "key-publish-lead", o.keyLead, "how long a new signing key is in the JWKS before it signs (more than --jwks-max-age)")
 	fs.DurationVar(&o.jwksMaxAge, "jwks-max-age", o.jwksMaxAge, "Cache-Control max-age of /.well-known/jwks.json")
+	fs.Float64Var(&o.rateLimit, "rate-limit", 0, "requests per second allowed per client IP on this instance (default: the config's, else 10)")
+	fs.IntVar(&o.rateBurst, "rate-burst", 0, "requests a client IP may make at once on this instance (default: the config's, else 20)")
 }
 
 func (o *serveOptions) check() error {
@@ -56,6 +62,9 @@ func (o *serveOptions) check() error {
 			return usageError{fmt.Sprintf("--%s must be positive, got %v", d.name, d.v)}
 		}
 	}
+	if o.rateLimit < 0 || o.rateLimit > 1e6 || o.rateBurst < 0 || o.rateBurst > 1e6 {
+		return usageError{"--rate-limit and --rate-burst must be between 0 and 1000000"}
+	}
 	return nil
 }
 
@@ -64,4 +73,10 @@ func (o *serveOptions) apply(c *server.Config) {
 	c.KeyRotationInterval = o.keyRotation
 	c.KeyPublishLead = o.keyLead
 	c.JWKSMaxAge = o.jwksMaxAge
+	if o.rateLimit > 0 {
+		c.Limits.RateLimit = o.rateLimit
+	}
+	if o.rateBurst > 0 {
+		c.Limits.RateBurst = o.rateBurst
+	}
 }
