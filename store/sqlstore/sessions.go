@@ -42,7 +42,7 @@ func (db *DB) GetSession(ctx context.Context, id string) (store.Session, error) 
 func (db *DB) GetSessionAccount(ctx context.Context, id string) (store.Session, store.Account, error) {
 	var s store.Session
 	row := db.read.QueryRowContext(ctx,
-		`SELECT `+prefixColumns("s", sessionColumns)+`, `+prefixColumns("a", accountColumns)+
+		`SELECT `+prefixColumns("s", sessionColumns)+`, `+prefixColumns("a", accountSelectColumns)+
 			` FROM sessions s JOIN accounts a ON a.id = s.account_id WHERE s.id = ?`, id)
 	a, err := scanAccount(prefixScanner{row, []any{&s.ID, &s.AccountID, timeColumn{&s.CreatedAt}, timeColumn{&s.ExpiresAt}, timeColumn{&s.RevokedAt}}})
 	if err != nil {
