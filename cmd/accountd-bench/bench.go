@@ -27,7 +27,7 @@ type benchOptions struct {
 	concurrency                      string
 	duration, warmup                 time.Duration
 	maxOps, idle                     int
-	json                             bool
+	json, limits                     bool
 	scenarios                        []string
 }
 
@@ -49,6 +49,12 @@ type Result struct {
 	ServerRSSBytes int64 `json:"server_rss_bytes,omitempty"`
 	// ServerRSSBeforeBytes is the server's RSS before the run.
 	ServerRSSBeforeBytes int64 `json:"server_rss_before_bytes,omitempty"`
+	// LimitPerSec is the machine's limit for this scenario (Argon2id
+	// hashes/s for login, RSA-3072 OAEP decryptions/s for handshake),
+	// measured just before and just after the run and averaged, with
+	// --limits; Ratio is OpsPerSec / LimitPerSec.
+	LimitPerSec float64 `json:"limit_per_sec,omitempty"`
+	Ratio       float64 `json:"ratio,omitempty"`
 }
 
 func (r *Result) line() string {
@@ -56,6 +62,9 @@ func (r *Result) line() string {
 		r.Scenario, r.Concurrency, r.OpsPerSec, r.P50MS, r.P95MS, r.P99MS, r.MaxMS, sum(r.Errors))
 	if r.ServerRSSBytes > 0 {
 		s += fmt.Sprintf("  server peak RSS %.1f MB", float64(r.ServerRSSBytes)/1e6)
+	}
+	if r.LimitPerSec > 0 {
+		s += fmt.Sprintf("  limit %.1f/s, ratio %.2f", r.LimitPerSec, r.Ratio)
 	}
 	return s
 }
@@ -70,7 +79,7 @@ func sum(m map[string]int) int {
 
 func printTable(w io.Writer, results []*Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tconc\tidle\tops/s\tp50 ms\tp95 ms\tp99 ms\tmax ms\terrors\tserver RSS MB\t")
+	fmt.Fprintln(tw, "scenario\tconc\tidle\tops/s\tlimit/s\tratio\tp50 ms\tp95 ms\tp99 ms\tmax ms\terrors\tserver RSS MB\t")
 	for _, r := range results {
 		rss := "-"
 		if r.ServerRSSBytes > 0 {
@@ -80,8 +89,12 @@ func printTable(w io.Writer, results []*Result) {
 		if len(r.Errors) > 0 {
 			errs = fmt.Sprint(r.Errors)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t\n",
-			r.Scenario, r.Concurrency, r.IdleConns, r.OpsPerSec, r.P50MS, r.P95MS, r.P99MS, r.MaxMS, errs, rss)
+		limit, ratio := "-", "-"
+		if r.LimitPerSec > 0 {
+			limit, ratio = fmt.Sprintf("%.1f", r.LimitPerSec), fmt.Sprintf("%.2f", r.Ratio)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t\n",
+			r.Scenario, r.Concurrency, r.IdleConns, r.OpsPerSec, limit, ratio, r.P50MS, r.P95MS, r.P99MS, r.MaxMS, errs, rss)
 	}
 	tw.Flush()
 }

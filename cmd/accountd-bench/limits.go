@@ -113,3 +113,44 @@ func saturate(ctx context.Context, n int, d time.Duration, f func()) float64 {
 	wg.Wait()
 	return float64(count.Load()) / elapsed.Seconds()
 }
+
+// scenarioLimit measures, for 5 s with the server idle, the limit a
+// scenario is bounded by: Argon2id hashes/s (the server's default
+// parameters) for login, RSA-3072 OAEP decryptions/s for handshake; 0 for
+// scenarios without one.
+func scenarioLimit(ctx context.Context, scenario string) float64 {
+	var f func()
+	switch scenario {
+	case "login":
+		salt := make([]byte, 16)
+		rand.Read(salt)
+		f = func() { argon2.IDKey([]byte("a password of typical length!"), salt, 2, 64*1024, 4, 32) }
+	case "handshake":
+		key, ct := rsaFixture()
+		f = func() { rsa.DecryptOAEP(sha256.New(), nil, key, ct, []byte("accountd.v1 client secret")) }
+	default:
+		return 0
+	}
+	return saturate(ctx, runtime.NumCPU(), 5*time.Second, f)
+}
+
+var (
+	rsaOnce sync.Once
+	rsaKey  *rsa.PrivateKey
+	rsaCT   []byte
+)
+
+func rsaFixture() (*rsa.PrivateKey, []byte) {
+	rsaOnce.Do(func() {
+		var err error
+		if rsaKey, err = rsa.GenerateKey(rand.Reader, 3072); err != nil {
+			panic(err)
+		}
+		secret := make([]byte, 32)
+		rand.Read(secret)
+		if rsaCT, err = rsa.EncryptOAEP(sha256.New(), rand.Reader, &rsaKey.PublicKey, secret, []byte("accountd.v1 client secret")); err != nil {
+			panic(err)
+		}
+	})
+	return rsaKey, rsaCT
+}

@@ -51,6 +51,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.maxOps, "max-ops", 1_000_000, "stop a run after this many operations")
 	fs.IntVar(&o.idle, "idle", 1000, "idle handshaken connections held by the idle scenario")
 	fs.BoolVar(&o.json, "json", false, "print results as JSON")
+	fs.BoolVar(&o.limits, "limits", false, "measure the machine's limit (Argon2id for login, RSA-3072 for handshake) just before and after each such run and report the ratio")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -104,9 +105,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
+			var before float64
+			if o.limits {
+				before = scenarioLimit(ctx, s)
+			}
 			r, err := b.run(ctx, s, c)
 			if err != nil {
 				return fmt.Errorf("%s at concurrency %d: %w", s, c, err)
+			}
+			if o.limits && before > 0 {
+				r.LimitPerSec = (before + scenarioLimit(ctx, s)) / 2
+				r.Ratio = r.OpsPerSec / r.LimitPerSec
 			}
 			results = append(results, r)
 			if !o.json {

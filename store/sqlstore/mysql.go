@@ -53,6 +53,12 @@ func mysqlConfig(dsn string) (*mysql.Config, error) {
 	// RowsAffected counts matched rows, not changed rows, as SQLite does: an
 	// UPDATE that sets a value to itself still finds its row.
 	cfg.ClientFoundRows = true
+	// The driver places arguments into the statement itself (escaping
+	// them for the connection's utf8mb4 charset; it refuses the charsets
+	// where that is unsafe) instead of a server-side prepare, execute
+	// and close per query: one round trip instead of three, about a third
+	// of the database's work per read.
+	cfg.InterpolateParams = true
 	if cfg.Timeout == 0 {
 		cfg.Timeout = mysqlDialTimeout
 	}
