@@ -279,7 +279,7 @@ func (s *Server) handshake(ctx context.Context, c *websocket.Conn) (*protocol.Se
 		c.Close(websocket.StatusProtocolError, "client_hello must be a text frame")
 		return nil, errors.New("binary client_hello")
 	}
-	reply, sess, err := hs.Finish(data)
+	reply, sess, err := finishOffStack(hs, data)
 	switch {
 	case errors.Is(err, protocol.ErrVersion):
 		c.Close(protocol.CloseVersion, "unsupported protocol version")
@@ -397,4 +397,23 @@ func truncate(s string, n int) string {
 		return s[:n] + "..."
 	}
 	return s
+}
+
+// finishOffStack runs the handshake's RSA work on a short-lived goroutine.
+// Big-number arithmetic needs a deep stack; run on the connection's own
+// goroutine it would grow that stack for as long as the connection lives,
+// and an idle connection would keep tens of KiB it no longer uses.
+func finishOffStack(hs *protocol.ServerHandshake, clientHello []byte) ([]byte, *protocol.Session, error) {
+	type result struct {
+		reply []byte
+		sess  *protocol.Session
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		reply, sess, err := hs.Finish(clientHello)
+		done <- result{reply, sess, err}
+	}()
+	r := <-done
+	return r.reply, r.sess, r.err
 }

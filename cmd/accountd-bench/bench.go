@@ -54,6 +54,9 @@ type Result struct {
 	// measured just before and just after the run and averaged, with
 	// --limits; Ratio is OpsPerSec / LimitPerSec.
 	LimitPerSec float64 `json:"limit_per_sec,omitempty"`
+	// IdleBytesPerConn is the server RSS the idle connections added,
+	// per connection (idle scenario, with the server's pid).
+	IdleBytesPerConn float64 `json:"idle_bytes_per_conn,omitempty"`
 	Ratio       float64 `json:"ratio,omitempty"`
 }
 
@@ -65,6 +68,9 @@ func (r *Result) line() string {
 	}
 	if r.LimitPerSec > 0 {
 		s += fmt.Sprintf("  limit %.1f/s, ratio %.2f", r.LimitPerSec, r.Ratio)
+	}
+	if r.IdleBytesPerConn > 0 {
+		s += fmt.Sprintf("  %d idle connections, %.1f KiB RSS each", r.IdleConns, r.IdleBytesPerConn/1024)
 	}
 	return s
 }
@@ -260,6 +266,31 @@ func (w *worker) op(ctx context.Context, scenario string) error {
 // run measures one scenario at one concurrency.
 func (b *bench) run(ctx context.Context, scenario string, conc int) (*Result, error) {
 	needAccount := scenario != "handshake" && scenario != "signup"
+	r := &Result{Scenario: scenario, Concurrency: conc}
+	if scenario == "idle" {
+		// Idle connections first, on a server that has done nothing else
+		// yet if this is the first run: the RSS they add is theirs, not
+		// pages left behind by the workers' Argon2 hashes.
+		var before int64
+		if b.o.pid != 0 {
+			before, _ = readRSS(b.o.pid)
+		}
+		idle, err := b.holdIdle(ctx, b.o.idle)
+		defer func() {
+			for _, c := range idle {
+				c.Close()
+			}
+		}()
+		if err != nil {
+			return nil, err
+		}
+		r.IdleConns = len(idle)
+		if b.o.pid != 0 && len(idle) > 0 {
+			time.Sleep(2 * time.Second) // let the last handshakes settle
+			after, _ := readRSS(b.o.pid)
+			r.IdleBytesPerConn = float64(after-before) / float64(len(idle))
+		}
+	}
 	workers := make([]*worker, conc)
 	var prepErr error
 	var mu sync.Mutex
@@ -290,19 +321,6 @@ func (b *bench) run(ctx context.Context, scenario string, conc int) (*Result, er
 	}()
 	if prepErr != nil {
 		return nil, prepErr
-	}
-	r := &Result{Scenario: scenario, Concurrency: conc}
-	if scenario == "idle" {
-		idle, err := b.holdIdle(ctx, b.o.idle)
-		defer func() {
-			for _, c := range idle {
-				c.Close()
-			}
-		}()
-		if err != nil {
-			return nil, err
-		}
-		r.IdleConns = len(idle)
 	}
 	if b.o.pid != 0 {
 		r.ServerRSSBeforeBytes, _ = readRSS(b.o.pid)

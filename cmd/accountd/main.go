@@ -202,7 +202,6 @@ func serve(ctx context.Context, cfg *setup.Config, logFormat string, level slog.
 	if a := cfg.Server.Argon2; a != nil {
 		scfg.Argon2 = server.Argon2Params{Time: a.Time, MemoryKiB: a.MemoryKiB, Threads: a.Threads}
 	}
-	setMemoryLimit(&scfg.Argon2)
 	srv, err := server.New(octx, scfg)
 	if err != nil {
 		return err
