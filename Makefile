@@ -35,9 +35,10 @@ bench: build ## Go benchmarks of the hot paths, then a short load pass against a
 
 bench-targets: build ## the README's performance table: every target, MariaDB store (takes a few minutes)
 	$(BIN)/accountd-bench limits --duration 10s
-	$(BIN)/accountd-bench --spawn $(BIN)/accountd --spawn-db mysql --duration 10s --concurrency 4,16,64 login
-	$(BIN)/accountd-bench --spawn $(BIN)/accountd --spawn-db mysql --duration 10s --concurrency 2,4,8 handshake authenticate
-	$(BIN)/accountd-bench --spawn $(BIN)/accountd --spawn-db mysql --duration 10s --concurrency 4 --idle 10000 idle
+	$(BIN)/accountd-bench --spawn $(BIN)/accountd --spawn-db mysql --limits --duration 10s --concurrency 4,16,64 login
+	$(BIN)/accountd-bench --spawn $(BIN)/accountd --spawn-db mysql --limits --duration 8s --concurrency 2,4,8 handshake
+	$(BIN)/accountd-bench --spawn $(BIN)/accountd --spawn-db mysql --duration 8s --concurrency 4,8,16 authenticate
+	$(BIN)/accountd-bench --spawn $(BIN)/accountd --spawn-db mysql --duration 8s --concurrency 4 --idle 10000 idle
 
 # A target that stops with "context deadline exceeded" and writes no
 # failing input under testdata/fuzz hit Go's fuzz-coordinator race at the

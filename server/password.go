@@ -139,14 +139,14 @@ func (g *hashGate) do(ctx context.Context, f func()) error {
 		return ctx.Err()
 	}
 	g.metrics.hashRunning(1)
-	defer func() { g.metrics.hashRunning(-1); <-g.slots }()
 	f()
-	// The hash's buffer (MemoryKiB) is garbage now. Collect it before
-	// the slot is given to the next request, so the process holds at
-	// most one buffer per slot; left to the pacer (GOGC=100) the heap
-	// would grow to twice the buffers in flight. The rest of the heap is
-	// small and the buffer holds no pointers, so a collection costs far
-	// less than the hash.
+	g.metrics.hashRunning(-1)
+	<-g.slots
+	// The hash's buffer (MemoryKiB) is garbage now. Collect it, so the
+	// process holds about one buffer per slot; left to the pacer
+	// (GOGC=100) the heap would grow to twice the buffers in flight. The
+	// slot is given back first: the next hash starts at once instead of
+	// waiting for the collection, which costs far less than a hash.
 	runtime.GC()
 	return nil
 }

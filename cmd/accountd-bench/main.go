@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -52,8 +53,20 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.idle, "idle", 1000, "idle handshaken connections held by the idle scenario")
 	fs.BoolVar(&o.json, "json", false, "print results as JSON")
 	fs.BoolVar(&o.limits, "limits", false, "measure the machine's limit (Argon2id for login, RSA-3072 for handshake) just before and after each such run and report the ratio")
+	cpuprofile := fs.String("cpuprofile", "", "write the load generator's own CPU profile to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	o.scenarios = fs.Args()
 	if len(o.scenarios) == 0 {
