@@ -57,7 +57,7 @@ type Result struct {
 	// IdleBytesPerConn is the server RSS the idle connections added,
 	// per connection (idle scenario, with the server's pid).
 	IdleBytesPerConn float64 `json:"idle_bytes_per_conn,omitempty"`
-	Ratio       float64 `json:"ratio,omitempty"`
+	Ratio            float64 `json:"ratio,omitempty"`
 }
 
 func (r *Result) line() string {
