@@ -109,6 +109,7 @@ func TestRedacted(t *testing.T) {
 		"%v":       fmt.Sprintf("%v", c),
 		"%+v":      fmt.Sprintf("%+v", *c),
 		"%#v":      fmt.Sprintf("%#v", c),
+		//lint:ignore S1025 the case under test is fmt's %s verb itself
 		"%s":       fmt.Sprintf("%s", *c),
 		"Database": fmt.Sprint(c.Database),
 	}
