@@ -44,7 +44,8 @@ func benchServer(b *testing.B, st store.Store) (*Server, string) {
 	mk := make([]byte, 32)
 	rand.Read(mk)
 	ctx := context.Background()
-	srv, err := New(ctx, Config{Store: st, MasterKey: mk, Identity: id, Argon2: Argon2Params{Time: 1, MemoryKiB: 1024, Threads: 1}})
+	srv, err := New(ctx, Config{Store: st, MasterKey: mk, Identity: id, Argon2: Argon2Params{Time: 1, MemoryKiB: 1024, Threads: 1},
+		Limits: Limits{RateLimit: 1e9, RateBurst: 1e9}})
 	if err != nil {
 		b.Fatal(err)
 	}
