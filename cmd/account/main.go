@@ -280,7 +280,8 @@ func (o *options) tokenArg() (string, error) {
 	return o.token, nil
 }
 
-func (o *options) whoami(ctx context.Context) error {
+// withToken reads the token argument, dials, and runs f on the connection.
+func (o *options) withToken(ctx context.Context, f func(c *client.Conn, tok string) error) error {
 	tok, err := o.tokenArg()
 	if err != nil {
 		return err
@@ -290,44 +291,36 @@ func (o *options) whoami(ctx context.Context) error {
 		return err
 	}
 	defer c.Close()
-	id, err := c.Authenticate(ctx, tok)
-	if err != nil {
-		return err
-	}
-	human := fmt.Sprintf("%s (id %s), session %s until %s", id.Account.Username, id.Account.ID, id.Session.ID, id.Session.ExpiresAt.Local().Format(time.RFC1123))
-	return o.print(id, human)
+	return f(c, tok)
+}
+
+func (o *options) whoami(ctx context.Context) error {
+	return o.withToken(ctx, func(c *client.Conn, tok string) error {
+		id, err := c.Authenticate(ctx, tok)
+		if err != nil {
+			return err
+		}
+		human := fmt.Sprintf("%s (id %s), session %s until %s", id.Account.Username, id.Account.ID, id.Session.ID, id.Session.ExpiresAt.Local().Format(time.RFC1123))
+		return o.print(id, human)
+	})
 }
 
 func (o *options) refresh(ctx context.Context) error {
-	tok, err := o.tokenArg()
-	if err != nil {
-		return err
-	}
-	c, err := o.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	t, err := c.Refresh(ctx, tok)
-	if err != nil {
-		return err
-	}
-	return o.print(t, t.Token)
+	return o.withToken(ctx, func(c *client.Conn, tok string) error {
+		t, err := c.Refresh(ctx, tok)
+		if err != nil {
+			return err
+		}
+		return o.print(t, t.Token)
+	})
 }
 
 func (o *options) logout(ctx context.Context) error {
-	tok, err := o.tokenArg()
-	if err != nil {
-		return err
-	}
-	c, err := o.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := c.Logout(ctx, tok); err != nil {
-		return err
-	}
-	forgetSavedSession(c.Server(), tok)
-	return o.print(map[string]bool{"logged_out": true}, "logged out")
+	return o.withToken(ctx, func(c *client.Conn, tok string) error {
+		if err := c.Logout(ctx, tok); err != nil {
+			return err
+		}
+		forgetSavedSession(c.Server(), tok)
+		return o.print(map[string]bool{"logged_out": true}, "logged out")
+	})
 }
