@@ -82,7 +82,6 @@ func NewService(ctx context.Context, cfg Config) (*Service, error) {
 		jwt.WithValidMethods([]string{"PS256", "RS256"}),
 		jwt.WithIssuer(cfg.Issuer),
 		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(cfg.Now),
 	}
 	if cfg.Audience != "" {
@@ -306,10 +305,13 @@ func (s *Service) issue(a store.Account, sess store.Session) (*protocol.TokenRes
 	}
 	c := Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    s.cfg.Issuer,
-			Subject:   a.ID,
-			IssuedAt:  jwt.NewNumericDate(now),
-			NotBefore: jwt.NewNumericDate(now),
+			Issuer:   s.cfg.Issuer,
+			Subject:  a.ID,
+			IssuedAt: jwt.NewNumericDate(now),
+			// Valid from a little before issue, so that another instance
+			// (or an outside verifier) whose clock is behind by up to
+			// clockLeeway accepts it at once.
+			NotBefore: jwt.NewNumericDate(now.Add(-clockLeeway)),
 			ExpiresAt: jwt.NewNumericDate(exp),
 			ID:        jti,
 		},

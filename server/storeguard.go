@@ -118,6 +118,20 @@ func (g *guardedStore) DeleteAccount(ctx context.Context, id string) error {
 	return write(ctx, g, func(ctx context.Context) error { return g.Store.DeleteAccount(ctx, id) })
 }
 
+func (g *guardedStore) RecordLoginFailure(ctx context.Context, e store.AuthEvent) (store.LoginFailures, error) {
+	var f store.LoginFailures
+	err := write(ctx, g, func(ctx context.Context) error {
+		var err error
+		f, err = g.Store.RecordLoginFailure(ctx, e)
+		return err
+	})
+	return f, err
+}
+
+func (g *guardedStore) ResetLoginFailures(ctx context.Context, accountID string) error {
+	return write(ctx, g, func(ctx context.Context) error { return g.Store.ResetLoginFailures(ctx, accountID) })
+}
+
 func (g *guardedStore) CreateSession(ctx context.Context, s store.Session) error {
 	return write(ctx, g, func(ctx context.Context) error { return g.Store.CreateSession(ctx, s) })
 }

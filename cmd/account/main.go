@@ -90,7 +90,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fs.StringVar(&o.username, "username", "", "username")
 		fs.BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
 	case "whoami", "refresh", "logout":
-		fs.StringVar(&o.token, "token", os.Getenv("ACCOUNTD_TOKEN"), "session token; env ACCOUNTD_TOKEN")
+		fs.StringVar(&o.token, "token", os.Getenv("ACCOUNTD_TOKEN"), "session token; env ACCOUNTD_TOKEN (visible to other local users in the process list: prefer --token-stdin or the env)")
 		fs.BoolVar(&o.tokenStdin, "token-stdin", false, "read the token from the first line of stdin")
 	default:
 		fmt.Fprintf(stderr, "account: error: unknown command %q\n%s", cmd, usage)

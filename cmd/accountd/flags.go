@@ -81,7 +81,7 @@ func addAnswers(fs *flag.FlagSet, withListen bool) *answers {
 	fs.StringVar(&a.user, "db-user", envOr("ACCOUNTD_DB_USER", "accountd"), "MariaDB/MySQL user (env ACCOUNTD_DB_USER)")
 	fs.StringVar(&a.pwFile, "db-password-file", os.Getenv("ACCOUNTD_DB_PASSWORD_FILE"), "file holding the MariaDB/MySQL password (env ACCOUNTD_DB_PASSWORD_FILE; or ACCOUNTD_DB_PASSWORD holds it)")
 	fs.StringVar(&a.name, "db-name", envOr("ACCOUNTD_DB_NAME", "accountd"), "MariaDB/MySQL database, created if missing (env ACCOUNTD_DB_NAME)")
-	fs.StringVar(&a.dsn, "db-dsn", os.Getenv("ACCOUNTD_DB_DSN"), "a whole MariaDB/MySQL DSN instead of the --db-* parts, e.g. user:pass@tcp(127.0.0.1:3306)/accountd (env ACCOUNTD_DB_DSN)")
+	fs.StringVar(&a.dsn, "db-dsn", os.Getenv("ACCOUNTD_DB_DSN"), "a whole MariaDB/MySQL DSN instead of the --db-* parts, e.g. user:pass@tcp(127.0.0.1:3306)/accountd (env ACCOUNTD_DB_DSN; a password here is visible to other local users in the process list: prefer the env or --db-password-file)")
 	if withListen {
 		fs.StringVar(&a.listen, "listen", envOr("ACCOUNTD_LISTEN", setup.DefaultListen), "address to listen on, host:port (env ACCOUNTD_LISTEN)")
 	}
