@@ -114,10 +114,13 @@ func (m MySQLServer) DSN() string { return m.config().FormatDSN() }
 
 // MySQL error numbers CheckMySQL tells apart.
 const (
-	errAccessDenied      = 1045 // ER_ACCESS_DENIED_ERROR: user or password
-	errHostNotPrivileged = 1130 // ER_HOST_NOT_PRIVILEGED: user not allowed from here
-	errDBAccessDenied    = 1044 // ER_DBACCESS_DENIED_ERROR: no rights on the database
-	errNoSuchTable       = 1146 // ER_NO_SUCH_TABLE
+	errAccessDenied = 1045 // ER_ACCESS_DENIED_ERROR: user or password
+	// ER_ACCESS_DENIED_NO_PASSWORD_ERROR: MariaDB's answer for some unknown
+	// users, depending on the authentication plugin it falls back to.
+	errAccessDeniedNoPassword = 1698
+	errHostNotPrivileged      = 1130 // ER_HOST_NOT_PRIVILEGED: user not allowed from here
+	errDBAccessDenied         = 1044 // ER_DBACCESS_DENIED_ERROR: no rights on the database
+	errNoSuchTable            = 1146 // ER_NO_SUCH_TABLE
 )
 
 // checkTimeout bounds each step of CheckMySQL.
@@ -203,7 +206,7 @@ func (m MySQLServer) connectError(err error) error {
 	var me *mysql.MySQLError
 	if errors.As(err, &me) {
 		switch me.Number {
-		case errAccessDenied:
+		case errAccessDenied, errAccessDeniedNoPassword:
 			return &FieldError{FieldPassword, fmt.Errorf("the server refused user %s with this password", m.User)}
 		case errHostNotPrivileged:
 			return &FieldError{FieldUser, fmt.Errorf("user %s may not connect from this machine", m.User)}
