@@ -170,6 +170,7 @@ var mysqlUnavailable = map[uint16]bool{
 	1053: true, // ER_SERVER_SHUTDOWN
 	1129: true, // ER_HOST_IS_BLOCKED
 	1290: true, // ER_OPTION_PREVENTS_STATEMENT: --read-only during failover
+	1698: true, // ER_ACCESS_DENIED_NO_PASSWORD_ERROR: the user is gone
 	1836: true, // ER_READ_ONLY_MODE
 	1927: true, // ER_CONNECTION_KILLED (MariaDB)
 }
