@@ -66,12 +66,9 @@ func TestArgon2FloodMemory(t *testing.T) {
 		slots   = 2
 		clients = 16
 		perConn = 2
-		// margin covers what the flood adds besides the hashes in
-		// flight: the buffer of a hash just finished, which the gate
-		// collects right after giving its slot to the next request (64
-		// MiB), and connections, SQLite and the clients in this same
-		// process (64 MiB).
-		margin = 128 * mib
+		// margin covers what the flood adds besides the hashes:
+		// connections, SQLite, the clients in this same process.
+		margin = 64 * mib
 	)
 	st := sqltest.NewSQLite(t)
 	ts := mustServe(t, st, func(c *server.Config) {
