@@ -27,7 +27,7 @@ func RotateSigningKey(ctx context.Context, cfg Config, immediate bool) (store.Si
 	}
 	r := &keyRing{store: cfg.Store, masterKey: cfg.MasterKey, algorithm: cfg.SigningAlgorithm, now: cfg.Now,
 		rotation: cfg.rotationPolicy(), metrics: newMetrics()}
-	won, err := r.rotate(ctx, immediate)
+	won, err := r.rotate(ctx, immediate, nil)
 	if err != nil {
 		return store.SigningKey{}, false, fmt.Errorf("server: rotate: %w", err)
 	}

@@ -106,9 +106,16 @@ func (r *keyRing) rotationDue(now time.Time) bool {
 // at once when immediate (the first key, or no key can sign), else after
 // the lead. It reports false when another instance wrote that generation
 // first; the ring then holds that instance's key.
-func (r *keyRing) rotate(ctx context.Context, immediate bool) (bool, error) {
+//
+// need, when not nil, is asked again after the reload: another instance
+// may have rotated since the caller decided to, and its key must not be
+// followed by a second one.
+func (r *keyRing) rotate(ctx context.Context, immediate bool, need func(now time.Time) bool) (bool, error) {
 	if err := r.reload(ctx); err != nil {
 		return false, err
+	}
+	if need != nil && !need(r.now()) {
+		return false, nil
 	}
 	r.mu.RLock()
 	gen := r.maxGen + 1
@@ -178,7 +185,7 @@ func (r *keyRing) maintain(ctx context.Context, log *slog.Logger) {
 		if !r.rotationDue(now) {
 			continue
 		}
-		won, err := r.rotate(ctx, r.signer(now) == nil)
+		won, err := r.rotate(ctx, r.signer(now) == nil, r.rotationDue)
 		switch {
 		case err != nil:
 			if ctx.Err() == nil {
@@ -199,5 +206,5 @@ func (r *keyRing) maintain(ctx context.Context, log *slog.Logger) {
 // reports false when another instance rotated at the same moment (its key
 // is then the next one).
 func (s *Service) RotateSigningKeys(ctx context.Context) (bool, error) {
-	return s.keys.rotate(ctx, false)
+	return s.keys.rotate(ctx, false, nil)
 }

@@ -103,7 +103,7 @@ func (r *keyRing) load(ctx context.Context) error {
 	if r.signer(r.now()) != nil {
 		return nil
 	}
-	if _, err := r.rotate(ctx, true); err != nil {
+	if _, err := r.rotate(ctx, true, func(now time.Time) bool { return r.signer(now) == nil }); err != nil {
 		return err
 	}
 	if r.signer(r.now()) == nil {
