@@ -229,6 +229,21 @@ func (s *Service) Login(ctx context.Context, req protocol.LoginRequest) (*protoc
 		refused, release = s.admit(a, now)
 		defer release()
 		if refused == "" {
+			// An attempt that finished between the read above and the
+			// admission has moved the counter: read it again, now that
+			// this is the account's only attempt on this instance.
+			fresh, err := s.store.GetAccount(ctx, a.ID)
+			if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return nil, fmt.Errorf("get account: %w", err)
+			}
+			if err == nil {
+				a = fresh
+				refused = s.refusal(a, now)
+			} else {
+				refused = store.ReasonUnknownUser
+			}
+		}
+		if refused == "" {
 			hash = a.PasswordHash
 		}
 	}

@@ -15,21 +15,30 @@ import (
 // account is refused as throttled, so that a burst of parallel guesses at
 // the moment a wait ends gets one guess, not many. release is never nil.
 func (s *Service) admit(a store.Account, now time.Time) (refused string, release func()) {
-	f := a.Failures
-	switch {
-	case f.Count >= s.cfg.LockAfter:
-		s.metrics.LockedOut()
-		return store.ReasonLocked, func() {}
-	case now.Before(f.LastAt.Add(s.cfg.throttleDelay(f.Count))):
-		s.metrics.RateLimited("account")
-		return store.ReasonThrottled, func() {}
-	case a.Disabled:
-		return store.ReasonDisabled, func() {}
+	if r := s.refusal(a, now); r != "" {
+		return r, func() {}
 	}
 	if !s.attempts.begin(a.ID) {
 		return store.ReasonThrottled, func() {}
 	}
 	return "", func() { s.attempts.end(a.ID) }
+}
+
+// refusal is the reason a login for a may not check its password at now,
+// or "".
+func (s *Service) refusal(a store.Account, now time.Time) string {
+	f := a.Failures
+	switch {
+	case f.Count >= s.cfg.LockAfter:
+		s.metrics.LockedOut()
+		return store.ReasonLocked
+	case now.Before(f.LastAt.Add(s.cfg.throttleDelay(f.Count))):
+		s.metrics.RateLimited("account")
+		return store.ReasonThrottled
+	case a.Disabled:
+		return store.ReasonDisabled
+	}
+	return ""
 }
 
 // inFlight is the set of accounts with a login attempt in progress on this
