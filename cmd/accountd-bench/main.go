@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -76,7 +77,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		o.scenarios = scenarios
 	}
 	for _, s := range o.scenarios {
-		if !contains(scenarios, s) {
+		if !slices.Contains(scenarios, s) {
 			return fmt.Errorf("unknown scenario %q (want one of %s)", s, strings.Join(scenarios, " "))
 		}
 	}
@@ -143,15 +144,6 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	printTable(stdout, results)
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func parseLevels(s string) ([]int, error) {
