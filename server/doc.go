@@ -1,16 +1,14 @@
-// Package server is accountd's server: the account rules (Service:
-// passwords, sessions, tokens) and the transports (Server: the WebSocket
-// endpoint /ws speaking protocol v1, and the HTTP endpoints on the same
-// listener).
+// Package server is accountd's transport: the WebSocket endpoint /ws
+// speaking the wire protocol (protocol/SPEC.md) and the HTTP endpoints on
+// the same listener. The account rules it calls live in server/account.
 //
 // The HTTP endpoints: GET /.well-known/jwks.json (the signing keys),
 // GET /healthz (the process answers), GET /readyz (200 when the database
 // answers and a signing key is loaded, else 503) and GET /metrics
-// (Prometheus; see Metrics). Server.Shutdown answers the requests in
-// flight before it closes each connection with 1001. Signing keys rotate
-// by age, safely with several instances on one database (rotation.go).
+// (Prometheus). Every operation is one entry of the operation table
+// (ops.go), from which both dispatch and the metrics' labels come.
+// Server.Shutdown answers the requests in flight before it closes each
+// connection with 1001.
 //
-// Service has no transport in it, so tests can call the rules directly.
-// The wire protocol is specified in protocol/SPEC.md. Both types are safe
-// for concurrent use.
+// A Server is safe for concurrent use.
 package server

@@ -27,7 +27,7 @@ var subprotocolHeader = http.Header{"Sec-WebSocket-Protocol": {protocol.Subproto
 // handshake on it.
 func mustRawHandshake(tb testing.TB, ts *testServer) (*rawWS, *protocol.Session) {
 	tb.Helper()
-	w, resp := dialRawWS(tb, ts.addr, subprotocolHeader)
+	w, resp := dialRawWS(tb, ts.Addr, subprotocolHeader)
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		tb.Fatalf("upgrade: %s", resp.Status)
 	}
@@ -109,10 +109,11 @@ func mustStillServe(tb testing.TB, ts *testServer) {
 }
 
 func TestNonWebSocketRequestToWS(t *testing.T) {
+	t.Parallel()
 	ts := mustServe(t, sqltest.NewSQLite(t), nil)
 	// A slow-header client is cut off by the HTTP server itself.
-	if ts.http.ReadHeaderTimeout != 5*time.Second || ts.http.MaxHeaderBytes != 16<<10 {
-		t.Fatalf("ReadHeaderTimeout %v, MaxHeaderBytes %d; SPEC.md §7 says 5s and 16 KiB", ts.http.ReadHeaderTimeout, ts.http.MaxHeaderBytes)
+	if ts.HTTP().ReadHeaderTimeout != 5*time.Second || ts.HTTP().MaxHeaderBytes != 16<<10 {
+		t.Fatalf("ReadHeaderTimeout %v, MaxHeaderBytes %d; SPEC.md §7 says 5s and 16 KiB", ts.HTTP().ReadHeaderTimeout, ts.HTTP().MaxHeaderBytes)
 	}
 	for _, tt := range []struct {
 		method string
@@ -125,7 +126,7 @@ func TestNonWebSocketRequestToWS(t *testing.T) {
 		{"GET", http.Header{"Upgrade": {"h2c"}, "Connection": {"Upgrade"}, "Sec-WebSocket-Protocol": {protocol.Subprotocol}}, http.StatusUpgradeRequired},
 	} {
 		t.Run(fmt.Sprintf("%s %v", tt.method, tt.header), func(t *testing.T) {
-			req, _ := http.NewRequestWithContext(ctxT(t), tt.method, "http://"+ts.addr+"/ws", strings.NewReader(""))
+			req, _ := http.NewRequestWithContext(ctxT(t), tt.method, "http://"+ts.Addr+"/ws", strings.NewReader(""))
 			for k, v := range tt.header {
 				req.Header[k] = v
 			}
@@ -144,6 +145,7 @@ func TestNonWebSocketRequestToWS(t *testing.T) {
 }
 
 func TestSubprotocolRequired(t *testing.T) {
+	t.Parallel()
 	ts := mustServe(t, sqltest.NewSQLite(t), nil)
 	for name, header := range map[string]http.Header{
 		"missing":      nil,
@@ -152,14 +154,14 @@ func TestSubprotocolRequired(t *testing.T) {
 		"other and v0": {"Sec-WebSocket-Protocol": {"chat, accountd.v0"}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, resp := dialRawWS(t, ts.addr, header)
+			_, resp := dialRawWS(t, ts.Addr, header)
 			if resp.StatusCode != http.StatusBadRequest {
 				t.Fatalf("status %s, want 400", resp.Status)
 			}
 		})
 	}
 	t.Run("offered among others", func(t *testing.T) {
-		_, resp := dialRawWS(t, ts.addr, http.Header{"Sec-WebSocket-Protocol": {"accountd.v2, " + protocol.Subprotocol}})
+		_, resp := dialRawWS(t, ts.Addr, http.Header{"Sec-WebSocket-Protocol": {"accountd.v2, " + protocol.Subprotocol}})
 		if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Protocol") != protocol.Subprotocol {
 			t.Fatalf("status %s, subprotocol %q", resp.Status, resp.Header.Get("Sec-WebSocket-Protocol"))
 		}
@@ -168,6 +170,7 @@ func TestSubprotocolRequired(t *testing.T) {
 }
 
 func TestHandshakeDeadline(t *testing.T) {
+	t.Parallel()
 	const deadline = 500 * time.Millisecond
 	ts := mustServe(t, sqltest.NewSQLite(t), func(c *server.Config) { c.HandshakeTimeout = deadline })
 	for _, tt := range []struct {
@@ -190,7 +193,7 @@ func TestHandshakeDeadline(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
-			w, resp := dialRawWS(t, ts.addr, subprotocolHeader)
+			w, resp := dialRawWS(t, ts.Addr, subprotocolHeader)
 			if resp.StatusCode != http.StatusSwitchingProtocols {
 				t.Fatal(resp.Status)
 			}
@@ -217,6 +220,7 @@ func TestHandshakeDeadline(t *testing.T) {
 // little more than the limit: the server must close with 1009 without
 // waiting for the rest, so it never holds the whole frame.
 func TestOversizedFrame(t *testing.T) {
+	t.Parallel()
 	ts := mustServe(t, sqltest.NewSQLite(t), nil)
 	const announced = 1 << 30 // 1 GiB, never sent
 	sendOversized := func(t *testing.T, w *rawWS, op byte) {
@@ -228,7 +232,7 @@ func TestOversizedFrame(t *testing.T) {
 		w.conn.Write(maskBytes(mask, 0, chunk))
 	}
 	t.Run("during the handshake", func(t *testing.T) {
-		w, _ := dialRawWS(t, ts.addr, subprotocolHeader)
+		w, _ := dialRawWS(t, ts.Addr, subprotocolHeader)
 		w.readFrame() // hello
 		sendOversized(t, w, opText)
 		if code, _ := w.readClose(t); code != protocol.CloseMessageTooBig {
@@ -264,6 +268,7 @@ func TestOversizedFrame(t *testing.T) {
 // connection with 1008 and no reason; a bystander connection and the next
 // connection are unaffected.
 func TestBadCiphertext(t *testing.T) {
+	t.Parallel()
 	ts := mustServe(t, sqltest.NewSQLite(t), nil)
 	bystander, bsess := mustRawHandshake(t, ts)
 	const req = `{"id":1,"op":"authenticate","body":{"token":"x.y.z"}}`
@@ -328,6 +333,7 @@ func TestBadCiphertext(t *testing.T) {
 
 // TestBadHandshakeFrames covers the close codes of the handshake.
 func TestBadHandshakeFrames(t *testing.T) {
+	t.Parallel()
 	ts := mustServe(t, sqltest.NewSQLite(t), nil)
 	_, ck := mustKeys(t)
 	for _, tt := range []struct {
@@ -345,7 +351,7 @@ func TestBadHandshakeFrames(t *testing.T) {
 		{"secret flipped", opText, func(ch *protocol.ClientHello) []byte { ch.Secret[0] ^= 1; return mustJSON(t, ch) }, protocol.ClosePolicyViolation},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			w, _ := dialRawWS(t, ts.addr, subprotocolHeader)
+			w, _ := dialRawWS(t, ts.Addr, subprotocolHeader)
 			_, hello, err := w.readFrame()
 			if err != nil {
 				t.Fatal(err)
@@ -388,6 +394,7 @@ func mustJSON(tb testing.TB, v any) []byte {
 // TestBadRequestsKeepConnection sends well-sealed packets whose JSON is
 // wrong: each gets an error reply and the connection goes on.
 func TestBadRequestsKeepConnection(t *testing.T) {
+	t.Parallel()
 	ts := mustServe(t, sqltest.NewSQLite(t), nil)
 	w, sess := mustRawHandshake(t, ts)
 	for _, tt := range []struct {
@@ -432,6 +439,7 @@ func TestBadRequestsKeepConnection(t *testing.T) {
 }
 
 func TestCrossOriginUpgrade(t *testing.T) {
+	t.Parallel()
 	open := mustServe(t, sqltest.NewSQLite(t), nil)
 	allowing := mustServe(t, sqltest.NewSQLite(t), func(c *server.Config) { c.AllowedOrigins = []string{"app.example.com", "https://chat.example"} })
 	for _, tt := range []struct {
@@ -441,7 +449,7 @@ func TestCrossOriginUpgrade(t *testing.T) {
 		want   int
 	}{
 		{"no Origin (not a browser)", open, "", http.StatusSwitchingProtocols},
-		{"same origin", open, "http://" + open.addr, http.StatusSwitchingProtocols},
+		{"same origin", open, "http://" + open.Addr, http.StatusSwitchingProtocols},
 		{"other origin refused", open, "https://evil.example.net", http.StatusForbidden},
 		{"allowed origin", allowing, "https://app.example.com", http.StatusSwitchingProtocols},
 		{"origin not in the allowed list", allowing, "https://evil.example.net", http.StatusForbidden},
@@ -455,7 +463,7 @@ func TestCrossOriginUpgrade(t *testing.T) {
 			if tt.origin != "" {
 				h.Set("Origin", tt.origin)
 			}
-			w, resp := dialRawWS(t, tt.ts.addr, h)
+			w, resp := dialRawWS(t, tt.ts.Addr, h)
 			if resp.StatusCode != tt.want {
 				t.Fatalf("status %s, want %d", resp.Status, tt.want)
 			}
@@ -471,6 +479,7 @@ func TestCrossOriginUpgrade(t *testing.T) {
 // TestDeadPeerClosed: a connection whose peer stops answering pings is
 // closed with 1008 after one ping interval; one that answers stays open.
 func TestDeadPeerClosed(t *testing.T) {
+	t.Parallel()
 	const interval = 400 * time.Millisecond
 	ts := mustServe(t, sqltest.NewSQLite(t), func(c *server.Config) { c.PingInterval = interval })
 
@@ -512,6 +521,7 @@ func TestDeadPeerClosed(t *testing.T) {
 // TestPipelinedRequests: requests sent without waiting are answered one
 // each, in order (SPEC.md §5.1).
 func TestPipelinedRequests(t *testing.T) {
+	t.Parallel()
 	ts := mustServe(t, sqltest.NewSQLite(t), nil)
 	w, sess := mustRawHandshake(t, ts)
 	reqs := []string{

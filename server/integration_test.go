@@ -3,15 +3,11 @@ package server_test
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
 	"errors"
-	"net"
-	"net/http"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,75 +19,26 @@ import (
 	"github.com/accountd/accountd/store/sqlstore/sqltest"
 )
 
-// cheapArgon2 keeps tests fast; production defaults are never lowered.
-var cheapArgon2 = servertest.CheapArgon2
-
 // mustKeys returns RSA keys generated once per test binary.
 func mustKeys(tb testing.TB) (transport, clientKey *rsa.PrivateKey) {
 	tb.Helper()
 	return servertest.Keys(tb)
 }
 
-// testClock is a clock tests can move forward.
-type testClock struct{ offset atomic.Int64 }
+// testServer is a real server on 127.0.0.1 with a clock the test moves.
+type testServer = servertest.Server
 
-func (c *testClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *testClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
-func newMasterKey(tb testing.TB) []byte      { return mustRandom(tb, 32) }
-func mustRandom(tb testing.TB, n int) []byte { b := make([]byte, n); rand.Read(b); return b }
-func mustIdentity(tb testing.TB) ed25519.PrivateKey {
-	tb.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return priv
-}
-
-type testServer struct {
-	addr     string
-	srv      *server.Server
-	http     *http.Server
-	clock    *testClock
-	identity ed25519.PrivateKey
-}
-
-// mustServe starts a real server on 127.0.0.1:0 over st and stops it at
-// cleanup.
+// mustServe starts a real server on 127.0.0.1:0 over st (servertest's
+// defaults: cheap Argon2, a stopped clock, the per-IP limit out of reach)
+// and stops it at cleanup; edit, when not nil, adjusts the config.
 func mustServe(tb testing.TB, st store.Store, edit func(*server.Config)) *testServer {
 	tb.Helper()
-	tk, _ := mustKeys(tb)
-	clock := &testClock{}
-	cfg := server.Config{
-		Store: st, MasterKey: newMasterKey(tb), Identity: mustIdentity(tb), TransportKey: tk,
-		Argon2: cheapArgon2, Now: clock.Now,
-		// Every test client is 127.0.0.1: tests that are not about the
-		// rate limit must not meet it. TestRateLimitDefault shows the
-		// default.
-		Limits: server.Limits{RateLimit: 10000, RateBurst: 10000},
-	}
-	if edit != nil {
-		edit(&cfg)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	srv, err := server.New(ctx, cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	hs := srv.HTTPServer("")
-	go hs.Serve(ln)
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		hs.Shutdown(ctx)
-		srv.Shutdown(ctx)
+	return servertest.MustStart(tb, func(c *server.Config) {
+		c.Store = st
+		if edit != nil {
+			edit(c)
+		}
 	})
-	return &testServer{addr: ln.Addr().String(), srv: srv, http: hs, clock: clock, identity: cfg.Identity}
 }
 
 // mustDial connects with a fresh known-servers file, trusting on first use.
@@ -100,7 +47,7 @@ func mustDial(tb testing.TB, ts *testServer) *client.Conn {
 	_, ck := mustKeys(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, ts.addr, client.Options{
+	c, err := client.Dial(ctx, ts.Addr, client.Options{
 		Trust:           client.NewKnownServers(filepath.Join(tb.TempDir(), "known_servers")),
 		TrustOnFirstUse: true,
 		ClientKey:       ck,
@@ -121,6 +68,7 @@ func ctxT(tb testing.TB) context.Context {
 const goodPassword = "correct horse battery staple"
 
 func TestOperations(t *testing.T) {
+	t.Parallel()
 	for _, backend := range []struct {
 		name string
 		open func(testing.TB) store.Store
@@ -239,7 +187,7 @@ func testOperations(t *testing.T, ts *testServer) {
 	var refreshed *client.Token
 	t.Run("refresh", func(t *testing.T) {
 		var err error
-		ts.clock.Advance(2 * time.Second)
+		ts.Clock.Advance(2 * time.Second)
 		if refreshed, err = c.Refresh(ctx, tok.Token); err != nil {
 			t.Fatal(err)
 		}
@@ -276,7 +224,7 @@ func testOperations(t *testing.T, ts *testServer) {
 		if _, err := c.Authenticate(ctx, tk.Token); err != nil {
 			t.Fatal(err)
 		}
-		ts.clock.Advance(time.Hour + time.Minute)
+		ts.Clock.Advance(time.Hour + time.Minute)
 		if _, err := c.Authenticate(ctx, tk.Token); !errors.Is(err, client.ErrInvalidToken) {
 			t.Fatalf("expired: got %v", err)
 		}
@@ -290,7 +238,7 @@ func testOperations(t *testing.T, ts *testServer) {
 			t.Fatal(err)
 		}
 		for range 30 {
-			ts.clock.Advance(55 * time.Minute)
+			ts.Clock.Advance(55 * time.Minute)
 			if tk, err = c.Refresh(ctx, tk.Token); err != nil {
 				break
 			}
@@ -302,6 +250,7 @@ func testOperations(t *testing.T, ts *testServer) {
 }
 
 func TestChangedIdentityRefused(t *testing.T) {
+	t.Parallel()
 	st := sqltest.NewSQLite(t)
 	first := mustServe(t, st, nil)
 	_, ck := mustKeys(t)
@@ -309,27 +258,26 @@ func TestChangedIdentityRefused(t *testing.T) {
 	ctx := ctxT(t)
 
 	// Unknown server without trust-on-first-use: refused, nothing pinned.
-	_, err := client.Dial(ctx, first.addr, client.Options{Trust: known, ClientKey: ck})
+	_, err := client.Dial(ctx, first.Addr, client.Options{Trust: known, ClientKey: ck})
 	if !errors.Is(err, client.ErrUnknownServer) {
 		t.Fatalf("unknown server: got %v", err)
 	}
-	c, err := client.Dial(ctx, first.addr, client.Options{Trust: known, ClientKey: ck, TrustOnFirstUse: true})
+	c, err := client.Dial(ctx, first.Addr, client.Options{Trust: known, ClientKey: ck, TrustOnFirstUse: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.Close()
 
 	// Another server (another identity key) on the same address.
-	addr := first.addr
-	first.http.Close()
-	impostor := mustServeAt(t, sqltest.NewSQLite(t), addr)
+	addr := first.Addr
+	wantOld := protocol.Fingerprint(first.Config.Identity.Public().(ed25519.PublicKey))
+	impostor := mustImpostor(t, first)
 	_, err = client.Dial(ctx, addr, client.Options{Trust: known, ClientKey: ck, TrustOnFirstUse: true})
 	var mismatch *client.KeyMismatchError
 	if !errors.As(err, &mismatch) {
 		t.Fatalf("changed identity: got %v", err)
 	}
-	wantOld := protocol.Fingerprint(first.identity.Public().(ed25519.PublicKey))
-	wantNew := protocol.Fingerprint(impostor.identity.Public().(ed25519.PublicKey))
+	wantNew := protocol.Fingerprint(impostor.Config.Identity.Public().(ed25519.PublicKey))
 	if mismatch.Pinned != wantOld || mismatch.Presented != wantNew || mismatch.Line != 1 {
 		t.Fatalf("mismatch %+v, want pinned %s presented %s", mismatch, wantOld, wantNew)
 	}
@@ -338,29 +286,24 @@ func TestChangedIdentityRefused(t *testing.T) {
 	}
 }
 
-// mustServeAt starts a server with a new identity on a given address,
-// after the previous listener there has been closed.
-func mustServeAt(tb testing.TB, st store.Store, addr string) *testServer {
+// mustImpostor stops ts and starts, on its address, a server with another
+// identity key.
+func mustImpostor(tb testing.TB, ts *testServer) *testServer {
 	tb.Helper()
-	tk, _ := mustKeys(tb)
-	identity := mustIdentity(tb)
-	ctx := ctxT(tb)
-	srv, err := server.New(ctx, server.Config{Store: st, MasterKey: newMasterKey(tb), Identity: identity, TransportKey: tk, Argon2: cheapArgon2})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var ln net.Listener
-	for range 50 {
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
+	ts.Stop()
+	ts.Config.Identity = servertest.Identity(tb)
+	ts.MustRestart()
+	return ts
+}
+
+// waitFor polls cond until it holds, failing the test after 30 s.
+func waitFor(tb testing.TB, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
-	if err != nil {
-		tb.Fatal(err)
-	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: time.Second}
-	go hs.Serve(ln)
-	tb.Cleanup(func() { hs.Close() })
-	return &testServer{addr: addr, srv: srv, identity: identity}
 }

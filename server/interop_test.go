@@ -61,6 +61,7 @@ func runPython(t *testing.T, py string, args ...string) (int, string, string) {
 }
 
 func TestIndependentClientVectors(t *testing.T) {
+	t.Parallel()
 	py := mustPython(t)
 	code, out, errOut := runPython(t, py, "vectors", "../protocol/testdata/vectors.json")
 	if code != 0 || strings.Contains(out, "FAIL") {
@@ -72,17 +73,18 @@ func TestIndependentClientVectors(t *testing.T) {
 }
 
 func TestIndependentClientAgainstServer(t *testing.T) {
+	t.Parallel()
 	py := mustPython(t)
 	first := mustServe(t, sqltest.NewSQLite(t), nil)
 	known := filepath.Join(t.TempDir(), "known_servers")
 
 	// Unknown server, no trust on first use: refused, nothing pinned.
-	code, out, errOut := runPython(t, py, "run", "--server", first.addr, "--known", known)
+	code, out, errOut := runPython(t, py, "run", "--server", first.Addr, "--known", known)
 	if code != 3 || !strings.Contains(errOut, "unknown") {
 		t.Fatalf("unknown server: exit %d\n%s%s", code, out, errOut)
 	}
 
-	code, out, errOut = runPython(t, py, "run", "--server", first.addr, "--known", known, "--trust-on-first-use")
+	code, out, errOut = runPython(t, py, "run", "--server", first.Addr, "--known", known, "--trust-on-first-use")
 	if code != 0 || strings.Contains(out, "FAIL") {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
@@ -91,21 +93,20 @@ func TestIndependentClientAgainstServer(t *testing.T) {
 			t.Errorf("step %q missing from the output:\n%s", step, out)
 		}
 	}
-	wantOld := protocol.Fingerprint(first.identity.Public().(ed25519.PublicKey))
+	wantOld := protocol.Fingerprint(first.Config.Identity.Public().(ed25519.PublicKey))
 	if pinned, _ := os.ReadFile(known); !strings.Contains(out, wantOld) || len(pinned) == 0 {
 		t.Fatalf("fingerprint %s not shown or not pinned:\n%s", wantOld, out)
 	}
 
 	// Pinned now: the next run needs no trust on first use.
-	if code, out, errOut = runPython(t, py, "run", "--server", first.addr, "--known", known); code != 0 {
+	if code, out, errOut = runPython(t, py, "run", "--server", first.Addr, "--known", known); code != 0 {
 		t.Fatalf("second run: exit %d\n%s%s", code, out, errOut)
 	}
 
 	// Another identity at the same address is refused, naming both keys.
-	addr := first.addr
-	first.http.Close()
-	impostor := mustServeAt(t, sqltest.NewSQLite(t), addr)
-	wantNew := protocol.Fingerprint(impostor.identity.Public().(ed25519.PublicKey))
+	addr := first.Addr
+	impostor := mustImpostor(t, first)
+	wantNew := protocol.Fingerprint(impostor.Config.Identity.Public().(ed25519.PublicKey))
 	code, out, errOut = runPython(t, py, "run", "--server", addr, "--known", known, "--trust-on-first-use")
 	if code != 3 || !strings.Contains(errOut, wantOld) || !strings.Contains(errOut, wantNew) || !strings.Contains(errOut, "man-in-the-middle") {
 		t.Fatalf("changed identity: exit %d, want 3 naming %s and %s\n%s%s", code, wantOld, wantNew, out, errOut)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/accountd/accountd/server"
+	"github.com/accountd/accountd/server/account"
+	"github.com/accountd/accountd/server/servertest"
 	"github.com/accountd/accountd/store/sqlstore/sqltest"
 )
 
@@ -48,12 +50,16 @@ func httpGet(tb testing.TB, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// TestMetricsAndReady drives what the metrics count (operations, a
+// throttled and a locked-out login) and reads them back from /metrics.
 func TestMetricsAndReady(t *testing.T) {
+	t.Parallel()
 	var logs syncBuffer
-	master := newMasterKey(t)
+	master := servertest.MasterKey(t)
 	ts := mustServe(t, sqltest.NewMySQL(t), func(c *server.Config) {
 		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		c.MasterKey = master
+		c.ThrottleAfter, c.LockAfter = 1, 2
 	})
 	c := mustDial(t, ts)
 	ctx := ctxT(t)
@@ -64,14 +70,17 @@ func TestMetricsAndReady(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Login(ctx, "mia", "a wrong password for mia")
-	ts.srv.Service().Metrics().RateLimited("ip")
-	ts.srv.Service().Metrics().LockedOut()
+	const wrong = "a wrong password for mia"
+	c.Login(ctx, "mia", wrong)        // failure 1: the next attempt must wait 1 s
+	c.Login(ctx, "mia", wrong)        // throttled: the clock has not moved
+	ts.Clock.Advance(time.Second)     //
+	c.Login(ctx, "mia", wrong)        // failure 2: locked (LockAfter 2)
+	c.Login(ctx, "mia", goodPassword) // refused: locked out
 
-	if code, body := httpGet(t, "http://"+ts.addr+"/readyz"); code != 200 {
+	if code, body := httpGet(t, "http://"+ts.Addr+"/readyz"); code != 200 {
 		t.Fatalf("/readyz = %d %q with the database up", code, body)
 	}
-	code, body := httpGet(t, "http://"+ts.addr+"/metrics")
+	code, body := httpGet(t, "http://"+ts.Addr+"/metrics")
 	if code != 200 {
 		t.Fatalf("/metrics = %d", code)
 	}
@@ -80,12 +89,13 @@ func TestMetricsAndReady(t *testing.T) {
 		"accountd_connections_total 1\n",
 		`accountd_operations_total{op="signup",outcome="ok"} 1` + "\n",
 		`accountd_operations_total{op="login",outcome="ok"} 1` + "\n",
-		`accountd_operations_total{op="login",outcome="invalid_credentials"} 1` + "\n",
-		`accountd_operation_duration_seconds_count{op="login"} 2` + "\n",
+		`accountd_operations_total{op="login",outcome="invalid_credentials"} 4` + "\n",
+		`accountd_operation_duration_seconds_count{op="login"} 5` + "\n",
 		"accountd_argon2_in_flight 0\n",
 		"accountd_argon2_waiting 0\n",
 		"accountd_argon2_busy_total 0\n",
-		`accountd_rate_limited_total{scope="ip"} 1` + "\n",
+		`accountd_rate_limited_total{scope="ip"} 0` + "\n",
+		`accountd_rate_limited_total{scope="account"} 1` + "\n",
 		"accountd_lockouts_total 1\n",
 		"accountd_signing_keys_published 1\n",
 		"accountd_db_max_open_connections 32\n",
@@ -118,8 +128,9 @@ func TestMetricsAndReady(t *testing.T) {
 // TestMetricsArgon2Queue: with one hashing slot and slow hashes, the gate's
 // queue shows in the metrics while signups wait.
 func TestMetricsArgon2Queue(t *testing.T) {
+	t.Parallel()
 	ts := mustServe(t, sqltest.NewSQLite(t), func(c *server.Config) {
-		c.Argon2 = server.Argon2Params{Time: 3, MemoryKiB: 32 * 1024, Threads: 1}
+		c.Argon2 = account.Argon2Params{Time: 3, MemoryKiB: 32 * 1024, Threads: 1}
 		c.HashConcurrency = 1
 		c.HashWait = time.Minute
 	})
@@ -136,12 +147,12 @@ func TestMetricsArgon2Queue(t *testing.T) {
 		}()
 	}
 	waitFor(t, "one hash running and others queued", func() bool {
-		_, body := httpGet(t, "http://"+ts.addr+"/metrics")
+		_, body := httpGet(t, "http://"+ts.Addr+"/metrics")
 		return strings.Contains(body, "accountd_argon2_in_flight 1\n") &&
 			!strings.Contains(body, "accountd_argon2_waiting 0\n")
 	})
 	wg.Wait()
-	_, body := httpGet(t, "http://"+ts.addr+"/metrics")
+	_, body := httpGet(t, "http://"+ts.Addr+"/metrics")
 	for _, want := range []string{"accountd_argon2_in_flight 0\n", "accountd_argon2_waiting 0\n",
 		`accountd_operations_total{op="signup",outcome="ok"} 12` + "\n"} {
 		if !strings.Contains(body, want) {

@@ -110,6 +110,7 @@ func readyz(tb testing.TB, addr string) int {
 // server stays up; when it is back everything works again without a
 // restart, and no answered signup is lost.
 func TestDatabaseOutage(t *testing.T) {
+	t.Parallel()
 	m := sqltest.StartMariaDB(t)
 	dsn := m.CreateDatabase(t)
 	ctx := ctxT(t) // for the setup; the load has contexts of its own
@@ -149,7 +150,7 @@ func TestDatabaseOutage(t *testing.T) {
 	// second of load.
 	expectUp := func(phase string) {
 		t.Helper()
-		waitFor(t, "/readyz 200", func() bool { return readyz(t, ts.addr) == http.StatusOK })
+		waitFor(t, "/readyz 200", func() bool { return readyz(t, ts.Addr) == http.StatusOK })
 		load.setPhase(phase)
 		time.Sleep(time.Second)
 		got := load.outcomesIn(phase)
@@ -169,10 +170,10 @@ func TestDatabaseOutage(t *testing.T) {
 		t.Helper()
 		load.setPhase(phase)
 		time.Sleep(2 * answerBound)
-		if code := readyz(t, ts.addr); code != http.StatusServiceUnavailable {
+		if code := readyz(t, ts.Addr); code != http.StatusServiceUnavailable {
 			t.Errorf("%s: /readyz = %d, want 503", phase, code)
 		}
-		if code, _ := httpGet(t, "http://"+ts.addr+"/healthz"); code != http.StatusOK {
+		if code, _ := httpGet(t, "http://"+ts.Addr+"/healthz"); code != http.StatusOK {
 			t.Errorf("%s: /healthz = %d, want 200 (the server stays up)", phase, code)
 		}
 		got := load.outcomesIn(phase)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/accountd/accountd/client"
 	"github.com/accountd/accountd/server"
+	"github.com/accountd/accountd/server/account"
 	"github.com/accountd/accountd/store/sqlstore/sqltest"
 )
 
@@ -22,11 +23,12 @@ import (
 // cut mid-way), every answered signup is in the database (none lost), and
 // every client is told the server is going away (close 1001).
 func TestShutdownUnderLoad(t *testing.T) {
+	t.Parallel()
 	st := sqltest.NewSQLite(t)
 	ts := mustServe(t, st, func(c *server.Config) {
 		// Hashes that take a while, two at a time, so that at the
 		// shutdown requests are running and waiting for the gate.
-		c.Argon2 = server.Argon2Params{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}
+		c.Argon2 = account.Argon2Params{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}
 		c.HashConcurrency = 2
 	})
 	const clients = 8
@@ -72,10 +74,10 @@ func TestShutdownUnderLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	begin := time.Now()
-	if err := ts.http.Shutdown(ctx); err != nil {
+	if err := ts.HTTP().Shutdown(ctx); err != nil {
 		t.Fatalf("http shutdown: %v", err)
 	}
-	if err := ts.srv.Shutdown(ctx); err != nil {
+	if err := ts.Server().Shutdown(ctx); err != nil {
 		t.Fatalf("server shutdown: %v", err)
 	}
 	t.Logf("shutdown took %v with %d signups answered", time.Since(begin), len(acked))
@@ -85,7 +87,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 	_, ck := mustKeys(t)
 	dctx, dcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer dcancel()
-	if c, err := client.Dial(dctx, ts.addr, client.Options{ClientKey: ck, TrustOnFirstUse: true,
+	if c, err := client.Dial(dctx, ts.Addr, client.Options{ClientKey: ck, TrustOnFirstUse: true,
 		Trust: client.NewKnownServers(filepath.Join(t.TempDir(), "known_servers"))}); err == nil {
 		c.Close()
 		t.Errorf("a new connection was accepted after the shutdown")
@@ -114,9 +116,10 @@ func TestShutdownUnderLoad(t *testing.T) {
 // TestShutdownBounded: a connection whose request cannot finish is cut at
 // the shutdown deadline, and Shutdown returns then.
 func TestShutdownBounded(t *testing.T) {
+	t.Parallel()
 	st := sqltest.NewSQLite(t)
 	ts := mustServe(t, st, func(c *server.Config) {
-		c.Argon2 = server.Argon2Params{Time: 4, MemoryKiB: 64 * 1024, Threads: 1}
+		c.Argon2 = account.Argon2Params{Time: 4, MemoryKiB: 64 * 1024, Threads: 1}
 		c.HashConcurrency = 1
 		c.HashWait = time.Minute
 	})
@@ -141,8 +144,8 @@ func TestShutdownBounded(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	begin := time.Now()
-	ts.http.Shutdown(ctx)
-	err := ts.srv.Shutdown(ctx)
+	ts.HTTP().Shutdown(ctx)
+	err := ts.Server().Shutdown(ctx)
 	took := time.Since(begin)
 	wg.Wait()
 	if !errors.Is(err, context.DeadlineExceeded) {

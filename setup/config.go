@@ -10,11 +10,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/accountd/accountd/server/account"
 )
 
 // ConfigVersion is the version of the settings format inside the sealed
@@ -112,13 +115,6 @@ type Argon2Params struct {
 	// Threads is the parallelism, at least 1.
 	Threads uint8 `json:"threads"`
 }
-
-// Limits on ServerSettings.Argon2, so that a typo cannot make every login
-// eat the machine.
-const (
-	maxArgon2Time      = 64
-	maxArgon2MemoryKiB = 4 << 20 // 4 GiB
-)
 
 // Duration is a time.Duration that is written in JSON as a Go duration
 // string ("1h30m").
@@ -258,13 +254,11 @@ func (s ServerSettings) Validate() error {
 			return fmt.Errorf("setup: allowed origin %q is empty or contains spaces", o)
 		}
 	}
-	switch s.SigningAlgorithm {
-	case "", "PS256", "RS256":
-	default:
-		return fmt.Errorf(`setup: signing algorithm %q not supported (want "PS256" or "RS256")`, s.SigningAlgorithm)
+	if s.SigningAlgorithm != "" && !slices.Contains(account.SigningAlgorithms, s.SigningAlgorithm) {
+		return fmt.Errorf("setup: signing algorithm %q not supported (want one of %v)", s.SigningAlgorithm, account.SigningAlgorithms)
 	}
-	if s.MinPasswordLength != 0 && (s.MinPasswordLength < 8 || s.MinPasswordLength > 64) {
-		return fmt.Errorf("setup: minimum password length %d is outside 8 to 64", s.MinPasswordLength)
+	if s.MinPasswordLength != 0 && (s.MinPasswordLength < account.MinPasswordLengthFloor || s.MinPasswordLength > account.MaxMinPasswordLength) {
+		return fmt.Errorf("setup: minimum password length %d is outside %d to %d", s.MinPasswordLength, account.MinPasswordLengthFloor, account.MaxMinPasswordLength)
 	}
 	if s.RateLimit < 0 || s.RateLimit > 1e6 || s.RateLimit != s.RateLimit {
 		return fmt.Errorf("setup: rate limit %v is outside 0 to 1000000 requests a second", s.RateLimit)
@@ -272,22 +266,16 @@ func (s ServerSettings) Validate() error {
 	if s.RateBurst < 0 || s.RateBurst > 1e6 {
 		return fmt.Errorf("setup: rate burst %d is outside 0 to 1000000", s.RateBurst)
 	}
-	if s.LockAfter < 0 || s.LockAfter > 100 {
-		return fmt.Errorf("setup: lock-after %d is outside 1 to 100 failures", s.LockAfter)
+	if s.LockAfter < 0 || s.LockAfter > account.MaxLockAfter {
+		return fmt.Errorf("setup: lock-after %d is outside 1 to %d failures", s.LockAfter, account.MaxLockAfter)
 	}
-	if s.AuditRetention != 0 && time.Duration(s.AuditRetention) < time.Hour {
-		return fmt.Errorf("setup: audit retention %v is under 1h", s.AuditRetention)
+	if s.AuditRetention != 0 && time.Duration(s.AuditRetention) < account.MinAuditRetention {
+		return fmt.Errorf("setup: audit retention %v is under %v", s.AuditRetention, account.MinAuditRetention)
 	}
 	if a := s.Argon2; a != nil {
-		if a.Time < 1 || a.Time > maxArgon2Time {
-			return fmt.Errorf("setup: argon2 time %d is outside 1 to %d", a.Time, maxArgon2Time)
-		}
-		if a.Threads < 1 {
-			return errors.New("setup: argon2 threads must be at least 1")
-		}
-		if a.MemoryKiB < 8*uint32(a.Threads) || a.MemoryKiB > maxArgon2MemoryKiB {
-			return fmt.Errorf("setup: argon2 memory %d KiB is outside %d KiB (8 per thread) to %d KiB",
-				a.MemoryKiB, 8*uint32(a.Threads), maxArgon2MemoryKiB)
+		p := account.Argon2Params{Time: a.Time, MemoryKiB: a.MemoryKiB, Threads: a.Threads}
+		if err := p.Validate(); err != nil {
+			return fmt.Errorf("setup: %w", err)
 		}
 	}
 	return nil

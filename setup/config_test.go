@@ -57,9 +57,9 @@ func TestValidate(t *testing.T) {
 		{"rate burst", func(c *Config) { c.Server.RateBurst = -1 }, "rate burst"},
 		{"lock after", func(c *Config) { c.Server.LockAfter = 101 }, "lock-after 101"},
 		{"audit retention", func(c *Config) { c.Server.AuditRetention = Duration(time.Minute) }, "audit retention"},
-		{"argon2 time", func(c *Config) { c.Server.Argon2 = &Argon2Params{Time: 0, MemoryKiB: 1024, Threads: 1} }, "argon2 time"},
-		{"argon2 threads", func(c *Config) { c.Server.Argon2 = &Argon2Params{Time: 1, MemoryKiB: 1024} }, "argon2 threads"},
-		{"argon2 memory", func(c *Config) { c.Server.Argon2 = &Argon2Params{Time: 1, MemoryKiB: 8, Threads: 2} }, "argon2 memory"},
+		{"argon2 time", func(c *Config) { c.Server.Argon2 = &Argon2Params{Time: 0, MemoryKiB: 1024, Threads: 1} }, "argon2id: time"},
+		{"argon2 threads", func(c *Config) { c.Server.Argon2 = &Argon2Params{Time: 1, MemoryKiB: 1024} }, "argon2id: threads"},
+		{"argon2 memory", func(c *Config) { c.Server.Argon2 = &Argon2Params{Time: 1, MemoryKiB: 8, Threads: 2} }, "argon2id: memory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

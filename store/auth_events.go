@@ -26,7 +26,22 @@ const (
 	// EventUnlocked: an administrator cleared an account's failed-login
 	// counter.
 	EventUnlocked = "unlocked"
+	// EventDisabled: an administrator disabled an account (and its
+	// sessions were revoked).
+	EventDisabled = "account_disabled"
+	// EventEnabled: an administrator enabled an account again.
+	EventEnabled = "account_enabled"
+	// EventDeleted: an account was deleted with its sessions; Reason says
+	// who decided (ReasonAdmin). The event keeps the account id only.
+	EventDeleted = "account_deleted"
+	// EventKeyRotated: an administrator wrote the next signing key;
+	// Reason is the new key's id.
+	EventKeyRotated = "key_rotated"
 )
+
+// ReasonAdmin marks a decision an administrator made (with EventDeleted
+// and the other admin events).
+const ReasonAdmin = "admin"
 
 // Reasons a login failed (AuthEvent.Reason with EventLoginFailed). They are
 // recorded for the operator only; the client always gets the same error.

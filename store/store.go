@@ -124,12 +124,17 @@ type Store interface {
 	// UpdatePasswordHash replaces an account's hash; ErrNotFound if the
 	// account does not exist.
 	UpdatePasswordHash(ctx context.Context, id, hash string, at time.Time) error
-	// SetAccountDisabled disables or enables an account; ErrNotFound if
-	// the account does not exist.
-	SetAccountDisabled(ctx context.Context, id string, disabled bool, at time.Time) error
-	// DeleteAccount removes an account and its sessions; ErrNotFound if it
+	// SetAccountDisabled disables or enables an account at e.At and, in
+	// the same transaction, appends e to the audit log; disabling also
+	// revokes every live session of the account. It returns how many
+	// sessions it revoked; ErrNotFound (and no change) if the account
 	// does not exist.
-	DeleteAccount(ctx context.Context, id string) error
+	SetAccountDisabled(ctx context.Context, id string, disabled bool, e AuthEvent) (int, error)
+	// DeleteAccount removes an account and its sessions and, in the same
+	// transaction, appends e to the audit log. It returns how many of the
+	// sessions were live at e.At; ErrNotFound (and no change) if the
+	// account does not exist.
+	DeleteAccount(ctx context.Context, id string, e AuthEvent) (int, error)
 	// RecordLoginFailure records a failed login of account e.AccountID at
 	// e.At: in one transaction it adds one to the account's failed-login
 	// counter, sets its last failure to e.At and appends e to the audit
@@ -138,9 +143,11 @@ type Store interface {
 	// written then).
 	RecordLoginFailure(ctx context.Context, e AuthEvent) (LoginFailures, error)
 	// ResetLoginFailures clears an account's failed-login counter (after a
-	// successful login, or an administrator's unlock). ErrNotFound if the
+	// successful login, or an administrator's unlock) and returns the
+	// count it cleared; when e.Type is set, e is appended to the audit
+	// log in the same transaction. ErrNotFound (and no change) if the
 	// account does not exist.
-	ResetLoginFailures(ctx context.Context, accountID string) error
+	ResetLoginFailures(ctx context.Context, accountID string, e AuthEvent) (int, error)
 
 	// CreateSession inserts a session; ErrAlreadyExists if the id is taken,
 	// ErrNotFound if the account does not exist.

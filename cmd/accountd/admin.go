@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -10,7 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/accountd/accountd/server"
 	"github.com/accountd/accountd/setup"
 	"github.com/accountd/accountd/store/sqlstore"
 )
@@ -22,7 +20,7 @@ func parseWithArgs(fs *flag.FlagSet, args []string, want ...string) ([]string, e
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				os.Exit(0)
+				return nil, errHelp
 			}
 			return nil, usageError{err.Error()}
 		}
@@ -160,60 +158,33 @@ func keysCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, cfg)
+	svc, closeSvc, err := openService(ctx, cfg, opts)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeSvc()
 	if atOnce != nil {
-		scfg := server.Config{
-			Store: db, MasterKey: cfg.MasterKey, Identity: cfg.IdentityKey,
-			SigningAlgorithm: cfg.Server.SigningAlgorithm, TokenLifetime: time.Duration(cfg.Server.TokenLifetime),
-			MinPasswordLength: cfg.Server.MinPasswordLength,
-		}
-		opts.apply(&scfg)
-		k, won, err := server.RotateSigningKey(ctx, scfg, *atOnce)
+		k, won, err := svc.RotateSigningKeys(ctx, *atOnce)
 		if err != nil {
 			return err
 		}
 		if !won {
-			fmt.Printf("another instance rotated at the same moment; the next key is %s\n", k.ID)
+			fmt.Printf("a rotation is already under way (another instance or command); the next key is %s\n", k.ID)
 		} else {
 			fmt.Printf("created signing key %s (%s, generation %d)\n", k.ID, k.Algorithm, k.Generation)
 		}
 		fmt.Printf("  running servers publish it at their next reload of the keys\n  signs from %s; the keys before it stop signing then\n", k.ActiveAt.Format(time.RFC3339))
 		return nil
 	}
-	keys, err := db.ListSigningKeys(ctx)
+	keys, err := svc.SigningKeys(ctx)
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	// The newest key that may sign now is the one that signs (as in the
-	// server's key ring).
-	signer := -1
-	for i, k := range keys {
-		live := (k.ExpiresAt.IsZero() || now.Before(k.ExpiresAt)) && (k.RetireAt.IsZero() || now.Before(k.RetireAt))
-		if live && !now.Before(k.ActiveAt) && k.Algorithm == cmp.Or(cfg.Server.SigningAlgorithm, "PS256") &&
-			(signer < 0 || k.ActiveAt.After(keys[signer].ActiveAt)) {
-			signer = i
-		}
-	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KID\tALGORITHM\tCREATED\tSIGNS FROM\tSTATE")
-	for i, k := range keys {
-		state := "verifies only"
-		switch {
-		case i == signer:
-			state = "signing"
-		case !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt):
-			state = "expired"
-		case !k.RetireAt.IsZero() && !k.RetireAt.After(k.ActiveAt):
-			state = "superseded, never signs"
-		case now.Before(k.ActiveAt):
-			state = "published, not signing yet"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.CreatedAt.Format(time.RFC3339), k.ActiveAt.Format(time.RFC3339), state)
+	for _, ks := range keys {
+		k := ks.Key
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.ID, k.Algorithm, k.CreatedAt.Format(time.RFC3339), k.ActiveAt.Format(time.RFC3339), ks.State)
 	}
 	return tw.Flush()
 }

@@ -279,23 +279,23 @@ func TestComposeSmoke(t *testing.T) {
 	}
 
 	cmd, logs := start()
-	account(t, dir, "signup", "--server", addr, "--username", "compose-smoke", "--password-stdin", "--trust-on-first-use")
-	account(t, dir, "login", "--server", addr, "--username", "compose-smoke", "--password-stdin")
+	runAccount(t, dir, "signup", "--server", addr, "--username", "compose-smoke", "--password-stdin", "--trust-on-first-use")
+	runAccount(t, dir, "login", "--server", addr, "--username", "compose-smoke", "--password-stdin")
 	stop(cmd, logs)
 	if !strings.Contains(logs.String(), "accountd: set up in") || !strings.Contains(logs.String(), `"store":"mysql `) {
 		t.Fatalf("the first start did not set up with MariaDB:\n%s", logs.String())
 	}
 
 	cmd, logs = start()
-	account(t, dir, "login", "--server", addr, "--username", "compose-smoke", "--password-stdin")
+	runAccount(t, dir, "login", "--server", addr, "--username", "compose-smoke", "--password-stdin")
 	stop(cmd, logs)
 	if strings.Contains(logs.String(), "set up in") {
 		t.Fatalf("the second start set up again:\n%s", logs.String())
 	}
 }
 
-// account runs the client with a fixed account password on stdin.
-func account(t *testing.T, home string, args ...string) {
+// runAccount runs the client with a fixed account password on stdin.
+func runAccount(t *testing.T, home string, args ...string) {
 	t.Helper()
 	// A generous timeout: the machine may be busy; this is a smoke test,
 	// not a measurement.

@@ -34,6 +34,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:])
 	stop()
+	if errors.Is(err, errHelp) {
+		return
+	}
 	if err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {
@@ -93,6 +96,10 @@ type hintError struct {
 func (e hintError) Error() string { return e.err.Error() }
 func (e hintError) Unwrap() error { return e.err }
 
+// errHelp is returned after a -h flag printed the usage: the program ends
+// with status 0.
+var errHelp = errors.New("help shown")
+
 // exitError ends the program with a status and no message (it was said
 // already).
 type exitError struct{ code int }
@@ -103,6 +110,10 @@ func run(ctx context.Context, args []string) error {
 	cmd := ""
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
+	}
+	if cmd == "" && len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Print(usage)
+		return nil
 	}
 	switch cmd {
 	case "":
@@ -128,6 +139,7 @@ func run(ctx context.Context, args []string) error {
 		fmt.Print(usage)
 		return nil
 	}
+
 	return usageError{fmt.Sprintf("unknown command %q", cmd)}
 }
 
@@ -147,7 +159,7 @@ func newFlagSet(name string) *flag.FlagSet {
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
+			return errHelp
 		}
 		return usageError{err.Error()}
 	}
@@ -180,27 +192,9 @@ func serve(ctx context.Context, cfg *setup.Config, logFormat string, level slog.
 	if err := db.Migrate(octx); err != nil {
 		return fmt.Errorf("migrate %s store: %w", cfg.Database.Driver, err)
 	}
-	scfg := server.Config{
-		Store:             db,
-		MasterKey:         cfg.MasterKey,
-		Identity:          cfg.IdentityKey,
-		Issuer:            cfg.Server.Issuer,
-		Audience:          cfg.Server.Audience,
-		TokenLifetime:     time.Duration(cfg.Server.TokenLifetime),
-		SessionLifetime:   time.Duration(cfg.Server.SessionLifetime),
-		AllowedOrigins:    cfg.Server.AllowedOrigins,
-		SigningAlgorithm:  cfg.Server.SigningAlgorithm,
-		MinPasswordLength: cfg.Server.MinPasswordLength,
-		Limits: server.Limits{RateLimit: cfg.Server.RateLimit, RateBurst: cfg.Server.RateBurst,
-			LockAfter: cfg.Server.LockAfter, AuditRetention: time.Duration(cfg.Server.AuditRetention)},
-		Logger: log,
-	}
-	opts.apply(&scfg)
+	scfg := serverConfig(cfg, db, opts, log)
 	if opts.listen != "" {
 		cfg.Listen = opts.listen
-	}
-	if a := cfg.Server.Argon2; a != nil {
-		scfg.Argon2 = server.Argon2Params{Time: a.Time, MemoryKiB: a.MemoryKiB, Threads: a.Threads}
 	}
 	srv, err := server.New(octx, scfg)
 	if err != nil {

@@ -3,10 +3,8 @@ package main
 import (
 	"flag"
 	"fmt"
-	"time"
-
-	"github.com/accountd/accountd/server"
 	"github.com/accountd/accountd/setup"
+	"time"
 )
 
 // serveOptions are the operational flags of `accountd serve`: they may
@@ -66,17 +64,4 @@ func (o *serveOptions) check() error {
 		return usageError{"--rate-limit and --rate-burst must be between 0 and 1000000"}
 	}
 	return nil
-}
-
-func (o *serveOptions) apply(c *server.Config) {
-	c.StoreTimeout = o.dbTimeout
-	c.KeyRotationInterval = o.keyRotation
-	c.KeyPublishLead = o.keyLead
-	c.JWKSMaxAge = o.jwksMaxAge
-	if o.rateLimit > 0 {
-		c.Limits.RateLimit = o.rateLimit
-	}
-	if o.rateBurst > 0 {
-		c.Limits.RateBurst = o.rateBurst
-	}
 }

@@ -12,7 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/accountd/accountd/server"
 	"github.com/accountd/accountd/store"
 )
 
@@ -74,14 +73,14 @@ func usersCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := openStore(ctx, cfg)
+	svc, closeSvc, err := openService(ctx, cfg, defaultServeOptions())
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeSvc()
 
 	if sub == "list" {
-		accounts, err := db.ListAccounts(ctx)
+		accounts, err := svc.ListAccounts(ctx)
 		if err != nil {
 			return err
 		}
@@ -104,14 +103,13 @@ func usersCmd(ctx context.Context, args []string) error {
 		return nil
 	}
 
-	a, err := db.GetAccountByUsername(ctx, strings.ToLower(pos[0]))
+	a, err := svc.FindAccount(ctx, pos[0])
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("no account %q", pos[0])
 	}
 	if err != nil {
 		return err
 	}
-	now := time.Now().UTC()
 	switch sub {
 	case "show":
 		if *asJSON {
@@ -124,24 +122,22 @@ func usersCmd(ctx context.Context, args []string) error {
 		fmt.Printf("username: %s\nid:       %s\nemail:    %s\nstatus:   %s\nfailed logins in a row: %s\ncreated:  %s\nupdated:  %s\n",
 			a.Username, a.ID, a.Email, status(a), failures, a.CreatedAt.Format(time.RFC3339), a.UpdatedAt.Format(time.RFC3339))
 	case "disable":
-		if err := db.SetAccountDisabled(ctx, a.ID, true, now); err != nil {
-			return err
-		}
-		n, err := db.RevokeAccountSessions(ctx, a.ID, now)
+		n, err := svc.DisableAccount(ctx, a.ID)
 		if err != nil {
-			return fmt.Errorf("account %s is disabled, but revoking its sessions failed (run the command again): %w", a.Username, err)
+			return err
 		}
 		fmt.Printf("disabled %s; revoked %d sessions\n", a.Username, n)
 	case "enable":
-		if err := db.SetAccountDisabled(ctx, a.ID, false, now); err != nil {
+		if err := svc.EnableAccount(ctx, a.ID); err != nil {
 			return err
 		}
 		fmt.Printf("enabled %s\n", a.Username)
 	case "unlock":
-		if err := server.UnlockAccount(ctx, db, a.ID, now); err != nil {
+		n, err := svc.UnlockAccount(ctx, a.ID)
+		if err != nil {
 			return err
 		}
-		fmt.Printf("unlocked %s; cleared %d failed logins\n", a.Username, a.Failures.Count)
+		fmt.Printf("unlocked %s; cleared %d failed logins\n", a.Username, n)
 	case "delete":
 		if !*yes {
 			if !stdinIsTerminal() {
@@ -154,11 +150,8 @@ func usersCmd(ctx context.Context, args []string) error {
 				return exitError{code: 1}
 			}
 		}
-		n, err := db.RevokeAccountSessions(ctx, a.ID, now)
+		n, err := svc.DeleteAccount(ctx, a.ID)
 		if err != nil {
-			return err
-		}
-		if err := db.DeleteAccount(ctx, a.ID); err != nil {
 			return err
 		}
 		fmt.Printf("deleted %s; revoked %d sessions\n", a.Username, n)

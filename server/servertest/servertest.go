@@ -1,7 +1,9 @@
 // Package servertest runs a real accountd server on a loopback port for
-// the tests of other packages (the SDK, the terminal menu, the commands).
-// It uses the embedded SQLite store and cheap Argon2 parameters so tests
-// run fast; nothing outside tests should import it.
+// the tests of other packages (the SDK, the terminal menu, the commands)
+// and of the server itself. It uses the embedded SQLite store, cheap
+// Argon2 parameters and a clock that moves only when told, so tests run
+// fast and do not depend on how fast a loaded machine runs them; nothing
+// outside tests should import it.
 package servertest
 
 import (
@@ -12,16 +14,18 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/accountd/accountd/protocol"
 	"github.com/accountd/accountd/server"
+	"github.com/accountd/accountd/server/account"
 	"github.com/accountd/accountd/store/sqlstore/sqltest"
 )
 
 // CheapArgon2 keeps tests fast; production defaults are never lowered.
-var CheapArgon2 = server.Argon2Params{Time: 1, MemoryKiB: 1024, Threads: 1}
+var CheapArgon2 = account.Argon2Params{Time: 1, MemoryKiB: 1024, Threads: 1}
 
 var (
 	keysOnce  sync.Once
@@ -47,6 +51,44 @@ func Keys(tb testing.TB) (transportKey, client *rsa.PrivateKey) {
 	return transport, clientKey
 }
 
+// Clock is a clock that moves only when told: a test about waits and
+// lifetimes must not depend on how fast a loaded machine runs it. It
+// starts at the real time it was made. Safe for concurrent use.
+type Clock struct{ ns atomic.Int64 }
+
+// NewClock returns a Clock at the current time.
+func NewClock() *Clock {
+	c := &Clock{}
+	c.ns.Store(time.Now().UnixNano())
+	return c
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time { return time.Unix(0, c.ns.Load()) }
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+
+// MasterKey returns a fresh random 32-byte master key.
+func MasterKey(tb testing.TB) []byte {
+	tb.Helper()
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
+
+// Identity returns a fresh Ed25519 identity key.
+func Identity(tb testing.TB) ed25519.PrivateKey {
+	tb.Helper()
+	_, k, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
+
 // StopGrace is how long Stop waits for connections to close.
 const StopGrace = time.Second
 
@@ -58,6 +100,9 @@ type Server struct {
 	Addr string
 	// Config is the configuration every start uses.
 	Config server.Config
+	// Clock is the server's clock (Config.Now), unless the edit given to
+	// MustStart set another.
+	Clock *Clock
 
 	tb   testing.TB
 	mu   sync.Mutex
@@ -65,26 +110,29 @@ type Server struct {
 	http *http.Server
 }
 
-// MustStart starts a server on 127.0.0.1 (a free port) over a new SQLite
-// store; edit, when not nil, adjusts the config first. The server is
-// stopped when the test ends.
+// MustStart starts a server on 127.0.0.1 (a free port). The config has a
+// fresh identity and master key, CheapArgon2, a Clock, and a per-IP rate
+// limit lifted out of reach (every test client is 127.0.0.1; a test about
+// the limit sets it); edit, when not nil, adjusts it, and a new SQLite
+// store is used unless edit sets one. The server is stopped when the test
+// ends.
 func MustStart(tb testing.TB, edit func(*server.Config)) *Server {
 	tb.Helper()
 	tk, _ := Keys(tb)
-	_, identity, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	master := make([]byte, 32)
-	rand.Read(master)
+	clock := NewClock()
 	cfg := server.Config{
-		Store: sqltest.NewSQLite(tb), MasterKey: master, Identity: identity, TransportKey: tk,
-		Argon2: CheapArgon2,
+		Config:       account.Config{MasterKey: MasterKey(tb), Argon2: CheapArgon2, Now: clock.Now},
+		Identity:     Identity(tb),
+		TransportKey: tk,
+		RateLimit:    1e6, RateBurst: 1e6,
 	}
 	if edit != nil {
 		edit(&cfg)
 	}
-	s := &Server{Addr: "127.0.0.1:0", Config: cfg, tb: tb}
+	if cfg.Store == nil {
+		cfg.Store = sqltest.NewSQLite(tb)
+	}
+	s := &Server{Addr: "127.0.0.1:0", Config: cfg, Clock: clock, tb: tb}
 	s.MustRestart()
 	tb.Cleanup(s.Stop)
 	return s
@@ -115,6 +163,7 @@ func (s *Server) MustRestart() {
 		time.Sleep(50 * time.Millisecond)
 	}
 	if err != nil {
+		srv.Shutdown(ctx)
 		s.tb.Fatal(err)
 	}
 	s.Addr = ln.Addr().String()
@@ -138,6 +187,30 @@ func (s *Server) Stop() {
 	s.http.Shutdown(ctx)
 	s.srv.Shutdown(ctx)
 	s.srv, s.http = nil, nil
+}
+
+// Server returns the running server, or nil when it is stopped.
+func (s *Server) Server() *server.Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.srv
+}
+
+// HTTP returns the running server's *http.Server, or nil when it is
+// stopped.
+func (s *Server) HTTP() *http.Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.http
+}
+
+// Service returns the running server's rules; the server must be running.
+func (s *Server) Service() *account.Service {
+	srv := s.Server()
+	if srv == nil {
+		s.tb.Fatal("servertest: the server is stopped")
+	}
+	return srv.Service()
 }
 
 // Fingerprint returns the fingerprint of the server's identity key.

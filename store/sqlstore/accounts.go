@@ -81,22 +81,71 @@ func (db *DB) UpdatePasswordHash(ctx context.Context, id, hash string, at time.T
 }
 
 // SetAccountDisabled implements store.Store.
-func (db *DB) SetAccountDisabled(ctx context.Context, id string, disabled bool, at time.Time) error {
+func (db *DB) SetAccountDisabled(ctx context.Context, id string, disabled bool, e store.AuthEvent) (int, error) {
 	const op = "set account disabled"
-	if err := checkTimes(op, namedTime{"at", at}); err != nil {
-		return err
+	if err := db.checkAuthEvent(op, e); err != nil {
+		return 0, err
 	}
-	res, err := db.write.ExecContext(ctx,
-		`UPDATE accounts SET disabled = ?, updated_at = ? WHERE id = ?`,
-		disabled, timeArg(db.dialect, at), id)
-	return db.checkUpdated(op, res, err)
+	at := timeArg(db.dialect, e.At)
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, db.translate(op, err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE accounts SET disabled = ?, updated_at = ? WHERE id = ?`, disabled, at, id)
+	if err := db.checkUpdated(op, res, err); err != nil {
+		return 0, err
+	}
+	var revoked int64
+	if disabled {
+		res, err := tx.ExecContext(ctx,
+			`UPDATE sessions SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL AND expires_at > ?`, at, id, at)
+		if err != nil {
+			return 0, db.translate(op, err)
+		}
+		if revoked, err = res.RowsAffected(); err != nil {
+			return 0, db.translate(op, err)
+		}
+	}
+	if err := db.insertAuthEvent(ctx, tx, e); err != nil {
+		return 0, db.translate(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, db.translate(op, err)
+	}
+	return int(revoked), nil
 }
 
 // DeleteAccount implements store.Store. The foreign key deletes the
 // account's sessions with it.
-func (db *DB) DeleteAccount(ctx context.Context, id string) error {
-	res, err := db.write.ExecContext(ctx, `DELETE FROM accounts WHERE id = ?`, id)
-	return db.checkUpdated("delete account", res, err)
+func (db *DB) DeleteAccount(ctx context.Context, id string, e store.AuthEvent) (int, error) {
+	const op = "delete account"
+	if err := db.checkAuthEvent(op, e); err != nil {
+		return 0, err
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, db.translate(op, err)
+	}
+	defer tx.Rollback()
+	var live int
+	at := timeArg(db.dialect, e.At)
+	err = tx.QueryRowContext(ctx,
+		`SELECT COUNT(*) FROM sessions WHERE account_id = ? AND revoked_at IS NULL AND expires_at > ?`, id, at).Scan(&live)
+	if err != nil {
+		return 0, db.translate(op, err)
+	}
+	res, err := tx.ExecContext(ctx, `DELETE FROM accounts WHERE id = ?`, id)
+	if err := db.checkUpdated(op, res, err); err != nil {
+		return 0, err
+	}
+	if err := db.insertAuthEvent(ctx, tx, e); err != nil {
+		return 0, db.translate(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, db.translate(op, err)
+	}
+	return live, nil
 }
 
 // rowScanner is *sql.Row or *sql.Rows.

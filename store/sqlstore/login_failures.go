@@ -48,9 +48,35 @@ func (db *DB) RecordLoginFailure(ctx context.Context, e store.AuthEvent) (store.
 }
 
 // ResetLoginFailures implements store.Store.
-func (db *DB) ResetLoginFailures(ctx context.Context, accountID string) error {
+func (db *DB) ResetLoginFailures(ctx context.Context, accountID string, e store.AuthEvent) (int, error) {
 	const op = "reset login failures"
-	res, err := db.write.ExecContext(ctx,
+	if e.Type != "" {
+		if err := db.checkAuthEvent(op, e); err != nil {
+			return 0, err
+		}
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, db.translate(op, err)
+	}
+	defer tx.Rollback()
+	var cleared int
+	err = tx.QueryRowContext(ctx, `SELECT failed_logins FROM accounts WHERE id = ?`, accountID).Scan(&cleared)
+	if err != nil {
+		return 0, db.translateGet(op, err)
+	}
+	res, err := tx.ExecContext(ctx,
 		`UPDATE accounts SET failed_logins = 0, last_failed_login_at = NULL WHERE id = ?`, accountID)
-	return db.checkUpdated(op, res, err)
+	if err := db.checkUpdated(op, res, err); err != nil {
+		return 0, err
+	}
+	if e.Type != "" {
+		if err := db.insertAuthEvent(ctx, tx, e); err != nil {
+			return 0, db.translate(op, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, db.translate(op, err)
+	}
+	return cleared, nil
 }

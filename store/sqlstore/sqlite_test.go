@@ -125,7 +125,8 @@ func TestSQLiteConcurrentProcesses(t *testing.T) {
 					t.Errorf("CreateAccount: %v", err)
 					return
 				}
-				if err := db.SetAccountDisabled(ctxFor(t), a.ID, true, now); err != nil {
+				e := store.AuthEvent{At: now, Type: store.EventDisabled, Reason: store.ReasonAdmin, AccountID: a.ID}
+				if _, err := db.SetAccountDisabled(ctxFor(t), a.ID, true, e); err != nil {
 					t.Errorf("SetAccountDisabled: %v", err)
 					return
 				}

@@ -38,20 +38,20 @@ func testLoginFailures(t *testing.T, s store.Store) {
 	if got := mustGetAccount(t, s, other.ID).Failures; got != (store.LoginFailures{}) {
 		t.Fatalf("another account's Failures = %+v, want zero", got)
 	}
-	if err := s.ResetLoginFailures(ctx, a.ID); err != nil {
-		t.Fatalf("ResetLoginFailures: %v", err)
+	if n, err := s.ResetLoginFailures(ctx, a.ID, store.AuthEvent{}); err != nil || n != 3 {
+		t.Fatalf("ResetLoginFailures = %d, %v; want 3 cleared", n, err)
 	}
 	if got := mustGetAccount(t, s, a.ID).Failures; got != (store.LoginFailures{}) {
 		t.Fatalf("Failures after reset = %+v, want zero", got)
 	}
 	// Resetting a clean account is fine (matched, not changed).
-	if err := s.ResetLoginFailures(ctx, a.ID); err != nil {
-		t.Fatalf("ResetLoginFailures on a clean account: %v", err)
+	if n, err := s.ResetLoginFailures(ctx, a.ID, store.AuthEvent{}); err != nil || n != 0 {
+		t.Fatalf("ResetLoginFailures on a clean account = %d, %v; want 0, nil", n, err)
 	}
 	if _, err := s.RecordLoginFailure(ctx, failure(newID(), t0)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("RecordLoginFailure(unknown) = %v, want ErrNotFound", err)
 	}
-	if err := s.ResetLoginFailures(ctx, newID()); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.ResetLoginFailures(ctx, newID(), store.AuthEvent{}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("ResetLoginFailures(unknown) = %v, want ErrNotFound", err)
 	}
 	if _, err := s.RecordLoginFailure(ctx, failure(a.ID, time.Time{})); err == nil {

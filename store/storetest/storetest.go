@@ -17,6 +17,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -252,10 +253,16 @@ func testNotFound(t *testing.T, s store.Store) {
 			return s.UpdatePasswordHash(ctx, missing, "x", t0)
 		}},
 		{"SetAccountDisabled", func(ctx context.Context) error {
-			return s.SetAccountDisabled(ctx, missing, true, t0)
+			_, err := s.SetAccountDisabled(ctx, missing, true, adminEvent(store.EventDisabled, missing, t0))
+			return err
 		}},
 		{"DeleteAccount", func(ctx context.Context) error {
-			return s.DeleteAccount(ctx, missing)
+			_, err := s.DeleteAccount(ctx, missing, adminEvent(store.EventDeleted, missing, t0))
+			return err
+		}},
+		{"ResetLoginFailures", func(ctx context.Context) error {
+			_, err := s.ResetLoginFailures(ctx, missing, adminEvent(store.EventUnlocked, missing, t0))
+			return err
 		}},
 		{"GetSession", func(ctx context.Context) error {
 			_, err := s.GetSession(ctx, missing)
@@ -271,6 +278,10 @@ func testNotFound(t *testing.T, s store.Store) {
 				t.Errorf("%s = %v, want store.ErrNotFound", tt.name, err)
 			}
 		})
+	}
+	// A refused decision wrote no audit event either.
+	if ev, err := s.ListAuthEvents(ctxFor(t), store.AuthEventFilter{AccountID: missing}); err != nil || len(ev) != 0 {
+		t.Errorf("events of a missing account = %d, %v; want none", len(ev), err)
 	}
 	t.Run("RevokeAccountSessions", func(t *testing.T) {
 		n, err := s.RevokeAccountSessions(ctxFor(t), missing, t0)
@@ -332,20 +343,41 @@ func testUpdatePasswordHash(t *testing.T, s store.Store) {
 	}
 }
 
+// adminEvent is the audit event of an administrator's decision on id.
+func adminEvent(typ, id string, at time.Time) store.AuthEvent {
+	return store.AuthEvent{At: at, Type: typ, Reason: store.ReasonAdmin, AccountID: id}
+}
+
 func testDisableEnable(t *testing.T, s store.Store) {
 	a := mustCreateAccount(t, s, newAccount("alice", ""))
+	other := mustCreateAccount(t, s, newAccount("bob", ""))
+	live := mustCreateSession(t, s, newSession(a.ID))
+	revoked := mustCreateSession(t, s, newSession(a.ID))
+	if err := s.RevokeSession(ctxFor(t), revoked.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	kept := mustCreateSession(t, s, newSession(other.ID))
 	steps := []struct {
 		disabled bool
 		at       time.Time
+		revoked  int
 	}{
-		{true, t0.Add(1 * time.Minute)},
-		{true, t0.Add(2 * time.Minute)}, // disabling twice is fine
-		{false, t0.Add(3 * time.Minute)},
-		{false, t0.Add(4 * time.Minute)},
+		{true, t0.Add(1 * time.Minute), 1}, // the live session, not the revoked one
+		{true, t0.Add(2 * time.Minute), 0}, // disabling twice is fine
+		{false, t0.Add(3 * time.Minute), 0},
+		{false, t0.Add(4 * time.Minute), 0},
 	}
 	for _, step := range steps {
-		if err := s.SetAccountDisabled(ctxFor(t), a.ID, step.disabled, step.at); err != nil {
+		typ := store.EventEnabled
+		if step.disabled {
+			typ = store.EventDisabled
+		}
+		n, err := s.SetAccountDisabled(ctxFor(t), a.ID, step.disabled, adminEvent(typ, a.ID, step.at))
+		if err != nil {
 			t.Fatalf("SetAccountDisabled(%v): %v", step.disabled, err)
+		}
+		if n != step.revoked {
+			t.Errorf("SetAccountDisabled(%v) revoked %d sessions, want %d", step.disabled, n, step.revoked)
 		}
 		want := a
 		want.Disabled = step.disabled
@@ -353,6 +385,36 @@ func testDisableEnable(t *testing.T, s store.Store) {
 		if diff := cmp.Diff(want, mustGetAccount(t, s, a.ID), cmpOpts...); diff != "" {
 			t.Errorf("after SetAccountDisabled(%v) (-want +got):\n%s", step.disabled, diff)
 		}
+	}
+	if got := mustGetSession(t, s, live.ID); !got.RevokedAt.Equal(steps[0].at) {
+		t.Errorf("live session revoked at %v, want the disable's time %v", got.RevokedAt, steps[0].at)
+	}
+	if got := mustGetSession(t, s, revoked.ID); !got.RevokedAt.Equal(t0) {
+		t.Errorf("already revoked session's time moved to %v", got.RevokedAt)
+	}
+	if got := mustGetSession(t, s, kept.ID); got.Revoked() {
+		t.Error("another account's session was revoked")
+	}
+	// Each decision wrote its own event, in the same transaction.
+	ev, err := s.ListAuthEvents(ctxFor(t), store.AuthEventFilter{AccountID: a.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range ev {
+		types = append(types, e.Type+"/"+e.Reason)
+	}
+	want := []string{"account_enabled/admin", "account_enabled/admin", "account_disabled/admin", "account_disabled/admin"}
+	if diff := cmp.Diff(want, types); diff != "" {
+		t.Errorf("events, newest first (-want +got):\n%s", diff)
+	}
+	// An event the store cannot hold refuses the whole decision.
+	bad := adminEvent(strings.Repeat("x", 200), a.ID, t0.Add(5*time.Minute))
+	if _, err := s.SetAccountDisabled(ctxFor(t), a.ID, true, bad); err == nil {
+		t.Error("SetAccountDisabled with an oversized event type succeeded")
+	}
+	if mustGetAccount(t, s, a.ID).Disabled {
+		t.Error("a refused SetAccountDisabled changed the account")
 	}
 }
 
@@ -363,8 +425,18 @@ func testDeleteCascadesSessions(t *testing.T, s store.Store) {
 	s2 := mustCreateSession(t, s, newSession(a.ID))
 	kept := mustCreateSession(t, s, newSession(b.ID))
 
-	if err := s.DeleteAccount(ctxFor(t), a.ID); err != nil {
+	if err := s.RevokeSession(ctxFor(t), s2.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.DeleteAccount(ctxFor(t), a.ID, adminEvent(store.EventDeleted, a.ID, t0.Add(time.Minute)))
+	if err != nil {
 		t.Fatalf("DeleteAccount: %v", err)
+	}
+	if n != 1 {
+		t.Errorf("DeleteAccount counted %d live sessions, want 1 (one of two was revoked)", n)
+	}
+	if ev, err := s.ListAuthEvents(ctxFor(t), store.AuthEventFilter{AccountID: a.ID}); err != nil || len(ev) != 1 || ev[0].Type != store.EventDeleted {
+		t.Errorf("events after DeleteAccount = %+v, %v; want the one account_deleted", ev, err)
 	}
 	if _, err := s.GetAccount(ctxFor(t), a.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetAccount after delete = %v, want store.ErrNotFound", err)
@@ -382,7 +454,7 @@ func testDeleteCascadesSessions(t *testing.T, s store.Store) {
 	if err := s.CreateAccount(ctxFor(t), again); err != nil {
 		t.Errorf("CreateAccount with a deleted account's username and email: %v", err)
 	}
-	if err := s.DeleteAccount(ctxFor(t), a.ID); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.DeleteAccount(ctxFor(t), a.ID, adminEvent(store.EventDeleted, a.ID, t0)); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("second DeleteAccount = %v, want store.ErrNotFound", err)
 	}
 }

@@ -1,0 +1,18 @@
+package client_test
+
+import (
+	"testing"
+
+	"github.com/accountd/accountd/server/servertest/deptest"
+)
+
+func TestDeps(t *testing.T) {
+	deptest.DepChecker{
+		BadDeps: map[string]string{
+			deptest.Module + "/server/...": "the SDK speaks the protocol only and must not pull in the server side",
+			deptest.Module + "/store/...":  "the SDK speaks the protocol only and must not pull in the server side",
+			deptest.Module + "/setup/...":  "the SDK speaks the protocol only and must not pull in the server side",
+			"github.com/charmbracelet/huh": "the SDK has no terminal UI: forms live in client/menu",
+		},
+	}.Check(t)
+}

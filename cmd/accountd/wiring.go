@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/accountd/accountd/server"
+	"github.com/accountd/accountd/server/account"
+	"github.com/accountd/accountd/setup"
+	"github.com/accountd/accountd/store"
+)
+
+// serverConfig is the one mapping from the sealed config and this
+// instance's serve options to the server's (and, in its Config, the
+// account rules') configuration.
+func serverConfig(cfg *setup.Config, db store.Store, opts serveOptions, log *slog.Logger) server.Config {
+	s := cfg.Server
+	c := server.Config{
+		Config: account.Config{
+			Store:               db,
+			MasterKey:           cfg.MasterKey,
+			Issuer:              s.Issuer,
+			Audience:            s.Audience,
+			TokenLifetime:       time.Duration(s.TokenLifetime),
+			SessionLifetime:     time.Duration(s.SessionLifetime),
+			SigningAlgorithm:    s.SigningAlgorithm,
+			MinPasswordLength:   s.MinPasswordLength,
+			LockAfter:           s.LockAfter,
+			AuditRetention:      time.Duration(s.AuditRetention),
+			StoreTimeout:        opts.dbTimeout,
+			KeyRotationInterval: opts.keyRotation,
+			KeyPublishLead:      opts.keyLead,
+			JWKSMaxAge:          opts.jwksMaxAge,
+			Logger:              log,
+		},
+		Identity:       cfg.IdentityKey,
+		AllowedOrigins: s.AllowedOrigins,
+		RateLimit:      s.RateLimit,
+		RateBurst:      s.RateBurst,
+	}
+	if a := s.Argon2; a != nil {
+		c.Argon2 = account.Argon2Params{Time: a.Time, MemoryKiB: a.MemoryKiB, Threads: a.Threads}
+	}
+	if opts.rateLimit > 0 {
+		c.RateLimit = opts.rateLimit
+	}
+	if opts.rateBurst > 0 {
+		c.RateBurst = opts.rateBurst
+	}
+	return c
+}
+
+// openService opens the configured database (migrated) and the account
+// rules on it, for the admin commands; close releases both.
+func openService(ctx context.Context, cfg *setup.Config, opts serveOptions) (svc *account.Service, close func(), err error) {
+	db, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	svc, err = account.New(ctx, serverConfig(cfg, db, opts, log).Config)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return svc, func() { svc.Close(); db.Close() }, nil
+}

@@ -1,0 +1,108 @@
+package account
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/accountd/accountd/store"
+)
+
+// auditWriteTimeout bounds one audit log write. It runs on a context
+// detached from the request's, so that a client that hangs up does not
+// erase the record of what it did.
+const auditWriteTimeout = 5 * time.Second
+
+type clientIPKey struct{}
+
+// WithClientIP returns a context carrying the client's IP address, which
+// the Service records in the audit log. The server sets it for every
+// request; callers without a socket may too.
+func WithClientIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, clientIPKey{}, ip)
+}
+
+func clientIPFrom(ctx context.Context) string {
+	ip, _ := ctx.Value(clientIPKey{}).(string)
+	return ip
+}
+
+// audit writes one authentication decision to auth_events (and the log),
+// stamped with the current UTC time and the request's client IP. A failed
+// write is logged: it never changes the answer to the client.
+func (s *Service) audit(ctx context.Context, e store.AuthEvent) {
+	e = s.event(ctx, e)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditWriteTimeout)
+	defer cancel()
+	if err := s.store.AddAuthEvent(wctx, e); err != nil {
+		s.log.Error("audit log write failed", "type", e.Type, "err", err)
+	}
+}
+
+// event sets an event's time (now, UTC) and client IP (the request's),
+// and logs it; the caller writes it, alone or with the decision's change.
+func (s *Service) event(ctx context.Context, e store.AuthEvent) store.AuthEvent {
+	e.At = s.stamp()
+	if e.IP == "" {
+		e.IP = clientIPFrom(ctx)
+	}
+	if len(e.IP) > 64 {
+		e.IP = e.IP[:64]
+	}
+	s.log.Info("auth event", "type", e.Type, "reason", e.Reason, "ip", e.IP, "account", e.AccountID, "session", e.SessionID)
+	return e
+}
+
+// RateLimited records that a client IP went over its request rate: it
+// counts the refusal and, for the first refusal of a run (first), writes
+// it to the audit log, so that a flood cannot fill the table. what names
+// the refused request; it may be an op name a client made up.
+func (s *Service) RateLimited(ctx context.Context, ip, what string, first bool) {
+	s.metrics.rateLimited.WithLabelValues(ScopeIP).Inc()
+	if first {
+		if len(what) > 32 {
+			what = what[:32] + "..."
+		}
+		s.audit(ctx, store.AuthEvent{Type: store.EventRateLimited, Reason: strings.ToValidUTF8(what, "?"), IP: ip})
+	}
+}
+
+// PruneAuthEvents deletes the audit events older than the retention age
+// and returns how many it deleted.
+func (s *Service) PruneAuthEvents(ctx context.Context) (int64, error) {
+	n, err := s.store.PruneAuthEvents(ctx, s.now().UTC().Add(-s.cfg.AuditRetention))
+	if err != nil {
+		return 0, fmt.Errorf("prune auth events: %w", err)
+	}
+	return n, nil
+}
+
+// RunAuditPruner prunes the audit log at once and then every
+// AuditPruneInterval, until ctx ends. Several instances may run it at
+// once: a delete by age is idempotent.
+func (s *Service) RunAuditPruner(ctx context.Context) {
+	t := time.NewTicker(s.cfg.AuditPruneInterval)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, time.Minute)
+		n, err := s.PruneAuthEvents(pctx)
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.log.Warn("audit log pruning failed; will retry", "err", err)
+		case n > 0:
+			s.log.Info("audit log pruned", "deleted", n, "older_than", s.cfg.AuditRetention)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// AuthEvents returns the audit events the filter selects, newest first.
+func (s *Service) AuthEvents(ctx context.Context, f store.AuthEventFilter) ([]store.AuthEvent, error) {
+	return s.store.ListAuthEvents(ctx, f)
+}

@@ -1,0 +1,253 @@
+package account
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/accountd/accountd/server/internal/argon2id"
+	"github.com/accountd/accountd/server/internal/keyring"
+	"github.com/accountd/accountd/store"
+)
+
+// Argon2Params are the Argon2id cost parameters for new password hashes.
+type Argon2Params = argon2id.Params
+
+// DefaultArgon2 are the production parameters: t=2, m=64 MiB, p=4.
+var DefaultArgon2 = argon2id.Default
+
+// Bounds and defaults of the settings, in one place: the sealed config's
+// settings are checked against these too.
+const (
+	// DefaultMinPasswordLength is the default policy minimum.
+	DefaultMinPasswordLength = 15
+	// MinPasswordLengthFloor is the lowest minimum a config may set
+	// (NIST SP 800-63B rev 4).
+	MinPasswordLengthFloor = 8
+	// MaxMinPasswordLength is the highest minimum a config may set, so
+	// that every password manager's default can still sign up.
+	MaxMinPasswordLength = 64
+	// MaxPasswordLength is the upper bound on any password, in characters.
+	MaxPasswordLength = 1024
+
+	// DefaultThrottleAfter is how many failures an account may have
+	// before each further attempt waits.
+	DefaultThrottleAfter = 5
+	// DefaultThrottleMaxDelay caps the wait between attempts.
+	DefaultThrottleMaxDelay = 15 * time.Minute
+	// MaxLockAfter is the most consecutive failures NIST SP 800-63B
+	// allows before an account is locked; it is also the default.
+	MaxLockAfter = 100
+	// throttleBaseDelay is the first delay, doubled with each failure.
+	throttleBaseDelay = time.Second
+
+	// DefaultAuditRetention is how long audit events are kept.
+	DefaultAuditRetention = 90 * 24 * time.Hour
+	// MinAuditRetention is the shortest retention a config may set.
+	MinAuditRetention = time.Hour
+	defaultAuditPrune = time.Hour
+
+	// clockLeeway is how far apart instances' and verifiers' clocks may
+	// be: tokens are valid from that long before their issue, and retired
+	// keys are kept that much longer.
+	clockLeeway = time.Minute
+)
+
+// SigningAlgorithms are the JWS algorithms a config may choose.
+var SigningAlgorithms = keyring.Algorithms
+
+// Config configures a Service. Zero fields take the default documented on
+// each.
+type Config struct {
+	// Store holds every shared fact. Required.
+	Store store.Store
+	// MasterKey (32 bytes) encrypts signing keys at rest. Required.
+	MasterKey []byte
+
+	// Argon2 are the cost parameters for new hashes. Default DefaultArgon2.
+	Argon2 Argon2Params
+	// HashConcurrency is how many Argon2 hashes may run at once.
+	// Default runtime.NumCPU().
+	HashConcurrency int
+	// HashWait is how long a request waits for a hashing slot before it
+	// is answered busy. Default 5 s.
+	HashWait time.Duration
+	// MinPasswordLength is the policy minimum, MinPasswordLengthFloor to
+	// MaxMinPasswordLength. Default 15.
+	MinPasswordLength int
+
+	// SigningAlgorithm is "PS256" (default) or "RS256".
+	SigningAlgorithm string
+	// Issuer is the "iss" claim. Default "accountd".
+	Issuer string
+	// Audience, when set, is the "aud" claim and is required on verify.
+	Audience string
+	// TokenLifetime is how long a token is valid. Default 1 h.
+	TokenLifetime time.Duration
+	// SessionLifetime is a session's absolute lifetime. Default 24 h.
+	SessionLifetime time.Duration
+
+	// StoreTimeout bounds each database call; idempotent reads that fail
+	// on a broken connection are tried again within it. Default 5 s.
+	StoreTimeout time.Duration
+	// KeyRotationInterval is how long a signing key signs before the next
+	// one is written. Default 30 days.
+	KeyRotationInterval time.Duration
+	// KeyPublishLead is how long a new signing key is published in the
+	// JWKS before it signs. It must exceed JWKSMaxAge by a quarter of
+	// itself (at most 30 s), the time every instance takes to see the new
+	// key. Default 10 min.
+	KeyPublishLead time.Duration
+	// JWKSMaxAge is how long verifiers may cache the JWKS (its
+	// Cache-Control max-age). Default 5 min.
+	JWKSMaxAge time.Duration
+
+	// ThrottleAfter is how many consecutive failed logins an account may
+	// have before each further attempt must wait: 1 s after the
+	// ThrottleAfter-th failure, doubling with each failure up to
+	// ThrottleMaxDelay. Default 5.
+	ThrottleAfter int
+	// ThrottleMaxDelay caps the wait between attempts. Default 15 min.
+	ThrottleMaxDelay time.Duration
+	// LockAfter is how many consecutive failed logins lock an account
+	// until an administrator unlocks it: 1 to 100 (NIST SP 800-63B
+	// allows no more than 100). Default 100.
+	LockAfter int
+
+	// AuditRetention is how long auth_events rows are kept. Default 90
+	// days, at least 1 h.
+	AuditRetention time.Duration
+	// AuditPruneInterval is how often the pruner deletes older rows.
+	// Default 1 h.
+	AuditPruneInterval time.Duration
+
+	// Metrics receives the Service's metrics. Default: a registry of its
+	// own (see Service.Metrics).
+	Metrics prometheus.Registerer
+	// Logger receives structured logs. Default discards.
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// SetDefaults fills the zero fields with their defaults.
+func (c *Config) SetDefaults() {
+	if c.Argon2 == (Argon2Params{}) {
+		c.Argon2 = DefaultArgon2
+	}
+	if c.HashConcurrency <= 0 {
+		c.HashConcurrency = runtime.NumCPU()
+	}
+	if c.HashWait <= 0 {
+		c.HashWait = 5 * time.Second
+	}
+	if c.MinPasswordLength == 0 {
+		c.MinPasswordLength = DefaultMinPasswordLength
+	}
+	if c.SigningAlgorithm == "" {
+		c.SigningAlgorithm = "PS256"
+	}
+	if c.Issuer == "" {
+		c.Issuer = "accountd"
+	}
+	if c.TokenLifetime <= 0 {
+		c.TokenLifetime = time.Hour
+	}
+	if c.SessionLifetime <= 0 {
+		c.SessionLifetime = 24 * time.Hour
+	}
+	if c.StoreTimeout <= 0 {
+		c.StoreTimeout = 5 * time.Second
+	}
+	if c.KeyRotationInterval <= 0 {
+		c.KeyRotationInterval = 30 * 24 * time.Hour
+	}
+	if c.JWKSMaxAge <= 0 {
+		c.JWKSMaxAge = 5 * time.Minute
+	}
+	if c.KeyPublishLead <= 0 {
+		c.KeyPublishLead = 10 * time.Minute
+	}
+	if c.ThrottleAfter == 0 {
+		c.ThrottleAfter = DefaultThrottleAfter
+	}
+	if c.ThrottleMaxDelay == 0 {
+		c.ThrottleMaxDelay = DefaultThrottleMaxDelay
+	}
+	if c.LockAfter == 0 {
+		c.LockAfter = MaxLockAfter
+	}
+	if c.AuditRetention == 0 {
+		c.AuditRetention = DefaultAuditRetention
+	}
+	if c.AuditPruneInterval == 0 {
+		c.AuditPruneInterval = defaultAuditPrune
+	}
+	if c.Metrics == nil {
+		c.Metrics = prometheus.NewRegistry()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Validate reports the first setting out of its bounds. Call it after
+// SetDefaults.
+func (c *Config) Validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("account: config: store is required")
+	case len(c.MasterKey) != 32:
+		return errors.New("account: config: master key must be 32 bytes")
+	case c.MinPasswordLength < MinPasswordLengthFloor || c.MinPasswordLength > MaxMinPasswordLength:
+		return fmt.Errorf("account: config: minimum password length must be between %d and %d", MinPasswordLengthFloor, MaxMinPasswordLength)
+	case !slices.Contains(SigningAlgorithms, c.SigningAlgorithm):
+		return fmt.Errorf("account: config: signing algorithm %q (want one of %v)", c.SigningAlgorithm, SigningAlgorithms)
+	case c.KeyPublishLead-c.keyPolicy().ReloadEvery() < c.JWKSMaxAge:
+		return fmt.Errorf("account: config: key publish lead %v is too short: it must exceed the JWKS max-age %v by a quarter of itself (at most 30s)",
+			c.KeyPublishLead, c.JWKSMaxAge)
+	case c.KeyRotationInterval < c.KeyPublishLead:
+		return fmt.Errorf("account: config: key rotation interval %v is shorter than the publish lead %v", c.KeyRotationInterval, c.KeyPublishLead)
+	case c.ThrottleAfter < 1 || c.ThrottleAfter > MaxLockAfter:
+		return fmt.Errorf("account: config: throttle-after must be between 1 and %d failures", MaxLockAfter)
+	case c.ThrottleMaxDelay < throttleBaseDelay:
+		return fmt.Errorf("account: config: maximum throttle delay must be at least %v", throttleBaseDelay)
+	case c.LockAfter < 1 || c.LockAfter > MaxLockAfter:
+		return fmt.Errorf("account: config: lock-after must be between 1 and %d failures (NIST SP 800-63B)", MaxLockAfter)
+	case c.AuditRetention < MinAuditRetention:
+		return fmt.Errorf("account: config: audit retention must be at least %v", MinAuditRetention)
+	case c.AuditPruneInterval < time.Millisecond:
+		return errors.New("account: config: audit prune interval must be at least 1ms")
+	}
+	if err := c.Argon2.Validate(); err != nil {
+		return fmt.Errorf("account: config: %w", err)
+	}
+	return nil
+}
+
+// keyPolicy is the signing-key rotation the config asks for.
+func (c *Config) keyPolicy() keyring.Policy {
+	return keyring.Policy{Interval: c.KeyRotationInterval, Lead: c.KeyPublishLead, Keep: c.TokenLifetime + clockLeeway}
+}
+
+// throttleDelay is how long after its last failure an account with n
+// consecutive failures must wait before its password is checked again.
+func (c *Config) throttleDelay(n int) time.Duration {
+	if n < c.ThrottleAfter {
+		return 0
+	}
+	shift := n - c.ThrottleAfter
+	if shift >= 30 {
+		return c.ThrottleMaxDelay
+	}
+	return min(throttleBaseDelay<<shift, c.ThrottleMaxDelay)
+}

@@ -1,0 +1,211 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/accountd/accountd/protocol"
+	"github.com/accountd/accountd/store"
+)
+
+// Login checks a username and password and opens a session. An unknown
+// username, a wrong password, a disabled account and a throttled or
+// locked account all do the same work (one Argon2 verification and one
+// database write) and give the same error; the audit log records which it
+// was.
+//
+// Failed logins are counted per account in the store, so the count holds
+// across server instances: past ThrottleAfter failures each attempt must
+// wait a growing delay, and at LockAfter the account is locked until an
+// administrator unlocks it (UnlockAccount).
+func (s *Service) Login(ctx context.Context, req protocol.LoginRequest) (*protocol.TokenResult, error) {
+	if req.Password == "" || len(req.Password) > 4*MaxPasswordLength {
+		s.audit(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: store.ReasonWrongPassword})
+		return nil, ErrInvalidCredentials
+	}
+	at, err := s.beginAttempt(ctx, req.Username)
+	if err != nil {
+		return nil, err
+	}
+	defer at.release()
+	ok, rehash, unreadable, err := s.verifyPassword(ctx, req.Password, at.hash)
+	if err != nil {
+		return nil, err
+	}
+	if at.refused != "" {
+		// Unknown, locked, throttled or disabled: the password was not
+		// checked and the account's counter does not move.
+		s.audit(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: at.refused, AccountID: at.account.ID})
+		return nil, ErrInvalidCredentials
+	}
+	if !ok {
+		return nil, s.recordFailure(ctx, at.account, unreadable)
+	}
+	return s.openSession(ctx, at.account, req.Password, rehash)
+}
+
+// attempt is one login attempt after admission: the account (zero when
+// unknown), the hash to verify the password against (the dummy unless the
+// password is to be checked), and the reason it is refused whatever the
+// password, or "".
+type attempt struct {
+	account store.Account
+	hash    string
+	refused string
+	release func()
+}
+
+// beginAttempt finds the account and decides whether its password may be
+// checked. release is never nil.
+func (s *Service) beginAttempt(ctx context.Context, username string) (attempt, error) {
+	at := attempt{hash: s.dummy, refused: store.ReasonUnknownUser, release: func() {}}
+	a, err := s.store.GetAccountByUsername(ctx, strings.ToLower(username))
+	if errors.Is(err, store.ErrNotFound) {
+		return at, nil
+	}
+	if err != nil {
+		return at, fmt.Errorf("get account: %w", err)
+	}
+	now := s.stamp()
+	at.account = a
+	if at.refused, at.release = s.admit(a, now); at.refused != "" {
+		return at, nil
+	}
+	// An attempt that finished between the read above and the admission
+	// has moved the counter: read it again, now that this is the
+	// account's only attempt on this instance.
+	fresh, err := s.store.GetAccount(ctx, a.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		at.refused = store.ReasonUnknownUser
+		return at, nil
+	case err != nil:
+		at.release()
+		return attempt{release: func() {}}, fmt.Errorf("get account: %w", err)
+	}
+	at.account = fresh
+	if at.refused = s.refusal(fresh, now); at.refused == "" {
+		at.hash = fresh.PasswordHash
+	}
+	return at, nil
+}
+
+// recordFailure counts a wrong password (or an unreadable stored hash)
+// against the account, with its audit event in the same transaction, and
+// audits the lock when this failure reached LockAfter.
+func (s *Service) recordFailure(ctx context.Context, a store.Account, unreadable bool) error {
+	reason := store.ReasonWrongPassword
+	if unreadable {
+		s.log.Error("stored password hash unreadable", "account", a.ID)
+		reason = store.ReasonBadHash
+	}
+	f, err := s.store.RecordLoginFailure(ctx, s.event(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: reason, AccountID: a.ID}))
+	if err != nil {
+		return fmt.Errorf("record login failure: %w", err)
+	}
+	if f.Count == s.cfg.LockAfter {
+		s.audit(ctx, store.AuthEvent{Type: store.EventLocked, AccountID: a.ID})
+	}
+	return ErrInvalidCredentials
+}
+
+// openSession finishes a login whose password checked out: it clears the
+// failure counter, upgrades an outdated hash, and opens a session.
+func (s *Service) openSession(ctx context.Context, a store.Account, password string, rehash bool) (*protocol.TokenResult, error) {
+	// Unconditional: another instance may have counted a failure since
+	// the account was read.
+	if _, err := s.store.ResetLoginFailures(ctx, a.ID, store.AuthEvent{}); err != nil {
+		return nil, fmt.Errorf("reset login failures: %w", err)
+	}
+	if rehash {
+		s.upgradeHash(ctx, a.ID, password)
+	}
+	sid, err := randomID()
+	if err != nil {
+		return nil, err
+	}
+	now := s.stamp()
+	sess := store.Session{ID: sid, AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionLifetime)}
+	if err := s.store.CreateSession(ctx, sess); err != nil {
+		return nil, fmt.Errorf("create session: %w", err)
+	}
+	s.audit(ctx, store.AuthEvent{Type: store.EventLogin, AccountID: a.ID, SessionID: sess.ID})
+	return s.issue(a, sess)
+}
+
+// upgradeHash re-hashes a password whose stored parameters are outdated;
+// failure only means the upgrade waits for the next login.
+func (s *Service) upgradeHash(ctx context.Context, id, password string) {
+	h, err := s.hash(ctx, password)
+	if err != nil {
+		return
+	}
+	if err := s.store.UpdatePasswordHash(ctx, id, h, s.stamp()); err != nil {
+		s.log.Warn("password hash upgrade failed", "account", id, "err", err)
+	}
+}
+
+// admit decides whether a login for a known account may check its
+// password. It returns store.ReasonLocked, store.ReasonThrottled or
+// store.ReasonDisabled when not. Otherwise it marks the account as having
+// an attempt in flight on this instance until release is called (after
+// the failure, if any, is recorded): a concurrent attempt for the same
+// account is refused as throttled, so that a burst of parallel guesses at
+// the moment a wait ends gets one guess, not many. release is never nil.
+func (s *Service) admit(a store.Account, now time.Time) (refused string, release func()) {
+	if r := s.refusal(a, now); r != "" {
+		return r, func() {}
+	}
+	if !s.attempts.begin(a.ID) {
+		return store.ReasonThrottled, func() {}
+	}
+	return "", func() { s.attempts.end(a.ID) }
+}
+
+// refusal is the reason a login for a may not check its password at now,
+// or "".
+func (s *Service) refusal(a store.Account, now time.Time) string {
+	f := a.Failures
+	switch {
+	case f.Count >= s.cfg.LockAfter:
+		s.metrics.lockouts.Inc()
+		return store.ReasonLocked
+	case now.Before(f.LastAt.Add(s.cfg.throttleDelay(f.Count))):
+		s.metrics.rateLimited.WithLabelValues(scopeAccount).Inc()
+		return store.ReasonThrottled
+	case a.Disabled:
+		return store.ReasonDisabled
+	}
+	return ""
+}
+
+// inFlight is the set of accounts with a login attempt in progress on this
+// instance. Safe for concurrent use; its size is bounded by the number of
+// requests in progress.
+type inFlight struct {
+	mu  sync.Mutex
+	ids map[string]struct{}
+}
+
+func (f *inFlight) begin(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, busy := f.ids[id]; busy {
+		return false
+	}
+	if f.ids == nil {
+		f.ids = make(map[string]struct{})
+	}
+	f.ids[id] = struct{}{}
+	return true
+}
+
+func (f *inFlight) end(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.ids, id)
+}

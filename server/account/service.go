@@ -1,0 +1,129 @@
+package account
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/accountd/accountd/protocol"
+	"github.com/accountd/accountd/server/internal/argon2id"
+	"github.com/accountd/accountd/server/internal/keyring"
+	"github.com/accountd/accountd/store"
+)
+
+// Service holds the account rules. Create it with New; Close stops its
+// background work.
+type Service struct {
+	cfg   Config
+	store *guardedStore
+	keys  *keyring.Ring
+	gate  *argon2id.Gate
+	// attempts holds the accounts with a login in progress here.
+	attempts inFlight
+	log      *slog.Logger
+	now      func() time.Time
+	dummy    string // a hash to verify against when the username is unknown
+	// verified caches signature checks of tokens seen before.
+	verified *verifiedCache
+	parser   *jwt.Parser
+	metrics  *metrics
+
+	stop    context.CancelFunc // ends the key maintenance
+	stopped chan struct{}
+}
+
+// New checks cfg, loads (or creates) the signing keys and starts their
+// maintenance (reloads and rotation by age).
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{
+		cfg:  cfg,
+		gate: argon2id.NewGate(cfg.HashConcurrency, cfg.HashWait),
+		log:  cfg.Logger,
+		now:  cfg.Now,
+		// 16384 entries of about 300 bytes: at most ~5 MB.
+		verified: newVerifiedCache(16384),
+	}
+	s.store = &guardedStore{s: cfg.Store, timeout: cfg.StoreTimeout, retried: func() { s.metrics.readRetries.Inc() }}
+	s.keys = keyring.New(keyring.Config{
+		Store: s.store, MasterKey: cfg.MasterKey, Algorithm: cfg.SigningAlgorithm,
+		Policy: cfg.keyPolicy(), Now: cfg.Now, Rotated: func() { s.metrics.keyRotations.Inc() },
+	})
+	s.metrics = newMetrics(cfg.Metrics, s)
+	if p, ok := cfg.Store.(interface{ Stats() sql.DBStats }); ok {
+		registerDBStats(cfg.Metrics, p.Stats)
+	}
+	if err := s.keys.Load(ctx); err != nil {
+		return nil, fmt.Errorf("load signing keys: %w", err)
+	}
+	var err error
+	if s.dummy, err = argon2id.Dummy(cfg.Argon2); err != nil {
+		return nil, err
+	}
+	opts := []jwt.ParserOption{
+		jwt.WithValidMethods(SigningAlgorithms),
+		jwt.WithIssuer(cfg.Issuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(cfg.Now),
+	}
+	if cfg.Audience != "" {
+		opts = append(opts, jwt.WithAudience(cfg.Audience))
+	}
+	s.parser = jwt.NewParser(opts...)
+	mctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stop, s.stopped = stop, make(chan struct{})
+	go func() {
+		defer close(s.stopped)
+		s.keys.Maintain(mctx, s.log)
+	}()
+	return s, nil
+}
+
+// Close stops the Service's background work (signing-key reloads and
+// rotation). It does not close the store.
+func (s *Service) Close() {
+	s.stop()
+	<-s.stopped
+}
+
+// Config returns the Service's configuration, defaults filled in.
+func (s *Service) Config() Config { return s.cfg }
+
+// Ready reports why the Service cannot serve, or nil: the database must
+// answer and a signing key must be loaded.
+func (s *Service) Ready(ctx context.Context) error {
+	if err := s.store.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if !s.keys.CanSign() {
+		return errors.New("no signing key loaded")
+	}
+	return nil
+}
+
+// randomID returns 16 random bytes in hex: the ids of accounts, sessions
+// and tokens.
+func randomID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+func publicAccount(a store.Account) protocol.Account {
+	return protocol.Account{ID: a.ID, Username: a.Username, Email: a.Email, CreatedAt: a.CreatedAt}
+}
+
+// stamp returns now in UTC at the store's precision.
+func (s *Service) stamp() time.Time { return s.now().UTC().Truncate(time.Microsecond) }

@@ -1,0 +1,82 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strings"
+
+	"github.com/accountd/accountd/protocol"
+	"github.com/accountd/accountd/store"
+)
+
+var usernameRE = regexp.MustCompile(`^[a-z0-9._-]{3,32}$`)
+
+// normalizeUsername lowercases and checks a username.
+func normalizeUsername(u string) (string, error) {
+	u = strings.ToLower(u)
+	if !usernameRE.MatchString(u) {
+		return "", NewError(protocol.CodeBadRequest, "username must be 3 to 32 characters of a-z, 0-9, '.', '_' and '-'")
+	}
+	return u, nil
+}
+
+// normalizeEmail checks a plain address (no display name) and lowercases it.
+func normalizeEmail(e string) (string, error) {
+	if e == "" {
+		return "", nil
+	}
+	a, err := mail.ParseAddress(e)
+	if err != nil || a.Address != e || a.Name != "" || len(e) > 254 || !strings.Contains(e[strings.LastIndexByte(e, '@'):], ".") {
+		return "", NewError(protocol.CodeBadRequest, "email is not a valid address")
+	}
+	return strings.ToLower(e), nil
+}
+
+// Signup creates an account. Without a password it generates one and
+// returns it once in the result.
+func (s *Service) Signup(ctx context.Context, req protocol.SignupRequest) (*protocol.SignupResult, error) {
+	username, err := normalizeUsername(req.Username)
+	if err != nil {
+		return nil, err
+	}
+	email, err := normalizeEmail(req.Email)
+	if err != nil {
+		return nil, err
+	}
+	password, generated := req.Password, ""
+	if password == "" {
+		if generated, err = GeneratePassword(); err != nil {
+			return nil, err
+		}
+		password = generated
+	} else if err := checkPassword(password, username, s.cfg.MinPasswordLength); err != nil {
+		return nil, err
+	}
+	hash, err := s.hash(ctx, password)
+	if err != nil {
+		return nil, err
+	}
+	id, err := randomID()
+	if err != nil {
+		return nil, err
+	}
+	now := s.stamp()
+	a := store.Account{ID: id, Username: username, Email: email, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
+	if err := s.store.CreateAccount(ctx, a); err != nil {
+		var ce *store.ConflictError
+		if errors.As(err, &ce) {
+			switch ce.Field {
+			case "username":
+				return nil, NewError(protocol.CodeUsernameTaken, "that username is taken")
+			case "email":
+				return nil, NewError(protocol.CodeEmailTaken, "that email is already registered")
+			}
+		}
+		return nil, fmt.Errorf("create account: %w", err)
+	}
+	s.audit(ctx, store.AuthEvent{Type: store.EventSignup, AccountID: a.ID})
+	return &protocol.SignupResult{Account: publicAccount(a), GeneratedPassword: generated}, nil
+}

@@ -1,0 +1,171 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/accountd/accountd/store"
+)
+
+// guardedStore bounds every store call by a timeout, so that a database
+// that stops answering turns into a quick `unavailable` rather than a
+// request that hangs, and runs idempotent reads again when they fail on a
+// broken connection (a database restart, a failover, a connection killed
+// by a proxy). Writes are never repeated here: a write whose answer was
+// lost may have been applied.
+//
+// It lists every method of store.Store rather than embedding it, so that a
+// new store method does not compile until it is guarded.
+type guardedStore struct {
+	s       store.Store
+	timeout time.Duration
+	// retried is called before a read is tried again.
+	retried func()
+}
+
+var _ store.Store = (*guardedStore)(nil)
+
+// readAttempts is how often an idempotent read is tried in all; the pauses
+// between attempts grow from readRetryPause.
+const (
+	readAttempts   = 3
+	readRetryPause = 50 * time.Millisecond
+)
+
+// read runs f within the timeout, again after a short pause when it fails
+// with store.ErrUnavailable, until readAttempts or the deadline.
+func read[T any](ctx context.Context, g *guardedStore, f func(context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	pause := readRetryPause
+	for attempt := 1; ; attempt++ {
+		v, err := f(ctx)
+		if err == nil || !errors.Is(err, store.ErrUnavailable) || attempt == readAttempts {
+			return v, err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return v, err
+		}
+		if g.retried != nil {
+			g.retried()
+		}
+		pause *= 2
+	}
+}
+
+// write runs f within the timeout, once.
+func write[T any](ctx context.Context, g *guardedStore, f func(context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	return f(ctx)
+}
+
+// write0 is write for methods that return only an error.
+func write0(ctx context.Context, g *guardedStore, f func(context.Context) error) error {
+	_, err := write(ctx, g, func(ctx context.Context) (struct{}, error) { return struct{}{}, f(ctx) })
+	return err
+}
+
+func (g *guardedStore) CreateAccount(ctx context.Context, a store.Account) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.CreateAccount(ctx, a) })
+}
+
+func (g *guardedStore) GetAccount(ctx context.Context, id string) (store.Account, error) {
+	return read(ctx, g, func(ctx context.Context) (store.Account, error) { return g.s.GetAccount(ctx, id) })
+}
+
+func (g *guardedStore) GetAccountByUsername(ctx context.Context, username string) (store.Account, error) {
+	return read(ctx, g, func(ctx context.Context) (store.Account, error) { return g.s.GetAccountByUsername(ctx, username) })
+}
+
+func (g *guardedStore) ListAccounts(ctx context.Context) ([]store.Account, error) {
+	return read(ctx, g, g.s.ListAccounts)
+}
+
+func (g *guardedStore) UpdatePasswordHash(ctx context.Context, id, hash string, at time.Time) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.UpdatePasswordHash(ctx, id, hash, at) })
+}
+
+func (g *guardedStore) SetAccountDisabled(ctx context.Context, id string, disabled bool, e store.AuthEvent) (int, error) {
+	return write(ctx, g, func(ctx context.Context) (int, error) { return g.s.SetAccountDisabled(ctx, id, disabled, e) })
+}
+
+func (g *guardedStore) DeleteAccount(ctx context.Context, id string, e store.AuthEvent) (int, error) {
+	return write(ctx, g, func(ctx context.Context) (int, error) { return g.s.DeleteAccount(ctx, id, e) })
+}
+
+func (g *guardedStore) RecordLoginFailure(ctx context.Context, e store.AuthEvent) (store.LoginFailures, error) {
+	return write(ctx, g, func(ctx context.Context) (store.LoginFailures, error) { return g.s.RecordLoginFailure(ctx, e) })
+}
+
+func (g *guardedStore) ResetLoginFailures(ctx context.Context, accountID string, e store.AuthEvent) (int, error) {
+	return write(ctx, g, func(ctx context.Context) (int, error) { return g.s.ResetLoginFailures(ctx, accountID, e) })
+}
+
+func (g *guardedStore) CreateSession(ctx context.Context, s store.Session) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.CreateSession(ctx, s) })
+}
+
+func (g *guardedStore) GetSession(ctx context.Context, id string) (store.Session, error) {
+	return read(ctx, g, func(ctx context.Context) (store.Session, error) { return g.s.GetSession(ctx, id) })
+}
+
+func (g *guardedStore) GetSessionAccount(ctx context.Context, id string) (store.Session, store.Account, error) {
+	type pair struct {
+		s store.Session
+		a store.Account
+	}
+	p, err := read(ctx, g, func(ctx context.Context) (pair, error) {
+		s, a, err := g.s.GetSessionAccount(ctx, id)
+		return pair{s, a}, err
+	})
+	return p.s, p.a, err
+}
+
+func (g *guardedStore) RevokeSession(ctx context.Context, id string, at time.Time) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.RevokeSession(ctx, id, at) })
+}
+
+func (g *guardedStore) RevokeAccountSessions(ctx context.Context, accountID string, at time.Time) (int, error) {
+	return write(ctx, g, func(ctx context.Context) (int, error) { return g.s.RevokeAccountSessions(ctx, accountID, at) })
+}
+
+func (g *guardedStore) CreateSigningKey(ctx context.Context, k store.SigningKey) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.CreateSigningKey(ctx, k) })
+}
+
+func (g *guardedStore) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
+	return read(ctx, g, g.s.ListSigningKeys)
+}
+
+func (g *guardedStore) RotateSigningKey(ctx context.Context, k store.SigningKey, retireAt, expiresAt time.Time) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.RotateSigningKey(ctx, k, retireAt, expiresAt) })
+}
+
+func (g *guardedStore) AddAuthEvent(ctx context.Context, e store.AuthEvent) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.AddAuthEvent(ctx, e) })
+}
+
+func (g *guardedStore) ListAuthEvents(ctx context.Context, f store.AuthEventFilter) ([]store.AuthEvent, error) {
+	return read(ctx, g, func(ctx context.Context) ([]store.AuthEvent, error) { return g.s.ListAuthEvents(ctx, f) })
+}
+
+// PruneAuthEvents is bounded by the caller's deadline only (the pruner
+// gives it a minute): deleting a day of a busy log takes longer than one
+// request's database call may.
+func (g *guardedStore) PruneAuthEvents(ctx context.Context, before time.Time) (int64, error) {
+	return g.s.PruneAuthEvents(ctx, before)
+}
+
+func (g *guardedStore) Ping(ctx context.Context) error {
+	_, err := read(ctx, g, func(ctx context.Context) (struct{}, error) { return struct{}{}, g.s.Ping(ctx) })
+	return err
+}
+
+// Close closes nothing: the store belongs to the caller of New.
+func (g *guardedStore) Close() error { return nil }

@@ -1,0 +1,135 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/accountd/accountd/protocol"
+	"github.com/accountd/accountd/server/account"
+)
+
+// operation is one entry of the operation table: the op's name and how to
+// decode its body and call its rule.
+type operation struct {
+	name string
+	call func(ctx context.Context, svc *account.Service, body json.RawMessage) (any, error)
+}
+
+// op builds a table entry from a rule: the body is decoded strictly into
+// Req, checked by check (when not nil) and passed to the rule.
+func op[Req, Res any](name string, rule func(*account.Service, context.Context, Req) (Res, error), check func(Req) error) operation {
+	return operation{name: name, call: func(ctx context.Context, svc *account.Service, body json.RawMessage) (any, error) {
+		var req Req
+		if err := protocol.DecodeBody(body, &req); err != nil {
+			return nil, account.NewError(protocol.CodeBadRequest, err.Error())
+		}
+		if check != nil {
+			if err := check(req); err != nil {
+				return nil, err
+			}
+		}
+		return rule(svc, ctx, req)
+	}}
+}
+
+// operations is every operation the server answers. Dispatch and the
+// metrics' op labels both come from it.
+var operations = []operation{
+	op(protocol.OpSignup, (*account.Service).Signup, nil),
+	op(protocol.OpLogin, (*account.Service).Login, func(r protocol.LoginRequest) error {
+		return required(r.Username != "" && r.Password != "", "username and password are required")
+	}),
+	op(protocol.OpAuthenticate, (*account.Service).Authenticate, requireToken),
+	op(protocol.OpLogout, (*account.Service).Logout, requireToken),
+	op(protocol.OpRefresh, (*account.Service).Refresh, requireToken),
+}
+
+// operationsByName indexes the table.
+var operationsByName = func() map[string]operation {
+	m := make(map[string]operation, len(operations))
+	for _, o := range operations {
+		if _, dup := m[o.name]; dup {
+			panic("server: operation " + o.name + " twice in the table")
+		}
+		m[o.name] = o
+	}
+	return m
+}()
+
+func required(ok bool, msg string) error {
+	if !ok {
+		return account.NewError(protocol.CodeBadRequest, msg)
+	}
+	return nil
+}
+
+func requireToken(r protocol.TokenRequest) error { return required(r.Token != "", "token is required") }
+
+// handle decodes and dispatches one request; it always returns a response.
+func (s *Server) handle(ctx context.Context, plain []byte, ip string) *protocol.Response {
+	ctx = account.WithClientIP(ctx, ip)
+	req, err := protocol.DecodeRequest(plain)
+	if err != nil {
+		id := probeID(plain)
+		if refused := s.allowRequest(ctx, ip, "bad_request"); refused != nil {
+			werr, _ := toWire(refused)
+			return &protocol.Response{ID: id, Error: werr}
+		}
+		return &protocol.Response{ID: id, Error: &protocol.Error{Code: protocol.CodeBadRequest, Message: err.Error()}}
+	}
+	if refused := s.allowRequest(ctx, ip, req.Op); refused != nil {
+		werr, _ := toWire(refused)
+		return &protocol.Response{ID: req.ID, Error: werr}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	start := time.Now()
+	var result any
+	o, known := operationsByName[req.Op]
+	if known {
+		result, err = o.call(ctx, s.svc, req.Body)
+	} else {
+		err = account.NewError(protocol.CodeUnsupportedOp, fmt.Sprintf("unsupported op %q", truncate(req.Op, 32)))
+	}
+	resp := &protocol.Response{ID: req.ID}
+	if err == nil {
+		if resp.Result, err = json.Marshal(result); err != nil {
+			resp.Result = nil
+		}
+	}
+	if err != nil {
+		werr, internal := toWire(err)
+		if internal {
+			s.log.Error("operation failed", "op", req.Op, "ip", ip, "err", err)
+		}
+		resp.Error = werr
+	}
+	outcome := "ok"
+	if resp.Error != nil {
+		outcome = resp.Error.Code
+	}
+	s.metrics.operation(req.Op, known, outcome, time.Since(start))
+	s.log.Debug("request", "op", truncate(req.Op, 32), "ip", ip, "outcome", outcome, "dur", time.Since(start))
+	return resp
+}
+
+// probeID returns the id of a request that failed to decode, when it has
+// a valid one, so the error response can echo it; else 0.
+func probeID(plain []byte) uint64 {
+	var probe struct {
+		ID uint64 `json:"id"`
+	}
+	if json.Unmarshal(plain, &probe) == nil && probe.ID <= protocol.MaxRequestID {
+		return probe.ID
+	}
+	return 0
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}

@@ -1,0 +1,150 @@
+package server
+
+import (
+	"container/list"
+	"context"
+	"math"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/accountd/accountd/server/account"
+)
+
+// ipLimiter is a token bucket per client IP (golang.org/x/time/rate) with
+// bounded memory: at most max IPs are tracked, in least-recently-seen
+// order. An IP idle long enough for its bucket to refill completely is
+// forgotten, which changes nothing (a new bucket starts full); when the
+// table is full the least recently seen IP is forgotten. Safe for
+// concurrent use.
+type ipLimiter struct {
+	limit rate.Limit
+	burst int
+	max   int
+	// idle is how long a bucket takes to refill from empty.
+	idle time.Duration
+
+	mu    sync.Mutex
+	byKey map[string]*list.Element // of *ipBucket
+	lru   list.List                // front: most recently seen
+}
+
+type ipBucket struct {
+	key      string
+	lim      *rate.Limiter
+	lastSeen time.Time
+	// limited is set while the IP is over its limit, so that only the
+	// first refusal of a run is written to the audit log.
+	limited bool
+}
+
+func newIPLimiter(perSecond float64, burst, max int) *ipLimiter {
+	idle := time.Duration(math.Ceil(float64(burst) / perSecond * float64(time.Second)))
+	return &ipLimiter{
+		limit: rate.Limit(perSecond), burst: burst, max: max, idle: idle,
+		byKey: make(map[string]*list.Element),
+	}
+}
+
+// rateKey is the bucket an address counts against: the IPv4 address, or
+// the /64 of an IPv6 address (one host usually has a whole /64).
+func rateKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.WithZone("").Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
+// allow takes one token for ip at time now. When none is left it returns
+// ok false and how long until one will be; first is true for the first
+// refusal after the IP was last allowed.
+func (l *ipLimiter) allow(ip string, now time.Time) (ok bool, retryAfter time.Duration, first bool) {
+	key := rateKey(ip)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.evictIdle(now)
+	var b *ipBucket
+	if e, found := l.byKey[key]; found {
+		b = e.Value.(*ipBucket)
+		l.lru.MoveToFront(e)
+	} else {
+		if l.lru.Len() >= l.max {
+			l.remove(l.lru.Back())
+		}
+		b = &ipBucket{key: key, lim: rate.NewLimiter(l.limit, l.burst)}
+		l.byKey[key] = l.lru.PushFront(b)
+	}
+	b.lastSeen = now
+	r := b.lim.ReserveN(now, 1)
+	if d := r.DelayFrom(now); r.OK() && d == 0 {
+		b.limited = false
+		return true, 0, false
+	} else {
+		r.CancelAt(now)
+		first = !b.limited
+		b.limited = true
+		if d <= 0 {
+			d = time.Second
+		}
+		return false, d, first
+	}
+}
+
+// evictIdle forgets the IPs not seen for l.idle: their buckets are full.
+func (l *ipLimiter) evictIdle(now time.Time) {
+	for e := l.lru.Back(); e != nil; e = l.lru.Back() {
+		if now.Sub(e.Value.(*ipBucket).lastSeen) < l.idle {
+			return
+		}
+		l.remove(e)
+	}
+}
+
+func (l *ipLimiter) remove(e *list.Element) {
+	delete(l.byKey, e.Value.(*ipBucket).key)
+	l.lru.Remove(e)
+}
+
+// tracked returns how many IPs are tracked.
+func (l *ipLimiter) tracked() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lru.Len()
+}
+
+// allowRequest takes one token from the client IP's bucket. Over the
+// limit it returns the refusal to send; the rules count it and audit the
+// first refusal of a run. what names the request (an op name, "http").
+func (s *Server) allowRequest(ctx context.Context, ip, what string) *account.Error {
+	ok, wait, first := s.limiter.allow(ip, s.cfg.Now())
+	if ok {
+		return nil
+	}
+	s.svc.RateLimited(ctx, ip, what, first)
+	return account.ErrRateLimited(wait)
+}
+
+// limitHTTP applies the per-IP limit to every HTTP request (the WebSocket
+// upgrade included): over it, 429 Too Many Requests with Retry-After in
+// whole seconds, rounded up.
+func (s *Server) limitHTTP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refused := s.allowRequest(r.Context(), clientIP(r), "http"); refused != nil {
+			secs := int64(math.Ceil(refused.RetryAfter.Seconds()))
+			w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+			http.Error(w, "accountd: too many requests", http.StatusTooManyRequests)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

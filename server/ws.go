@@ -1,0 +1,238 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/accountd/accountd/protocol"
+)
+
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Upgrade") != "" && !slices.Contains(headerTokens(r.Header, "Sec-WebSocket-Protocol"), protocol.Subprotocol) {
+		http.Error(w, "accountd: subprotocol "+protocol.Subprotocol+" required", http.StatusBadRequest)
+		return
+	}
+	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols:    []string{protocol.Subprotocol},
+		OriginPatterns:  s.cfg.AllowedOrigins,
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		// Accept has written the HTTP error (426, 403, ...).
+		return
+	}
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		c.Close(websocket.StatusGoingAway, "server shutting down")
+		return
+	}
+	st := &connState{c: c}
+	s.conns[c] = st
+	s.wg.Add(1)
+	s.mu.Unlock()
+	s.metrics.connOpened()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		s.metrics.connClosed()
+		s.wg.Done()
+	}()
+	c.SetReadLimit(protocol.MaxFrame)
+	s.serveConn(context.WithoutCancel(r.Context()), st, clientIP(r))
+}
+
+// headerTokens splits comma-separated header values.
+func headerTokens(h http.Header, key string) []string {
+	var out []string
+	for _, v := range h.Values(key) {
+		for _, t := range strings.Split(v, ",") {
+			if t = strings.TrimSpace(t); t != "" {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// serveConn runs one connection: the handshake, then requests in order.
+// It is the connection's only long-lived goroutine.
+func (s *Server) serveConn(ctx context.Context, st *connState, ip string) {
+	c := st.c
+	defer c.CloseNow()
+	sess, err := s.handshake(ctx, c)
+	if err != nil {
+		s.log.Debug("handshake failed", "ip", ip, "err", err)
+		return
+	}
+	// Keep-alive: a timer, not a goroutine, while the connection is idle.
+	var ping *time.Timer
+	ping = time.AfterFunc(s.cfg.PingInterval, func() {
+		pctx, cancel := context.WithTimeout(ctx, s.cfg.PingInterval)
+		defer cancel()
+		if err := c.Ping(pctx); err != nil {
+			c.Close(websocket.StatusPolicyViolation, "ping timeout")
+			return
+		}
+		ping.Reset(s.cfg.PingInterval)
+	})
+	defer ping.Stop()
+	for {
+		typ, data, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		if typ != websocket.MessageBinary {
+			c.Close(websocket.StatusProtocolError, "sealed packets are binary")
+			return
+		}
+		plain, err := sess.Open(data)
+		if err != nil {
+			c.Close(websocket.StatusPolicyViolation, "")
+			return
+		}
+		if !st.begin() {
+			// Shutting down: this request came after the connection was
+			// told to go away, so it is not started.
+			c.Close(websocket.StatusGoingAway, "server shutting down")
+			return
+		}
+		out, err := json.Marshal(s.handle(ctx, plain, ip))
+		if err != nil {
+			s.log.Error("encode response", "err", err)
+			c.Close(websocket.StatusInternalError, "")
+			return
+		}
+		sealed, err := sess.Seal(out)
+		if err != nil {
+			c.Close(websocket.StatusInternalError, "")
+			return
+		}
+		wctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		err = c.Write(wctx, websocket.MessageBinary, sealed)
+		cancel()
+		if err != nil {
+			return
+		}
+		if st.end() {
+			c.Close(websocket.StatusGoingAway, "server shutting down")
+			return
+		}
+	}
+}
+
+// handshake runs the server side of the handshake within HandshakeTimeout;
+// past the deadline the connection is closed with CloseHandshakeTimeout.
+func (s *Server) handshake(ctx context.Context, c *websocket.Conn) (*protocol.Session, error) {
+	timer := time.AfterFunc(s.cfg.HandshakeTimeout, func() {
+		c.Close(protocol.CloseHandshakeTimeout, "handshake timeout")
+	})
+	defer timer.Stop()
+	hs, err := protocol.NewServerHandshake(s.cfg.Identity, s.transport, s.transportDER, nil)
+	if err != nil {
+		c.Close(websocket.StatusInternalError, "")
+		return nil, err
+	}
+	if err := c.Write(ctx, websocket.MessageText, hs.Hello()); err != nil {
+		return nil, err
+	}
+	typ, data, err := c.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if typ != websocket.MessageText {
+		c.Close(websocket.StatusProtocolError, "client_hello must be a text frame")
+		return nil, errors.New("binary client_hello")
+	}
+	reply, sess, err := finishOffStack(hs, data)
+	switch {
+	case errors.Is(err, protocol.ErrVersion):
+		c.Close(protocol.CloseVersion, "unsupported protocol version")
+		return nil, err
+	case errors.Is(err, protocol.ErrMalformed):
+		c.Close(websocket.StatusProtocolError, "malformed client_hello")
+		return nil, err
+	case err != nil:
+		c.Close(websocket.StatusPolicyViolation, "")
+		return nil, err
+	}
+	if !timer.Stop() {
+		return nil, errors.New("handshake timeout")
+	}
+	if err := c.Write(ctx, websocket.MessageText, reply); err != nil {
+		return nil, err
+	}
+	return sess, nil
+}
+
+// finishOffStack runs the handshake's RSA work on a short-lived goroutine.
+// Big-number arithmetic needs a deep stack; run on the connection's own
+// goroutine it would grow that stack for as long as the connection lives,
+// and an idle connection would keep tens of KiB it no longer uses.
+func finishOffStack(hs *protocol.ServerHandshake, clientHello []byte) ([]byte, *protocol.Session, error) {
+	type result struct {
+		reply []byte
+		sess  *protocol.Session
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		reply, sess, err := hs.Finish(clientHello)
+		done <- result{reply, sess, err}
+	}()
+	r := <-done
+	return r.reply, r.sess, r.err
+}
+
+// connState is what Shutdown needs to know of a connection: whether a
+// request is in flight, so that it is answered before the connection is
+// told to go away.
+type connState struct {
+	c *websocket.Conn
+
+	mu      sync.Mutex
+	busy    bool
+	closing bool
+}
+
+// begin marks a request in flight; it reports false when the server is
+// shutting down and the request must not start.
+func (st *connState) begin() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closing {
+		return false
+	}
+	st.busy = true
+	return true
+}
+
+// end marks the request answered; it reports true when the connection
+// must now be closed because the server is shutting down.
+func (st *connState) end() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.busy = false
+	return st.closing
+}
+
+// goAway closes an idle connection with 1001 now, and marks a busy one to
+// be closed once its response is written.
+func (st *connState) goAway() {
+	st.mu.Lock()
+	st.closing = true
+	busy := st.busy
+	st.mu.Unlock()
+	if !busy {
+		go st.c.Close(websocket.StatusGoingAway, "server shutting down")
+	}
+}
