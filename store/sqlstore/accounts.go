@@ -132,15 +132,24 @@ func (db *DB) translateGet(op string, err error) error {
 // row by id matched none. Both dialects count matched rows (MySQL with
 // clientFoundRows), so an update that changes nothing still counts.
 func (db *DB) checkUpdated(op string, res sql.Result, err error) error {
+	if err := checkAffected(res, err); err != nil {
+		return db.translateGet(op, err)
+	}
+	return nil
+}
+
+// checkAffected is checkUpdated for a statement inside a transaction: its
+// error is translated when the transaction ends. No row is sql.ErrNoRows.
+func checkAffected(res sql.Result, err error) error {
 	if err != nil {
-		return db.translate(op, err)
+		return err
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return db.translate(op, err)
+		return err
 	}
 	if n == 0 {
-		return store.ErrNotFound
+		return sql.ErrNoRows
 	}
 	return nil
 }
