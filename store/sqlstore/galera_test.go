@@ -192,7 +192,11 @@ func testGaleraConcurrentFailures(t *testing.T, dbs []*sqlstore.DB) {
 const (
 	galeraWriters   = 8
 	galeraOpTimeout = 5 * time.Second // accountd's default --db-timeout
-	galeraKillAfter = 4 * time.Second
+	// galeraWriteEvery paces each writer (an account and its session),
+	// about 160 writes/s in all: a restarted node on a loaded two-core
+	// machine must be able to catch up with the cluster while it runs.
+	galeraWriteEvery = 100 * time.Millisecond
+	galeraKillAfter  = 4 * time.Second
 	// galeraDownFor is longer than Galera's suspect timeout (5 s), so the
 	// others evict the node before it comes back.
 	galeraDownFor = 8 * time.Second
@@ -244,24 +248,22 @@ func testGaleraNodeKilled(t *testing.T, g *sqltest.Galera, dsns []string, dbs []
 		node := w % len(dbs)
 		db := dbs[node]
 		wg.Go(func() {
+			tick := time.NewTicker(galeraWriteEvery)
+			defer tick.Stop()
 			for {
 				select {
 				case <-stop:
 					return
-				default:
+				case <-tick.C:
 				}
 				now := time.Now()
 				a := galeraAccount(t, now)
 				ctx, cancel := context.WithTimeout(t.Context(), galeraOpTimeout)
-				ok := record(node, a.ID, db.CreateAccount(ctx, a))
-				if ok {
+				if record(node, a.ID, db.CreateAccount(ctx, a)) {
 					s := store.Session{ID: randomID(t), AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-					ok = record(node, s.ID, db.CreateSession(ctx, s))
+					record(node, s.ID, db.CreateSession(ctx, s))
 				}
 				cancel()
-				if !ok {
-					time.Sleep(50 * time.Millisecond)
-				}
 			}
 		})
 	}

@@ -176,6 +176,7 @@ var recoveredPosition = regexp.MustCompile(`WSREP: Recovered position: ?([0-9a-f
 func (g *Galera) Restart(i int) {
 	g.tb.Helper()
 	m := g.nodes[i]
+	began := time.Now()
 	logStart := fileSize(m.errorLog())
 	recoverLog := m.errorLog() + ".recover"
 	args := append(m.serverArgs(), "--wsrep-recover", "--log-error="+recoverLog)
@@ -192,9 +193,14 @@ func (g *Galera) Restart(i int) {
 	if match == nil {
 		g.tb.Fatalf("sqltest: mariadbd --wsrep-recover on node %d logged no position:\n%s", i, log)
 	}
+	recovered := time.Now()
 	m.start("--wsrep-start-position=" + string(match[1]))
+	answered := time.Now()
 	g.WaitSynced(i)
 	g.waitSize(len(g.nodes))
+	g.tb.Logf("sqltest: Galera node %d restarted: position %s recovered in %v, answering %v later, Synced %v after that",
+		i, match[1], recovered.Sub(began).Round(time.Millisecond), answered.Sub(recovered).Round(time.Millisecond),
+		time.Since(answered).Round(time.Millisecond))
 	// The rsync transfer script logs "rsync IST completed on joiner" when
 	// the provider chose IST and it copied nothing, "rsync SST ..." after
 	// a full copy.
