@@ -26,6 +26,13 @@ var (
 	ErrAlreadyExists = errors.New("store: already exists")
 	// ErrUnavailable is returned when the database cannot be reached.
 	ErrUnavailable = errors.New("store: database unavailable")
+	// ErrOutcomeUnknown is returned by a write whose commit was sent but
+	// not confirmed (the connection broke, or the deadline passed, while
+	// the database had it): it may have been applied or not. Reading back
+	// by the record's id tells which. The error also matches what caused
+	// it (ErrUnavailable or context.DeadlineExceeded), so check
+	// ErrOutcomeUnknown first.
+	ErrOutcomeUnknown = errors.New("store: outcome of the write unknown")
 )
 
 // ConflictError reports which unique field a create collided on. It

@@ -87,31 +87,27 @@ func (db *DB) SetAccountDisabled(ctx context.Context, id string, disabled bool, 
 		return 0, err
 	}
 	at := timeArg(db.dialect, e.At)
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, db.translate(op, err)
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `UPDATE accounts SET disabled = ?, updated_at = ? WHERE id = ?`, disabled, at, id)
-	if err := db.checkUpdated(op, res, err); err != nil {
-		return 0, err
-	}
 	var revoked int64
-	if disabled {
-		res, err := tx.ExecContext(ctx,
-			`UPDATE sessions SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL AND expires_at > ?`, at, id, at)
-		if err != nil {
-			return 0, db.translate(op, err)
+	err := db.write.transact(ctx, func(tx *sql.Tx) error {
+		revoked = 0
+		res, err := tx.ExecContext(ctx, `UPDATE accounts SET disabled = ?, updated_at = ? WHERE id = ?`, disabled, at, id)
+		if err := checkAffected(res, err); err != nil {
+			return err
 		}
-		if revoked, err = res.RowsAffected(); err != nil {
-			return 0, db.translate(op, err)
+		if disabled {
+			res, err := tx.ExecContext(ctx,
+				`UPDATE sessions SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL AND expires_at > ?`, at, id, at)
+			if err != nil {
+				return err
+			}
+			if revoked, err = res.RowsAffected(); err != nil {
+				return err
+			}
 		}
-	}
-	if err := db.insertAuthEvent(ctx, tx, e); err != nil {
-		return 0, db.translate(op, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, db.translate(op, err)
+		return db.insertAuthEvent(ctx, tx, e)
+	})
+	if err != nil {
+		return 0, db.translateGet(op, err)
 	}
 	return int(revoked), nil
 }
@@ -123,27 +119,22 @@ func (db *DB) DeleteAccount(ctx context.Context, id string, e store.AuthEvent) (
 	if err := db.checkAuthEvent(op, e); err != nil {
 		return 0, err
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, db.translate(op, err)
-	}
-	defer tx.Rollback()
-	var live int
 	at := timeArg(db.dialect, e.At)
-	err = tx.QueryRowContext(ctx,
-		`SELECT COUNT(*) FROM sessions WHERE account_id = ? AND revoked_at IS NULL AND expires_at > ?`, id, at).Scan(&live)
+	var live int
+	err := db.write.transact(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx,
+			`SELECT COUNT(*) FROM sessions WHERE account_id = ? AND revoked_at IS NULL AND expires_at > ?`, id, at).Scan(&live)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM accounts WHERE id = ?`, id)
+		if err := checkAffected(res, err); err != nil {
+			return err
+		}
+		return db.insertAuthEvent(ctx, tx, e)
+	})
 	if err != nil {
-		return 0, db.translate(op, err)
-	}
-	res, err := tx.ExecContext(ctx, `DELETE FROM accounts WHERE id = ?`, id)
-	if err := db.checkUpdated(op, res, err); err != nil {
-		return 0, err
-	}
-	if err := db.insertAuthEvent(ctx, tx, e); err != nil {
-		return 0, db.translate(op, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, db.translate(op, err)
+		return 0, db.translateGet(op, err)
 	}
 	return live, nil
 }
@@ -181,15 +172,24 @@ func (db *DB) translateGet(op string, err error) error {
 // row by id matched none. Both dialects count matched rows (MySQL with
 // clientFoundRows), so an update that changes nothing still counts.
 func (db *DB) checkUpdated(op string, res sql.Result, err error) error {
+	if err := checkAffected(res, err); err != nil {
+		return db.translateGet(op, err)
+	}
+	return nil
+}
+
+// checkAffected is checkUpdated for a statement inside a transaction: its
+// error is translated when the transaction ends. No row is sql.ErrNoRows.
+func checkAffected(res sql.Result, err error) error {
 	if err != nil {
-		return db.translate(op, err)
+		return err
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return db.translate(op, err)
+		return err
 	}
 	if n == 0 {
-		return store.ErrNotFound
+		return sql.ErrNoRows
 	}
 	return nil
 }

@@ -25,6 +25,13 @@ type dialect interface {
 	// isUnavailable reports whether err means the database cannot be
 	// reached or cannot serve requests right now.
 	isUnavailable(err error) bool
+	// isRetryable reports whether err means the database rolled the
+	// transaction back and running it again may succeed.
+	isRetryable(err error) bool
+	// outcomeUnknown reports whether err, from a statement that commits
+	// or from COMMIT, leaves open whether the server committed: the
+	// request may have reached it but no answer came back.
+	outcomeUnknown(err error) bool
 	// gooseDialect and migrationsDir tell goose how to run the embedded
 	// migrations.
 	gooseDialect() goose.Dialect

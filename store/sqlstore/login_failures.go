@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 
 	"github.com/accountd/accountd/store"
@@ -20,29 +21,24 @@ func (db *DB) RecordLoginFailure(ctx context.Context, e store.AuthEvent) (store.
 	if accountID == "" {
 		return store.LoginFailures{}, fmt.Errorf("sqlstore: %s: no account id", op)
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return store.LoginFailures{}, db.translate(op, err)
-	}
-	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx,
-		`UPDATE accounts SET failed_logins = failed_logins + 1, last_failed_login_at = ? WHERE id = ?`,
-		timeArg(db.dialect, at), accountID)
-	if err := db.checkUpdated(op, res, err); err != nil {
-		return store.LoginFailures{}, err
-	}
 	var f store.LoginFailures
-	err = tx.QueryRowContext(ctx,
-		`SELECT failed_logins, last_failed_login_at FROM accounts WHERE id = ?`, accountID).
-		Scan(&f.Count, timeColumn{&f.LastAt})
+	err := db.write.transact(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`UPDATE accounts SET failed_logins = failed_logins + 1, last_failed_login_at = ? WHERE id = ?`,
+			timeArg(db.dialect, at), accountID)
+		if err := checkAffected(res, err); err != nil {
+			return err
+		}
+		err = tx.QueryRowContext(ctx,
+			`SELECT failed_logins, last_failed_login_at FROM accounts WHERE id = ?`, accountID).
+			Scan(&f.Count, timeColumn{&f.LastAt})
+		if err != nil {
+			return err
+		}
+		return db.insertAuthEvent(ctx, tx, e)
+	})
 	if err != nil {
 		return store.LoginFailures{}, db.translateGet(op, err)
-	}
-	if err := db.insertAuthEvent(ctx, tx, e); err != nil {
-		return store.LoginFailures{}, db.translate(op, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return store.LoginFailures{}, db.translate(op, err)
 	}
 	return f, nil
 }
@@ -55,28 +51,24 @@ func (db *DB) ResetLoginFailures(ctx context.Context, accountID string, e store.
 			return 0, err
 		}
 	}
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, db.translate(op, err)
-	}
-	defer tx.Rollback()
 	var cleared int
-	err = tx.QueryRowContext(ctx, `SELECT failed_logins FROM accounts WHERE id = ?`, accountID).Scan(&cleared)
+	err := db.write.transact(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT failed_logins FROM accounts WHERE id = ?`, accountID).Scan(&cleared)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx,
+			`UPDATE accounts SET failed_logins = 0, last_failed_login_at = NULL WHERE id = ?`, accountID)
+		if err := checkAffected(res, err); err != nil {
+			return err
+		}
+		if e.Type != "" {
+			return db.insertAuthEvent(ctx, tx, e)
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, db.translateGet(op, err)
-	}
-	res, err := tx.ExecContext(ctx,
-		`UPDATE accounts SET failed_logins = 0, last_failed_login_at = NULL WHERE id = ?`, accountID)
-	if err := db.checkUpdated(op, res, err); err != nil {
-		return 0, err
-	}
-	if e.Type != "" {
-		if err := db.insertAuthEvent(ctx, tx, e); err != nil {
-			return 0, db.translate(op, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, db.translate(op, err)
 	}
 	return cleared, nil
 }

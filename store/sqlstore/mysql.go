@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"strings"
 	"time"
@@ -90,6 +91,30 @@ func openMySQL(ctx context.Context, dsn string) (*DB, error) {
 	if cfg.DBName == "" {
 		return nil, errors.New("sqlstore: open mysql: the dsn names no database (want user@tcp(host:port)/dbname)")
 	}
+	pool, err := openMySQLPool(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	galera, err := wsrepOn(ctx, pool)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	if _, set := cfg.Params["wsrep_sync_wait"]; galera && !set {
+		// The driver sends Params on every new connection; the pool is
+		// opened again so that each of its connections has the setting.
+		pool.Close()
+		cfg.Params["wsrep_sync_wait"] = galeraSyncWait
+		if pool, err = openMySQLPool(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
+	return newDB(mysqlDialect{}, pool, pool)
+}
+
+// openMySQLPool opens sqlstore's connection pool for cfg and checks that
+// the server answers.
+func openMySQLPool(ctx context.Context, cfg *mysql.Config) (*sql.DB, error) {
 	connector, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open mysql: %w", err)
@@ -102,7 +127,7 @@ func openMySQL(ctx context.Context, dsn string) (*DB, error) {
 		pool.Close()
 		return nil, unavailable("open mysql", err)
 	}
-	return newDB(mysqlDialect{}, pool, pool)
+	return pool, nil
 }
 
 // databaseName is what CreateDatabase accepts as a database name: a
@@ -158,7 +183,24 @@ const (
 	mysqlErrDupEntry         = 1062 // ER_DUP_ENTRY
 	mysqlErrNoReferencedRow  = 1452 // ER_NO_REFERENCED_ROW_2
 	mysqlErrNoReferencedRow1 = 1216 // ER_NO_REFERENCED_ROW (older servers)
+	mysqlErrUnknownSystemVar = 1193 // ER_UNKNOWN_SYSTEM_VARIABLE
 )
+
+// mysqlRetryable lists server errors after which the transaction has been
+// rolled back and may succeed if run again. A Galera node that is not part
+// of the primary component answers 1047 instead (see mysqlUnavailable):
+// running the transaction again on that node cannot help.
+var mysqlRetryable = map[uint16]bool{
+	// ER_LOCK_DEADLOCK: an InnoDB deadlock victim, and how Galera reports
+	// a transaction that lost certification to a conflicting one from
+	// another node, or that a replicated write aborted ("try restarting
+	// transaction").
+	1213: true,
+	// ER_LOCK_WAIT_TIMEOUT: a row lock was not granted in time, and how
+	// Galera reports a causality wait (wsrep_sync_wait) that timed out.
+	// Only the statement is rolled back; the writer rolls back the rest.
+	1205: true,
+}
 
 // mysqlUnavailable lists server errors that mean the server cannot serve
 // requests now, as opposed to rejecting this one.
@@ -226,6 +268,20 @@ func (mysqlDialect) isForeignKeyViolation(err error) bool {
 	var me *mysql.MySQLError
 	return errors.As(err, &me) &&
 		(me.Number == mysqlErrNoReferencedRow || me.Number == mysqlErrNoReferencedRow1)
+}
+
+func (mysqlDialect) isRetryable(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && mysqlRetryable[me.Number]
+}
+
+// outcomeUnknown is true for a connection that broke or was closed for an
+// expired context after the request went out. The driver returns
+// driver.ErrBadConn instead when it sent nothing, and a *mysql.MySQLError
+// is an answer.
+func (mysqlDialect) outcomeUnknown(err error) bool {
+	return errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, io.ErrUnexpectedEOF) || isNetError(err) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 func (mysqlDialect) isUnavailable(err error) bool {

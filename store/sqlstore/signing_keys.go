@@ -3,11 +3,8 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/go-sql-driver/mysql"
 
 	"github.com/accountd/accountd/store"
 )
@@ -53,39 +50,19 @@ func (db *DB) RotateSigningKey(ctx context.Context, k store.SigningKey, retireAt
 	if k.Generation <= 0 {
 		return fmt.Errorf("sqlstore: %s: generation must be positive", op)
 	}
-	var err error
-	// InnoDB may pick one of several concurrent rotations as a deadlock
-	// victim; run it again, and the unique generation then refuses it.
-	for range 5 {
-		if err = db.rotateSigningKey(ctx, k, retireAt, expiresAt); !isDeadlock(err) {
-			break
+	// Of several rotations at once, the database may roll some back
+	// (a deadlock, a Galera conflict); the writer runs them again, and the
+	// unique generation then refuses them.
+	err := db.write.transact(ctx, func(tx *sql.Tx) error {
+		if err := db.insertSigningKey(ctx, tx, k); err != nil {
+			return err
 		}
-	}
+		_, err := tx.ExecContext(ctx,
+			`UPDATE signing_keys SET retire_at = ?, expires_at = ? WHERE id <> ? AND retire_at IS NULL`,
+			timeArg(db.dialect, retireAt), timeArg(db.dialect, expiresAt), k.ID)
+		return err
+	})
 	return db.translate(op, err)
-}
-
-func (db *DB) rotateSigningKey(ctx context.Context, k store.SigningKey, retireAt, expiresAt time.Time) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := db.insertSigningKey(ctx, tx, k); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx,
-		`UPDATE signing_keys SET retire_at = ?, expires_at = ? WHERE id <> ? AND retire_at IS NULL`,
-		timeArg(db.dialect, retireAt), timeArg(db.dialect, expiresAt), k.ID); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
-// isDeadlock reports whether err is MySQL's ER_LOCK_DEADLOCK: the
-// transaction was rolled back and may be run again.
-func isDeadlock(err error) bool {
-	var me *mysql.MySQLError
-	return errors.As(err, &me) && me.Number == 1213
 }
 
 // ListSigningKeys implements store.Store. Keys created at the same instant

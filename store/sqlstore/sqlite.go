@@ -178,6 +178,14 @@ func (sqliteDialect) isForeignKeyViolation(err error) bool {
 	return ok && code == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
 }
 
+// isRetryable is false: the single writer connection and busy_timeout
+// already make a write wait for SQLite's lock instead of failing.
+func (sqliteDialect) isRetryable(error) bool { return false }
+
+// outcomeUnknown is false: the database is a local file, and an
+// interrupted statement is rolled back before the call returns.
+func (sqliteDialect) outcomeUnknown(error) bool { return false }
+
 func (sqliteDialect) isUnavailable(err error) bool {
 	code, ok := sqliteCode(err)
 	if !ok {

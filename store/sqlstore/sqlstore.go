@@ -45,11 +45,12 @@ const (
 // and call Migrate before use.
 type DB struct {
 	dialect dialect
-	// write runs every statement that changes data, and migrations.
-	write *sql.DB
-	// read runs queries. For MySQL it is the same pool as write; for SQLite
-	// it is a separate pool of read-only connections, so that reads run in
-	// parallel with the single writer (WAL mode).
+	// write runs every statement that changes data, retrying the ones the
+	// database rolled back. Its pool also runs migrations.
+	write *writer
+	// read runs queries. For MySQL it is the same pool as write's; for
+	// SQLite it is a separate pool of read-only connections, so that reads
+	// run in parallel with the single writer (WAL mode).
 	read     *sql.DB
 	migrator *goose.Provider
 }
@@ -72,7 +73,7 @@ func Open(ctx context.Context, driver, dsn string) (*DB, error) {
 
 // newDB finishes Open for both dialects: it builds the migration provider.
 func newDB(d dialect, write, read *sql.DB) (*DB, error) {
-	db := &DB{dialect: d, write: write, read: read}
+	db := &DB{dialect: d, write: &writer{pool: write, dialect: d}, read: read}
 	migrator, err := newMigrator(d, write)
 	if err != nil {
 		db.Close()
@@ -88,10 +89,10 @@ func (db *DB) Driver() string { return db.dialect.name() }
 // Ping checks that the database answers. It returns an error wrapping
 // store.ErrUnavailable when it does not.
 func (db *DB) Ping(ctx context.Context) error {
-	if err := db.write.PingContext(ctx); err != nil {
+	if err := db.write.pool.PingContext(ctx); err != nil {
 		return unavailable("ping", err)
 	}
-	if db.read != db.write {
+	if db.read != db.write.pool {
 		if err := db.read.PingContext(ctx); err != nil {
 			return unavailable("ping", err)
 		}
@@ -101,12 +102,12 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Stats returns the connection pool's statistics (for MySQL the one pool;
 // for SQLite the writer's).
-func (db *DB) Stats() sql.DBStats { return db.write.Stats() }
+func (db *DB) Stats() sql.DBStats { return db.write.pool.Stats() }
 
 // Close closes the database connections.
 func (db *DB) Close() error {
-	err := db.write.Close()
-	if db.read != db.write {
+	err := db.write.pool.Close()
+	if db.read != db.write.pool {
 		err = errors.Join(err, db.read.Close())
 	}
 	if err != nil {
@@ -117,8 +118,10 @@ func (db *DB) Close() error {
 
 // translate maps a driver error from operation op to the store's errors:
 // a unique-key violation becomes a *store.ConflictError, a connection
-// failure wraps store.ErrUnavailable, a cancelled or expired context is
-// passed on as it is, and anything else is wrapped with op as context.
+// failure or a rollback that retrying did not clear wraps
+// store.ErrUnavailable, a cancelled or expired context is passed on as it
+// is, and anything else is wrapped with op as context. An error that
+// matches store.ErrOutcomeUnknown keeps matching it.
 func (db *DB) translate(op string, err error) error {
 	if err == nil {
 		return nil
@@ -129,7 +132,7 @@ func (db *DB) translate(op string, err error) error {
 	if field, ok := db.dialect.conflictField(err); ok {
 		return &store.ConflictError{Field: field}
 	}
-	if db.dialect.isUnavailable(err) {
+	if db.dialect.isUnavailable(err) || db.dialect.isRetryable(err) {
 		return unavailable(op, err)
 	}
 	return fmt.Errorf("sqlstore: %s: %w", op, err)

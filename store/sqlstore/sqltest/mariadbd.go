@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -22,14 +23,21 @@ import (
 // started again without touching any shared server. Start and Stop are
 // safe to call from several goroutines.
 type MariaDB struct {
-	tb      testing.TB
-	bin     string
-	dir     string
-	port    int
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	running bool
+	tb   testing.TB
+	bin  string
+	dir  string
+	port int
+	// args are added to mariadbd's command line at every start.
+	args []string
+	// startTimeout bounds the wait for a started server to answer.
+	startTimeout time.Duration
+	// startFailure, when set, describes the failure of a start in place
+	// of the server's own log (a cluster node's depends on its peers).
+	startFailure func() string
+	mu           sync.Mutex
+	cmd          *exec.Cmd
+	exited       chan struct{}
+	running      bool
 }
 
 // StartMariaDB initialises a data directory with mariadb-install-db and
@@ -38,9 +46,19 @@ type MariaDB struct {
 // is skipped, unless the environment variable CI is set (then it fails).
 func StartMariaDB(tb testing.TB) *MariaDB {
 	tb.Helper()
+	m := newMariaDB(tb, true)
+	m.Start()
+	return m
+}
+
+// newMariaDB finds mariadbd, makes a private directory for one server and
+// picks its port; with install it also initialises the data directory.
+// The server is stopped and the directory removed when the test ends.
+func newMariaDB(tb testing.TB, install bool) *MariaDB {
+	tb.Helper()
 	bin := findBinary("mariadbd", "/usr/sbin/mariadbd", "/usr/libexec/mariadbd")
-	install := findBinary("mariadb-install-db", "/usr/bin/mariadb-install-db")
-	if bin == "" || install == "" {
+	installDB := findBinary("mariadb-install-db", "/usr/bin/mariadb-install-db")
+	if bin == "" || installDB == "" {
 		if os.Getenv("CI") != "" {
 			tb.Fatal("sqltest: mariadbd and mariadb-install-db are required (CI is set); install mariadb-server")
 		}
@@ -53,19 +71,45 @@ func StartMariaDB(tb testing.TB) *MariaDB {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { os.RemoveAll(dir) })
-	args := []string{"--no-defaults", "--datadir=" + filepath.Join(dir, "data"), "--skip-test-db",
-		"--auth-root-authentication-method=normal"}
-	if os.Geteuid() == 0 {
-		args = append(args, "--user=root")
+	data := filepath.Join(dir, "data")
+	if install {
+		args := []string{"--no-defaults", "--datadir=" + data, "--skip-test-db",
+			"--auth-root-authentication-method=normal"}
+		if os.Geteuid() == 0 {
+			args = append(args, "--user=root")
+		}
+		out, err := exec.Command(installDB, args...).CombinedOutput()
+		if err != nil {
+			tb.Fatalf("sqltest: mariadb-install-db: %v\n%s", err, out)
+		}
+	} else if err := mkdirReceiver(dir, data); err != nil {
+		tb.Fatal(err)
 	}
-	out, err := exec.Command(install, args...).CombinedOutput()
-	if err != nil {
-		tb.Fatalf("sqltest: mariadb-install-db: %v\n%s", err, out)
-	}
-	m := &MariaDB{tb: tb, bin: bin, dir: dir, port: freeLoopbackPort(tb)}
+	m := &MariaDB{tb: tb, bin: bin, dir: dir, port: freeLoopbackPort(tb), startTimeout: 60 * time.Second}
 	tb.Cleanup(func() { m.Stop() })
-	m.Start()
 	return m
+}
+
+// mkdirReceiver makes an empty data directory that a state transfer will
+// fill. Run by root, the rsync daemon of the transfer switches to the user
+// nobody, so the directory must be nobody's, inside one nobody may enter.
+func mkdirReceiver(dir, data string) error {
+	if err := os.Mkdir(data, 0o700); err != nil {
+		return err
+	}
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	nobody, err := user.Lookup("nobody")
+	if err != nil {
+		return fmt.Errorf("sqltest: the rsync state transfer runs as nobody: %w", err)
+	}
+	uid, _ := strconv.Atoi(nobody.Uid)
+	gid, _ := strconv.Atoi(nobody.Gid)
+	if err := os.Chown(data, uid, gid); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o711)
 }
 
 func findBinary(name string, fallbacks ...string) string {
@@ -95,26 +139,17 @@ func (m *MariaDB) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.I
 
 // Start starts mariadbd (again) on the same data directory and port and
 // waits until it answers. It does nothing when the server runs.
-func (m *MariaDB) Start() {
+func (m *MariaDB) Start() { m.tb.Helper(); m.start() }
+
+// start is Start with arguments for this start only.
+func (m *MariaDB) start(once ...string) {
 	m.tb.Helper()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.running {
 		return
 	}
-	args := []string{"--no-defaults",
-		"--datadir=" + filepath.Join(m.dir, "data"),
-		"--socket=" + filepath.Join(m.dir, "mysqld.sock"),
-		"--pid-file=" + filepath.Join(m.dir, "mysqld.pid"),
-		"--log-error=" + filepath.Join(m.dir, "error.log"),
-		"--bind-address=127.0.0.1", "--port=" + strconv.Itoa(m.port),
-		"--skip-grant-tables", "--skip-log-bin", "--innodb-buffer-pool-size=16M",
-		"--max-connections=200",
-	}
-	if os.Geteuid() == 0 {
-		args = append(args, "--user=root")
-	}
-	cmd := exec.Command(m.bin, args...)
+	cmd := exec.Command(m.bin, m.serverArgs(once...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		m.tb.Fatalf("sqltest: start mariadbd: %v", err)
@@ -123,7 +158,7 @@ func (m *MariaDB) Start() {
 	go func() { cmd.Wait(); close(exited) }()
 	m.cmd, m.exited, m.running = cmd, exited, true
 
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(m.startTimeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		err := m.ping(ctx)
@@ -133,16 +168,44 @@ func (m *MariaDB) Start() {
 		}
 		select {
 		case <-exited:
-			log, _ := os.ReadFile(filepath.Join(m.dir, "error.log"))
-			m.tb.Fatalf("sqltest: mariadbd exited at start: %s", log)
+			m.tb.Fatalf("sqltest: mariadbd exited at start: %s", m.describeFailure())
 		default:
 		}
 		if time.Now().After(deadline) {
-			m.tb.Fatalf("sqltest: mariadbd did not answer within 60s: %v", err)
+			m.tb.Fatalf("sqltest: mariadbd did not answer within %v: %v\n%s", m.startTimeout, err, m.describeFailure())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// serverArgs is mariadbd's command line: the options every private
+// server uses, then m.args, then once.
+func (m *MariaDB) serverArgs(once ...string) []string {
+	args := []string{"--no-defaults",
+		"--datadir=" + filepath.Join(m.dir, "data"),
+		"--socket=" + filepath.Join(m.dir, "mysqld.sock"),
+		"--pid-file=" + filepath.Join(m.dir, "mysqld.pid"),
+		"--log-error=" + m.errorLog(),
+		"--bind-address=127.0.0.1", "--port=" + strconv.Itoa(m.port),
+		"--skip-grant-tables", "--skip-log-bin", "--innodb-buffer-pool-size=16M",
+		"--max-connections=200",
+	}
+	if os.Geteuid() == 0 {
+		args = append(args, "--user=root")
+	}
+	args = append(args, m.args...)
+	return append(args, once...)
+}
+
+func (m *MariaDB) describeFailure() string {
+	if m.startFailure != nil {
+		return m.startFailure()
+	}
+	log, _ := os.ReadFile(m.errorLog())
+	return string(log)
+}
+
+func (m *MariaDB) errorLog() string { return filepath.Join(m.dir, "error.log") }
 
 func (m *MariaDB) ping(ctx context.Context) error {
 	db, err := sql.Open("mysql", m.BaseDSN())

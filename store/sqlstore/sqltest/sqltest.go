@@ -8,7 +8,9 @@
 // variable CI is set, in which case they fail.
 //
 // StartMariaDB starts a private mariadbd instead, in a temporary folder on a
-// free loopback port, for tests that stop, restart or freeze the database.
+// free loopback port, for tests that stop, restart or freeze the database;
+// StartGaleraCluster starts several of them as a multi-master Galera
+// cluster, with Kill and Restart for a node.
 //
 // The helpers are safe to call from parallel tests.
 package sqltest

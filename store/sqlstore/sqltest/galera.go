@@ -1,0 +1,313 @@
+package sqltest
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// galeraProvider is where Debian's galera-4 package installs the
+// replication library.
+const galeraProvider = "/usr/lib/galera/libgalera_smm.so"
+
+// galeraSyncTimeout bounds the wait for a node to join the cluster and
+// reach Synced. A joiner copies the whole data directory (SST) or the
+// write sets it missed (IST) first; on a loaded two-core machine that can
+// take tens of seconds.
+const galeraSyncTimeout = 120 * time.Second
+
+// Galera is a multi-master MariaDB Galera cluster of private mariadbd
+// servers on loopback, started by StartGaleraCluster. Every node accepts
+// reads and writes. Its methods are for the test goroutine; DSN and
+// Addr may be called from any goroutine.
+type Galera struct {
+	tb    testing.TB
+	nodes []*MariaDB
+}
+
+// StartGaleraCluster starts n mariadbd servers, each in its own temporary
+// directory with its own free loopback ports (client, group
+// communication, IST and SST), joined into one Galera cluster with
+// Debian's galera-4 provider. The first node bootstraps the cluster
+// (--wsrep-new-cluster); the others join it and receive its data by
+// rsync (SST). It returns when every node is Synced and sees n members.
+// Galera's failure detection keeps its defaults, so a killed node stalls
+// commits for as long as it would in production (evs.suspect_timeout,
+// 5 s).
+//
+// The test is skipped when mariadbd, galera-4 or rsync is missing, unless
+// the environment variable CI is set (then it fails). The servers are
+// stopped when the test ends.
+func StartGaleraCluster(tb testing.TB, n int) *Galera {
+	tb.Helper()
+	if n < 1 {
+		tb.Fatalf("sqltest: a Galera cluster needs at least one node, not %d", n)
+	}
+	var missing []string
+	if _, err := os.Stat(galeraProvider); err != nil {
+		missing = append(missing, "galera-4 ("+galeraProvider+")")
+	}
+	if findBinary("rsync") == "" || findBinary("wsrep_sst_rsync", "/usr/bin/wsrep_sst_rsync") == "" {
+		missing = append(missing, "rsync and wsrep_sst_rsync (mariadb-server)")
+	}
+	if len(missing) > 0 {
+		if os.Getenv("CI") != "" {
+			tb.Fatalf("sqltest: a Galera cluster needs %s (CI is set); install galera-4 and rsync", strings.Join(missing, ", "))
+		}
+		tb.Skipf("Galera cluster test needs %s: install galera-4 and rsync to run it", strings.Join(missing, ", "))
+	}
+
+	g := &Galera{tb: tb}
+	gcomm := make([]string, n)
+	for i := range n {
+		// Only the first node's data directory is initialised: the
+		// others receive theirs from the cluster when they join.
+		m := newMariaDB(tb, i == 0)
+		m.startTimeout = galeraSyncTimeout
+		m.startFailure = g.logTails
+		g.nodes = append(g.nodes, m)
+		gcomm[i] = "127.0.0.1:" + strconv.Itoa(freeLoopbackPort(tb))
+	}
+	cluster := "accountd-test-" + randomHex(tb, 4)
+	for i, m := range g.nodes {
+		m.args = []string{
+			"--wsrep-on=ON",
+			"--wsrep-provider=" + galeraProvider,
+			"--wsrep-cluster-name=" + cluster,
+			"--wsrep-cluster-address=gcomm://" + strings.Join(gcomm, ","),
+			"--wsrep-node-name=node" + strconv.Itoa(i+1),
+			"--wsrep-node-address=" + gcomm[i],
+			"--wsrep-node-incoming-address=" + m.Addr(),
+			"--wsrep-provider-options=" + strings.Join([]string{
+				"gmcast.listen_addr=tcp://" + gcomm[i],
+				"ist.recv_addr=127.0.0.1:" + strconv.Itoa(freeLoopbackPort(tb)),
+				// Large enough to hold every write set of a test, so that a
+				// restarted node catches up by IST rather than a full copy.
+				"gcache.size=64M",
+			}, ";"),
+			"--wsrep-sst-method=rsync",
+			"--wsrep-sst-receive-address=127.0.0.1:" + strconv.Itoa(freeLoopbackPort(tb)),
+			// What Galera requires of the server.
+			"--binlog-format=ROW",
+			"--default-storage-engine=InnoDB",
+			"--innodb-autoinc-lock-mode=2",
+			// The cluster, not each node's log flush, makes a commit
+			// durable (the usual Galera setting); the OS still holds
+			// the log when mariadbd is killed.
+			"--innodb-flush-log-at-trx-commit=2",
+		}
+	}
+	g.nodes[0].start("--wsrep-new-cluster")
+	g.WaitSynced(0)
+	for i := 1; i < n; i++ {
+		// One joiner at a time: the donor serves one state transfer.
+		g.nodes[i].Start()
+		g.WaitSynced(i)
+	}
+	g.waitSize(n)
+	return g
+}
+
+// Len is the number of nodes.
+func (g *Galera) Len() int { return len(g.nodes) }
+
+// Node returns node i (from 0) as a private MariaDB server.
+func (g *Galera) Node(i int) *MariaDB { return g.nodes[i] }
+
+// CreateDatabase creates a database with a random name on node 0 (Galera
+// replicates it to the others) and returns one DSN per node for it.
+func (g *Galera) CreateDatabase(tb testing.TB) []string {
+	tb.Helper()
+	cfg, err := mysql.ParseDSN(g.nodes[0].CreateDatabase(tb))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dsns := make([]string, len(g.nodes))
+	for i, m := range g.nodes {
+		c := cfg.Clone()
+		c.Addr = m.Addr()
+		dsns[i] = c.FormatDSN()
+	}
+	return dsns
+}
+
+// Kill stops node i at once with SIGKILL, as a crash would, together with
+// any state transfer process it started, and waits for it to exit.
+func (g *Galera) Kill(i int) {
+	g.tb.Helper()
+	m := g.nodes[i]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.running {
+		g.tb.Fatalf("sqltest: Galera node %d is not running", i)
+	}
+	// The process group: mariadbd and an rsync it may have started.
+	if err := syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		g.tb.Fatalf("sqltest: kill Galera node %d: %v", i, err)
+	}
+	<-m.exited
+	m.running = false
+}
+
+// recoveredPosition matches the line mariadbd --wsrep-recover logs.
+var recoveredPosition = regexp.MustCompile(`WSREP: Recovered position: ?([0-9a-f-]+:-?[0-9]+)`)
+
+// Restart starts a killed node i again the way galera_recovery does:
+// mariadbd --wsrep-recover reads the last committed position from InnoDB
+// (a crash leaves none in grastate.dat), and the node starts from it with
+// --wsrep-start-position, so that it receives only the write sets it
+// missed (IST) from a donor's cache. It returns once the node is Synced
+// and the cluster has every node again. It fails the test when the node
+// received a full copy (SST) instead.
+//
+// galera_recovery itself is not run because it forces --user=mysql, which
+// cannot enter the private directory, and reads its options from the
+// system's configuration files.
+func (g *Galera) Restart(i int) {
+	g.tb.Helper()
+	m := g.nodes[i]
+	began := time.Now()
+	logStart := fileSize(m.errorLog())
+	recoverLog := m.errorLog() + ".recover"
+	args := append(m.serverArgs(), "--wsrep-recover", "--log-error="+recoverLog)
+	if out, err := exec.Command(m.bin, args...).CombinedOutput(); err != nil {
+		log, _ := os.ReadFile(recoverLog)
+		g.tb.Fatalf("sqltest: mariadbd --wsrep-recover on node %d: %v\n%s%s", i, err, out, log)
+	}
+	log, err := os.ReadFile(recoverLog)
+	if err != nil {
+		g.tb.Fatal(err)
+	}
+	os.Remove(recoverLog)
+	match := recoveredPosition.FindSubmatch(log)
+	if match == nil {
+		g.tb.Fatalf("sqltest: mariadbd --wsrep-recover on node %d logged no position:\n%s", i, log)
+	}
+	recovered := time.Now()
+	m.start("--wsrep-start-position=" + string(match[1]))
+	answered := time.Now()
+	g.WaitSynced(i)
+	g.waitSize(len(g.nodes))
+	g.tb.Logf("sqltest: Galera node %d restarted: position %s recovered in %v, answering %v later, Synced %v after that",
+		i, match[1], recovered.Sub(began).Round(time.Millisecond), answered.Sub(recovered).Round(time.Millisecond),
+		time.Since(answered).Round(time.Millisecond))
+	// The rsync transfer script logs "rsync IST completed on joiner" when
+	// the provider chose IST and it copied nothing, "rsync SST ..." after
+	// a full copy.
+	if since := readFrom(m.errorLog(), logStart); strings.Contains(since, "SST completed on joiner") {
+		g.tb.Fatalf("sqltest: Galera node %d rejoined by a full state transfer, not IST; its log since the restart:\n%s", i, since)
+	}
+}
+
+// WaitSynced waits until node i answers and reports wsrep_local_state
+// Synced.
+func (g *Galera) WaitSynced(i int) {
+	g.tb.Helper()
+	g.waitStatus(i, "Synced", func(s galeraStatus) bool { return s.state == "Synced" })
+}
+
+// waitSize waits until every running node is Synced in a cluster of n.
+func (g *Galera) waitSize(n int) {
+	g.tb.Helper()
+	for i, m := range g.nodes {
+		m.mu.Lock()
+		running := m.running
+		m.mu.Unlock()
+		if running {
+			g.waitStatus(i, fmt.Sprintf("Synced in a cluster of %d", n), func(s galeraStatus) bool {
+				return s.state == "Synced" && s.size == n
+			})
+		}
+	}
+}
+
+type galeraStatus struct {
+	state string
+	size  int
+}
+
+func (g *Galera) waitStatus(i int, want string, ok func(galeraStatus) bool) {
+	g.tb.Helper()
+	deadline := time.Now().Add(galeraSyncTimeout)
+	var (
+		last galeraStatus
+		err  error
+	)
+	for time.Now().Before(deadline) {
+		last, err = g.status(i)
+		if err == nil && ok(last) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	g.tb.Fatalf("sqltest: Galera node %d not %s within %v: state %q, cluster size %d, error %v\n%s",
+		i, want, galeraSyncTimeout, last.state, last.size, err, g.logTails())
+}
+
+// logTails returns the end of every node's error log, for failure
+// messages.
+func (g *Galera) logTails() string {
+	var b strings.Builder
+	for i, m := range g.nodes {
+		lines := strings.Split(readFrom(m.errorLog(), 0), "\n")
+		fmt.Fprintf(&b, "--- node %d error log (end) ---\n%s\n", i, strings.Join(lines[max(0, len(lines)-40):], "\n"))
+	}
+	return b.String()
+}
+
+func (g *Galera) status(i int) (galeraStatus, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	db, err := sql.Open("mysql", g.nodes[i].BaseDSN())
+	if err != nil {
+		return galeraStatus{}, err
+	}
+	defer db.Close()
+	rows, err := db.QueryContext(ctx,
+		"SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_local_state_comment', 'wsrep_cluster_size')")
+	if err != nil {
+		return galeraStatus{}, err
+	}
+	defer rows.Close()
+	var s galeraStatus
+	for rows.Next() {
+		var name, value string
+		if err := rows.Scan(&name, &value); err != nil {
+			return galeraStatus{}, err
+		}
+		switch strings.ToLower(name) {
+		case "wsrep_local_state_comment":
+			s.state = value
+		case "wsrep_cluster_size":
+			s.size, _ = strconv.Atoi(value)
+		}
+	}
+	return s, rows.Err()
+}
+
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// readFrom returns the file from offset on, or "" when it cannot be read.
+func readFrom(path string, offset int64) string {
+	b, err := os.ReadFile(path)
+	if err != nil || int64(len(b)) < offset {
+		return ""
+	}
+	return string(b[offset:])
+}
