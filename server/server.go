@@ -79,6 +79,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", s.serveReady)
 	mux.Handle("GET /metrics", s.svc.metrics.handler())
+	mux.Handle("/account/", s.consoleHandler())
 	return s.limitHTTP(mux)
 }
 
