@@ -13,7 +13,8 @@ const env = (k) => {
   return v;
 };
 
-const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+const rl = createInterface({ input: process.stdin });
+const lines = rl[Symbol.asyncIterator]();
 /** Asks the Go test to act on a server and waits until it has. */
 async function ask(verb, server) {
   process.stdout.write(`@@ ${verb} ${server}\n`);
@@ -229,7 +230,7 @@ try {
     await secret.waitFor({ state: 'visible' });
     const pw = await secret.textContent();
     assert.ok(pw.length >= 20, `generated password of ${pw.length} characters`);
-    assert.match(await con.getByRole('status').textContent(), new RegExp(`Account ${name} created`));
+    assert.match(await con.locator('#status').textContent(), new RegExp(`Account ${name} created`));
     await con.screenshot({ path: join(env('SCREENSHOT_DIR'), 'console-signup.png'), fullPage: true });
     await con.getByRole('button', { name: 'I have saved it' }).click();
     assert.equal(await secret.textContent(), '');
@@ -238,7 +239,7 @@ try {
     assert.equal(await con.locator('#login-username').inputValue(), name);
     await con.locator('#login-password').fill('wrong password, clearly wrong');
     await con.locator('#login-password').press('Enter');
-    await con.getByRole('status').filter({ hasText: 'Wrong username or password.' }).waitFor();
+    await con.locator('#status').filter({ hasText: 'Wrong username or password.' }).waitFor();
     assert.equal(await con.evaluate(() => document.activeElement.id), 'status');
 
     await con.locator('#login-password').fill(pw);
@@ -250,11 +251,11 @@ try {
     assert.ok(wide <= 360, `the page is ${wide} px wide at a 360 px viewport`);
 
     await con.keyboard.press('Enter'); // "Who am I" has the focus
-    await con.getByRole('status').filter({ hasText: `You are ${name}` }).waitFor();
+    await con.locator('#status').filter({ hasText: `You are ${name}` }).waitFor();
     await con.getByRole('button', { name: 'Refresh token' }).click();
-    await con.getByRole('status').filter({ hasText: 'Token refreshed' }).waitFor();
+    await con.locator('#status').filter({ hasText: 'Token refreshed' }).waitFor();
     await con.getByRole('button', { name: 'Log out' }).click();
-    await con.getByRole('status').filter({ hasText: 'Logged out.' }).waitFor();
+    await con.locator('#status').filter({ hasText: 'Logged out.' }).waitFor();
     await con.getByRole('heading', { name: 'Log in' }).waitFor();
     assert.deepEqual(violations, []);
 
@@ -263,12 +264,13 @@ try {
       await con.locator('#login-username').fill(name);
       await con.locator('#login-password').fill(pw);
       await con.getByRole('button', { name: 'Log in' }).click();
-      await con.getByRole('status').filter({ hasText: 'Refused: the server presented identity' }).waitFor();
-      assert.match(await con.getByRole('status').textContent(), new RegExp(env('CONSOLE_FINGERPRINT').replace(/[+/]/g, '\\$&')));
+      await con.locator('#status').filter({ hasText: 'Refused: the server presented identity' }).waitFor();
+      assert.match(await con.locator('#status').textContent(), new RegExp(env('CONSOLE_FINGERPRINT').replace(/[+/]/g, '\\$&')));
       assert.equal(await con.getByRole('heading', { name: 'Log in' }).isVisible(), true);
     });
     await con.close();
   });
 } finally {
+  rl.close();
   await context.close();
 }
