@@ -27,7 +27,7 @@ const (
 )
 
 // packetAAD is the additional data of every sealed packet.
-var packetAAD = []byte("accountd.v1 packet")
+var packetAAD = []byte("accountd.v2 packet")
 
 // ErrCounterExhausted is returned when a direction has sent or received
 // 2^63 packets; the connection must be closed.

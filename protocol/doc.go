@@ -1,6 +1,7 @@
-// Package protocol implements accountd's wire protocol, version 1: the
-// signed hello, RSA-OAEP-SHA256 key transport in both directions, HKDF-SHA256
-// key derivation bound to the handshake transcript, and AES-256-GCM packets
+// Package protocol implements accountd's wire protocol, version 2:
+// RSA-OAEP-SHA256 key transport in both directions, the server's Ed25519
+// identity signature over the whole handshake transcript, HKDF-SHA256 key
+// derivation bound to that transcript, and AES-256-GCM packets
 // with per-direction counters. It also defines the request, response and
 // error documents carried inside packets.
 //

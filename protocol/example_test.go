@@ -18,20 +18,25 @@ func Example() {
 	transportDER, _ := x509.MarshalPKIXPublicKey(&transport.PublicKey)
 	clientKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 
-	// Server: a signed hello per connection.
+	// Server: a fresh hello per connection.
 	srv, _ := protocol.NewServerHandshake(identity, transport, transportDER, nil)
 	hello := srv.Hello()
 
-	// Client: verify the hello, check the identity against the pinned key,
-	// answer.
+	// Client: check the hello and the identity against the pinned key,
+	// then answer.
 	cli, err := protocol.NewClientHandshake(hello, clientKey, nil)
 	if err != nil {
 		panic(err)
 	}
 	fmt.Println("pinned identity:", cli.IdentityKey().Equal(identity.Public()))
 
+	// The server signs the whole transcript with its identity key; the
+	// client verifies that signature before it trusts anything else.
 	serverKey, serverSession, _ := srv.Finish(cli.ClientHello())
-	clientSession, _ := cli.Finish(serverKey)
+	clientSession, err := cli.Finish(serverKey)
+	if err != nil {
+		panic(err) // protocol.ErrBadSignature: not the pinned server
+	}
 
 	packet, _ := clientSession.Seal([]byte(`{"id":1,"op":"authenticate","body":{"token":"..."}}`))
 	plain, _ := serverSession.Open(packet)

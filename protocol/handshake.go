@@ -17,10 +17,12 @@ import (
 
 // Protocol constants. SPEC.md is the authority for each of them.
 const (
-	// Version is the protocol version this package speaks.
-	Version = 1
+	// Version is the protocol version this package speaks. It is the
+	// only one: version 1's hello signature could be replayed, so it is
+	// not spoken any more (SPEC.md §1).
+	Version = 2
 	// Subprotocol is the WebSocket subprotocol name for Version.
-	Subprotocol = "accountd.v1"
+	Subprotocol = "accountd.v2"
 
 	// NonceSize is the length of the server's hello nonce.
 	NonceSize = 32
@@ -32,12 +34,12 @@ const (
 	MinRSABits = 2048
 	MaxRSABits = 4096
 
-	helloContext   = "accountd.v1 hello"
-	transcriptName = "accountd.v1 transcript"
-	labelC2S       = "accountd.v1 client secret"
-	labelS2C       = "accountd.v1 server secret"
-	infoC2S        = "accountd.v1 c2s"
-	infoS2C        = "accountd.v1 s2c"
+	signatureContext = "accountd.v2 server signature"
+	transcriptName   = "accountd.v2 transcript"
+	labelC2S         = "accountd.v2 client secret"
+	labelS2C         = "accountd.v2 server secret"
+	infoC2S          = "accountd.v2 c2s"
+	infoS2C          = "accountd.v2 s2c"
 )
 
 // Handshake frame types.
@@ -53,9 +55,11 @@ var (
 	// ErrMalformed is returned for a handshake frame that does not parse
 	// or violates a limit.
 	ErrMalformed = errors.New("protocol: malformed handshake frame")
-	// ErrBadSignature is returned when the hello is not signed by the
-	// identity key it carries.
-	ErrBadSignature = errors.New("protocol: bad hello signature")
+	// ErrBadSignature is returned by (*ClientHandshake).Finish when the
+	// server_key signature does not verify under the hello's identity key
+	// over this connection's transcript: the peer does not hold the
+	// identity private key, or replays another connection's messages.
+	ErrBadSignature = errors.New("protocol: bad server signature")
 	// ErrVersion is returned when the peer asks for a version this
 	// package does not speak.
 	ErrVersion = errors.New("protocol: unsupported protocol version")
@@ -74,8 +78,6 @@ type Hello struct {
 	TransportKey []byte `json:"transport_key"`
 	// Nonce is 32 fresh random bytes per connection.
 	Nonce []byte `json:"nonce"`
-	// Signature is Ed25519(identity, SignedHelloBytes).
-	Signature []byte `json:"signature"`
 }
 
 // ClientHello is the client's answer to Hello.
@@ -85,7 +87,7 @@ type ClientHello struct {
 	// ClientKey is the client's RSA public key, SPKI DER.
 	ClientKey []byte `json:"client_key"`
 	// Secret is RSA-OAEP-SHA256(TransportKey, client secret, label
-	// "accountd.v1 client secret").
+	// "accountd.v2 client secret").
 	Secret []byte `json:"secret"`
 }
 
@@ -93,27 +95,25 @@ type ClientHello struct {
 type ServerKey struct {
 	Type string `json:"type"`
 	// Secret is RSA-OAEP-SHA256(ClientKey, server secret, label
-	// "accountd.v1 server secret").
+	// "accountd.v2 server secret").
 	Secret []byte `json:"secret"`
-}
-
-// SignedHelloBytes returns the exact bytes the identity key signs:
-// "accountd.v1 hello" || 0x00 || nonce (32 bytes) || transport key (SPKI DER).
-func SignedHelloBytes(nonce, transportKey []byte) []byte {
-	b := make([]byte, 0, len(helloContext)+1+len(nonce)+len(transportKey))
-	b = append(b, helloContext...)
-	b = append(b, 0)
-	b = append(b, nonce...)
-	return append(b, transportKey...)
+	// Signature is Ed25519(identity, SignedTranscriptBytes(transcript)):
+	// the proof that the server holds the identity key, bound to this
+	// connection's whole handshake.
+	Signature []byte `json:"signature"`
 }
 
 // TranscriptHash returns SHA-256 over the handshake, each field preceded
 // by its length as a 4-byte big-endian integer, in this order: the name
-// "accountd.v1 transcript", identity key, transport key, nonce, client
-// key, client's encrypted secret, server's encrypted secret.
+// "accountd.v2 transcript", the subprotocol "accountd.v2", the version as
+// 4 big-endian bytes, identity key, transport key, nonce, client key,
+// client's encrypted secret, server's encrypted secret. The server_key
+// signature is not part of it: it signs this hash.
 func TranscriptHash(h *Hello, ch *ClientHello, sk *ServerKey) []byte {
+	var version [4]byte
+	binary.BigEndian.PutUint32(version[:], Version)
 	d := sha256.New()
-	for _, f := range [][]byte{[]byte(transcriptName), h.IdentityKey, h.TransportKey, h.Nonce, ch.ClientKey, ch.Secret, sk.Secret} {
+	for _, f := range [][]byte{[]byte(transcriptName), []byte(Subprotocol), version[:], h.IdentityKey, h.TransportKey, h.Nonce, ch.ClientKey, ch.Secret, sk.Secret} {
 		var n [4]byte
 		binary.BigEndian.PutUint32(n[:], uint32(len(f)))
 		d.Write(n[:])
@@ -122,9 +122,18 @@ func TranscriptHash(h *Hello, ch *ClientHello, sk *ServerKey) []byte {
 	return d.Sum(nil)
 }
 
+// SignedTranscriptBytes returns the exact bytes the identity key signs in
+// server_key: "accountd.v2 server signature" || 0x00 || transcript hash.
+func SignedTranscriptBytes(transcript []byte) []byte {
+	b := make([]byte, 0, len(signatureContext)+1+len(transcript))
+	b = append(b, signatureContext...)
+	b = append(b, 0)
+	return append(b, transcript...)
+}
+
 // DeriveKeys returns the client-to-server and server-to-client AES-256 keys:
 // HKDF-SHA256 with IKM = client secret || server secret, salt = the
-// transcript hash, info "accountd.v1 c2s" / "accountd.v1 s2c", 32 bytes each.
+// transcript hash, info "accountd.v2 c2s" / "accountd.v2 s2c", 32 bytes each.
 func DeriveKeys(clientSecret, serverSecret, transcript []byte) (c2s, s2c []byte, err error) {
 	ikm := append(append(make([]byte, 0, len(clientSecret)+len(serverSecret)), clientSecret...), serverSecret...)
 	c2s, err = hkdf.Key(sha256.New, ikm, transcript, infoC2S, 32)
@@ -198,9 +207,10 @@ func decodeFrame(data []byte, typ string, v any) error {
 	return nil
 }
 
-// ParseHello decodes a hello frame and checks its shape, version and
-// signature. It does not decide whether the identity key is trusted: that
-// is the caller's pinning policy.
+// ParseHello decodes a hello frame and checks its shape, version, field
+// lengths and transport key. The hello is not signed: the server proves
+// its identity in server_key. ParseHello does not decide whether the
+// identity key is trusted: that is the caller's pinning policy.
 func ParseHello(data []byte) (*Hello, *rsa.PublicKey, error) {
 	var h Hello
 	if err := decodeFrame(data, TypeHello, &h); err != nil {
@@ -209,11 +219,8 @@ func ParseHello(data []byte) (*Hello, *rsa.PublicKey, error) {
 	if h.Version != Version {
 		return nil, nil, fmt.Errorf("%w: server speaks %d", ErrVersion, h.Version)
 	}
-	if len(h.IdentityKey) != ed25519.PublicKeySize || len(h.Nonce) != NonceSize || len(h.Signature) != ed25519.SignatureSize {
+	if len(h.IdentityKey) != ed25519.PublicKeySize || len(h.Nonce) != NonceSize {
 		return nil, nil, fmt.Errorf("%w: hello field length", ErrMalformed)
-	}
-	if !ed25519.Verify(ed25519.PublicKey(h.IdentityKey), SignedHelloBytes(h.Nonce, h.TransportKey), h.Signature) {
-		return nil, nil, ErrBadSignature
 	}
 	pub, err := ParseRSAPublicKey(h.TransportKey)
 	if err != nil {
@@ -241,7 +248,9 @@ func ParseClientHello(data []byte) (*ClientHello, *rsa.PublicKey, error) {
 	return &ch, pub, nil
 }
 
-// ParseServerKey decodes a server_key frame and checks its shape.
+// ParseServerKey decodes a server_key frame and checks its shape. The
+// signature is checked by (*ClientHandshake).Finish, which knows the
+// transcript.
 func ParseServerKey(data []byte) (*ServerKey, error) {
 	var sk ServerKey
 	if err := decodeFrame(data, TypeServerKey, &sk); err != nil {
@@ -250,18 +259,23 @@ func ParseServerKey(data []byte) (*ServerKey, error) {
 	if len(sk.Secret) == 0 || len(sk.Secret) > MaxRSABits/8 {
 		return nil, fmt.Errorf("%w: server_key secret length", ErrMalformed)
 	}
+	if len(sk.Signature) != ed25519.SignatureSize {
+		return nil, fmt.Errorf("%w: server_key signature length", ErrMalformed)
+	}
 	return &sk, nil
 }
 
 // ServerHandshake is the server's side of one connection's handshake.
 // Use it from one goroutine.
 type ServerHandshake struct {
+	identity  ed25519.PrivateKey
 	transport *rsa.PrivateKey
 	hello     Hello
 	rand      io.Reader
 }
 
-// NewServerHandshake signs a fresh hello for one connection. transportDER
+// NewServerHandshake prepares a fresh hello for one connection; the
+// identity key signs the transcript later, in Finish. transportDER
 // is the SPKI DER of transport's public key (callers compute it once per
 // start). A nil rand means crypto/rand.
 func NewServerHandshake(identity ed25519.PrivateKey, transport *rsa.PrivateKey, transportDER []byte, random io.Reader) (*ServerHandshake, error) {
@@ -273,6 +287,7 @@ func NewServerHandshake(identity ed25519.PrivateKey, transport *rsa.PrivateKey, 
 		return nil, fmt.Errorf("protocol: read nonce: %w", err)
 	}
 	return &ServerHandshake{
+		identity:  identity,
 		transport: transport,
 		rand:      random,
 		hello: Hello{
@@ -281,7 +296,6 @@ func NewServerHandshake(identity ed25519.PrivateKey, transport *rsa.PrivateKey, 
 			IdentityKey:  []byte(identity.Public().(ed25519.PublicKey)),
 			TransportKey: transportDER,
 			Nonce:        nonce,
-			Signature:    ed25519.Sign(identity, SignedHelloBytes(nonce, transportDER)),
 		},
 	}, nil
 }
@@ -293,7 +307,8 @@ func (s *ServerHandshake) Hello() []byte {
 }
 
 // Finish processes the client's client_hello frame and returns the
-// server_key frame to send and the established session.
+// server_key frame to send, signed over the transcript, and the
+// established session.
 func (s *ServerHandshake) Finish(clientHello []byte) ([]byte, *Session, error) {
 	ch, clientPub, err := ParseClientHello(clientHello)
 	if err != nil {
@@ -312,7 +327,9 @@ func (s *ServerHandshake) Finish(clientHello []byte) ([]byte, *Session, error) {
 		return nil, nil, fmt.Errorf("protocol: encrypt server secret: %w", err)
 	}
 	sk := ServerKey{Type: TypeServerKey, Secret: enc}
-	c2s, s2c, err := DeriveKeys(clientSecret, serverSecret, TranscriptHash(&s.hello, ch, &sk))
+	transcript := TranscriptHash(&s.hello, ch, &sk)
+	sk.Signature = ed25519.Sign(s.identity, SignedTranscriptBytes(transcript))
+	c2s, s2c, err := DeriveKeys(clientSecret, serverSecret, transcript)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -332,10 +349,11 @@ type ClientHandshake struct {
 	clientSecret []byte
 }
 
-// NewClientHandshake parses and verifies the server's hello and prepares
+// NewClientHandshake parses and checks the server's hello and prepares
 // the client_hello. clientKey is the client's RSA key (it may be reused
 // across connections; the secrets are fresh each time). Check
-// IdentityKey against the pinned key before sending ClientHello.
+// IdentityKey against the pinned key before sending ClientHello: Finish
+// proves that the server holds that key.
 func NewClientHandshake(hello []byte, clientKey *rsa.PrivateKey, random io.Reader) (*ClientHandshake, error) {
 	if random == nil {
 		random = rand.Reader
@@ -364,7 +382,8 @@ func NewClientHandshake(hello []byte, clientKey *rsa.PrivateKey, random io.Reade
 	}, nil
 }
 
-// IdentityKey returns the server's verified identity key from the hello.
+// IdentityKey returns the identity key the hello announces. It is proven
+// only once Finish succeeds.
 func (c *ClientHandshake) IdentityKey() ed25519.PublicKey {
 	return ed25519.PublicKey(c.hello.IdentityKey)
 }
@@ -375,17 +394,24 @@ func (c *ClientHandshake) ClientHello() []byte {
 	return b
 }
 
-// Finish processes the server_key frame and returns the session.
+// Finish processes the server_key frame and returns the session. It
+// verifies the signature over the transcript under the hello's identity
+// key before it decrypts anything; a signature that does not verify is
+// ErrBadSignature.
 func (c *ClientHandshake) Finish(serverKey []byte) (*Session, error) {
 	sk, err := ParseServerKey(serverKey)
 	if err != nil {
 		return nil, err
 	}
+	transcript := TranscriptHash(c.hello, &c.clientHello, sk)
+	if !ed25519.Verify(ed25519.PublicKey(c.hello.IdentityKey), SignedTranscriptBytes(transcript), sk.Signature) {
+		return nil, ErrBadSignature
+	}
 	serverSecret, err := c.clientKey.Decrypt(nil, sk.Secret, &rsa.OAEPOptions{Hash: crypto.SHA256, Label: []byte(labelS2C)})
 	if err != nil || len(serverSecret) != SecretSize {
 		return nil, ErrDecrypt
 	}
-	c2s, s2c, err := DeriveKeys(c.clientSecret, serverSecret, TranscriptHash(c.hello, &c.clientHello, sk))
+	c2s, s2c, err := DeriveKeys(c.clientSecret, serverSecret, transcript)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -145,11 +146,92 @@ func TestPacketAttacks(t *testing.T) {
 	}
 }
 
-func TestHelloSignatureChecked(t *testing.T) {
+// attackerServerKey is what a server without the identity key can send:
+// its own secret, encrypted to the client's key, under any signature.
+func attackerServerKey(tb testing.TB, clientHello []byte, signature []byte) []byte {
+	tb.Helper()
+	_, clientPub, err := protocol.ParseClientHello(clientHello)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	enc, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, clientPub, make([]byte, protocol.SecretSize), []byte("accountd.v2 server secret"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, _ := json.Marshal(protocol.ServerKey{Type: protocol.TypeServerKey, Secret: enc, Signature: signature})
+	return out
+}
+
+// TestLeakedTransportKey is an attacker who stole the transport private
+// key (but not the identity key) and recorded a genuine handshake: it
+// replays the recorded hello to a client that pins the identity key, can
+// read the client's secret, and still cannot finish the handshake.
+func TestLeakedTransportKey(t *testing.T) {
 	tk, ck := mustKeys(t)
-	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	pinned, identity, _ := ed25519.GenerateKey(rand.Reader)
 	der, _ := x509.MarshalPKIXPublicKey(&tk.PublicKey)
-	sh, err := protocol.NewServerHandshake(priv, tk, der, nil)
+
+	// A genuine handshake, recorded.
+	sh, err := protocol.NewServerHandshake(identity, tk, der, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recordedHello := sh.Hello()
+	victim, _ := rsa.GenerateKey(rand.Reader, 2048)
+	vch, err := protocol.NewClientHandshake(recordedHello, victim, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recordedSK, _, err := sh.Finish(vch.ClientHello())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recorded protocol.ServerKey
+	json.Unmarshal(recordedSK, &recorded)
+
+	for _, tt := range []struct {
+		name      string
+		serverKey func(clientHello []byte) []byte
+	}{
+		{"recorded server_key replayed", func([]byte) []byte { return recordedSK }},
+		{"fresh secret under the recorded signature", func(ch []byte) []byte { return attackerServerKey(t, ch, recorded.Signature) }},
+		{"fresh secret, signature by another key", func(ch []byte) []byte {
+			_, other, _ := ed25519.GenerateKey(rand.Reader)
+			return attackerServerKey(t, ch, ed25519.Sign(other, make([]byte, 32)))
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// The client accepts the replayed hello: it carries the pinned key.
+			chs, err := protocol.NewClientHandshake(recordedHello, ck, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !chs.IdentityKey().Equal(pinned) {
+				t.Fatal("the replayed hello does not carry the pinned key")
+			}
+			// The leaked key reads the client's secret: the attack is real.
+			var ch protocol.ClientHello
+			json.Unmarshal(chs.ClientHello(), &ch)
+			secret, err := rsa.DecryptOAEP(sha256.New(), nil, tk, ch.Secret, []byte("accountd.v2 client secret"))
+			if err != nil || len(secret) != protocol.SecretSize {
+				t.Fatalf("the leaked transport key does not decrypt the client's secret: %v", err)
+			}
+			sess, err := chs.Finish(tt.serverKey(chs.ClientHello()))
+			if !errors.Is(err, protocol.ErrBadSignature) || sess != nil {
+				t.Fatalf("got %v, %v; want ErrBadSignature and no session", sess, err)
+			}
+		})
+	}
+}
+
+// TestAlteredHelloRefused: a man-in-the-middle swaps in its own transport
+// key. The hello is not signed, but the genuine server signs the
+// transcript it saw, which holds its own transport key.
+func TestAlteredHelloRefused(t *testing.T) {
+	tk, ck := mustKeys(t)
+	_, identity, _ := ed25519.GenerateKey(rand.Reader)
+	der, _ := x509.MarshalPKIXPublicKey(&tk.PublicKey)
+	sh, err := protocol.NewServerHandshake(identity, tk, der, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,12 +239,50 @@ func TestHelloSignatureChecked(t *testing.T) {
 	if err := json.Unmarshal(sh.Hello(), &h); err != nil {
 		t.Fatal(err)
 	}
-	// An attacker swaps in their own transport key but cannot re-sign.
-	other, _ := rsa.GenerateKey(rand.Reader, 2048)
-	h.TransportKey, _ = x509.MarshalPKIXPublicKey(&other.PublicKey)
+	mitm, _ := rsa.GenerateKey(rand.Reader, 2048)
+	h.TransportKey, _ = x509.MarshalPKIXPublicKey(&mitm.PublicKey)
 	forged, _ := json.Marshal(h)
-	if _, err := protocol.NewClientHandshake(forged, ck, nil); !errors.Is(err, protocol.ErrBadSignature) {
+	chs, err := protocol.NewClientHandshake(forged, ck, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The man in the middle re-encrypts the client's secret to the real
+	// server and relays the real server's answer.
+	var ch protocol.ClientHello
+	json.Unmarshal(chs.ClientHello(), &ch)
+	secret, err := rsa.DecryptOAEP(sha256.New(), nil, mitm, ch.Secret, []byte("accountd.v2 client secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ch.Secret, err = rsa.EncryptOAEP(sha256.New(), rand.Reader, &tk.PublicKey, secret, []byte("accountd.v2 client secret")); err != nil {
+		t.Fatal(err)
+	}
+	relayed, _ := json.Marshal(ch)
+	sk, _, err := sh.Finish(relayed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chs.Finish(sk); !errors.Is(err, protocol.ErrBadSignature) {
 		t.Fatalf("got %v, want ErrBadSignature", err)
+	}
+}
+
+func TestVersionOneHelloRefused(t *testing.T) {
+	tk, ck := mustKeys(t)
+	_, identity, _ := ed25519.GenerateKey(rand.Reader)
+	der, _ := x509.MarshalPKIXPublicKey(&tk.PublicKey)
+	sh, _ := protocol.NewServerHandshake(identity, tk, der, nil)
+	var m map[string]any
+	json.Unmarshal(sh.Hello(), &m)
+	m["version"] = 1
+	v1, _ := json.Marshal(m)
+	if _, err := protocol.NewClientHandshake(v1, ck, nil); !errors.Is(err, protocol.ErrVersion) {
+		t.Fatalf("version 1: got %v, want ErrVersion", err)
+	}
+	m["signature"] = make([]byte, 64)
+	v1, _ = json.Marshal(m)
+	if _, err := protocol.NewClientHandshake(v1, ck, nil); !errors.Is(err, protocol.ErrMalformed) {
+		t.Fatalf("version 1 hello with its signature: got %v, want ErrMalformed", err)
 	}
 }
 

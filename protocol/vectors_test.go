@@ -7,10 +7,12 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
+	"io"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -67,12 +69,13 @@ type vectorHandshake struct {
 	ClientOAEPSeed  hexBytes `json:"client_oaep_seed"`
 	ServerSecret    hexBytes `json:"server_secret"`
 	ServerOAEPSeed  hexBytes `json:"server_oaep_seed"`
-	SignedHello     hexBytes `json:"signed_hello_bytes"`
 	Hello           string   `json:"hello"`
 	ClientHello     string   `json:"client_hello"`
 	ServerKey       string   `json:"server_key"`
 	TranscriptInput hexBytes `json:"transcript_input"`
 	Transcript      hexBytes `json:"transcript_hash"`
+	SignedInput     hexBytes `json:"signed_transcript_bytes"`
+	Signature       hexBytes `json:"server_signature"`
 	IKM             hexBytes `json:"ikm"`
 	C2SKey          hexBytes `json:"c2s_key"`
 	S2CKey          hexBytes `json:"s2c_key"`
@@ -212,9 +215,6 @@ func TestVectors(t *testing.T) {
 
 	var serverSess, clientSess *protocol.Session
 	t.Run("handshake", func(t *testing.T) {
-		if got := protocol.SignedHelloBytes(hs.Nonce, ks.transportDER); !bytes.Equal(got, hs.SignedHello) {
-			t.Errorf("signed hello bytes\n got %x\nwant %x", got, hs.SignedHello)
-		}
 		sh, ch := handshakeFromVectors(t, v, ks)
 		if got := string(sh.Hello()); got != hs.Hello {
 			t.Fatalf("hello\n got %s\nwant %s", got, hs.Hello)
@@ -250,6 +250,12 @@ func TestVectors(t *testing.T) {
 		}
 		if got := protocol.TranscriptHash(h, chello, skf); !bytes.Equal(got, hs.Transcript) {
 			t.Errorf("transcript hash\n got %x\nwant %x", got, hs.Transcript)
+		}
+		if got := protocol.SignedTranscriptBytes(hs.Transcript); !bytes.Equal(got, hs.SignedInput) {
+			t.Errorf("signed transcript bytes\n got %x\nwant %x", got, hs.SignedInput)
+		}
+		if !bytes.Equal(skf.Signature, hs.Signature) || !ed25519.Verify(ks.identity.Public().(ed25519.PublicKey), hs.SignedInput, hs.Signature) {
+			t.Errorf("server_key signature %x is not the vector's %x over signed_transcript_bytes", skf.Signature, hs.Signature)
 		}
 		if !bytes.Equal(hs.IKM, append(append([]byte{}, hs.ClientSecret...), hs.ServerSecret...)) {
 			t.Error("ikm is not client_secret || server_secret")
@@ -401,7 +407,7 @@ func writeVectors(t *testing.T) {
 		}
 	}
 	v.Comment = []string{
-		"accountd protocol v1 test vectors; protocol/SPEC.md section 9 explains every field.",
+		"accountd protocol v2 test vectors; protocol/SPEC.md section 9 explains every field.",
 		"Binary values are lower-case hex; frames and plaintexts are the exact UTF-8 text sent.",
 		"The keys are for testing only. Do not regenerate: implementations check themselves against these bytes.",
 	}
@@ -416,7 +422,6 @@ func writeVectors(t *testing.T) {
 	hs := &v.Handshake
 	sh, ch := handshakeFromVectors(t, &v, ks)
 	hs.Hello = string(sh.Hello())
-	hs.SignedHello = protocol.SignedHelloBytes(hs.Nonce, ks.transportDER)
 	hs.ClientHello = string(ch.ClientHello())
 	sk, ss, err := sh.Finish([]byte(hs.ClientHello))
 	if err != nil {
@@ -430,12 +435,18 @@ func writeVectors(t *testing.T) {
 	h, _, _ := protocol.ParseHello([]byte(hs.Hello))
 	chf, _, _ := protocol.ParseClientHello([]byte(hs.ClientHello))
 	skf, _ := protocol.ParseServerKey(sk)
-	hs.TranscriptInput = nil
-	for _, f := range [][]byte{[]byte("accountd.v1 transcript"), h.IdentityKey, h.TransportKey, h.Nonce, chf.ClientKey, chf.Secret, skf.Secret} {
-		hs.TranscriptInput = append(hs.TranscriptInput, byte(len(f)>>24), byte(len(f)>>16), byte(len(f)>>8), byte(len(f)))
-		hs.TranscriptInput = append(hs.TranscriptInput, f...)
+	fields := transcriptFields{
+		name: []byte("accountd.v2 transcript"), subprotocol: []byte("accountd.v2"), version: []byte{0, 0, 0, 2},
+		identity: h.IdentityKey, transport: h.TransportKey, nonce: h.Nonce,
+		clientKey: chf.ClientKey, clientSecret: chf.Secret, serverSecret: skf.Secret,
 	}
+	hs.TranscriptInput = fields.input()
 	hs.Transcript = protocol.TranscriptHash(h, chf, skf)
+	if got := sha256.Sum256(hs.TranscriptInput); !bytes.Equal(got[:], hs.Transcript) {
+		t.Fatal("the transcript input built here does not hash to TranscriptHash")
+	}
+	hs.SignedInput = protocol.SignedTranscriptBytes(hs.Transcript)
+	hs.Signature = skf.Signature
 	hs.IKM = append(append(hexBytes{}, hs.ClientSecret...), hs.ServerSecret...)
 	if hs.C2SKey, hs.S2CKey, err = protocol.DeriveKeys(hs.ClientSecret, hs.ServerSecret, hs.Transcript); err != nil {
 		t.Fatal(err)
@@ -506,52 +517,109 @@ func writeVectors(t *testing.T) {
 		b, _ := json.Marshal(orderedHello(m))
 		return string(b)
 	}
-	sigBytes := []byte(h.Signature)
 	otherDER, _ := x509.MarshalPKIXPublicKey(&ks.other.PublicKey)
 	otherIdentity := ks.otherIdentity.Public().(ed25519.PublicKey)
-	// Fixed OAEP seeds keep a rerun of the generator byte-identical.
-	seeds := stream(bytes.Repeat([]byte{0x5a}, 32*4))
-	wrongSecret, _ := rsa.EncryptOAEP(sha256.New(), seeds, &ks.other.PublicKey, hs.ClientSecret, []byte("accountd.v1 client secret"))
-	wrongLabel, _ := rsa.EncryptOAEP(sha256.New(), seeds, &ks.transport.PublicKey, hs.ClientSecret, []byte("accountd.v1 server secret"))
-	shortSecret, _ := rsa.EncryptOAEP(sha256.New(), seeds, &ks.transport.PublicKey, hs.ClientSecret[:31], []byte("accountd.v1 client secret"))
-	skToOther, _ := rsa.EncryptOAEP(sha256.New(), seeds, &ks.other.PublicKey, hs.ServerSecret, []byte("accountd.v1 server secret"))
+	// Fixed OAEP seeds and secrets keep a rerun of the generator
+	// byte-identical.
+	seed := func() io.Reader { return bytes.NewReader(bytes.Repeat([]byte{0x5a}, 32)) }
+	wrongSecret, _ := rsa.EncryptOAEP(sha256.New(), seed(), &ks.other.PublicKey, hs.ClientSecret, []byte("accountd.v2 client secret"))
+	wrongLabel, _ := rsa.EncryptOAEP(sha256.New(), seed(), &ks.transport.PublicKey, hs.ClientSecret, []byte("accountd.v2 server secret"))
+	v1Label, _ := rsa.EncryptOAEP(sha256.New(), seed(), &ks.transport.PublicKey, hs.ClientSecret, []byte("accountd.v1 client secret"))
+	shortSecret, _ := rsa.EncryptOAEP(sha256.New(), seed(), &ks.transport.PublicKey, hs.ClientSecret[:31], []byte("accountd.v2 client secret"))
+	skToOther, _ := rsa.EncryptOAEP(sha256.New(), seed(), &ks.other.PublicKey, hs.ServerSecret, []byte("accountd.v2 server secret"))
+	skShort, _ := rsa.EncryptOAEP(sha256.New(), seed(), &ks.client.PublicKey, hs.ServerSecret[:31], []byte("accountd.v2 server secret"))
+	skV1Label, _ := rsa.EncryptOAEP(sha256.New(), seed(), &ks.client.PublicKey, hs.ServerSecret, []byte("accountd.v1 server secret"))
 	clientHello := func(version int, key, secret []byte) string {
 		b, _ := json.Marshal(protocol.ClientHello{Type: protocol.TypeClientHello, Version: version, ClientKey: key, Secret: secret})
 		return string(b)
 	}
-	serverKey := func(secret []byte) string {
-		b, _ := json.Marshal(protocol.ServerKey{Type: protocol.TypeServerKey, Secret: secret})
+	serverKey := func(secret, signature []byte) string {
+		b, _ := json.Marshal(protocol.ServerKey{Type: protocol.TypeServerKey, Secret: secret, Signature: signature})
 		return string(b)
 	}
+	// signed returns a server_key for secret whose signature the vector
+	// identity makes over the vector transcript with edit applied: what a
+	// server that saw other handshake bytes than the client would send.
+	signed := func(secret []byte, edit func(f *transcriptFields)) string {
+		f := fields
+		f.serverSecret = secret
+		if edit != nil {
+			edit(&f)
+		}
+		sum := sha256.Sum256(f.input())
+		return serverKey(secret, ed25519.Sign(ks.identity, protocol.SignedTranscriptBytes(sum[:])))
+	}
+	// Another client's handshake with the same server and the same hello,
+	// as an attacker who holds the transport private key records it.
+	otherSH, err := protocol.NewServerHandshake(ks.identity, ks.transport, ks.transportDER,
+		stream(hs.Nonce, bytes.Repeat([]byte{0x22}, 32), bytes.Repeat([]byte{0x33}, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherCH, err := protocol.NewClientHandshake(otherSH.Hello(), ks.other, stream(bytes.Repeat([]byte{0x44}, 32), bytes.Repeat([]byte{0x55}, 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherSK, _, err := otherSH.Finish(otherCH.ClientHello())
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherSKF, _ := protocol.ParseServerKey(otherSK)
+	sum := sha256.Sum256(fields.input())
+	signedByOther := ed25519.Sign(ks.otherIdentity, protocol.SignedTranscriptBytes(sum[:]))
+	contextless := ed25519.Sign(ks.identity, sum[:])
 	// A 1024-bit modulus (the top bits of the transport key's): too small.
 	smallDER := mustPKIX(t, &rsa.PublicKey{N: new(big.Int).Rsh(ks.transport.N, 2048), E: 65537})
 	v.BadFrames = []vectorBadFrame{
-		{"hello: flipped signature bit", "hello", editHello(func(m map[string]any) { m["signature"] = flip(sigBytes, 10) }), "bad_signature"},
-		{"hello: transport key swapped for another key", "hello", editHello(func(m map[string]any) { m["transport_key"] = otherDER }), "bad_signature"},
-		{"hello: identity key swapped (wrong key)", "hello", editHello(func(m map[string]any) { m["identity_key"] = []byte(otherIdentity) }), "bad_signature"},
-		{"hello: nonce changed", "hello", editHello(func(m map[string]any) { m["nonce"] = flip(h.Nonce, 0) }), "bad_signature"},
-		{"hello: version 2", "hello", editHello(func(m map[string]any) { m["version"] = 2 }), "version"},
+		{"hello: version 1", "hello", editHello(func(m map[string]any) { m["version"] = 1 }), "version"},
+		{"hello: version 3", "hello", editHello(func(m map[string]any) { m["version"] = 3 }), "version"},
+		{"hello: a signature member (hellos are not signed in version 2)", "hello", editHello(func(m map[string]any) { m["signature"] = bytes.Repeat([]byte{1}, 64) }), "malformed"},
 		{"hello: unknown field", "hello", editHello(func(m map[string]any) { m["extra"] = true }), "malformed"},
 		{"hello: wrong type", "hello", editHello(func(m map[string]any) { m["type"] = "server_key" }), "malformed"},
 		{"hello: nonce of 31 bytes", "hello", editHello(func(m map[string]any) { m["nonce"] = h.Nonce[:31] }), "malformed"},
+		{"hello: identity key of 31 bytes", "hello", editHello(func(m map[string]any) { m["identity_key"] = h.IdentityKey[:31] }), "malformed"},
+		{"hello: RSA-1024 transport key", "hello", editHello(func(m map[string]any) { m["transport_key"] = smallDER }), "malformed"},
 		{"hello: member name in another case", "hello", strings.Replace(hs.Hello, `"nonce"`, `"Nonce"`, 1), "malformed"},
-		{"hello: duplicate member", "hello", strings.Replace(hs.Hello, `"version":1,`, `"version":1,"version":1,`, 1), "malformed"},
+		{"hello: duplicate member", "hello", strings.Replace(hs.Hello, `"version":2,`, `"version":2,"version":2,`, 1), "malformed"},
 		{"hello: truncated frame", "hello", hs.Hello[:len(hs.Hello)/2], "malformed"},
 		{"hello: trailing data", "hello", hs.Hello + " {}", "malformed"},
-		{"client_hello: secret encrypted to another key (wrong key)", "client_hello", clientHello(1, v.Keys.ClientSPKI, wrongSecret), "decrypt"},
-		{"client_hello: secret with the server's label", "client_hello", clientHello(1, v.Keys.ClientSPKI, wrongLabel), "decrypt"},
-		{"client_hello: secret of 31 bytes", "client_hello", clientHello(1, v.Keys.ClientSPKI, shortSecret), "decrypt"},
-		{"client_hello: flipped ciphertext bit", "client_hello", clientHello(1, v.Keys.ClientSPKI, flip(chf.Secret, 5)), "decrypt"},
-		{"client_hello: version 2", "client_hello", clientHello(2, v.Keys.ClientSPKI, chf.Secret), "version"},
-		{"client_hello: RSA-1024 client key", "client_hello", clientHello(1, smallDER, chf.Secret), "malformed"},
-		{"client_hello: client key not DER", "client_hello", clientHello(1, []byte("not a key"), chf.Secret), "malformed"},
-		{"client_hello: Ed25519 client key", "client_hello", clientHello(1, mustPKIX(t, otherIdentity), chf.Secret), "malformed"},
+		{"client_hello: secret encrypted to another key (wrong key)", "client_hello", clientHello(2, v.Keys.ClientSPKI, wrongSecret), "decrypt"},
+		{"client_hello: secret with the server's label", "client_hello", clientHello(2, v.Keys.ClientSPKI, wrongLabel), "decrypt"},
+		{"client_hello: secret with the version 1 label", "client_hello", clientHello(2, v.Keys.ClientSPKI, v1Label), "decrypt"},
+		{"client_hello: secret of 31 bytes", "client_hello", clientHello(2, v.Keys.ClientSPKI, shortSecret), "decrypt"},
+		{"client_hello: flipped ciphertext bit", "client_hello", clientHello(2, v.Keys.ClientSPKI, flip(chf.Secret, 5)), "decrypt"},
+		{"client_hello: version 1", "client_hello", clientHello(1, v.Keys.ClientSPKI, chf.Secret), "version"},
+		{"client_hello: version 3", "client_hello", clientHello(3, v.Keys.ClientSPKI, chf.Secret), "version"},
+		{"client_hello: RSA-1024 client key", "client_hello", clientHello(2, smallDER, chf.Secret), "malformed"},
+		{"client_hello: client key not DER", "client_hello", clientHello(2, []byte("not a key"), chf.Secret), "malformed"},
+		{"client_hello: Ed25519 client key", "client_hello", clientHello(2, mustPKIX(t, otherIdentity), chf.Secret), "malformed"},
 		{"client_hello: duplicate secret", "client_hello", strings.Replace(hs.ClientHello, `"secret"`, `"secret":"AAAA","secret"`, 1), "malformed"},
 		{"client_hello: truncated frame", "client_hello", hs.ClientHello[:len(hs.ClientHello)-2], "malformed"},
 		{"client_hello: hello frame sent instead", "client_hello", hs.Hello, "malformed"},
-		{"server_key: secret encrypted to another key (wrong key)", "server_key", serverKey(skToOther), "decrypt"},
-		{"server_key: flipped ciphertext bit", "server_key", serverKey(flip(skf.Secret, 7)), "decrypt"},
-		{"server_key: empty secret", "server_key", serverKey(nil), "malformed"},
+		{"server_key: replayed from another client's handshake (same hello)", "server_key", string(otherSK), "bad_signature"},
+		{"server_key: another client's signature replayed over a fresh secret", "server_key", serverKey(skf.Secret, otherSKF.Signature), "bad_signature"},
+		{"server_key: flipped signature bit", "server_key", serverKey(skf.Secret, flip(skf.Signature, 10)), "bad_signature"},
+		{"server_key: flipped ciphertext bit, signature unchanged", "server_key", serverKey(flip(skf.Secret, 7), skf.Signature), "bad_signature"},
+		{"server_key: signed by another identity key (wrong key)", "server_key", serverKey(skf.Secret, signedByOther), "bad_signature"},
+		{"server_key: signature over the transcript hash without the context string", "server_key", serverKey(skf.Secret, contextless), "bad_signature"},
+		{"server_key: signed for another nonce (a recorded hello replayed)", "server_key", signed(skf.Secret, func(f *transcriptFields) { f.nonce = flip(f.nonce, 0) }), "bad_signature"},
+		{"server_key: signed for another transport key (hello altered in transit)", "server_key", signed(skf.Secret, func(f *transcriptFields) { f.transport = otherDER }), "bad_signature"},
+		{"server_key: signed for another client key", "server_key", signed(skf.Secret, func(f *transcriptFields) { f.clientKey = otherDER }), "bad_signature"},
+		{"server_key: signed for another client secret", "server_key", signed(skf.Secret, func(f *transcriptFields) { f.clientSecret = wrongSecret }), "bad_signature"},
+		{"server_key: signed for subprotocol accountd.v1 and version 1 (downgrade)", "server_key", signed(skf.Secret, func(f *transcriptFields) {
+			f.subprotocol, f.version = []byte("accountd.v1"), []byte{0, 0, 0, 1}
+		}), "bad_signature"},
+		{"server_key: signed over the version 1 transcript layout", "server_key", signed(skf.Secret, func(f *transcriptFields) {
+			f.name, f.subprotocol, f.version = []byte("accountd.v1 transcript"), nil, nil
+		}), "bad_signature"},
+		{"server_key: secret encrypted to another key (wrong key), correctly signed", "server_key", signed(skToOther, nil), "decrypt"},
+		{"server_key: flipped ciphertext bit, correctly signed", "server_key", signed(flip(skf.Secret, 7), nil), "decrypt"},
+		{"server_key: secret of 31 bytes, correctly signed", "server_key", signed(skShort, nil), "decrypt"},
+		{"server_key: secret with the version 1 label, correctly signed", "server_key", signed(skV1Label, nil), "decrypt"},
+		{"server_key: no signature", "server_key", serverKey(skf.Secret, nil), "malformed"},
+		{"server_key: signature of 63 bytes", "server_key", serverKey(skf.Secret, skf.Signature[:63]), "malformed"},
+		{"server_key: empty secret", "server_key", serverKey(nil, skf.Signature), "malformed"},
+		{"server_key: unknown field", "server_key", strings.Replace(hs.ServerKey, `{`, `{"extra":1,`, 1), "malformed"},
 		{"server_key: truncated frame", "server_key", hs.ServerKey[:10], "malformed"},
 	}
 
@@ -616,6 +684,28 @@ func orderedHello(m map[string]any) any {
 	}
 	b.WriteByte('}')
 	return json.RawMessage(b.Bytes())
+}
+
+// transcriptFields are the fields SPEC.md §3.4 hashes, in order. The
+// generator builds the transcript input from them by hand, apart from
+// protocol.TranscriptHash, and edits them for the refused server_key
+// frames.
+type transcriptFields struct {
+	name, subprotocol, version, identity, transport, nonce, clientKey, clientSecret, serverSecret []byte
+}
+
+// input is the transcript input: each field preceded by u32be(length).
+// A nil field is left out, as in the version 1 layout.
+func (f transcriptFields) input() []byte {
+	var b []byte
+	for _, x := range [][]byte{f.name, f.subprotocol, f.version, f.identity, f.transport, f.nonce, f.clientKey, f.clientSecret, f.serverSecret} {
+		if x == nil {
+			continue
+		}
+		b = binary.BigEndian.AppendUint32(b, uint32(len(x)))
+		b = append(b, x...)
+	}
+	return b
 }
 
 func mustPKIX(tb testing.TB, pub any) []byte {
