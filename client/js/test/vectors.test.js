@@ -13,6 +13,7 @@ import {
   finishHandshake,
   fingerprint,
   parseHello,
+  signedBytes,
   transcriptInput,
 } from '../src/handshake.js';
 import { decodeRequest, decodeResponse } from '../src/messages.js';
@@ -71,6 +72,8 @@ test('server_key: transcript, signature, server secret and keys', async () => {
   assert.equal(toHex(input), hs.transcript_input);
   const { transcript, keys, serverSecret } = await finishHandshake(state, hs.server_key);
   assert.equal(toHex(transcript), hs.transcript_hash);
+  assert.equal(toHex(signedBytes(transcript)), hs.signed_transcript_bytes);
+  assert.equal(toHex(fromBase64(sk.signature)), hs.server_signature);
   assert.equal(toHex(serverSecret), hs.server_secret);
   assert.equal(toHex(keys.c2s), hs.c2s_key);
   assert.equal(toHex(keys.s2c), hs.s2c_key);
