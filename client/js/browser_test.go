@@ -100,7 +100,8 @@ func pagesServer(t *testing.T) *httptest.Server {
 // servers: the SDK's operations from a page on another origin (refused,
 // then allowed by AllowedOrigins), tabs kept in step, reconnection after a
 // restart, and the console's flows by clicking, down to a changed server
-// identity being refused. The script is e2e/browser.mjs; it asks this test
+// identity being refused. It also logs the handshake time with client key
+// generation (MEASURE_RUNS runs per key size, default 3). The script is e2e/browser.mjs; it asks this test
 // to restart servers by writing "@@ <command>" lines.
 func TestBrowser(t *testing.T) {
 	node := needBrowser(t)
