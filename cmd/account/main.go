@@ -146,7 +146,7 @@ func report(stderr io.Writer, err error) int {
 		return exitConn
 	case errors.As(err, &impostor):
 		fmt.Fprintf(stderr, "account: error: %s claimed the pinned identity %s but could not prove it: possible man-in-the-middle attack\n", impostor.Server, impostor.Fingerprint)
-		fmt.Fprintln(stderr, "hint: nothing was sent; do not use this network path until the server's operator has checked it")
+		fmt.Fprintln(stderr, "hint: no request or password was sent; ask the server's operator to check the server and the network path")
 		return exitConn
 	case errors.Is(err, client.ErrUnknownServer):
 		fmt.Fprintf(stderr, "account: error: %s\nhint: check the fingerprint with the server's operator, then pass --trust-on-first-use\n", strings.TrimPrefix(err.Error(), "client: "))
