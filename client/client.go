@@ -1,7 +1,7 @@
 // Package client is the Go SDK for accountd: it dials a server, runs the
-// protocol v1 handshake (checking the server's signed hello against a
-// pinned identity key), and calls the account operations over the
-// encrypted connection.
+// protocol v2 handshake (the server proves, by signing the whole
+// handshake, that it holds the pinned identity key), and calls the
+// account operations over the encrypted connection.
 //
 // The wire protocol is specified in protocol/SPEC.md. A *Conn is safe for
 // concurrent use; calls on one connection are sent one at a time.
@@ -221,7 +221,8 @@ func (c *Conn) handshake(ctx context.Context, key *rsa.PrivateKey, opts Options)
 	}
 	identity := hs.IdentityKey()
 	c.fingerprint = protocol.Fingerprint(identity)
-	if err := c.trust(identity, opts); err != nil {
+	pin, err := c.trust(identity, opts)
+	if err != nil {
 		return err
 	}
 	if err := c.ws.Write(ctx, websocket.MessageText, hs.ClientHello()); err != nil {
@@ -234,31 +235,43 @@ func (c *Conn) handshake(ctx context.Context, key *rsa.PrivateKey, opts Options)
 	if typ != websocket.MessageText {
 		return fmt.Errorf("%w: %s: server_key is not a text message", ErrConnection, c.server)
 	}
-	if c.sess, err = hs.Finish(sk); err != nil {
+	c.sess, err = hs.Finish(sk)
+	if errors.Is(err, protocol.ErrBadSignature) {
+		c.ws.Close(websocket.StatusPolicyViolation, "")
+		return &ImpersonationError{Server: c.server, Fingerprint: c.fingerprint}
+	}
+	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrConnection, c.server, err)
+	}
+	if pin {
+		return opts.Trust.Pin(c.server, identity)
 	}
 	return nil
 }
 
-func (c *Conn) trust(identity ed25519.PublicKey, opts Options) error {
-	err := opts.Trust.Check(c.server, identity)
+// trust decides, before anything is sent, whether identity may be used:
+// nil when it is pinned, or when the options trust it on first use (pin
+// is then true: it is recorded once the server has proven it holds the
+// key, so a key nobody proved is never pinned).
+func (c *Conn) trust(identity ed25519.PublicKey, opts Options) (pin bool, err error) {
+	err = opts.Trust.Check(c.server, identity)
 	if !errors.Is(err, ErrUnknownServer) {
-		return err
+		return false, err
 	}
 	switch {
 	case opts.TrustOnFirstUse:
 	case opts.ConfirmNewServer != nil:
 		ok, cerr := opts.ConfirmNewServer(c.server, c.fingerprint)
 		if cerr != nil {
-			return cerr
+			return false, cerr
 		}
 		if !ok {
-			return fmt.Errorf("%w: %s (%s) not trusted", ErrUnknownServer, c.server, c.fingerprint)
+			return false, fmt.Errorf("%w: %s (%s) not trusted", ErrUnknownServer, c.server, c.fingerprint)
 		}
 	default:
-		return fmt.Errorf("%w: %s presents %s", ErrUnknownServer, c.server, c.fingerprint)
+		return false, fmt.Errorf("%w: %s presents %s", ErrUnknownServer, c.server, c.fingerprint)
 	}
-	return opts.Trust.Pin(c.server, identity)
+	return true, nil
 }
 
 // connErr classifies a transport failure.

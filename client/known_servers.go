@@ -47,6 +47,23 @@ func (e *KeyMismatchError) Error() string {
 	return msg
 }
 
+// ImpersonationError is returned when a server announces an identity key
+// but cannot sign the handshake with it: it is not the server that holds
+// the key, for example a man-in-the-middle replaying the real server's
+// messages with a leaked transport key. It unwraps to
+// protocol.ErrBadSignature.
+type ImpersonationError struct {
+	Server      string
+	Fingerprint string // of the identity key the server claimed
+}
+
+func (e *ImpersonationError) Error() string {
+	return fmt.Sprintf("client: server %s claimed identity key %s but could not prove it holds it (bad handshake signature): possible man-in-the-middle", e.Server, e.Fingerprint)
+}
+
+// Unwrap returns protocol.ErrBadSignature.
+func (e *ImpersonationError) Unwrap() error { return protocol.ErrBadSignature }
+
 // KnownServers is a TrustStore kept in a file, one line per server:
 //
 //	<host:port> ed25519 <base64 public key>

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -111,23 +112,20 @@ func dial(tb testing.TB, addr string, opts client.Options) (*client.Conn, error)
 }
 
 func TestForgedHelloRefused(t *testing.T) {
-	other, _ := rsa.GenerateKey(rand.Reader, 2048)
-	otherDER, _ := x509.MarshalPKIXPublicKey(&other.PublicKey)
 	for _, tt := range []struct {
 		name  string
-		forge func(h *protocol.Hello)
+		forge func(h map[string]any)
 		want  error
 	}{
-		{"transport key replaced", func(h *protocol.Hello) { h.TransportKey = otherDER }, protocol.ErrBadSignature},
-		{"signature flipped", func(h *protocol.Hello) { h.Signature[0] ^= 1 }, protocol.ErrBadSignature},
-		{"nonce replaced", func(h *protocol.Hello) { h.Nonce[31] ^= 1 }, protocol.ErrBadSignature},
-		{"version 2", func(h *protocol.Hello) { h.Version = 2 }, protocol.ErrVersion},
+		{"version 1", func(h map[string]any) { h["version"] = 1 }, protocol.ErrVersion},
+		{"version 1 hello with its signature", func(h map[string]any) { h["version"], h["signature"] = 1, make([]byte, 64) }, protocol.ErrMalformed},
+		{"identity key of 31 bytes", func(h map[string]any) { h["identity_key"] = make([]byte, 31) }, protocol.ErrMalformed},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			addr, seen := fakeServer(t, mustIdentity(t), func(b []byte) []byte {
-				var h protocol.Hello
+				var h map[string]any
 				json.Unmarshal(b, &h)
-				tt.forge(&h)
+				tt.forge(h)
 				out, _ := json.Marshal(h)
 				return out
 			})
@@ -144,6 +142,141 @@ func TestForgedHelloRefused(t *testing.T) {
 			}
 		})
 	}
+}
+
+// recordHandshake runs a genuine handshake with identity and the shared
+// transport key, as an eavesdropper sees it, and returns its hello and
+// server_key frames.
+func recordHandshake(tb testing.TB, identity ed25519.PrivateKey) (hello, serverKey []byte) {
+	tb.Helper()
+	tk, _ := mustKeys(tb)
+	der, _ := x509.MarshalPKIXPublicKey(&tk.PublicKey)
+	sh, err := protocol.NewServerHandshake(identity, tk, der, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	victim, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ch, err := protocol.NewClientHandshake(sh.Hello(), victim, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sk, _, err := sh.Finish(ch.ClientHello())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sh.Hello(), sk
+}
+
+// leakedKeyServer impersonates a server whose transport private key
+// leaked: it holds that key but not the identity key. It replays a
+// recorded hello, reads the client's secret with the leaked key, and
+// answers with respond's server_key. It reports on decrypted each
+// client secret it read, and on packets whether any packet followed.
+func leakedKeyServer(tb testing.TB, hello []byte, respond func(clientPub *rsa.PublicKey) []byte) (addr string, decrypted, packets chan bool) {
+	tb.Helper()
+	tk, _ := mustKeys(tb)
+	decrypted, packets = make(chan bool, 8), make(chan bool, 8)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{protocol.Subprotocol}})
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+		defer cancel()
+		if c.Write(ctx, websocket.MessageText, hello) != nil {
+			return
+		}
+		_, data, err := c.Read(ctx)
+		if err != nil {
+			return
+		}
+		ch, clientPub, err := protocol.ParseClientHello(data)
+		if err != nil {
+			return
+		}
+		secret, err := rsa.DecryptOAEP(sha256.New(), nil, tk, ch.Secret, []byte("accountd.v2 client secret"))
+		decrypted <- err == nil && len(secret) == protocol.SecretSize
+		if c.Write(ctx, websocket.MessageText, respond(clientPub)) != nil {
+			return
+		}
+		typ, _, err := c.Read(ctx)
+		packets <- err == nil && typ == websocket.MessageBinary
+	}))
+	tb.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://"), decrypted, packets
+}
+
+// TestLeakedTransportKey: a transport private key that leaked does not let
+// anyone impersonate the server to a client that pins its identity, by
+// replaying a recorded hello and signature.
+func TestLeakedTransportKey(t *testing.T) {
+	identity := mustIdentity(t)
+	genuine, _ := fakeServer(t, identity, nil)
+	known := filepath.Join(t.TempDir(), "known_servers")
+	trust := client.NewKnownServers(known)
+	if _, err := dial(t, genuine, client.Options{Trust: trust, TrustOnFirstUse: true}); err != nil {
+		t.Fatal(err)
+	}
+	hello, recordedSK := recordHandshake(t, identity)
+	var recorded protocol.ServerKey
+	if err := json.Unmarshal(recordedSK, &recorded); err != nil {
+		t.Fatal(err)
+	}
+	fresh := func(signature []byte) func(*rsa.PublicKey) []byte {
+		return func(clientPub *rsa.PublicKey) []byte {
+			enc, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, clientPub, make([]byte, protocol.SecretSize), []byte("accountd.v2 server secret"))
+			if err != nil {
+				t.Error(err)
+			}
+			out, _ := json.Marshal(protocol.ServerKey{Type: protocol.TypeServerKey, Secret: enc, Signature: signature})
+			return out
+		}
+	}
+	for _, tt := range []struct {
+		name    string
+		respond func(*rsa.PublicKey) []byte
+	}{
+		{"recorded server_key replayed", func(*rsa.PublicKey) []byte { return recordedSK }},
+		{"own secret under the recorded signature", fresh(recorded.Signature)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			addr, decrypted, packets := leakedKeyServer(t, hello, tt.respond)
+			// The impostor is pinned under its own address with the real key.
+			if err := trust.Pin(addr, identity.Public().(ed25519.PublicKey)); err != nil {
+				t.Fatal(err)
+			}
+			_, err := dial(t, addr, client.Options{Trust: trust})
+			var imp *client.ImpersonationError
+			if !errors.As(err, &imp) || !errors.Is(err, protocol.ErrBadSignature) {
+				t.Fatalf("got %v, want *client.ImpersonationError", err)
+			}
+			fp := protocol.Fingerprint(identity.Public().(ed25519.PublicKey))
+			if imp.Server != addr || imp.Fingerprint != fp || !strings.Contains(err.Error(), "possible man-in-the-middle") {
+				t.Fatalf("error %+v: %q", imp, err)
+			}
+			if !<-decrypted {
+				t.Fatal("the leaked transport key did not read the client's secret: the attack was not real")
+			}
+			if <-packets {
+				t.Fatal("the client sent a packet to the impostor")
+			}
+		})
+	}
+	t.Run("trust on first use pins nothing", func(t *testing.T) {
+		addr, _, _ := leakedKeyServer(t, hello, func(*rsa.PublicKey) []byte { return recordedSK })
+		fresh := filepath.Join(t.TempDir(), "known_servers")
+		_, err := dial(t, addr, client.Options{Trust: client.NewKnownServers(fresh), TrustOnFirstUse: true})
+		if !errors.Is(err, protocol.ErrBadSignature) {
+			t.Fatalf("got %v, want ErrBadSignature", err)
+		}
+		if _, err := os.Stat(fresh); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("an identity the server did not prove was pinned: %v", err)
+		}
+	})
 }
 
 func TestBinaryHelloRefused(t *testing.T) {

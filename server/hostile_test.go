@@ -147,8 +147,8 @@ func TestSubprotocolRequired(t *testing.T) {
 	ts := mustServe(t, sqltest.NewSQLite(t), nil)
 	for name, header := range map[string]http.Header{
 		"missing":      nil,
-		"wrong":        {"Sec-WebSocket-Protocol": {"accountd.v2"}},
-		"wrong case":   {"Sec-WebSocket-Protocol": {"Accountd.V1"}},
+		"version 1":    {"Sec-WebSocket-Protocol": {"accountd.v1"}},
+		"wrong case":   {"Sec-WebSocket-Protocol": {"Accountd.V2"}},
 		"other and v0": {"Sec-WebSocket-Protocol": {"chat, accountd.v0"}},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -158,8 +158,15 @@ func TestSubprotocolRequired(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a version 1 client is told which version to speak", func(t *testing.T) {
+		_, resp := dialRawWS(t, ts.addr, http.Header{"Sec-WebSocket-Protocol": {"accountd.v1"}})
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), protocol.Subprotocol+" required") {
+			t.Fatalf("status %s, body %q; want 400 naming %s", resp.Status, body, protocol.Subprotocol)
+		}
+	})
 	t.Run("offered among others", func(t *testing.T) {
-		_, resp := dialRawWS(t, ts.addr, http.Header{"Sec-WebSocket-Protocol": {"accountd.v2, " + protocol.Subprotocol}})
+		_, resp := dialRawWS(t, ts.addr, http.Header{"Sec-WebSocket-Protocol": {"accountd.v3, accountd.v1, " + protocol.Subprotocol}})
 		if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Protocol") != protocol.Subprotocol {
 			t.Fatalf("status %s, subprotocol %q", resp.Status, resp.Header.Get("Sec-WebSocket-Protocol"))
 		}
@@ -336,7 +343,7 @@ func TestBadHandshakeFrames(t *testing.T) {
 		edit func(ch *protocol.ClientHello) []byte
 		want int
 	}{
-		{"version 2", opText, func(ch *protocol.ClientHello) []byte { ch.Version = 2; return mustJSON(t, ch) }, protocol.CloseVersion},
+		{"version 1", opText, func(ch *protocol.ClientHello) []byte { ch.Version = 1; return mustJSON(t, ch) }, protocol.CloseVersion},
 		{"not JSON", opText, func(ch *protocol.ClientHello) []byte { return []byte("hello?") }, protocol.CloseProtocolError},
 		{"unknown field", opText, func(ch *protocol.ClientHello) []byte {
 			return bytes.Replace(mustJSON(t, ch), []byte(`{`), []byte(`{"x":1,`), 1)

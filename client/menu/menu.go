@@ -70,7 +70,8 @@ type Options struct {
 
 // Run shows the menu until the user quits (nil: Quit, Ctrl-C, or Esc in
 // the main menu), ctx ends (nil), or something stops it for good: a server whose
-// identity changed (*client.KeyMismatchError), an identity the user did
+// identity changed (*client.KeyMismatchError) or that could not prove its
+// identity (*client.ImpersonationError), an identity the user did
 // not trust (ErrNotTrusted), or the end of the input in accessible mode
 // (ErrInputEnded).
 func Run(ctx context.Context, opts Options) error {
@@ -425,8 +426,9 @@ func (m *menu) call(ctx context.Context, title string, op func(context.Context) 
 		err := m.spin(ctx, title, op)
 		var nt *needTrust
 		var mismatch *client.KeyMismatchError
+		var impostor *client.ImpersonationError
 		switch {
-		case err == nil || ctx.Err() != nil || errors.As(err, &mismatch):
+		case err == nil || ctx.Err() != nil || errors.As(err, &mismatch) || errors.As(err, &impostor):
 			return err
 		case errors.As(err, &nt):
 			// Redialed, and the server is unknown again (the

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An independent accountd protocol v1 client, written from protocol/SPEC.md.
+"""An independent accountd protocol v2 client, written from protocol/SPEC.md.
 
 It uses Python 3's standard library and the `cryptography` package only;
 the WebSocket framing (RFC 6455) is written here over a plain socket.
@@ -11,7 +11,8 @@ the WebSocket framing (RFC 6455) is written here over a plain socket.
         every operation, the error replies, and a tampered packet
 
 Exit status: 0 all checks passed, 1 a check failed, 3 connection or trust
-failure (an identity key other than the pinned one).
+failure (an identity key other than the pinned one, or a server_key whose
+signature does not verify under it).
 """
 
 import argparse
@@ -32,15 +33,15 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 # ---------------------------------------------------------------- spec §0–§4
 
-SUBPROTOCOL = "accountd.v1"
-VERSION = 1
-HELLO_CONTEXT = b"accountd.v1 hello"
-TRANSCRIPT_NAME = b"accountd.v1 transcript"
-LABEL_C2S = b"accountd.v1 client secret"
-LABEL_S2C = b"accountd.v1 server secret"
-INFO_C2S = b"accountd.v1 c2s"
-INFO_S2C = b"accountd.v1 s2c"
-PACKET_AAD = b"accountd.v1 packet"
+SUBPROTOCOL = "accountd.v2"
+VERSION = 2
+SIGNATURE_CONTEXT = b"accountd.v2 server signature"
+TRANSCRIPT_NAME = b"accountd.v2 transcript"
+LABEL_C2S = b"accountd.v2 client secret"
+LABEL_S2C = b"accountd.v2 server secret"
+INFO_C2S = b"accountd.v2 c2s"
+INFO_S2C = b"accountd.v2 s2c"
+PACKET_AAD = b"accountd.v2 packet"
 MAX_HANDSHAKE_FRAME = 4096
 MAX_MESSAGE = 65536
 MAX_ID = 2**53 - 1
@@ -120,15 +121,12 @@ def integer(value, what):
     return value
 
 
-def signed_hello_bytes(nonce, transport_der):
-    return HELLO_CONTEXT + b"\x00" + nonce + transport_der
-
-
 def parse_hello(text):
-    """SPEC §3.1: returns (identity_key, transport_der, transport_key, nonce)."""
+    """SPEC §3.1: returns (identity_key, transport_der, transport_key, nonce).
+    The hello is not signed; server_key proves the identity (§3.3)."""
     if len(text) > MAX_HANDSHAKE_FRAME:
         raise ProtocolError("malformed", "frame too large")
-    h = strict_object(text, {"type", "version", "identity_key", "transport_key", "nonce", "signature"})
+    h = strict_object(text, {"type", "version", "identity_key", "transport_key", "nonce"})
     if h.get("type") != "hello":
         raise ProtocolError("malformed", "type is not hello")
     if integer(h.get("version"), "version") != VERSION:
@@ -136,14 +134,8 @@ def parse_hello(text):
     identity = unb64(h.get("identity_key"), "identity_key")
     transport_der = unb64(h.get("transport_key"), "transport_key")
     nonce = unb64(h.get("nonce"), "nonce")
-    signature = unb64(h.get("signature"), "signature")
-    if len(identity) != 32 or len(nonce) != 32 or len(signature) != 64:
+    if len(identity) != 32 or len(nonce) != 32:
         raise ProtocolError("malformed", "field length")
-    try:
-        ed25519.Ed25519PublicKey.from_public_bytes(identity).verify(
-            signature, signed_hello_bytes(nonce, transport_der))
-    except InvalidSignature:
-        raise ProtocolError("bad_signature")
     transport = parse_rsa_spki(transport_der, "transport_key")
     return identity, transport_der, transport, nonce
 
@@ -166,16 +158,38 @@ def parse_client_hello(text):
 
 
 def parse_server_key(text):
-    """SPEC §3.3: returns the encrypted server secret."""
+    """SPEC §3.3: returns (encrypted server secret, signature)."""
     if len(text) > MAX_HANDSHAKE_FRAME:
         raise ProtocolError("malformed", "frame too large")
-    sk = strict_object(text, {"type", "secret"})
+    sk = strict_object(text, {"type", "secret", "signature"})
     if sk.get("type") != "server_key":
         raise ProtocolError("malformed", "type is not server_key")
     secret = unb64(sk.get("secret"), "secret")
     if not 1 <= len(secret) <= 512:
         raise ProtocolError("malformed", "secret length")
-    return secret
+    signature = unb64(sk.get("signature"), "signature")
+    if len(signature) != 64:
+        raise ProtocolError("malformed", "signature length")
+    return secret, signature
+
+
+def transcript_fields(identity, transport_der, nonce, client_der, client_ct, server_ct):
+    """SPEC §3.4, in order."""
+    return [TRANSCRIPT_NAME, SUBPROTOCOL.encode("ascii"), struct.pack(">I", VERSION),
+            identity, transport_der, nonce, client_der, client_ct, server_ct]
+
+
+def signed_transcript_bytes(transcript):
+    return SIGNATURE_CONTEXT + b"\x00" + transcript
+
+
+def verify_server_signature(identity, transcript, signature):
+    """SPEC §3.3: the identity key from the hello signs the transcript."""
+    try:
+        ed25519.Ed25519PublicKey.from_public_bytes(identity).verify(
+            signature, signed_transcript_bytes(transcript))
+    except InvalidSignature:
+        raise ProtocolError("bad_signature")
 
 
 def oaep(label):
@@ -406,9 +420,7 @@ class Connection:
                 raise TrustError(
                     f"server {self.name} presented identity key {self.fingerprint}, but "
                     f"{fingerprint(known[self.name])} is pinned: possible man-in-the-middle")
-        elif trust_on_first_use:
-            pin(known_path, self.name, identity)
-        else:
+        elif not trust_on_first_use:
             self.ws.close(1000)
             raise TrustError(f"server {self.name} is unknown; it presents {self.fingerprint}")
 
@@ -422,10 +434,21 @@ class Connection:
         kind, sk = self.ws.recv()
         if kind != 0x1:
             raise ProtocolError("malformed", "server_key must be a text message")
-        server_ct = parse_server_key(sk.decode())
+        server_ct, signature = parse_server_key(sk.decode())
+        transcript = transcript_hash(transcript_fields(identity, transport_der, nonce,
+                                                       client_der, secret_ct, server_ct))
+        # The signature is checked before the secret is decrypted (§3.3).
+        try:
+            verify_server_signature(identity, transcript, signature)
+        except ProtocolError:
+            self.ws.close(1008)
+            raise TrustError(
+                f"server {self.name} claimed identity key {self.fingerprint} but its "
+                f"server_key signature does not verify: possible man-in-the-middle")
         server_secret = oaep_decrypt_secret(client_key, server_ct, LABEL_S2C)
-        transcript = transcript_hash([TRANSCRIPT_NAME, identity, transport_der, nonce,
-                                      client_der, secret_ct, server_ct])
+        # Only a key the server proved it holds is pinned.
+        if self.name not in known:
+            pin(known_path, self.name, identity)
         c2s, s2c = derive_keys(client_secret, server_secret, transcript)
         self.send, self.recv = Direction(c2s), Direction(s2c)
         self.next_id = 0
@@ -549,24 +572,29 @@ def check_vectors(path):
     client_priv = serialization.load_der_private_key(hx(keys["client_private_pkcs8"]), None)
 
     ident, transport_der, transport, nonce = parse_hello(hs["hello"])
-    check(ident == identity and nonce == hx(hs["nonce"]) and transport_der == hx(keys["transport_public_spki"]), "hello parses and verifies")
-    check(signed_hello_bytes(nonce, transport_der) == hx(hs["signed_hello_bytes"]), "signed hello bytes")
-    # Ed25519 is deterministic: the same key signs the same bytes identically.
-    sig = json.loads(hs["hello"])["signature"]
-    check(identity_priv.sign(signed_hello_bytes(nonce, transport_der)) == unb64(sig, "signature"), "hello signature reproduced")
+    check(ident == identity and nonce == hx(hs["nonce"]) and transport_der == hx(keys["transport_public_spki"]), "hello parses")
 
     client_der, secret_ct = parse_client_hello(hs["client_hello"])
     check(client_der == hx(keys["client_public_spki"]), "client_hello parses")
     client_secret = oaep_decrypt_secret(transport_priv, secret_ct, LABEL_C2S)
     check(client_secret == hx(hs["client_secret"]), "client secret decrypts")
-    server_ct = parse_server_key(hs["server_key"])
+    server_ct, signature = parse_server_key(hs["server_key"])
+    check(signature == hx(hs["server_signature"]), "server_key carries the server signature")
     server_secret = oaep_decrypt_secret(client_priv, server_ct, LABEL_S2C)
     check(server_secret == hx(hs["server_secret"]), "server secret decrypts")
 
-    fields = [TRANSCRIPT_NAME, identity, transport_der, nonce, client_der, secret_ct, server_ct]
+    fields = transcript_fields(identity, transport_der, nonce, client_der, secret_ct, server_ct)
     check(b"".join(struct.pack(">I", len(f)) + f for f in fields) == hx(hs["transcript_input"]), "transcript input")
     transcript = transcript_hash(fields)
     check(transcript == hx(hs["transcript_hash"]), "transcript hash")
+    check(signed_transcript_bytes(transcript) == hx(hs["signed_transcript_bytes"]), "signed transcript bytes")
+    try:
+        verify_server_signature(identity, transcript, signature)
+        check(True, "server signature verifies under the identity key")
+    except ProtocolError:
+        check(False, "server signature verifies under the identity key")
+    # Ed25519 is deterministic: the same key signs the same bytes identically.
+    check(identity_priv.sign(signed_transcript_bytes(transcript)) == signature, "server signature reproduced")
     c2s, s2c = derive_keys(client_secret, server_secret, transcript)
     check(c2s == hx(hs["c2s_key"]) and s2c == hx(hs["s2c_key"]), "HKDF direction keys")
 
@@ -598,7 +626,11 @@ def check_vectors(path):
                 _, ct = parse_client_hello(bad["data"])
                 oaep_decrypt_secret(transport_priv, ct, LABEL_C2S)
             else:
-                ct = parse_server_key(bad["data"])
+                # As the client that sent the vector client_hello after the
+                # vector hello: parse, verify, then decrypt (SPEC §3.3).
+                ct, sig = parse_server_key(bad["data"])
+                verify_server_signature(identity, transcript_hash(transcript_fields(
+                    identity, transport_der, nonce, client_der, secret_ct, ct)), sig)
                 oaep_decrypt_secret(client_priv, ct, LABEL_S2C)
             got = "accepted"
         except ProtocolError as e:
