@@ -2,6 +2,7 @@ package js_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -67,6 +68,28 @@ func TestSDKVectors(t *testing.T) {
 		t.Fatalf("node --test test/: %v\n%s", err, out)
 	}
 	t.Logf("%s", lastLines(out, 9))
+}
+
+// TestSDKInNode runs the SDK in Node against a live server. Node 20 has
+// a WebSocket only behind --experimental-websocket.
+func TestSDKInNode(t *testing.T) {
+	t.Parallel()
+	node := nodePath(t)
+	srv := servertest.MustStart(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	args := []string{"e2e/node-live.mjs"}
+	if out, err := exec.CommandContext(ctx, node, "-e", "process.exit(typeof WebSocket === 'function' ? 0 : 1)").CombinedOutput(); err != nil {
+		t.Logf("no global WebSocket in this Node (%s): using --experimental-websocket", bytes.TrimSpace(out))
+		args = append([]string{"--experimental-websocket"}, args...)
+	}
+	cmd := exec.CommandContext(ctx, node, args...)
+	cmd.Env = append(os.Environ(), "ACCOUNTD_WS=ws://"+srv.Addr+"/ws", "ACCOUNTD_FINGERPRINT="+srv.Fingerprint())
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	t.Logf("%s", bytes.TrimSpace(out))
 }
 
 // fastLimits lets one browser on loopback load pages and open connections
