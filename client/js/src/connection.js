@@ -94,8 +94,10 @@ export class Connection {
       return { hello, session };
     };
     let result;
+    const running = run();
+    running.catch(() => {}); // past the deadline its failure is not news
     try {
-      result = await Promise.race([run(), deadline]);
+      result = await Promise.race([running, deadline]);
     } catch (e) {
       // A browser may only close with 1000 or 3000–4999 (SPEC.md §6).
       try {
@@ -126,7 +128,11 @@ export class Connection {
    * `sent` telling whether the request had left before the drop).
    */
   request(op, body, timeoutMs) {
-    if (this.#closed) return Promise.reject(Object.assign(this.#closed, { sent: false }));
+    if (this.#closed) {
+      const e = new ConnectionError(this.#closed.code, this.#closed.message, this.#closed.closeCode);
+      e.sent = false;
+      return Promise.reject(e);
+    }
     const id = this.#nextId++;
     if (id > MAX_REQUEST_ID) {
       this.close();
