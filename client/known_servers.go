@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,12 +65,28 @@ func (e *ImpersonationError) Error() string {
 // Unwrap returns protocol.ErrBadSignature.
 func (e *ImpersonationError) Unwrap() error { return protocol.ErrBadSignature }
 
+// InsecureFileError is returned when the known-servers file could have
+// been written by someone else (on Unix: writable by group or others, or
+// owned by another user). Such a file is not read: whoever can write it
+// decides which servers are trusted.
+type InsecureFileError struct {
+	Path    string
+	Problem string // what is wrong, e.g. "is writable by group or others (mode 0666)"
+	Fix     string // a command that fixes it
+}
+
+func (e *InsecureFileError) Error() string {
+	return fmt.Sprintf("client: known servers file %s %s: refusing to trust its pins", e.Path, e.Problem)
+}
+
 // KnownServers is a TrustStore kept in a file, one line per server:
 //
 //	<host:port> ed25519 <base64 public key>
 //
 // Lines starting with # are comments. The file is created with mode 0600
-// and its folder with 0700. Safe for concurrent use within a process.
+// and its folder with 0700; a file that another user could have written is
+// refused with *InsecureFileError. Safe for concurrent use within a
+// process.
 type KnownServers struct {
 	Path string
 	mu   sync.Mutex
@@ -87,6 +104,9 @@ func DefaultKnownServersPath() (string, error) {
 	return filepath.Join(dir, "accountd", "known_servers"), nil
 }
 
+// maxKnownServers bounds the file read: a million pins is no real use.
+const maxKnownServers = 64 << 20
+
 type knownLine struct {
 	server string
 	key    ed25519.PublicKey
@@ -94,12 +114,27 @@ type knownLine struct {
 }
 
 func (k *KnownServers) read() ([]knownLine, error) {
-	data, err := os.ReadFile(k.Path)
+	f, err := os.Open(k.Path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("client: read known servers: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("client: read known servers: %w", err)
+	}
+	if err := checkPrivate(k.Path, fi); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxKnownServers+1))
+	if err != nil {
+		return nil, fmt.Errorf("client: read known servers: %w", err)
+	}
+	if len(data) > maxKnownServers {
+		return nil, fmt.Errorf("client: known servers file %s is over %d bytes", k.Path, maxKnownServers)
 	}
 	var out []knownLine
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -154,6 +189,14 @@ func (k *KnownServers) Pin(server string, key ed25519.PublicKey) error {
 	f, err := os.OpenFile(k.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("client: known servers: %w", err)
+	}
+	fi, err := f.Stat()
+	if err == nil {
+		err = checkPrivate(k.Path, fi)
+	}
+	if err != nil {
+		f.Close()
+		return err
 	}
 	line := fmt.Sprintf("%s ed25519 %s\n", server, base64.StdEncoding.EncodeToString(key))
 	if _, err := f.WriteString(line); err != nil {

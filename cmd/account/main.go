@@ -132,6 +132,7 @@ func report(stderr io.Writer, err error) int {
 	var ue usageError
 	var mismatch *client.KeyMismatchError
 	var impostor *client.ImpersonationError
+	var insecure *client.InsecureFileError
 	var se *client.ServerError
 	switch {
 	case errors.As(err, &ue):
@@ -147,6 +148,9 @@ func report(stderr io.Writer, err error) int {
 	case errors.As(err, &impostor):
 		fmt.Fprintf(stderr, "account: error: %s claimed the pinned identity %s but could not prove it: possible man-in-the-middle attack\n", impostor.Server, impostor.Fingerprint)
 		fmt.Fprintln(stderr, "hint: no request or password was sent; ask the server's operator to check the server and the network path")
+		return exitConn
+	case errors.As(err, &insecure):
+		fmt.Fprintf(stderr, "account: error: %s\nhint: %s\n", strings.TrimPrefix(insecure.Error(), "client: "), insecure.Fix)
 		return exitConn
 	case errors.Is(err, client.ErrUnknownServer):
 		fmt.Fprintf(stderr, "account: error: %s\nhint: check the fingerprint with the server's operator, then pass --trust-on-first-use\n", strings.TrimPrefix(err.Error(), "client: "))
