@@ -203,9 +203,14 @@ export class AccountdClient {
       },
     });
     this.#conn = p;
-    p.catch(() => {
-      if (this.#conn === p) this.#conn = null;
-    });
+    p.then(
+      // A key trusted on first use is pinned only once the server has
+      // proved it holds it (the server_key signature verified).
+      (conn) => (this.#pinned ??= conn.fingerprint),
+      () => {
+        if (this.#conn === p) this.#conn = null;
+      },
+    );
     return p;
   }
 
@@ -224,8 +229,6 @@ export class AccountdClient {
     if (!(await this.#opts.trustOnFirstUse(fp))) {
       throw new IdentityError('identity_refused', `accountd: server identity ${fp} was not trusted`, undefined, fp);
     }
-    this.#pinned ??= fp;
-    if (this.#pinned !== fp) throw new IdentityError('identity_mismatch', 'accountd: the server identity changed while it was being trusted', this.#pinned, fp);
   }
 
   async #call(op, body, repeat = REPEATABLE.has(op)) {

@@ -74,6 +74,7 @@ function fakeServer(handle) {
       const enc = new Uint8Array(await subtle.encrypt({ name: 'RSA-OAEP', label: utf8('accountd.v2 server secret') }, pub, serverSecret));
       const transcript = new Uint8Array(await subtle.digest('SHA-256', transcriptInput(this.hello, clientKey, clientSecretEnc, enc)));
       const sig = new Uint8Array(await subtle.sign({ name: 'Ed25519' }, this.identity.key, signedBytes(transcript)));
+      if (srv.badSignature) sig[0] ^= 1;
       const keys = await deriveKeys(clientSecret, serverSecret, transcript);
       this.cipher = await PacketCipher.create(keys.s2c, keys.c2s);
       this.#deliver(JSON.stringify({ type: 'server_key', secret: toBase64(enc), signature: toBase64(sig) }));
@@ -164,6 +165,20 @@ test('trust on first use pins the key for the rest of the client\'s life', async
   await new Promise((r) => setTimeout(r, 5));
   await assert.rejects(c.request('noop'), (e) => e.code === 'identity_mismatch');
   assert.deepEqual(asked, [identities.main.fingerprint]);
+  c.close();
+});
+
+test('a key trusted on first use is not pinned when the server cannot prove it holds it', async () => {
+  const srv = fakeServer(() => ({ result: {} }));
+  srv.badSignature = true;
+  const asked = [];
+  const c = new AccountdClient({ url: 'ws://example.test', WebSocket: srv.WebSocket, trustOnFirstUse: (fp) => (asked.push(fp), true) });
+  await assert.rejects(c.connect(), (e) => e.name === 'ProtocolError' && e.code === 'bad_signature');
+  assert.equal(c.fingerprint, undefined);
+  srv.badSignature = false;
+  await c.connect();
+  assert.equal(c.fingerprint, identities.main.fingerprint);
+  assert.deepEqual(asked, [identities.main.fingerprint, identities.main.fingerprint]);
   c.close();
 });
 
