@@ -48,6 +48,7 @@ type vectors struct {
 	BadFrames []vectorBadFrame `json:"invalid_handshake"`
 	BadPacket []vectorBadSeq   `json:"invalid_packets"`
 	Requests  []vectorRequest  `json:"requests"`
+	Bodies    []vectorBody     `json:"bodies"`
 }
 
 type vectorKeys struct {
@@ -115,6 +116,41 @@ type vectorRequest struct {
 	Expect    string `json:"expect"` // ok or bad_request
 }
 
+// vectorBody is a body of an existing operation; Body is its exact JSON
+// text, nil for a request without a body.
+type vectorBody struct {
+	Op     string  `json:"op"`
+	Body   *string `json:"body"`
+	Expect string  `json:"expect"` // ok or bad_request
+}
+
+// bodyRules are the body types and required members of SPEC.md §5.4,
+// which the server checks before an operation's own rules.
+var bodyRules = map[string]struct {
+	decode   func(json.RawMessage) (map[string]string, error)
+	required []string
+}{
+	protocol.OpSignup: {func(b json.RawMessage) (map[string]string, error) {
+		var r protocol.SignupRequest
+		err := protocol.DecodeBody(b, &r)
+		return map[string]string{"username": r.Username}, err
+	}, []string{"username"}},
+	protocol.OpLogin: {func(b json.RawMessage) (map[string]string, error) {
+		var r protocol.LoginRequest
+		err := protocol.DecodeBody(b, &r)
+		return map[string]string{"username": r.Username, "password": r.Password}, err
+	}, []string{"username", "password"}},
+	protocol.OpAuthenticate: {decodeToken, []string{"token"}},
+	protocol.OpRefresh:      {decodeToken, []string{"token"}},
+	protocol.OpLogout:       {decodeToken, []string{"token"}},
+}
+
+func decodeToken(b json.RawMessage) (map[string]string, error) {
+	var r protocol.TokenRequest
+	err := protocol.DecodeBody(b, &r)
+	return map[string]string{"token": r.Token}, err
+}
+
 func loadVectors(tb testing.TB) *vectors {
 	tb.Helper()
 	data, err := os.ReadFile(vectorsPath)
@@ -127,7 +163,7 @@ func loadVectors(tb testing.TB) *vectors {
 	if err := dec.Decode(&v); err != nil {
 		tb.Fatalf("%s: %v", vectorsPath, err)
 	}
-	if len(v.Packets) == 0 || len(v.BadFrames) == 0 || len(v.BadPacket) == 0 || len(v.Requests) == 0 {
+	if len(v.Packets) == 0 || len(v.BadFrames) == 0 || len(v.BadPacket) == 0 || len(v.Requests) == 0 || len(v.Bodies) == 0 {
 		tb.Fatalf("%s: a section is empty", vectorsPath)
 	}
 	return &v
@@ -361,6 +397,33 @@ func TestVectors(t *testing.T) {
 				}
 			default:
 				t.Errorf("%s: unknown expectation %q", r.Plaintext, r.Expect)
+			}
+		}
+	})
+
+	t.Run("bodies", func(t *testing.T) {
+		for _, b := range v.Bodies {
+			rule, ok := bodyRules[b.Op]
+			if !ok {
+				t.Errorf("%s: not an operation", b.Op)
+				continue
+			}
+			var raw json.RawMessage
+			if b.Body != nil {
+				raw = json.RawMessage(*b.Body)
+			}
+			got := "ok"
+			fields, err := rule.decode(raw)
+			if err != nil {
+				got = "bad_request"
+			}
+			for _, name := range rule.required {
+				if fields[name] == "" {
+					got = "bad_request"
+				}
+			}
+			if got != b.Expect {
+				t.Errorf("%s %v: got %s (%v), want %s", b.Op, b.Body, got, err, b.Expect)
 			}
 		}
 	})
@@ -647,6 +710,32 @@ func writeVectors(t *testing.T) {
 		{`[1,"login"]`, "bad_request"},
 		{`{"id":1,"op":"login"`, "bad_request"},
 		{``, "bad_request"},
+	}
+
+	body := func(s string) *string { return &s }
+	v.Bodies = []vectorBody{
+		{"signup", body(`{"username":"alice"}`), "ok"},
+		{"signup", body(`{"username":"ALICE","password":"correct horse battery staple","email":"alice@example.com"}`), "ok"},
+		{"signup", body(`{}`), "bad_request"},
+		{"signup", nil, "bad_request"},
+		{"signup", body(`{"username":7}`), "bad_request"},
+		{"signup", body(`{"username":"alice","admin":true}`), "bad_request"},
+		{"login", body(`{"username":"alice","password":"correct horse battery staple"}`), "ok"},
+		{"login", body(`{"username":"alice"}`), "bad_request"},
+		{"login", body(`{"username":"alice","password":""}`), "bad_request"},
+		{"login", body(`{"password":"correct horse battery staple"}`), "bad_request"},
+		{"login", body(`{"username":"alice","password":null}`), "bad_request"},
+		{"login", body(`{"username":"alice","username":"bob","password":"x"}`), "bad_request"},
+		{"login", body(`{"Username":"alice","password":"x"}`), "bad_request"},
+		{"authenticate", body(`{"token":"x"}`), "ok"},
+		{"authenticate", body(`{}`), "bad_request"},
+		{"authenticate", body(`{"token":1}`), "bad_request"},
+		{"refresh", body(`{"token":"x"}`), "ok"},
+		{"refresh", body(`{"token":""}`), "bad_request"},
+		{"logout", body(`{"token":"x"}`), "ok"},
+		{"logout", nil, "bad_request"},
+		{"logout", body(`{}`), "bad_request"},
+		{"logout", body(`{"token":"x","all":true}`), "bad_request"},
 	}
 
 	out, err := json.MarshalIndent(&v, "", "  ")

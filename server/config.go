@@ -29,6 +29,9 @@ type Config struct {
 	PingInterval time.Duration
 	// RequestTimeout bounds each operation. Default 15 s.
 	RequestTimeout time.Duration
+	// DisableConsole turns off the account console at /account/ (served
+	// by default: a static page on the JavaScript SDK).
+	DisableConsole bool
 	// AllowedOrigins lists host patterns (path.Match syntax) of browser
 	// origins allowed to open /ws. Default none: cross-origin browser
 	// upgrades are refused; non-browser clients send no Origin.

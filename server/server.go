@@ -86,6 +86,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", serveHealth)
 	mux.HandleFunc("GET /readyz", s.serveReady)
 	mux.Handle("GET /metrics", s.metrics.handler())
+	if !s.cfg.DisableConsole {
+		mux.Handle("/account/", s.consoleHandler())
+	}
 	return s.limitHTTP(mux)
 }
 

@@ -639,6 +639,8 @@ def check_vectors(path):
 
     for req in v["requests"]:
         check(request_outcome(req["plaintext"]) == req["expect"], f"request {req['plaintext']!r}")
+    for b in v["bodies"]:
+        check(body_outcome(b["op"], b["body"]) == b["expect"], f"body of {b['op']}: {b['body']!r}")
     return 1 if failures else 0
 
 
@@ -654,6 +656,33 @@ def request_outcome(text):
         if body is not None and not isinstance(body, dict):
             return "bad_request"
     except ProtocolError:
+        return "bad_request"
+    return "ok"
+
+
+# SPEC §5.4: each operation's body members, and which are required.
+BODY_MEMBERS = {
+    "signup": ({"username", "password", "email"}, {"username"}),
+    "login": ({"username", "password"}, {"username", "password"}),
+    "authenticate": ({"token"}, {"token"}),
+    "refresh": ({"token"}, {"token"}),
+    "logout": ({"token"}, {"token"}),
+}
+
+
+def body_outcome(op, text):
+    """SPEC §5.3 steps 5 and 6, as a server judges a body: known members
+    of string type, each at most once, and the required ones non-empty
+    (absent, null and "" are all missing)."""
+    names, required = BODY_MEMBERS[op]
+    try:
+        body = strict_object(text if text is not None else "{}", names)
+    except ProtocolError:
+        return "bad_request"
+    for k, val in body.items():
+        if val is not None and not isinstance(val, str):
+            return "bad_request"
+    if any(not body.get(k) for k in required):
         return "bad_request"
     return "ok"
 

@@ -1,0 +1,329 @@
+// Drives headless Chromium against live accountd servers; run by
+// browser_test.go, which passes the addresses in the environment and
+// restarts servers when this script writes "@@ <verb> <server>".
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const env = (k) => {
+  const v = process.env[k];
+  if (!v) throw new Error(`${k} is not set (browser_test.go sets it)`);
+  return v;
+};
+
+const rl = createInterface({ input: process.stdin });
+const lines = rl[Symbol.asyncIterator]();
+/** Asks the Go test to act on a server and waits until it has. */
+async function ask(verb, server) {
+  process.stdout.write(`@@ ${verb} ${server}\n`);
+  const { value } = await lines.next();
+  assert.equal(value, 'done', `${verb} ${server}`);
+}
+
+async function step(name, f) {
+  const t0 = performance.now();
+  await f();
+  console.log(`ok ${name} (${Math.round(performance.now() - t0)} ms)`);
+}
+
+export async function launch() {
+  return chromium.launchPersistentContext(env('USER_DATA_DIR'), {
+    executablePath: env('CHROMIUM'),
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+    ],
+  });
+}
+
+/** Opens the page on the other origin, with the SDK as window.accountd. */
+async function sdkPage(context) {
+  const page = await context.newPage();
+  await page.goto(env('PAGE_URL'));
+  await page.waitForFunction(() => document.title === 'ready');
+  return page;
+}
+
+const context = await launch();
+try {
+  const page = await sdkPage(context);
+  const allowing = { url: env('ALLOWING_WS'), fingerprint: env('ALLOWING_FINGERPRINT') };
+
+  await step('another origin is refused without AllowedOrigins (browser sees 1006)', async () => {
+    const r = await page.evaluate(async ({ url, fingerprint }) => {
+      const c = new accountd.AccountdClient({ url, fingerprint });
+      try {
+        await c.connect();
+        return { ok: true };
+      } catch (e) {
+        return { name: e.name, code: e.code, closeCode: e.closeCode };
+      } finally {
+        c.close();
+      }
+    }, { url: env('REFUSING_WS'), fingerprint: env('CONSOLE_FINGERPRINT') });
+    assert.deepEqual(r, { name: 'ConnectionError', code: 'connection', closeCode: 1006 });
+  });
+
+  await step('every operation through the SDK from an allowed origin', async () => {
+    const r = await page.evaluate(async ({ url, fingerprint }) => {
+      const out = {};
+      const events = [];
+      const c = new accountd.AccountdClient({ url, fingerprint });
+      c.onAuthStateChange((e, s) => events.push([e, s?.account?.username ?? null]));
+      const err = (p) => p.then(() => 'no error', (e) => `${e.name}:${e.code}`);
+      const name = 'web' + Math.random().toString(36).slice(2, 10);
+      const gen = await c.signup({ username: name.toUpperCase() });
+      out.generated = typeof gen.generated_password === 'string' && gen.generated_password.length >= 20;
+      out.lowered = gen.account.username === name;
+      out.taken = await err(c.signup({ username: name }));
+      out.weak = await err(c.signup({ username: name + 'x', password: 'short' }));
+      out.wrong = await err(c.login({ username: name, password: 'not the password at all' }));
+      const login = await c.login({ username: name, password: gen.generated_password });
+      out.token = login.token.split('.').length === 3 && c.session.token === login.token;
+      const who = await c.authenticate();
+      out.who = who.account.username === name && who.session.id === login.session_id;
+      const ref = await c.refresh();
+      out.refreshed = ref.session_id === login.session_id && c.session.token === ref.token;
+      out.upd = (await c.updateToken(10 * 3600 * 1000)).token !== ref.token;
+      out.unsupported = await err(c.request('frobnicate', {}));
+      out.badBody = await err(c.request('login', { username: name, extra: 1 }));
+      await c.logout();
+      out.after = c.session === null;
+      out.revoked = await err(c.authenticate(ref.token));
+      out.signedOut = await err(c.authenticate());
+      const pinnedWrong = new accountd.AccountdClient({ url, fingerprint: 'SHA256:' + 'A'.repeat(43) });
+      out.mismatch = await err(pinnedWrong.connect());
+      let asked = null;
+      const tofu = new accountd.AccountdClient({ url, trustOnFirstUse: (fp) => ((asked = fp), true) });
+      await tofu.connect();
+      out.tofu = asked === fingerprint && tofu.fingerprint === fingerprint;
+      const refusing = new accountd.AccountdClient({ url, trustOnFirstUse: () => false });
+      out.tofuRefused = await err(refusing.connect());
+      await new Promise((r) => setTimeout(r, 0));
+      out.events = events;
+      for (const x of [c, pinnedWrong, tofu, refusing]) x.close();
+      return out;
+    }, allowing);
+    const { events, ...rest } = r;
+    assert.deepEqual(rest, {
+      generated: true,
+      lowered: true,
+      taken: 'ServerError:username_taken',
+      weak: 'ServerError:weak_password',
+      wrong: 'ServerError:invalid_credentials',
+      token: true,
+      who: true,
+      refreshed: true,
+      upd: true,
+      unsupported: 'ServerError:unsupported_op',
+      badBody: 'ServerError:bad_request',
+      after: true,
+      revoked: 'ServerError:invalid_token',
+      signedOut: 'AccountdError:signed_out',
+      mismatch: 'IdentityError:identity_mismatch',
+      tofu: true,
+      tofuRefused: 'IdentityError:identity_refused',
+    });
+    assert.deepEqual(events.map((e) => e[0]), ['INITIAL_SESSION', 'SIGNED_IN', 'TOKEN_REFRESHED', 'TOKEN_REFRESHED', 'SIGNED_OUT']);
+  });
+
+  await step('the live server judges every body vector as vectors.json says', async () => {
+    const vectors = JSON.parse(readFileSync(new URL('../../../protocol/testdata/vectors.json', import.meta.url), 'utf8'));
+    // A JavaScript object cannot hold a repeated member: those bodies are
+    // for strict decoders and are left to the Go and Node vector tests.
+    const members = (text) => text.match(/"[^"]*"\s*:/g)?.length ?? 0;
+    const bodies = vectors.bodies.filter((b) => b.body === null || Object.keys(JSON.parse(b.body)).length === members(b.body));
+    assert.ok(bodies.length >= vectors.bodies.length - 1, `only ${bodies.length} of ${vectors.bodies.length} bodies can be sent`);
+    const got = await page.evaluate(async ({ url, fingerprint, bodies }) => {
+      const c = new accountd.AccountdClient({ url, fingerprint });
+      const out = [];
+      for (const b of bodies) {
+        const body = b.body === null ? undefined : JSON.parse(b.body);
+        out.push(await c.request(b.op, body).then(() => 'ok', (e) => (e.code === 'bad_request' ? 'bad_request' : 'ok')));
+      }
+      c.close();
+      return out;
+    }, { ...allowing, bodies });
+    assert.deepEqual(got.map((g, i) => `${bodies[i].op} ${bodies[i].body}: ${g}`), bodies.map((b) => `${b.op} ${b.body}: ${b.expect}`));
+  });
+
+  await step('an async auth callback that calls the client does not deadlock', async () => {
+    const r = await page.evaluate(async ({ url, fingerprint }) => {
+      const c = new accountd.AccountdClient({ url, fingerprint });
+      const name = 'cb' + Math.random().toString(36).slice(2, 10);
+      const { generated_password: pw } = await c.signup({ username: name });
+      const seen = [];
+      const inner = new Promise((resolve, reject) => {
+        c.onAuthStateChange(async (event) => {
+          seen.push(event);
+          if (event !== 'SIGNED_IN') return;
+          try {
+            await c.refresh(); // takes the refresh lock from inside the callback
+            resolve((await c.authenticate()).account.username);
+          } catch (e) {
+            reject(e);
+          }
+        });
+      });
+      const timeout = new Promise((_, rej) => setTimeout(() => rej(new Error('deadlock: no answer in 10 s')), 10000));
+      await c.login({ username: name, password: pw });
+      const who = await Promise.race([inner, timeout]);
+      c.close();
+      return { who: who === name, seen };
+    }, allowing);
+    assert.equal(r.who, true);
+    assert.deepEqual(r.seen, ['INITIAL_SESSION', 'SIGNED_IN', 'TOKEN_REFRESHED']);
+  });
+
+  await step('tabs kept in step: a login and a logout reach the other tab', async () => {
+    const other = await sdkPage(context);
+    const setup = ({ url, fingerprint }) => {
+      window.client = new accountd.AccountdClient({ url, fingerprint });
+      window.events = [];
+      client.onAuthStateChange((e, s) => events.push([e, s?.account?.username ?? null]));
+    };
+    await page.evaluate(setup, allowing);
+    await other.evaluate(setup, allowing);
+    const name = await page.evaluate(async () => {
+      const name = 'tab' + Math.random().toString(36).slice(2, 10);
+      const { generated_password: pw } = await client.signup({ username: name });
+      await client.login({ username: name, password: pw });
+      return name;
+    });
+    await other.waitForFunction(() => events.some((e) => e[0] === 'SIGNED_IN'));
+    assert.equal(await other.evaluate(() => client.session.account.username), name);
+    assert.equal(await other.evaluate(async () => (await client.authenticate()).account.username), name);
+    await other.evaluate(() => client.logout());
+    await page.waitForFunction(() => events.some((e) => e[0] === 'SIGNED_OUT'));
+    assert.equal(await page.evaluate(() => client.session), null);
+    await other.close();
+  });
+
+  await step('reconnects after a server restart; the session survives it', async () => {
+    const name = await page.evaluate(async () => {
+      const name = 'rs' + Math.random().toString(36).slice(2, 10);
+      const { generated_password: pw } = await client.signup({ username: name });
+      await client.login({ username: name, password: pw });
+      return name;
+    });
+    await ask('restart', 'allowing');
+    const who = await page.evaluate(async () => (await client.authenticate()).account.username);
+    assert.equal(who, name);
+    await page.evaluate(() => client.close());
+  });
+
+  await step('handshake time in Chromium, client key generation included', async () => {
+    const runs = Number(process.env.MEASURE_RUNS || 3);
+    const r = await page.evaluate(async ({ url, fingerprint, runs }) => {
+      const stats = (xs) => {
+        const s = [...xs].sort((a, b) => a - b);
+        const mid = s.length >> 1;
+        return { median: s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2, max: s.at(-1), runs: s.length };
+      };
+      const out = {};
+      for (const bits of [2048, 3072]) {
+        const keygen = [];
+        const total = [];
+        for (let i = 0; i < runs; i++) {
+          let t0 = performance.now();
+          await accountd.generateClientKey(bits);
+          keygen.push(performance.now() - t0);
+          t0 = performance.now();
+          const c = new accountd.AccountdClient({ url, fingerprint, clientKeyBits: bits });
+          await c.connect(); // a new client makes a new key: keygen + handshake
+          total.push(performance.now() - t0);
+          c.close();
+        }
+        out[bits] = { keygen: stats(keygen), handshake: stats(total) };
+      }
+      return out;
+    }, { ...allowing, runs });
+    const f = (x) => `median ${x.median.toFixed(0)} ms, max ${x.max.toFixed(0)} ms`;
+    for (const bits of ['2048', '3072']) {
+      console.log(`measure RSA-${bits} over ${r[bits].handshake.runs} runs: keygen ${f(r[bits].keygen)}; keygen + handshake ${f(r[bits].handshake)}`);
+    }
+  });
+
+  await step('the console: headers and CSP', async () => {
+    const res = await fetch(env('CONSOLE_URL'));
+    const h = res.headers;
+    assert.match(h.get('content-security-policy'), /default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'/);
+    assert.match(h.get('content-security-policy'), /frame-ancestors 'none'/);
+    assert.equal(h.get('x-content-type-options'), 'nosniff');
+    assert.equal(h.get('referrer-policy'), 'no-referrer');
+    assert.equal(h.get('content-type'), 'text/html; charset=utf-8');
+    assert.ok((await res.text()).includes(`content="${env('CONSOLE_FINGERPRINT')}"`));
+    const js = await fetch(new URL('sdk/index.js', env('CONSOLE_URL')));
+    assert.equal(js.headers.get('content-type'), 'text/javascript; charset=utf-8');
+  });
+
+  await step('the console: sign up with a generated password, log in, who am I, refresh, log out; wrong password refused', async () => {
+    const con = await context.newPage();
+    await con.setViewportSize({ width: 360, height: 780 });
+    const violations = [];
+    con.on('console', (m) => {
+      if (/Content Security Policy|Refused to/.test(m.text())) violations.push(m.text());
+    });
+    await con.goto(env('CONSOLE_URL'));
+    await con.getByRole('heading', { name: 'Sign up' }).waitFor();
+    assert.equal(await con.locator('#fingerprint').textContent(), env('CONSOLE_FINGERPRINT'));
+    const name = 'con' + Math.random().toString(36).slice(2, 10);
+    await con.getByLabel('Username', { exact: true }).nth(1).fill(name);
+    assert.equal(await con.getByLabel('Let the server choose a strong password (shown once)').isChecked(), true);
+    await con.getByRole('button', { name: 'Sign up' }).click();
+    const secret = con.locator('#generated-password');
+    await secret.waitFor({ state: 'visible' });
+    const pw = await secret.textContent();
+    assert.ok(pw.length >= 20, `generated password of ${pw.length} characters`);
+    assert.match(await con.locator('#status').textContent(), new RegExp(`Account ${name} created`));
+    await con.screenshot({ path: join(env('SCREENSHOT_DIR'), 'console-signup.png'), fullPage: true });
+    await con.getByRole('button', { name: 'I have saved it' }).click();
+    assert.equal(await secret.textContent(), '');
+
+    // The username is filled in; the password is typed and sent with Enter.
+    assert.equal(await con.locator('#login-username').inputValue(), name);
+    await con.locator('#login-password').fill('wrong password, clearly wrong');
+    await con.locator('#login-password').press('Enter');
+    await con.locator('#status').filter({ hasText: 'Wrong username or password.' }).waitFor();
+    assert.equal(await con.evaluate(() => document.activeElement.id), 'status');
+
+    await con.locator('#login-password').fill(pw);
+    await con.getByRole('button', { name: 'Log in' }).click();
+    await con.getByRole('heading', { name: `Signed in as ${name}` }).waitFor();
+    assert.equal(await con.evaluate(() => document.activeElement.id), 'whoami');
+    await con.screenshot({ path: join(env('SCREENSHOT_DIR'), 'console-logged-in.png'), fullPage: true });
+    const wide = await con.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(wide <= 360, `the page is ${wide} px wide at a 360 px viewport`);
+
+    await con.keyboard.press('Enter'); // "Who am I" has the focus
+    await con.locator('#status').filter({ hasText: `You are ${name}` }).waitFor();
+    await con.getByRole('button', { name: 'Refresh token' }).click();
+    await con.locator('#status').filter({ hasText: 'Token refreshed' }).waitFor();
+    await con.getByRole('button', { name: 'Log out' }).click();
+    await con.locator('#status').filter({ hasText: 'Logged out.' }).waitFor();
+    await con.getByRole('heading', { name: 'Log in' }).waitFor();
+    assert.deepEqual(violations, []);
+
+    await step('the console: a server with another identity is refused', async () => {
+      await ask('new-identity', 'console');
+      await con.locator('#login-username').fill(name);
+      await con.locator('#login-password').fill(pw);
+      await con.getByRole('button', { name: 'Log in' }).click();
+      await con.locator('#status').filter({ hasText: 'Refused: the server presented identity' }).waitFor();
+      assert.match(await con.locator('#status').textContent(), new RegExp(env('CONSOLE_FINGERPRINT').replace(/[+/]/g, '\\$&')));
+      assert.equal(await con.getByRole('heading', { name: 'Log in' }).isVisible(), true);
+    });
+    await con.close();
+  });
+} finally {
+  rl.close();
+  await context.close();
+}

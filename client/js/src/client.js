@@ -1,0 +1,416 @@
+// AccountdClient: a long-lived handle on one accountd server for a page or
+// a Node program, with the signed-in session, its events, refresh before
+// expiry, and tabs kept in step.
+
+import { Connection } from './connection.js';
+import { AccountdError, ConnectionError, IdentityError, ServerError } from './errors.js';
+import { generateClientKey } from './handshake.js';
+
+/** Operations that may be sent again after a dropped connection: doing them twice changes nothing a user would notice. */
+const REPEATABLE = new Set(['login', 'authenticate', 'refresh', 'logout']);
+
+const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
+
+/**
+ * AccountdClient talks to one accountd server. It connects on first use
+ * and again after the connection drops; every connection runs the full
+ * handshake and checks the server's identity. See README.md.
+ */
+export class AccountdClient {
+  #opts;
+  #url;
+  #pinned;
+  #clientKey = null;
+  #conn = null; // Promise<Connection> | null
+  #session = null;
+  #listeners = new Set();
+  #refreshTimer = null;
+  #refreshing = null; // in-tab single flight
+  #channel = null;
+  #storage = null;
+  #storageKey;
+  #closed = false;
+
+  /**
+   * @param {object} options see index.d.ts (ClientOptions)
+   */
+  constructor(options = {}) {
+    const o = { ...options };
+    if (o.fingerprint === undefined && typeof o.trustOnFirstUse !== 'function') {
+      throw new TypeError('accountd: options.fingerprint (the server\'s "SHA256:..." identity fingerprint) or options.trustOnFirstUse is required');
+    }
+    if (o.fingerprint !== undefined && !FINGERPRINT.test(o.fingerprint)) {
+      throw new TypeError('accountd: options.fingerprint must look like "SHA256:" followed by 43 base64 characters');
+    }
+    this.#url = serverURL(o.url);
+    this.#pinned = o.fingerprint;
+    o.WebSocket ??= globalThis.WebSocket;
+    if (typeof o.WebSocket !== 'function') {
+      throw new TypeError('accountd: no WebSocket: pass options.WebSocket (Node 20 needs --experimental-websocket or a WebSocket package)');
+    }
+    o.clientKeyBits ??= 2048;
+    o.requestTimeoutMs ??= 20000;
+    o.handshakeTimeoutMs ??= 15000;
+    o.refreshMarginMs ??= 60000;
+    o.autoRefresh ??= true;
+    o.syncTabs ??= true;
+    o.onError ??= (e) => console.error('accountd:', e);
+    this.#opts = o;
+    this.#storageKey = `accountd.session:${this.#url}`;
+    this.#storage = pickStorage(o.storage ?? 'memory');
+    this.#session = this.#load();
+    if (o.syncTabs && typeof BroadcastChannel === 'function') {
+      this.#channel = new BroadcastChannel(`accountd:${this.#url}`);
+      this.#channel.onmessage = (ev) => this.#fromOtherTab(ev.data);
+    }
+    this.#schedule();
+  }
+
+  /** The WebSocket URL of the server. */
+  get url() {
+    return this.#url;
+  }
+
+  /** The server's identity fingerprint: the pinned one, or the one trusted on first use. */
+  get fingerprint() {
+    return this.#pinned;
+  }
+
+  /** The signed-in session ({token, expires_at, session_id, account}) or null. */
+  get session() {
+    return this.#session ? structuredClone(this.#session) : null;
+  }
+
+  /** Connects now (otherwise the first operation does). */
+  async connect() {
+    await this.#connection();
+  }
+
+  /**
+   * Creates an account. Without a password the server generates one and
+   * returns it once as generated_password. Never sent twice: if the
+   * connection drops after it left, the error is ConnectionError with code
+   * outcome_unknown (the account may exist; log in to find out).
+   */
+  signup({ username, password, email } = {}) {
+    const body = { username };
+    if (password) body.password = password;
+    if (email) body.email = email;
+    return this.#call('signup', body);
+  }
+
+  /** Logs in; the session becomes the client's signed-in session (event SIGNED_IN). */
+  async login({ username, password } = {}) {
+    const result = await this.#call('login', { username, password });
+    this.#setSession(sessionOf(result), 'SIGNED_IN', true);
+    return result;
+  }
+
+  /**
+   * Asks the server who a token belongs to (the signed-in session's token
+   * by default): {account, session}. An invalid_token answer for the
+   * signed-in token signs the client out.
+   */
+  async authenticate(token) {
+    const own = token === undefined;
+    const t = own ? this.#requireToken() : token;
+    try {
+      return await this.#call('authenticate', { token: t });
+    } catch (e) {
+      if (own) this.#dropIfInvalid(e, t);
+      throw e;
+    }
+  }
+
+  /** Gets a new token for the signed-in session (event TOKEN_REFRESHED). */
+  async refresh() {
+    return this.#refreshShared(() => true);
+  }
+
+  /**
+   * Refreshes the token when it expires within minValidityMs (default
+   * the refresh margin), like keycloak-js's updateToken. Resolves with the
+   * session.
+   */
+  async updateToken(minValidityMs = this.#opts.refreshMarginMs) {
+    this.#requireToken();
+    await this.#refreshShared((s) => Date.parse(s.expires_at) - Date.now() <= minValidityMs);
+    return this.session;
+  }
+
+  /**
+   * Logs out: the server revokes the session and the client forgets it
+   * (event SIGNED_OUT), in every tab. When the server cannot be reached
+   * the session is still forgotten here and the error is thrown.
+   */
+  async logout() {
+    const t = this.#requireToken();
+    try {
+      return await this.#call('logout', { token: t });
+    } finally {
+      if (this.#session?.token === t) this.#setSession(null, 'SIGNED_OUT', true);
+    }
+  }
+
+  /**
+   * Sends any operation by name (those this SDK has no method for yet).
+   * It is not repeated after a dropped connection unless options.repeat
+   * is true.
+   */
+  request(op, body, { repeat = false } = {}) {
+    return this.#call(op, body, repeat);
+  }
+
+  /**
+   * Registers callback(event, session) for auth-state changes: it is
+   * called at once with INITIAL_SESSION, then with SIGNED_IN,
+   * TOKEN_REFRESHED and SIGNED_OUT (from this tab or another). Callbacks
+   * run after the change is complete and are never awaited, so an async
+   * callback may call the client freely. Returns an unsubscribe function.
+   */
+  onAuthStateChange(callback) {
+    this.#listeners.add(callback);
+    const session = this.session;
+    queueMicrotask(() => this.#deliver(callback, 'INITIAL_SESSION', session));
+    return () => this.#listeners.delete(callback);
+  }
+
+  /** Closes the connection, stops timers and leaves the tab channel. The session stays in its storage. */
+  close() {
+    this.#closed = true;
+    clearTimeout(this.#refreshTimer);
+    this.#channel?.close();
+    const c = this.#conn;
+    this.#conn = null;
+    c?.then((conn) => conn.close(), () => {});
+  }
+
+  // --- connection ---
+
+  #connection() {
+    if (this.#closed) return Promise.reject(new ConnectionError('closed', 'accountd: the client was closed'));
+    if (this.#conn) return this.#conn;
+    this.#clientKey ??= generateClientKey(this.#opts.clientKeyBits);
+    this.#clientKey.catch(() => (this.#clientKey = null));
+    const p = Connection.open({
+      url: this.#url,
+      WebSocket: this.#opts.WebSocket,
+      clientKey: this.#clientKey,
+      trust: (fp) => this.#trust(fp),
+      timeoutMs: this.#opts.handshakeTimeoutMs,
+      onClose: () => {
+        if (this.#conn === p) this.#conn = null;
+      },
+    });
+    this.#conn = p;
+    p.then(
+      // A key trusted on first use is pinned only once the server has
+      // proved it holds it (the server_key signature verified).
+      (conn) => (this.#pinned ??= conn.fingerprint),
+      () => {
+        if (this.#conn === p) this.#conn = null;
+      },
+    );
+    return p;
+  }
+
+  async #trust(fp) {
+    if (this.#pinned !== undefined) {
+      if (fp !== this.#pinned) {
+        throw new IdentityError(
+          'identity_mismatch',
+          `accountd: the server presented identity ${fp}, but ${this.#pinned} is pinned: this may be a man-in-the-middle; refusing to continue`,
+          this.#pinned,
+          fp,
+        );
+      }
+      return;
+    }
+    if (!(await this.#opts.trustOnFirstUse(fp))) {
+      throw new IdentityError('identity_refused', `accountd: server identity ${fp} was not trusted`, undefined, fp);
+    }
+  }
+
+  async #call(op, body, repeat = REPEATABLE.has(op)) {
+    for (let attempt = 0; ; attempt++) {
+      let conn;
+      try {
+        conn = await this.#connection();
+      } catch (e) {
+        throw e instanceof AccountdError ? e : new ConnectionError('connection', `accountd: ${e.message}`, undefined, { cause: e });
+      }
+      try {
+        return await conn.request(op, body, this.#opts.requestTimeoutMs);
+      } catch (e) {
+        if (!(e instanceof ConnectionError) || e.code === 'closed') throw e;
+        if (e.sent && !repeat) {
+          const u = new ConnectionError('outcome_unknown', `accountd: the connection dropped after ${op} was sent; whether it took effect is unknown, and it was not sent again`, e.closeCode, { cause: e });
+          throw u;
+        }
+        if (attempt > 0 || e.code === 'timeout') throw e;
+        // Dropped (server restart, network): once more on a fresh connection.
+      }
+    }
+  }
+
+  // --- session, events, refresh ---
+
+  #requireToken() {
+    if (!this.#session) throw new AccountdError('signed_out', 'accountd: not signed in');
+    return this.#session.token;
+  }
+
+  #dropIfInvalid(e, token) {
+    if (e instanceof ServerError && e.code === 'invalid_token' && this.#session?.token === token) {
+      this.#setSession(null, 'SIGNED_OUT', true);
+    }
+  }
+
+  /**
+   * Refreshes when need(session) says so, once across tabs: the Web Locks
+   * API (where present) lets one tab refresh while the others wait and
+   * then see the new token arrive over the channel. No callback runs
+   * while the lock is held.
+   */
+  #refreshShared(need) {
+    if (this.#refreshing) return this.#refreshing;
+    const before = this.#requireToken();
+    const work = async () => {
+      // Another tab may have refreshed while this one waited for the lock.
+      const s = this.#session;
+      if (!s) throw new AccountdError('signed_out', 'accountd: signed out while refreshing');
+      if (s.token !== before || !need(s)) return { changed: false };
+      try {
+        const result = await this.#call('refresh', { token: s.token });
+        return { changed: true, session: sessionOf(result), result };
+      } catch (e) {
+        this.#dropIfInvalid(e, s.token);
+        throw e;
+      }
+    };
+    const locks = globalThis.navigator?.locks;
+    const run = locks ? locks.request(`accountd.refresh:${this.#url}`, work) : work();
+    this.#refreshing = run
+      .then((r) => {
+        if (r.changed && this.#session?.token === before) this.#setSession(r.session, 'TOKEN_REFRESHED', true);
+        return r.result ?? this.session;
+      })
+      .finally(() => (this.#refreshing = null));
+    return this.#refreshing;
+  }
+
+  #setSession(session, event, broadcast) {
+    this.#session = session;
+    this.#save();
+    if (broadcast) this.#channel?.postMessage({ event, session });
+    this.#schedule();
+    this.#emit(event);
+  }
+
+  #fromOtherTab(msg) {
+    if (!msg || typeof msg.event !== 'string') return;
+    const s = msg.session ?? null;
+    if (s !== null && (typeof s.token !== 'string' || typeof s.expires_at !== 'string')) return;
+    this.#setSession(s, msg.event, false);
+  }
+
+  #emit(event) {
+    const session = this.session;
+    for (const cb of [...this.#listeners]) queueMicrotask(() => this.#deliver(cb, event, session));
+  }
+
+  #deliver(cb, event, session) {
+    try {
+      const r = cb(event, session);
+      if (r && typeof r.then === 'function') r.then(undefined, (e) => this.#opts.onError(e));
+    } catch (e) {
+      this.#opts.onError(e);
+    }
+  }
+
+  #schedule(delayMs) {
+    clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = null;
+    if (!this.#opts.autoRefresh || !this.#session || this.#closed) return;
+    const left = Date.parse(this.#session.expires_at) - Date.now();
+    const wait = delayMs ?? Math.max(0, left - this.#opts.refreshMarginMs);
+    this.#refreshTimer = setTimeout(() => this.#autoRefresh(), Math.min(wait, 2 ** 31 - 1));
+    this.#refreshTimer.unref?.();
+  }
+
+  async #autoRefresh() {
+    const s = this.#session;
+    if (!s) return;
+    try {
+      await this.#refreshShared((cur) => Date.parse(cur.expires_at) - Date.now() <= this.#opts.refreshMarginMs);
+    } catch (e) {
+      if (!this.#session) return; // signed out (invalid_token)
+      const left = Date.parse(this.#session.expires_at) - Date.now();
+      if (left <= 0) {
+        this.#setSession(null, 'SIGNED_OUT', true);
+        return;
+      }
+      // Unreachable for now: try again, sooner as expiry nears.
+      this.#schedule(Math.min(30000, Math.max(1000, left / 4)));
+      if (!(e instanceof ConnectionError)) this.#opts.onError(e);
+    }
+  }
+
+  #load() {
+    if (!this.#storage) return null;
+    try {
+      const raw = this.#storage.getItem(this.#storageKey);
+      if (!raw) return null;
+      const s = JSON.parse(raw);
+      if (typeof s?.token !== 'string' || !(Date.parse(s.expires_at) > Date.now())) {
+        this.#storage.removeItem(this.#storageKey);
+        return null;
+      }
+      return s;
+    } catch {
+      return null;
+    }
+  }
+
+  #save() {
+    if (!this.#storage) return;
+    try {
+      if (this.#session) this.#storage.setItem(this.#storageKey, JSON.stringify(this.#session));
+      else this.#storage.removeItem(this.#storageKey);
+    } catch (e) {
+      this.#opts.onError(e);
+    }
+  }
+}
+
+function sessionOf(r) {
+  return { token: r.token, expires_at: r.expires_at, session_id: r.session_id, account: r.account };
+}
+
+function pickStorage(s) {
+  if (s === 'memory') return null;
+  if (s === 'session' || s === 'local') {
+    const st = s === 'session' ? globalThis.sessionStorage : globalThis.localStorage;
+    if (!st) throw new TypeError(`accountd: ${s}Storage is not available here`);
+    return st;
+  }
+  if (s && typeof s.getItem === 'function' && typeof s.setItem === 'function' && typeof s.removeItem === 'function') return s;
+  throw new TypeError('accountd: options.storage must be "memory", "session", "local" or a Storage-like object');
+}
+
+/** The WebSocket URL for a server URL: ws(s)://host/ws; http(s) maps to ws(s); the page's own origin by default. */
+export function serverURL(url) {
+  let u;
+  if (url === undefined) {
+    if (!globalThis.location) throw new TypeError('accountd: options.url is required outside a page');
+    u = new URL('/ws', globalThis.location.href);
+  } else {
+    u = new URL(String(url), globalThis.location?.href);
+  }
+  if (u.protocol === 'http:') u.protocol = 'ws:';
+  else if (u.protocol === 'https:') u.protocol = 'wss:';
+  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new TypeError(`accountd: unsupported URL scheme ${u.protocol}`);
+  if (u.pathname === '/' || u.pathname === '') u.pathname = '/ws';
+  u.hash = '';
+  return u.href;
+}

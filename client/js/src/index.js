@@ -1,0 +1,5 @@
+// @accountd/client: the accountd SDK for browsers and Node (protocol/SPEC.md).
+
+export { AccountdClient, serverURL } from './client.js';
+export { AccountdError, ConnectionError, IdentityError, ProtocolError, ServerError, SERVER_CODES } from './errors.js';
+export { SUBPROTOCOL, VERSION, fingerprint, generateClientKey } from './handshake.js';

@@ -1,0 +1,170 @@
+// The SDK against protocol/testdata/vectors.json: every vector a client
+// can check (handshake derivation, server frames to refuse, packets,
+// request and response decoding). Run: node --test test/
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+
+import {
+  PacketCipher,
+  SUBPROTOCOL,
+  VERSION,
+  finishHandshake,
+  fingerprint,
+  parseHello,
+  signedBytes,
+  transcriptInput,
+} from '../src/handshake.js';
+import { decodeRequest, decodeResponse } from '../src/messages.js';
+import { fromBase64, fromHex, parseJSON, toHex, utf8 } from '../src/wire.js';
+
+const V = JSON.parse(readFileSync(new URL('../../../protocol/testdata/vectors.json', import.meta.url), 'utf8'));
+const hex = fromHex;
+const OAEP = { name: 'RSA-OAEP', hash: 'SHA-256' };
+
+async function rsaPrivate(pkcs8Hex) {
+  return crypto.subtle.importKey('pkcs8', hex(pkcs8Hex), OAEP, false, ['decrypt']);
+}
+
+/** The client state after sending the vector client_hello. */
+async function vectorClientState() {
+  const hs = V.handshake;
+  const hello = await parseHello(hs.hello);
+  const ch = JSON.parse(hs.client_hello);
+  return {
+    hello,
+    clientKey: { privateKey: await rsaPrivate(V.keys.client_private_pkcs8), spki: hex(V.keys.client_public_spki) },
+    clientSecret: hex(hs.client_secret),
+    encryptedSecret: fromBase64(ch.secret),
+  };
+}
+
+test('the vectors are for this protocol version', () => {
+  const h = JSON.parse(V.handshake.hello);
+  assert.equal(h.version, VERSION, `vectors.json speaks version ${h.version}; this SDK speaks ${VERSION} (${SUBPROTOCOL})`);
+});
+
+test('hello: identity key and fingerprint', async () => {
+  const hello = await parseHello(V.handshake.hello);
+  assert.equal(toHex(hello.identityKey), V.keys.identity_public);
+  assert.equal(hello.fingerprint, V.keys.identity_fingerprint);
+  assert.equal(toHex(hello.transportKey), V.keys.transport_public_spki);
+  assert.equal(toHex(hello.nonce), V.handshake.nonce);
+  assert.equal(await fingerprint(new Uint8Array(32)), 'SHA256:Zmh6rfhivXdsj8GLjp+OIAiXFIVu4jOzkCpZHQ1fKSU');
+});
+
+test('client_hello: the secret decrypts under the transport key to client_secret', async () => {
+  const ch = JSON.parse(V.handshake.client_hello);
+  assert.deepEqual(Object.keys(ch).sort(), ['client_key', 'secret', 'type', 'version']);
+  assert.equal(ch.version, VERSION);
+  assert.equal(toHex(fromBase64(ch.client_key)), V.keys.client_public_spki);
+  const transport = await rsaPrivate(V.keys.transport_private_pkcs8);
+  const secret = await crypto.subtle.decrypt({ name: 'RSA-OAEP', label: utf8('accountd.v2 client secret') }, transport, fromBase64(ch.secret));
+  assert.equal(toHex(new Uint8Array(secret)), V.handshake.client_secret);
+});
+
+test('server_key: transcript, signature, server secret and keys', async () => {
+  const hs = V.handshake;
+  const state = await vectorClientState();
+  const sk = JSON.parse(hs.server_key);
+  const input = transcriptInput(state.hello, state.clientKey.spki, state.encryptedSecret, fromBase64(sk.secret));
+  assert.equal(toHex(input), hs.transcript_input);
+  const { transcript, keys, serverSecret } = await finishHandshake(state, hs.server_key);
+  assert.equal(toHex(transcript), hs.transcript_hash);
+  assert.equal(toHex(signedBytes(transcript)), hs.signed_transcript_bytes);
+  assert.equal(toHex(fromBase64(sk.signature)), hs.server_signature);
+  assert.equal(toHex(serverSecret), hs.server_secret);
+  assert.equal(toHex(keys.c2s), hs.c2s_key);
+  assert.equal(toHex(keys.s2c), hs.s2c_key);
+});
+
+test('packets: sealed byte for byte, opened in order, plaintexts decode', async () => {
+  const hs = V.handshake;
+  const client = await PacketCipher.create(hex(hs.c2s_key), hex(hs.s2c_key));
+  const server = await PacketCipher.create(hex(hs.s2c_key), hex(hs.c2s_key));
+  assert.ok(V.packets.length > 0);
+  for (const p of V.packets) {
+    const plain = utf8(p.plaintext);
+    const sender = p.direction === 'c2s' ? client : server;
+    const receiver = p.direction === 'c2s' ? server : client;
+    assert.equal(toHex(await sender.seal(plain)), p.packet, `seal ${p.direction} #${p.counter}`);
+    assert.equal(new TextDecoder().decode(await receiver.open(hex(p.packet))), p.plaintext);
+    if (p.direction === 's2c') decodeResponse(p.plaintext);
+    else if (p.plaintext !== '') decodeRequest(p.plaintext);
+  }
+});
+
+test('invalid handshake frames a client receives are refused with the expected error', async () => {
+  const cases = V.invalid_handshake.filter((c) => c.frame === 'hello' || c.frame === 'server_key');
+  assert.ok(cases.some((c) => c.frame === 'hello') && cases.some((c) => c.frame === 'server_key'), 'no client-side cases');
+  for (const c of cases) {
+    const run = c.frame === 'hello' ? () => parseHello(c.data) : async () => finishHandshake(await vectorClientState(), c.data);
+    await assert.rejects(run, (e) => {
+      assert.equal(e.name, 'ProtocolError', `${c.name}: ${e}`);
+      assert.equal(e.code, c.expect, `${c.name}: got ${e.code} (${e.message})`);
+      return true;
+    }, c.name);
+  }
+});
+
+test('invalid packets: a fresh receiver opens or refuses each, and stays refused', async () => {
+  const hs = V.handshake;
+  for (const c of V.invalid_packets) {
+    const key = c.direction === 'c2s' ? hs.c2s_key : hs.s2c_key;
+    const recv = await PacketCipher.create(new Uint8Array(32), hex(key));
+    for (const [i, p] of c.packets.entries()) {
+      const got = await recv.open(hex(p)).then(() => 'ok', (e) => e.code);
+      assert.equal(got, c.expect[i], `${c.name} #${i}`);
+    }
+  }
+});
+
+test('requests: outer shape', () => {
+  assert.ok(V.requests.length > 0);
+  for (const r of V.requests) {
+    let got = 'ok';
+    try {
+      decodeRequest(r.plaintext);
+    } catch (e) {
+      assert.equal(e.code, 'malformed');
+      got = 'bad_request';
+    }
+    assert.equal(got, r.expect, r.plaintext);
+  }
+});
+
+test('base64 as SPEC.md §0 allows, nothing else', () => {
+  assert.deepEqual([...fromBase64('AAEC')], [0, 1, 2]);
+  assert.deepEqual([...fromBase64('AQ==')], [1]);
+  assert.deepEqual([...fromBase64('')], []);
+  for (const bad of ['AQ', 'AQ=', 'AQI=x', 'AA\nEC', 'AA\r\nEC', 'AA EC', 'AAE-', 'AAE_', 'A===', '====', 'AQI']) {
+    assert.equal(fromBase64(bad), null, JSON.stringify(bad));
+  }
+  for (const bad of ['AR==', 'AB==', 'AAF=']) assert.equal(fromBase64(bad), null, `${bad}: non-zero trailing bits`);
+});
+
+test('JSON: repeated members refused at any depth; plain integers told apart', () => {
+  assert.throws(() => parseJSON('{"a":1,"a":1}'), /duplicate member "a"/);
+  assert.throws(() => parseJSON('{"b":{"a":1,"a":2}}'), /duplicate/);
+  assert.throws(() => parseJSON('[{"x":[],"x":[]}]'), /duplicate/);
+  assert.throws(() => parseJSON('{"a":1} x'), /trailing/);
+  assert.throws(() => parseJSON('{"a":"\u0001"}'.replace('\\u0001', '\u0001')), /control/);
+  assert.deepEqual(parseJSON(' {"a" : [1, true, null, "\\u00e9"]} '), { a: [1, true, null, 'é'] });
+  const o = parseJSON('{"__proto__":{"polluted":1}}');
+  assert.equal(Object.getPrototypeOf(o), Object.prototype);
+  assert.equal({}.polluted, undefined);
+  assert.throws(() => decodeRequest('{"id":1.0,"op":"login"}'), /id/);
+  assert.throws(() => decodeRequest('{"id":1e0,"op":"login"}'), /id/);
+  assert.equal(decodeRequest('{"id":1,"op":"login"}').id, 1);
+});
+
+test('responses: exactly one of result and error; unknown codes read as internal by the client', () => {
+  assert.throws(() => decodeResponse('{"id":1}'), /exactly one/);
+  assert.throws(() => decodeResponse('{"id":1,"result":{},"error":{"code":"x","message":""}}'), /exactly one/);
+  assert.throws(() => decodeResponse('{"id":1,"result":{},"extra":1}'), /unknown member/);
+  assert.throws(() => decodeResponse('{"id":1,"result":{},"id":2}'), /duplicate/);
+  const r = decodeResponse('{"id":3,"error":{"code":"busy","message":"m","retry_after_ms":1000,"later":true}}');
+  assert.deepEqual(r, { id: 3, error: { code: 'busy', message: 'm', retryAfterMs: 1000 } });
+  assert.deepEqual(decodeResponse('{"id":4,"result":{"new_member":1}}').result, { new_member: 1 });
+});
