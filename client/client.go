@@ -40,7 +40,10 @@ var (
 	ErrRateLimited        = errors.New("client: rate limited")
 	ErrBusy               = errors.New("client: server busy")
 	ErrUnavailable        = errors.New("client: service unavailable")
-	ErrInternal           = errors.New("client: server internal error")
+	// ErrOutcomeUnknown: the server could not confirm whether the
+	// operation's write took effect; find out before repeating it.
+	ErrOutcomeUnknown = errors.New("client: outcome unknown")
+	ErrInternal       = errors.New("client: server internal error")
 )
 
 // Connection errors.
@@ -63,6 +66,7 @@ var codeErrors = map[string]error{
 	protocol.CodeRateLimited:        ErrRateLimited,
 	protocol.CodeBusy:               ErrBusy,
 	protocol.CodeUnavailable:        ErrUnavailable,
+	protocol.CodeOutcomeUnknown:     ErrOutcomeUnknown,
 	protocol.CodeInternal:           ErrInternal,
 }
 

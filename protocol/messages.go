@@ -31,6 +31,7 @@ const (
 	CodeRateLimited        = "rate_limited"
 	CodeBusy               = "busy"
 	CodeUnavailable        = "unavailable"
+	CodeOutcomeUnknown     = "outcome_unknown"
 	CodeInternal           = "internal"
 )
 
@@ -38,7 +39,7 @@ const (
 var Codes = []string{
 	CodeBadRequest, CodeUnsupportedOp, CodeInvalidCredentials, CodeInvalidToken,
 	CodeUsernameTaken, CodeEmailTaken, CodeWeakPassword, CodeRateLimited,
-	CodeBusy, CodeUnavailable, CodeInternal,
+	CodeBusy, CodeUnavailable, CodeOutcomeUnknown, CodeInternal,
 }
 
 // WebSocket close codes used by accountd (standard ones and 4000–4999).

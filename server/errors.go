@@ -25,6 +25,8 @@ func toWire(err error) (e *protocol.Error, internal bool) {
 		return &protocol.Error{Code: ae.Code, Message: ae.Message, RetryAfterMS: retry}, false
 	case errors.Is(err, account.ErrBusy):
 		return &protocol.Error{Code: protocol.CodeBusy, Message: "server is busy, try again shortly", RetryAfterMS: 1000}, false
+	case errors.Is(err, store.ErrOutcomeUnknown):
+		return &protocol.Error{Code: protocol.CodeOutcomeUnknown, Message: "the change may or may not have taken effect; check before repeating it"}, true
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return &protocol.Error{Code: protocol.CodeUnavailable, Message: "service temporarily unavailable, try again shortly", RetryAfterMS: 1000}, true
 	default:

@@ -29,6 +29,7 @@ func TestToWire(t *testing.T) {
 		{"busy", fmt.Errorf("hash: %w", account.ErrBusy), protocol.CodeBusy, 1000, false},
 		{"database down", fmt.Errorf("get: %w", store.ErrUnavailable), protocol.CodeUnavailable, 1000, true},
 		{"database call timed out", fmt.Errorf("get: %w", context.DeadlineExceeded), protocol.CodeUnavailable, 1000, true},
+		{"commit unconfirmed", fmt.Errorf("create: %w: %w", store.ErrOutcomeUnknown, store.ErrUnavailable), protocol.CodeOutcomeUnknown, 0, true},
 		{"anything else", errors.New("boom"), protocol.CodeInternal, 0, true},
 	} {
 		w, internal := toWire(tt.err)

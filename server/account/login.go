@@ -130,7 +130,14 @@ func (s *Service) openSession(ctx context.Context, a store.Account, password str
 	}
 	now := s.stamp()
 	sess := store.Session{ID: sid, AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionLifetime)}
-	if err := s.store.CreateSession(ctx, sess); err != nil {
+	err = s.store.CreateSession(ctx, sess)
+	if errors.Is(err, store.ErrOutcomeUnknown) {
+		err = s.settle(ctx, err, func(ctx context.Context) (bool, error) {
+			got, err := s.store.GetSession(ctx, sess.ID)
+			return err == nil && got.AccountID == a.ID, notFound(err)
+		})
+	}
+	if err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
 	s.audit(ctx, store.AuthEvent{Type: store.EventLogin, AccountID: a.ID, SessionID: sess.ID})

@@ -65,7 +65,14 @@ func (s *Service) Signup(ctx context.Context, req protocol.SignupRequest) (*prot
 	}
 	now := s.stamp()
 	a := store.Account{ID: id, Username: username, Email: email, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
-	if err := s.store.CreateAccount(ctx, a); err != nil {
+	err = s.store.CreateAccount(ctx, a)
+	if errors.Is(err, store.ErrOutcomeUnknown) {
+		err = s.settle(ctx, err, func(ctx context.Context) (bool, error) {
+			got, err := s.store.GetAccount(ctx, a.ID)
+			return err == nil && got.ID == a.ID, notFound(err)
+		})
+	}
+	if err != nil {
 		var ce *store.ConflictError
 		if errors.As(err, &ce) {
 			switch ce.Field {

@@ -144,7 +144,14 @@ func (s *Service) Logout(ctx context.Context, req protocol.TokenRequest) (*proto
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.RevokeSession(ctx, sess.ID, s.stamp()); err != nil {
+	err = s.store.RevokeSession(ctx, sess.ID, s.stamp())
+	if errors.Is(err, store.ErrOutcomeUnknown) {
+		err = s.settle(ctx, err, func(ctx context.Context) (bool, error) {
+			got, err := s.store.GetSession(ctx, sess.ID)
+			return err == nil && got.Revoked(), notFound(err)
+		})
+	}
+	if err != nil {
 		return nil, fmt.Errorf("revoke session: %w", err)
 	}
 	s.audit(ctx, store.AuthEvent{Type: store.EventLogout, AccountID: a.ID, SessionID: sess.ID})

@@ -13,6 +13,7 @@ export const SERVER_CODES = Object.freeze([
   'rate_limited',
   'busy',
   'unavailable',
+  'outcome_unknown',
   'internal',
 ]);
 

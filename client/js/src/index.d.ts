@@ -19,6 +19,7 @@ export type ServerCode =
   | 'rate_limited'
   | 'busy'
   | 'unavailable'
+  | 'outcome_unknown'
   | 'internal';
 
 /** A Storage-like object (localStorage and sessionStorage are ones). */
