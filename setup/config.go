@@ -221,6 +221,26 @@ func (d Database) Validate() error {
 	return nil
 }
 
+// WithAddr returns d with the MariaDB/MySQL server address replaced by
+// addr (host:port), the user, password and database name kept: one
+// instance of several can use its nearest node of a cluster. It is an
+// error for the embedded SQLite store.
+func (d Database) WithAddr(addr string) (Database, error) {
+	if d.Driver != DriverMySQL {
+		return d, fmt.Errorf("setup: a database address is for mysql; this config uses %s", d.Driver)
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return d, fmt.Errorf("setup: database address %q is not host:port", addr)
+	}
+	c, err := mysql.ParseDSN(d.DSN)
+	if err != nil {
+		return d, errors.New("setup: mysql DSN does not parse (want user:password@tcp(host:3306)/dbname)")
+	}
+	c.Net, c.Addr = "tcp", addr
+	d.DSN = c.FormatDSN()
+	return d, nil
+}
+
 // RedactedDSN returns the DSN with the password replaced by "REDACTED".
 // A MySQL DSN that does not parse is replaced whole.
 func (d Database) RedactedDSN() string {

@@ -179,3 +179,21 @@ func TestDurationJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestDatabaseWithAddr(t *testing.T) {
+	t.Parallel()
+	d := Database{Driver: DriverMySQL, DSN: "acc:s3cret@tcp(10.0.0.1:3306)/accountd?parseTime=true"}
+	got, err := d.WithAddr("10.0.0.2:3307")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(got.DSN, "tcp(10.0.0.2:3307)") || !strings.Contains(got.DSN, "acc:s3cret@") || !strings.Contains(got.DSN, "/accountd") {
+		t.Fatalf("WithAddr = %q: want the new address with the user, password and database kept", got.DSN)
+	}
+	if _, err := d.WithAddr("no-port"); err == nil {
+		t.Error("an address without a port was accepted")
+	}
+	if _, err := (Database{Driver: DriverSQLite, DSN: "x.db"}).WithAddr("h:1"); err == nil {
+		t.Error("an address for the SQLite store was accepted")
+	}
+}

@@ -134,6 +134,7 @@ func firstRunOrServe(ctx context.Context, args []string) error {
 		return err
 	}
 	sf.parsed()
+	sf.dbAddr = a.addrOverride(fs)
 	a.listen = cmp.Or(sf.opts.listen, setup.DefaultListen)
 	dir, err := c.resolveDataDir()
 	if err != nil {
@@ -153,6 +154,9 @@ func firstRunOrServe(ctx context.Context, args []string) error {
 type serveFlags struct {
 	logFormat, logLevel string
 	opts                serveOptions
+	// dbAddr, when set, replaces the sealed config's MariaDB/MySQL
+	// address on this instance (--db-host and --db-port given).
+	dbAddr string
 }
 
 func addServeFlags(fs *flag.FlagSet) *serveFlags {
@@ -179,6 +183,7 @@ func serveCmd(ctx context.Context, args []string) error {
 		return err
 	}
 	sf.parsed()
+	sf.dbAddr = a.addrOverride(fs)
 	a.listen = cmp.Or(sf.opts.listen, setup.DefaultListen)
 	if *ifNeeded {
 		dir, err := c.resolveDataDir()
@@ -242,6 +247,11 @@ func unlockAndServe(ctx context.Context, c *common, sf *serveFlags, pw []byte) e
 	cfg, _, err := c.unlockWith(pw)
 	if err != nil {
 		return err
+	}
+	if sf.dbAddr != "" {
+		if cfg.Database, err = cfg.Database.WithAddr(sf.dbAddr); err != nil {
+			return usageError{fmt.Sprintf("--db-host/--db-port: %v", err)}
+		}
 	}
 	return serve(ctx, cfg, sf.logFormat, level, sf.opts)
 }

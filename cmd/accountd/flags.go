@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 
@@ -76,8 +77,8 @@ type answers struct {
 func addAnswers(fs *flag.FlagSet, withListen bool) *answers {
 	a := &answers{}
 	fs.StringVar(&a.db, "db", envOr("ACCOUNTD_DB", setup.DriverSQLite), "database: sqlite (embedded file in the data folder) or mysql (env ACCOUNTD_DB)")
-	fs.StringVar(&a.host, "db-host", envOr("ACCOUNTD_DB_HOST", "127.0.0.1"), "MariaDB/MySQL host (env ACCOUNTD_DB_HOST)")
-	fs.StringVar(&a.port, "db-port", envOr("ACCOUNTD_DB_PORT", "3306"), "MariaDB/MySQL port (env ACCOUNTD_DB_PORT)")
+	fs.StringVar(&a.host, "db-host", envOr("ACCOUNTD_DB_HOST", "127.0.0.1"), "MariaDB/MySQL host (env ACCOUNTD_DB_HOST); given to serve, this instance's host, overriding the sealed config's (its user, password and database stay)")
+	fs.StringVar(&a.port, "db-port", envOr("ACCOUNTD_DB_PORT", "3306"), "MariaDB/MySQL port (env ACCOUNTD_DB_PORT); given to serve, as --db-host")
 	fs.StringVar(&a.user, "db-user", envOr("ACCOUNTD_DB_USER", "accountd"), "MariaDB/MySQL user (env ACCOUNTD_DB_USER)")
 	fs.StringVar(&a.pwFile, "db-password-file", os.Getenv("ACCOUNTD_DB_PASSWORD_FILE"), "file holding the MariaDB/MySQL password (env ACCOUNTD_DB_PASSWORD_FILE; or ACCOUNTD_DB_PASSWORD holds it)")
 	fs.StringVar(&a.name, "db-name", envOr("ACCOUNTD_DB_NAME", "accountd"), "MariaDB/MySQL database, created if missing (env ACCOUNTD_DB_NAME)")
@@ -86,6 +87,18 @@ func addAnswers(fs *flag.FlagSet, withListen bool) *answers {
 		fs.StringVar(&a.listen, "listen", envOr("ACCOUNTD_LISTEN", setup.DefaultListen), "address to listen on, host:port (env ACCOUNTD_LISTEN)")
 	}
 	return a
+}
+
+// addrOverride returns host:port when --db-host or --db-port (or their
+// environment variables) were given, else "": at serve, they point this
+// instance at its own node of a cluster.
+func (a *answers) addrOverride(fs *flag.FlagSet) string {
+	given := os.Getenv("ACCOUNTD_DB_HOST") != "" || os.Getenv("ACCOUNTD_DB_PORT") != ""
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "db-host" || f.Name == "db-port" })
+	if !given {
+		return ""
+	}
+	return net.JoinHostPort(a.host, a.port)
 }
 
 // mysqlServer returns the --db-* answers; the password is read from its

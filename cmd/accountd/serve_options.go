@@ -25,7 +25,7 @@ type serveOptions struct {
 func defaultServeOptions() serveOptions {
 	return serveOptions{
 		shutdownTimeout: 10 * time.Second,
-		dbTimeout:       5 * time.Second,
+		dbTimeout:       10 * time.Second,
 		keyRotation:     30 * 24 * time.Hour,
 		keyLead:         10 * time.Minute,
 		jwksMaxAge:      5 * time.Minute,

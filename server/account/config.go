@@ -94,7 +94,9 @@ type Config struct {
 	SessionLifetime time.Duration
 
 	// StoreTimeout bounds each database call; idempotent reads that fail
-	// on a broken connection are tried again within it. Default 5 s.
+	// on a broken connection are tried again within it. Default 10 s,
+	// longer than the ~6 s a Galera cluster stalls its commits when a
+	// node dies (until its suspect timeout evicts the node).
 	StoreTimeout time.Duration
 	// KeyRotationInterval is how long a signing key signs before the next
 	// one is written. Default 30 days.
@@ -163,7 +165,7 @@ func (c *Config) SetDefaults() {
 		c.SessionLifetime = 24 * time.Hour
 	}
 	if c.StoreTimeout <= 0 {
-		c.StoreTimeout = 5 * time.Second
+		c.StoreTimeout = 10 * time.Second
 	}
 	if c.KeyRotationInterval <= 0 {
 		c.KeyRotationInterval = 30 * 24 * time.Hour
