@@ -124,6 +124,9 @@ func checkLoopback(addr string) error {
 }
 
 type bench struct {
+	// dir is the generator's own temporary folder (its known_servers);
+	// close removes it.
+	dir      string
 	o        benchOptions
 	opts     client.Options
 	password string
@@ -138,6 +141,12 @@ func newBench(ctx context.Context, o benchOptions) (*bench, error) {
 	if err != nil {
 		return nil, err
 	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(dir)
+		}
+	}()
 	p := make([]byte, 4)
 	crand.Read(p)
 	// A 2048-bit client key (the smallest the protocol allows) keeps the
@@ -148,6 +157,7 @@ func newBench(ctx context.Context, o benchOptions) (*bench, error) {
 		return nil, err
 	}
 	b := &bench{
+		dir:      dir,
 		o:        o,
 		password: benchPassword,
 		prefix:   "b" + hex.EncodeToString(p),
@@ -163,8 +173,12 @@ func newBench(ctx context.Context, o benchOptions) (*bench, error) {
 		return nil, err
 	}
 	c.Close()
+	ok = true
 	return b, nil
 }
+
+// close removes the generator's temporary folder.
+func (b *bench) close() { os.RemoveAll(b.dir) }
 
 func (b *bench) dial(ctx context.Context) (*client.Conn, error) {
 	return client.Dial(ctx, b.o.server, b.opts)

@@ -109,6 +109,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer b.close()
 	var results []*Result
 	if o.pid != 0 {
 		rss, _ := readRSS(o.pid)

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/accountd/accountd/server/servertest"
+)
+
+// TestNoFolderLeftBehind: the generator's temporary folder is gone after
+// a run, and after a run that could not reach its server.
+func TestNoFolderLeftBehind(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	left := func(when string) {
+		t.Helper()
+		if ents, _ := os.ReadDir(tmp); len(ents) != 0 {
+			t.Fatalf("%s: %d entries left in the temporary folder, first %s", when, len(ents), ents[0].Name())
+		}
+	}
+	if _, err := newBench(ctx, benchOptions{server: "127.0.0.1:1"}); err == nil {
+		t.Fatal("a bench without a server started")
+	}
+	left("after a failed start")
+	srv := servertest.MustStart(t, nil)
+	b, err := newBench(ctx, benchOptions{server: srv.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(tmp); len(ents) != 1 {
+		t.Fatalf("%d entries in the temporary folder while running, want the generator's one", len(ents))
+	}
+	b.close()
+	left("after close")
+}
