@@ -145,3 +145,10 @@ func (c *Config) checkSettings() error {
 	}
 	return nil
 }
+
+// WithDefaults returns c with its zero fields set to their defaults, as
+// New would run it.
+func (c Config) WithDefaults() Config {
+	c.setDefaults()
+	return c
+}

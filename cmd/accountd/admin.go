@@ -105,28 +105,6 @@ func passwdCmd(ctx context.Context, args []string) error {
 	return nil
 }
 
-// configCmd: accountd config show.
-func configCmd(ctx context.Context, args []string) error {
-	sub, args, err := subcommand("config", args, "show")
-	if err != nil {
-		return err
-	}
-	if sub != "show" {
-		return usageError{fmt.Sprintf("accountd config: unknown subcommand %q (want show)", sub)}
-	}
-	fs := newFlagSet("accountd config show")
-	c := addCommon(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	cfg, dir, err := c.unlock()
-	if err != nil {
-		return err
-	}
-	fmt.Printf("# %s\n%s\n", setup.ConfigPath(dir), cfg.Redacted())
-	return nil
-}
-
 // keysCmd: accountd keys list|rotate.
 func keysCmd(ctx context.Context, args []string) error {
 	sub, args, err := subcommand("keys", args, "list or rotate")

@@ -204,8 +204,12 @@ func serve(ctx context.Context, cfg *setup.Config, logFormat string, level slog.
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if ln, err = listener(srv, ln, opts, log); err != nil {
+		return err
+	}
+	go reloadOnHangup(ctx, srv, cfg, db, opts, log)
 	hs := srv.HTTPServer(cfg.Listen)
-	log.Info("accountd serving", "addr", ln.Addr().String(), "store", cfg.Database.String(), "identity", cfg.IdentityFingerprint(), "version", version())
+	log.Info("accountd serving", "addr", ln.Addr().String(), "tls", opts.tlsCert != "", "store", cfg.Database.String(), "identity", cfg.IdentityFingerprint(), "version", version())
 	go srv.Service().RunAuditPruner(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -56,6 +56,9 @@ type Options struct {
 	// MySQL are the proposed MariaDB/MySQL answers; zero fields take
 	// 127.0.0.1, 3306, user "accountd", database "accountd".
 	MySQL setup.MySQLServer
+	// Server are the settings to seal, given beforehand (flags,
+	// environment); the wizard does not ask for them.
+	Server setup.ServerSettings
 	// KDF are the sealing parameters; zero means setup.DefaultKDFParams.
 	// Only tests set them.
 	KDF setup.KDFParams
@@ -137,6 +140,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		Driver:        w.driver,
 		Listen:        w.listen,
 		AdminPassword: []byte(w.password),
+		Server:        w.o.Server,
 		KDF:           o.KDF,
 	}
 	if w.driver == setup.DriverMySQL {
