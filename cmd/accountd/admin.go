@@ -83,7 +83,7 @@ func passwdCmd(ctx context.Context, args []string) error {
 	}
 	defer clear(old)
 	if _, err := setup.Unlock(dir, old); err != nil {
-		return err
+		return withConfigPath(err, dir)
 	}
 	var pw []byte
 	if *newFile != "" {
@@ -99,7 +99,7 @@ func passwdCmd(ctx context.Context, args []string) error {
 	}
 	defer clear(pw)
 	if err := setup.Reseal(dir, old, pw, setup.KDFParams{}); err != nil {
-		return err
+		return withConfigPath(err, dir)
 	}
 	fmt.Fprintf(os.Stderr, "The config in %s is sealed under the new admin password.\n", dir)
 	return nil

@@ -39,6 +39,11 @@ func runWizard(ctx context.Context, dataDir string, accessible bool, a *answers)
 		return err
 	}
 	o.Server = so.Server
+	if old, err := setup.RememberedDataDir(); err == nil && old != "" {
+		if ok, _ := setup.IsSetUp(old); ok {
+			o.Remembered = old
+		}
+	}
 	if port, err := strconv.Atoi(a.port); err == nil {
 		o.MySQL = setup.MySQLServer{Host: a.host, Port: port, User: a.user, Name: a.name}
 	}
@@ -50,7 +55,7 @@ func runWizard(ctx context.Context, dataDir string, accessible bool, a *answers)
 	if err != nil {
 		return err
 	}
-	done(res.Config, res.DataDir, true)
+	done(res.Config, res.DataDir, res.Remember)
 	return nil
 }
 
