@@ -194,7 +194,7 @@ func (sf *settingFlags) apply(o *setup.Options) error {
 // withConfigPath names the config file in an error about opening it.
 func withConfigPath(err error, dir string) error {
 	if errors.Is(err, setup.ErrWrongPassword) || errors.Is(err, setup.ErrMalformedConfig) || errors.Is(err, setup.ErrUnsupportedVersion) {
-		return fmt.Errorf("%s: %w", setup.ConfigPath(dir), err)
+		return fmt.Errorf("%w (config file %s)", err, setup.ConfigPath(dir))
 	}
 	return err
 }

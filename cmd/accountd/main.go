@@ -143,7 +143,15 @@ func run(ctx context.Context, args []string) error {
 	return usageError{fmt.Sprintf("unknown command %q", cmd)}
 }
 
+// buildVersion is set at build time (-ldflags "-X main.buildVersion=v1.2.3",
+// as `make build` and `make image` do); a build without it reports the
+// module version, or (devel).
+var buildVersion string
+
 func version() string {
+	if buildVersion != "" {
+		return buildVersion
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		return bi.Main.Version
 	}
