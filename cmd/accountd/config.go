@@ -198,3 +198,20 @@ func withConfigPath(err error, dir string) error {
 	}
 	return err
 }
+
+// warnIgnoredEnv names the settings' environment variables that differ
+// from the sealed config: they seed the first run only, and a changed
+// container environment must not look as if it were applied.
+func warnIgnoredEnv(cfg *setup.Config) {
+	for _, s := range setup.Settings() {
+		v, ok := os.LookupEnv(s.Env())
+		if !ok || s.Key == "listen" { // $ACCOUNTD_LISTEN is also serve's --listen
+			continue
+		}
+		probe := *cfg
+		if err := probe.Set(s.Key, v); err != nil || s.Get(&probe) != s.Get(cfg) {
+			fmt.Fprintf(os.Stderr, "accountd: warning: $%s is ignored: the sealed config has %s=%s; change it with 'accountd config set %s ...'\n",
+				s.Env(), s.Key, cmpOr(s.Get(effectiveSettings(cfg)), "(none)"), s.Key)
+		}
+	}
+}

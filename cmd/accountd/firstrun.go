@@ -260,6 +260,7 @@ func unlockAndServe(ctx context.Context, c *common, sf *serveFlags, pw []byte) e
 	if err != nil {
 		return err
 	}
+	warnIgnoredEnv(cfg)
 	switch {
 	case c.pwFile != "":
 		sf.opts.reopen = func() (*setup.Config, error) {
