@@ -4,7 +4,8 @@
 //	accountd setup [flags]   set up (the wizard, or --non-interactive from flags and env)
 //	accountd serve [flags]   unlock the config and serve (--setup-if-needed for containers)
 //	accountd passwd          change the admin password
-//	accountd config show     print the config, secrets redacted
+//	accountd config show     print every setting, secrets redacted
+//	accountd config get|set  read or change one setting (SIGHUP applies it)
 //	accountd keys list|rotate
 //	accountd users list|show|disable|enable|delete|unlock
 //	accountd events [flags]  print the audit log
@@ -63,7 +64,11 @@ commands:
   setup         set up: data folder, database, sealed config (--non-interactive: from flags)
   serve         unlock the sealed config and serve (--setup-if-needed: set up first if needed)
   passwd        change the admin password (re-seal the config)
-  config show   print the config with its secrets redacted
+  config show   list every setting, its value and whether it is the default
+  config get K  print one setting
+  config set K V
+                change a setting (checked, audited, re-sealed); running
+                servers apply it on SIGHUP, or at a restart for some
   keys list     list the JWT signing keys
   keys rotate   create a new signing key; it signs after a lead time
   users list    list the accounts
