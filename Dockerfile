@@ -1,23 +1,17 @@
-# accountd: a static binary on a distroless base, running as a non-root
-# user. Build: docker build -t accountd .  (docker-compose.yml does it.)
+# accountd's image: the static binaries (CGO_ENABLED=0; the SQLite driver
+# is pure Go) on an empty base, run as a non-root user. No base image is
+# pulled: `make image` builds the binaries into bin/image, stamped with
+# the version, and then this image. docker-compose.yml builds it the same
+# way once bin/image exists.
 
-FROM golang:1.26-bookworm AS build
-WORKDIR /src
-COPY go.mod go.sum ./
-RUN go mod download
-COPY . .
-# CGO_ENABLED=0: a static binary (the SQLite driver is pure Go), so the
-# final image needs no C library.
-RUN CGO_ENABLED=0 go build -trimpath -ldflags='-s -w' -o /out/ ./cmd/accountd ./cmd/account
-# The data folder must be closed to group and others (accountd refuses it
-# otherwise); a named volume mounted here starts as a copy of it.
-RUN mkdir -m 0700 /out/data
-
-FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /out/accountd /out/account /usr/local/bin/
-COPY --from=build --chown=65532:65532 /out/data /data
+FROM scratch
+COPY bin/image/usr/local/bin/ /usr/local/bin/
+# The volume's mount point, owned by the user accountd runs as: accountd
+# creates its data folder inside it (ACCOUNTD_DATA_DIR=/data/accountd)
+# with the mode it requires, whatever mode the volume's root has.
+COPY --chown=65532:65532 bin/image/data/ /data/
 USER 65532:65532
-ENV ACCOUNTD_DATA_DIR=/data \
+ENV ACCOUNTD_DATA_DIR=/data/accountd \
     ACCOUNTD_LISTEN=0.0.0.0:8080 \
     ACCOUNTD_LOG_FORMAT=json
 VOLUME /data

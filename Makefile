@@ -7,13 +7,26 @@ FUZZTIME ?= 30s
 
 .DEFAULT_GOAL := help
 
-.PHONY: help build run client test race bench bench-targets fuzz lint verify clean
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+DOCKER   ?= docker
+IMAGE    ?= accountd:local
+LDFLAGS  := -X main.buildVersion=$(VERSION)
+
+.PHONY: help build run client test race bench bench-targets fuzz lint verify clean image-files image
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build accountd and account into ./bin
-	$(GO) build -trimpath -o $(BIN)/ ./cmd/...
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+image-files: ## static linux binaries (version stamped) and the volume's mount point in ./bin/image, for the Dockerfile
+	rm -rf $(BIN)/image
+	mkdir -p $(BIN)/image/data
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags '-s -w $(LDFLAGS)' -o $(BIN)/image/usr/local/bin/ ./cmd/accountd ./cmd/account
+
+image: image-files ## build the container image $(IMAGE) (docker-compose.yml uses accountd:local)
+	$(DOCKER) build -t $(IMAGE) .
 
 run: build ## build and start the server (the first run sets it up); ARGS="..." adds flags
 	$(BIN)/accountd $(ARGS)

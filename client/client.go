@@ -12,12 +12,15 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -104,8 +107,39 @@ type Options struct {
 	ClientKey *rsa.PrivateKey
 	// HandshakeTimeout bounds dialing and the handshake. Default 10 s.
 	HandshakeTimeout time.Duration
-	// HTTPClient dials the WebSocket. Default http.DefaultClient.
+	// HTTPClient dials the WebSocket. Default http.DefaultClient, or with
+	// RootCAs a client that trusts them.
 	HTTPClient *http.Client
+	// RootCAs are the certificate authorities a wss:// server's TLS
+	// certificate must chain to, instead of the system's; see LoadCAFile.
+	// Ignored when HTTPClient is set. The TLS certificate names the
+	// host; the pinned identity key still proves the server itself.
+	RootCAs *x509.CertPool
+}
+
+// LoadCAFile reads PEM certificates (a private CA's, or a self-signed
+// server's) for Options.RootCAs.
+func LoadCAFile(path string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("client: CA file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("client: CA file %s holds no PEM certificate", path)
+	}
+	return pool, nil
+}
+
+// httpClient is the client that dials: opts.HTTPClient, or one trusting
+// opts.RootCAs, or nil for the default.
+func (opts Options) httpClient() *http.Client {
+	if opts.HTTPClient != nil || opts.RootCAs == nil {
+		return opts.HTTPClient
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: t}
 }
 
 var (
@@ -192,7 +226,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	ws, _, err := websocket.Dial(hctx, wsURL, &websocket.DialOptions{
-		HTTPClient:      opts.HTTPClient,
+		HTTPClient:      opts.httpClient(),
 		Subprotocols:    []string{protocol.Subprotocol},
 		CompressionMode: websocket.CompressionDisabled,
 	})

@@ -4,7 +4,9 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"errors"
+	"fmt"
 	"math"
+	"net/netip"
 	"time"
 
 	"github.com/accountd/accountd/server/account"
@@ -44,11 +46,34 @@ type Config struct {
 	// RateBurst is how many requests a client IP may make at once before
 	// RateLimit applies. Default 20.
 	RateBurst int
+	// TrustedProxies are the networks of the reverse proxies and load
+	// balancers in front of the server. For a connection from one of
+	// them the client IP is taken from ClientIPHeader (the rightmost
+	// address that is not itself a trusted proxy) and, with
+	// ProxyProtocol, from a PROXY protocol header; every other peer's
+	// headers are ignored. Default none: the client IP is the peer's.
+	TrustedProxies []netip.Prefix
+	// ClientIPHeader is the header trusted proxies set: HeaderXForwardedFor
+	// (default) or HeaderForwarded. Only one is read, because a proxy
+	// that sets one passes the other through from the client unchanged.
+	ClientIPHeader string
+	// ProxyProtocol accepts a PROXY protocol (v1 or v2) header from
+	// trusted proxies, for TCP load balancers; it is applied by the
+	// listener ProxyListener returns. A header from any other peer ends
+	// its connection.
+	ProxyProtocol bool
+
 	// RateLimitIPs bounds how many client IPs are tracked at once; past
 	// it the least recently seen IP is forgotten. Default 65536 (a few
 	// MiB).
 	RateLimitIPs int
 }
+
+// Client IP headers (Config.ClientIPHeader).
+const (
+	HeaderXForwardedFor = "X-Forwarded-For"
+	HeaderForwarded     = "Forwarded"
+)
 
 // Defaults of the transport's limits.
 const (
@@ -77,18 +102,56 @@ func (c *Config) setDefaults() {
 	if c.RateLimitIPs == 0 {
 		c.RateLimitIPs = DefaultRateLimitIPs
 	}
+	if c.ClientIPHeader == "" {
+		c.ClientIPHeader = HeaderXForwardedFor
+	}
+}
+
+// ValidateSettings reports the first setting out of its bounds, with the
+// zero fields taken as their defaults; the store, the master key and the
+// identity key are not checked. It is what a settings editor checks a
+// change against.
+func (c Config) ValidateSettings() error {
+	c.setDefaults()
+	if err := c.checkSettings(); err != nil {
+		return err
+	}
+	return c.Config.ValidateSettings()
 }
 
 func (c *Config) validate() error {
-	switch {
-	case len(c.Identity) != ed25519.PrivateKeySize:
+	if len(c.Identity) != ed25519.PrivateKeySize {
 		return errors.New("server: config: identity key is required")
+	}
+	if err := c.checkSettings(); err != nil {
+		return err
+	}
+	return c.Config.Validate()
+}
+
+// checkSettings is validate without the keys and the rules' settings.
+func (c *Config) checkSettings() error {
+	switch {
 	case c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0):
 		return errors.New("server: config: rate limit must be a positive number of requests per second")
 	case c.RateBurst < 1:
 		return errors.New("server: config: rate burst must be at least 1")
 	case c.RateLimitIPs < 1:
 		return errors.New("server: config: rate-limited IP table size must be at least 1")
+	case c.ClientIPHeader != HeaderXForwardedFor && c.ClientIPHeader != HeaderForwarded:
+		return fmt.Errorf("server: config: client IP header %q (want %s or %s)", c.ClientIPHeader, HeaderXForwardedFor, HeaderForwarded)
 	}
-	return c.Config.Validate()
+	for _, p := range c.TrustedProxies {
+		if !p.IsValid() {
+			return errors.New("server: config: a trusted proxy network is invalid")
+		}
+	}
+	return nil
+}
+
+// WithDefaults returns c with its zero fields set to their defaults, as
+// New would run it.
+func (c Config) WithDefaults() Config {
+	c.setDefaults()
+	return c
 }

@@ -6,16 +6,24 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 )
 
-// clientIP is the address of the peer of r.
-func clientIP(r *http.Request) string {
+// clientIP is the address of the client that sent r: the peer's, unless
+// the peer is a trusted proxy, which says in its forwarding header whom
+// it forwards for. Limits and the audit log use it.
+func (s *Server) clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
-	return host
+	cfg := s.current()
+	peer, err := netip.ParseAddr(host)
+	if err != nil || !trusted(cfg.TrustedProxies, peer) {
+		return host
+	}
+	return forwardedClient(r, cfg.ClientIPHeader, cfg.TrustedProxies, peer.Unmap()).String()
 }
 
 func (s *Server) serveJWKS(w http.ResponseWriter, r *http.Request) {

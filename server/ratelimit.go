@@ -43,10 +43,26 @@ type ipBucket struct {
 }
 
 func newIPLimiter(perSecond float64, burst, max int) *ipLimiter {
-	idle := time.Duration(math.Ceil(float64(burst) / perSecond * float64(time.Second)))
 	return &ipLimiter{
-		limit: rate.Limit(perSecond), burst: burst, max: max, idle: idle,
+		limit: rate.Limit(perSecond), burst: burst, max: max, idle: refillTime(perSecond, burst),
 		byKey: make(map[string]*list.Element),
+	}
+}
+
+// refillTime is how long a bucket takes to refill from empty.
+func refillTime(perSecond float64, burst int) time.Duration {
+	return time.Duration(math.Ceil(float64(burst) / perSecond * float64(time.Second)))
+}
+
+// setRate changes the rate and burst of every bucket, present and future.
+func (l *ipLimiter) setRate(perSecond float64, burst int, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.limit, l.burst, l.idle = rate.Limit(perSecond), burst, refillTime(perSecond, burst)
+	for e := l.lru.Front(); e != nil; e = e.Next() {
+		b := e.Value.(*ipBucket)
+		b.lim.SetLimitAt(now, l.limit)
+		b.lim.SetBurstAt(now, burst)
 	}
 }
 
@@ -139,7 +155,7 @@ func (s *Server) allowRequest(ctx context.Context, ip, what string) *account.Err
 // whole seconds, rounded up.
 func (s *Server) limitHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if refused := s.allowRequest(r.Context(), clientIP(r), "http"); refused != nil {
+		if refused := s.allowRequest(r.Context(), s.clientIP(r), "http"); refused != nil {
 			secs := int64(math.Ceil(refused.RetryAfter.Seconds()))
 			w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
 			http.Error(w, "accountd: too many requests", http.StatusTooManyRequests)

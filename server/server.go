@@ -20,8 +20,11 @@ import (
 // Server is accountd's transport: the WebSocket endpoint /ws and the HTTP
 // endpoints on the same listener, in front of the account rules.
 type Server struct {
-	svc          *account.Service
-	cfg          Config
+	svc *account.Service
+	cfg Config
+	// live is cfg with the changes Reconfigure applied; read the settings
+	// it lists there (current()).
+	live         atomic.Pointer[Config]
 	log          *slog.Logger
 	transport    *rsa.PrivateKey
 	transportDER []byte
@@ -70,6 +73,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		metrics: m,
 		conns:   make(map[*websocket.Conn]*connState),
 	}
+	srv.live.Store(&cfg)
 	srv.ready.Store(true) // New has just reached the database
 	return srv, nil
 }

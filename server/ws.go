@@ -22,7 +22,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols:    []string{protocol.Subprotocol},
-		OriginPatterns:  s.cfg.AllowedOrigins,
+		OriginPatterns:  s.current().AllowedOrigins,
 		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {
@@ -48,7 +48,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.wg.Done()
 	}()
 	c.SetReadLimit(protocol.MaxFrame)
-	s.serveConn(context.WithoutCancel(r.Context()), st, clientIP(r))
+	s.serveConn(context.WithoutCancel(r.Context()), st, s.clientIP(r))
 }
 
 // headerTokens splits comma-separated header values.

@@ -104,6 +104,20 @@ type ServerSettings struct {
 	// AuditRetention is how long the audit log keeps an event, at least
 	// 1 h. Default 90 days.
 	AuditRetention Duration `json:"audit_retention,omitempty"`
+	// ThrottleAfter is the consecutive failed logins after which each
+	// further attempt on the account waits. Default 5.
+	ThrottleAfter int `json:"throttle_after,omitempty"`
+	// ThrottleMaxDelay caps that wait. Default 15 min.
+	ThrottleMaxDelay Duration `json:"throttle_max_delay,omitempty"`
+	// TrustedProxies are the networks (CIDR, or single addresses) of the
+	// reverse proxies and load balancers whose forwarding headers are
+	// believed; empty means none.
+	TrustedProxies []string `json:"trusted_proxies,omitempty"`
+	// ClientIPHeader is the header the trusted proxies set,
+	// "X-Forwarded-For" (default) or "Forwarded".
+	ClientIPHeader string `json:"client_ip_header,omitempty"`
+	// ProxyProtocol accepts a PROXY protocol header from trusted proxies.
+	ProxyProtocol bool `json:"proxy_protocol,omitempty"`
 }
 
 // Argon2Params are Argon2id cost parameters for account password hashes.
@@ -291,6 +305,15 @@ func (s ServerSettings) Validate() error {
 	}
 	if s.AuditRetention != 0 && time.Duration(s.AuditRetention) < account.MinAuditRetention {
 		return fmt.Errorf("setup: audit retention %v is under %v", s.AuditRetention, account.MinAuditRetention)
+	}
+	if s.ThrottleAfter < 0 || s.ThrottleAfter > account.MaxLockAfter {
+		return fmt.Errorf("setup: throttle-after %d is outside 1 to %d failures", s.ThrottleAfter, account.MaxLockAfter)
+	}
+	if s.ThrottleMaxDelay < 0 {
+		return fmt.Errorf("setup: throttle max delay %v is negative", s.ThrottleMaxDelay)
+	}
+	if _, err := ParseTrustedProxies(s.TrustedProxies); err != nil {
+		return err
 	}
 	if a := s.Argon2; a != nil {
 		p := account.Argon2Params{Time: a.Time, MemoryKiB: a.MemoryKiB, Threads: a.Threads}

@@ -260,3 +260,14 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 	}
 	return cipher.NewGCM(block)
 }
+
+// sealedKDF returns the key derivation parameters in the header of a
+// sealed file that OpenConfig accepted.
+func sealedKDF(data []byte) KDFParams {
+	h := data[len(magic):headerSize]
+	return KDFParams{
+		Time:      binary.BigEndian.Uint32(h[2:6]),
+		MemoryKiB: binary.BigEndian.Uint32(h[6:10]),
+		Threads:   h[10],
+	}
+}

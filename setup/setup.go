@@ -232,3 +232,31 @@ func Reseal(dataDir string, oldPassword, newPassword []byte, p KDFParams) error 
 	}
 	return WriteConfigFile(path, sealed)
 }
+
+// UpdateConfig changes the config in dataDir: it opens it with password,
+// lets change edit it, and seals the result under the same password and
+// key derivation parameters, replacing the file atomically (mode 0600).
+// Nothing is written when opening, change or sealing fails. It returns
+// the config as written.
+func UpdateConfig(dataDir string, password []byte, change func(*Config) error) (*Config, error) {
+	path := ConfigPath(dataDir)
+	data, err := ReadConfigFile(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := OpenConfig(data, password)
+	if err != nil {
+		return nil, err
+	}
+	if err := change(cfg); err != nil {
+		return nil, err
+	}
+	sealed, err := SealConfig(cfg, password, sealedKDF(data))
+	if err != nil {
+		return nil, err
+	}
+	if err := WriteConfigFile(path, sealed); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}

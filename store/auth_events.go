@@ -37,6 +37,9 @@ const (
 	// EventKeyRotated: an administrator wrote the next signing key;
 	// Reason is the new key's id.
 	EventKeyRotated = "key_rotated"
+	// EventConfigChanged: an administrator changed a setting of the
+	// sealed config; Reason is the setting's key.
+	EventConfigChanged = "config_changed"
 )
 
 // ReasonAdmin marks a decision an administrator made (with EventDeleted

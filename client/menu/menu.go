@@ -13,6 +13,7 @@ package menu
 import (
 	"context"
 	"crypto/rsa"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -46,6 +47,9 @@ type Options struct {
 	// Trust holds pinned server identities. Required. A new server's
 	// fingerprint is shown and pinned only if the user says so.
 	Trust client.TrustStore
+	// CAFile, when set, holds the certificate authorities a wss://
+	// server must chain to instead of the system's (client.LoadCAFile).
+	CAFile string
 	// ClientKey is passed to the SDK (nil: a 3072-bit key per process).
 	ClientKey *rsa.PrivateKey
 	// Sessions, when set, keeps the session token across runs (the
@@ -285,10 +289,18 @@ func (m *menu) chooseServer(ctx context.Context) error {
 			return err
 		}
 	}
+	var roots *x509.CertPool
+	if m.opts.CAFile != "" {
+		var err error
+		if roots, err = client.LoadCAFile(m.opts.CAFile); err != nil {
+			return err
+		}
+	}
 	cl, err := client.NewClient(strings.TrimSpace(addr), client.Options{
 		Trust:            m.opts.Trust,
 		ConfirmNewServer: m.confirmNewServer,
 		ClientKey:        m.opts.ClientKey,
+		RootCAs:          roots,
 	})
 	if err != nil {
 		return err

@@ -53,6 +53,7 @@ common flags:
   --known-servers FILE    pinned server identities (default: <config dir>/accountd/known_servers)
   --trust-on-first-use    pin an unknown server's identity without asking
   --timeout D             give up after D (default 30s)
+  --ca-file FILE          trust these CAs for a wss:// server instead of the system's
 
 Run 'account <command> -h' for a command's flags.
 `
@@ -80,6 +81,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringVar(&o.knownServers, "known-servers", "", "known-servers file (default <config dir>/accountd/known_servers)")
 	fs.BoolVar(&o.tofu, "trust-on-first-use", false, "pin an unknown server's identity without asking")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "give up after this long")
+	fs.StringVar(&o.caFile, "ca-file", os.Getenv("ACCOUNTD_CA_FILE"), "PEM certificates a wss:// server's TLS certificate must chain to, instead of the system's (env ACCOUNTD_CA_FILE)")
 	switch cmd {
 	case "signup":
 		fs.StringVar(&o.username, "username", "", "username (3-32 of a-z 0-9 . _ -)")
@@ -182,6 +184,7 @@ type options struct {
 	generate             bool
 	token                string
 	tokenStdin           bool
+	caFile               string
 	stdin                io.Reader
 	stdout               io.Writer
 }
@@ -197,10 +200,17 @@ func (o *options) dial(ctx context.Context) (*client.Conn, error) {
 			return nil, fmt.Errorf("find config dir: %w (pass --known-servers)", err)
 		}
 	}
-	return client.Dial(ctx, o.server, client.Options{
+	opts := client.Options{
 		Trust:           client.NewKnownServers(path),
 		TrustOnFirstUse: o.tofu,
-	})
+	}
+	if o.caFile != "" {
+		var err error
+		if opts.RootCAs, err = client.LoadCAFile(o.caFile); err != nil {
+			return nil, err
+		}
+	}
+	return client.Dial(ctx, o.server, opts)
 }
 
 // readLine reads the first line of stdin, without its line ending.

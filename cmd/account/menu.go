@@ -36,7 +36,7 @@ func runMenu(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs := flag.NewFlagSet("account", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		server, known        string
+		server, known, ca    string
 		remember, accessible bool
 		timeout              time.Duration
 	)
@@ -45,6 +45,7 @@ func runMenu(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs.BoolVar(&remember, "remember", false, "keep the session across runs in <config dir>/accountd/sessions (0600); Log out removes it")
 	fs.BoolVar(&accessible, "accessible", os.Getenv("ACCESSIBLE") != "", "plain line-by-line prompts (screen readers, pipes); env ACCESSIBLE")
 	fs.DurationVar(&timeout, "timeout", 30*time.Second, "give up on each network operation after this long")
+	fs.StringVar(&ca, "ca-file", os.Getenv("ACCOUNTD_CA_FILE"), "PEM certificates a wss:// server's TLS certificate must chain to, instead of the system's (env ACCOUNTD_CA_FILE)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -68,6 +69,7 @@ func runMenu(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	opts := menu.Options{
 		Server:     server,
+		CAFile:     ca,
 		Trust:      client.NewKnownServers(known),
 		Accessible: accessible,
 		In:         stdin,

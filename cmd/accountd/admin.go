@@ -83,7 +83,7 @@ func passwdCmd(ctx context.Context, args []string) error {
 	}
 	defer clear(old)
 	if _, err := setup.Unlock(dir, old); err != nil {
-		return err
+		return withConfigPath(err, dir)
 	}
 	var pw []byte
 	if *newFile != "" {
@@ -99,31 +99,9 @@ func passwdCmd(ctx context.Context, args []string) error {
 	}
 	defer clear(pw)
 	if err := setup.Reseal(dir, old, pw, setup.KDFParams{}); err != nil {
-		return err
+		return withConfigPath(err, dir)
 	}
 	fmt.Fprintf(os.Stderr, "The config in %s is sealed under the new admin password.\n", dir)
-	return nil
-}
-
-// configCmd: accountd config show.
-func configCmd(ctx context.Context, args []string) error {
-	sub, args, err := subcommand("config", args, "show")
-	if err != nil {
-		return err
-	}
-	if sub != "show" {
-		return usageError{fmt.Sprintf("accountd config: unknown subcommand %q (want show)", sub)}
-	}
-	fs := newFlagSet("accountd config show")
-	c := addCommon(fs)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	cfg, dir, err := c.unlock()
-	if err != nil {
-		return err
-	}
-	fmt.Printf("# %s\n%s\n", setup.ConfigPath(dir), cfg.Redacted())
 	return nil
 }
 

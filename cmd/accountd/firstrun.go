@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -33,6 +34,16 @@ func runWizard(ctx context.Context, dataDir string, accessible bool, a *answers)
 			"run 'accountd setup --non-interactive ...' (see 'accountd setup -h'), or pass --accessible to answer line by line"}
 	}
 	o := wizard.Options{DataDir: dataDir, Accessible: accessible, Listen: a.listen, Driver: a.db}
+	so := setup.Options{Listen: a.listen}
+	if err := a.settings.apply(&so); err != nil {
+		return err
+	}
+	o.Server = so.Server
+	if old, err := setup.RememberedDataDir(); err == nil && old != "" {
+		if ok, _ := setup.IsSetUp(old); ok {
+			o.Remembered = old
+		}
+	}
 	if port, err := strconv.Atoi(a.port); err == nil {
 		o.MySQL = setup.MySQLServer{Host: a.host, Port: port, User: a.user, Name: a.name}
 	}
@@ -44,7 +55,7 @@ func runWizard(ctx context.Context, dataDir string, accessible bool, a *answers)
 	if err != nil {
 		return err
 	}
-	done(res.Config, res.DataDir, true)
+	done(res.Config, res.DataDir, res.Remember)
 	return nil
 }
 
@@ -244,13 +255,37 @@ func unlockAndServe(ctx context.Context, c *common, sf *serveFlags, pw []byte) e
 	if err := sf.opts.check(); err != nil {
 		return err
 	}
-	cfg, _, err := c.unlockWith(pw)
+	// SIGHUP unlocks the config again with the same password: from its
+	// file, read again then, or as given in the environment.
+	envPW := []byte(os.Getenv(adminPasswordEnv))
+	if pw != nil {
+		envPW = slices.Clone(pw)
+	}
+	cfg, dir, err := c.unlockWith(pw)
 	if err != nil {
 		return err
 	}
 	if sf.dbAddr != "" {
 		if cfg.Database, err = cfg.Database.WithAddr(sf.dbAddr); err != nil {
 			return usageError{fmt.Sprintf("--db-host/--db-port: %v", err)}
+		}
+	}
+	warnIgnoredEnv(cfg)
+	switch {
+	case c.pwFile != "":
+		sf.opts.reopen = func() (*setup.Config, error) {
+			pw, err := setup.ReadPasswordFile(c.pwFile)
+			if err != nil {
+				return nil, err
+			}
+			defer clear(pw)
+			cfg, err := setup.Unlock(dir, pw)
+			return cfg, withConfigPath(err, dir)
+		}
+	case len(envPW) > 0:
+		sf.opts.reopen = func() (*setup.Config, error) {
+			cfg, err := setup.Unlock(dir, envPW)
+			return cfg, withConfigPath(err, dir)
 		}
 	}
 	return serve(ctx, cfg, sf.logFormat, level, sf.opts)

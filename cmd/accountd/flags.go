@@ -47,10 +47,8 @@ func (c *common) unlockWith(pw []byte) (*setup.Config, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	if ok, err := setup.IsSetUp(dir); err != nil {
+	if err := c.requireSetUp(dir); err != nil {
 		return nil, "", err
-	} else if !ok {
-		return nil, "", hintError{fmt.Errorf("accountd is not set up in %s", dir), "run 'accountd' (or 'accountd setup') first, or pass --data-dir"}
 	}
 	if pw == nil {
 		if pw, err = adminPassword(c.pwFile, false); err != nil {
@@ -60,9 +58,19 @@ func (c *common) unlockWith(pw []byte) (*setup.Config, string, error) {
 	cfg, err := setup.Unlock(dir, pw)
 	clear(pw)
 	if err != nil {
-		return nil, "", err
+		return nil, "", withConfigPath(err, dir)
 	}
 	return cfg, dir, nil
+}
+
+// requireSetUp returns an error with a hint when dir holds no config.
+func (c *common) requireSetUp(dir string) error {
+	if ok, err := setup.IsSetUp(dir); err != nil {
+		return err
+	} else if !ok {
+		return hintError{fmt.Errorf("accountd is not set up in %s", dir), "run 'accountd' (or 'accountd setup') first, or pass --data-dir"}
+	}
+	return nil
 }
 
 // answers are the first-run answers as flags, each with an environment
@@ -70,6 +78,7 @@ func (c *common) unlockWith(pw []byte) (*setup.Config, string, error) {
 // use, and what the wizard proposes.
 type answers struct {
 	db, dsn, host, port, user, pwFile, name, listen string
+	settings                                        *settingFlags
 }
 
 // addAnswers registers the answers' flags. Without withListen the caller
@@ -85,6 +94,11 @@ func addAnswers(fs *flag.FlagSet, withListen bool) *answers {
 	fs.StringVar(&a.dsn, "db-dsn", os.Getenv("ACCOUNTD_DB_DSN"), "a whole MariaDB/MySQL DSN instead of the --db-* parts, e.g. user:pass@tcp(127.0.0.1:3306)/accountd (env ACCOUNTD_DB_DSN; a password here is visible to other local users in the process list: prefer the env or --db-password-file)")
 	if withListen {
 		fs.StringVar(&a.listen, "listen", envOr("ACCOUNTD_LISTEN", setup.DefaultListen), "address to listen on, host:port (env ACCOUNTD_LISTEN)")
+		a.settings = addSettingFlags(fs, "listen")
+	} else {
+		// Serving has these flags for this instance only; their
+		// environment variables still seed the first run's config.
+		a.settings = addSettingFlags(fs, "listen", "rate_limit", "rate_burst")
 	}
 	return a
 }
@@ -127,6 +141,9 @@ func (a *answers) mysqlServer() (setup.MySQLServer, error) {
 // password).
 func (a *answers) options(dataDir string) (setup.Options, error) {
 	o := setup.Options{DataDir: dataDir, Driver: a.db, Listen: a.listen}
+	if err := a.settings.apply(&o); err != nil {
+		return o, err
+	}
 	switch a.db {
 	case setup.DriverSQLite:
 		if a.dsn != "" {

@@ -4,7 +4,8 @@
 //	accountd setup [flags]   set up (the wizard, or --non-interactive from flags and env)
 //	accountd serve [flags]   unlock the config and serve (--setup-if-needed for containers)
 //	accountd passwd          change the admin password
-//	accountd config show     print the config, secrets redacted
+//	accountd config show     print every setting, secrets redacted
+//	accountd config get|set  read or change one setting (SIGHUP applies it)
 //	accountd keys list|rotate
 //	accountd users list|show|disable|enable|delete|unlock
 //	accountd events [flags]  print the audit log
@@ -63,7 +64,11 @@ commands:
   setup         set up: data folder, database, sealed config (--non-interactive: from flags)
   serve         unlock the sealed config and serve (--setup-if-needed: set up first if needed)
   passwd        change the admin password (re-seal the config)
-  config show   print the config with its secrets redacted
+  config show   list every setting, its value and whether it is the default
+  config get K  print one setting
+  config set K V
+                change a setting (checked, audited, re-sealed); running
+                servers apply it on SIGHUP, or at a restart for some
   keys list     list the JWT signing keys
   keys rotate   create a new signing key; it signs after a lead time
   users list    list the accounts
@@ -143,7 +148,15 @@ func run(ctx context.Context, args []string) error {
 	return usageError{fmt.Sprintf("unknown command %q", cmd)}
 }
 
+// buildVersion is set at build time (-ldflags "-X main.buildVersion=v1.2.3",
+// as `make build` and `make image` do); a build without it reports the
+// module version, or (devel).
+var buildVersion string
+
 func version() string {
+	if buildVersion != "" {
+		return buildVersion
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		return bi.Main.Version
 	}
@@ -204,8 +217,12 @@ func serve(ctx context.Context, cfg *setup.Config, logFormat string, level slog.
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	if ln, err = listener(srv, ln, opts, log); err != nil {
+		return err
+	}
+	go reloadOnHangup(ctx, srv, cfg, db, opts, log)
 	hs := srv.HTTPServer(cfg.Listen)
-	log.Info("accountd serving", "addr", ln.Addr().String(), "store", cfg.Database.String(), "identity", cfg.IdentityFingerprint(), "version", version())
+	log.Info("accountd serving", "addr", ln.Addr().String(), "tls", opts.tlsCert != "", "store", cfg.Database.String(), "identity", cfg.IdentityFingerprint(), "version", version())
 	go srv.Service().RunAuditPruner(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()

@@ -3,8 +3,10 @@ package main
 import (
 	"flag"
 	"fmt"
-	"github.com/accountd/accountd/setup"
+	"os"
 	"time"
+
+	"github.com/accountd/accountd/setup"
 )
 
 // serveOptions are the operational flags of `accountd serve`: they may
@@ -20,6 +22,16 @@ type serveOptions struct {
 	// on this instance (0: the config's, or the default).
 	rateLimit float64
 	rateBurst int
+	// hashConcurrency is how many Argon2 hashes run at once on this
+	// instance (0: one per CPU): it depends on the machine, not on the
+	// deployment.
+	hashConcurrency int
+	// tlsCert and tlsKey are PEM files; set, the listener serves
+	// https/wss with them, reloaded when they change.
+	tlsCert, tlsKey string
+	// reopen unlocks the sealed config again on SIGHUP; nil when the
+	// admin password was typed and so cannot be read again.
+	reopen func() (*setup.Config, error)
 }
 
 func defaultServeOptions() serveOptions {
@@ -41,6 +53,9 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.jwksMaxAge, "jwks-max-age", o.jwksMaxAge, "Cache-Control max-age of /.well-known/jwks.json")
 	fs.Float64Var(&o.rateLimit, "rate-limit", 0, "requests per second allowed per client IP on this instance (default: the config's, else 10)")
 	fs.IntVar(&o.rateBurst, "rate-burst", 0, "requests a client IP may make at once on this instance (default: the config's, else 20)")
+	fs.IntVar(&o.hashConcurrency, "hash-concurrency", 0, "Argon2 hashes run at once on this instance (default: one per CPU)")
+	fs.StringVar(&o.tlsCert, "tls-cert", os.Getenv("ACCOUNTD_TLS_CERT"), "PEM certificate (chain) file: serve https and wss, reloaded when it changes (env ACCOUNTD_TLS_CERT; needs --tls-key)")
+	fs.StringVar(&o.tlsKey, "tls-key", os.Getenv("ACCOUNTD_TLS_KEY"), "PEM private key file of --tls-cert (env ACCOUNTD_TLS_KEY)")
 }
 
 func (o *serveOptions) check() error {
@@ -59,6 +74,12 @@ func (o *serveOptions) check() error {
 		if d.v <= 0 {
 			return usageError{fmt.Sprintf("--%s must be positive, got %v", d.name, d.v)}
 		}
+	}
+	if (o.tlsCert == "") != (o.tlsKey == "") {
+		return usageError{"--tls-cert and --tls-key go together"}
+	}
+	if o.hashConcurrency < 0 || o.hashConcurrency > 4096 {
+		return usageError{"--hash-concurrency must be between 0 and 4096"}
 	}
 	if o.rateLimit < 0 || o.rateLimit > 1e6 || o.rateBurst < 0 || o.rateBurst > 1e6 {
 		return usageError{"--rate-limit and --rate-burst must be between 0 and 1000000"}

@@ -28,6 +28,8 @@ func serverConfig(cfg *setup.Config, db store.Store, opts serveOptions, log *slo
 			SigningAlgorithm:    s.SigningAlgorithm,
 			MinPasswordLength:   s.MinPasswordLength,
 			LockAfter:           s.LockAfter,
+			ThrottleAfter:       s.ThrottleAfter,
+			ThrottleMaxDelay:    time.Duration(s.ThrottleMaxDelay),
 			AuditRetention:      time.Duration(s.AuditRetention),
 			StoreTimeout:        opts.dbTimeout,
 			KeyRotationInterval: opts.keyRotation,
@@ -39,7 +41,11 @@ func serverConfig(cfg *setup.Config, db store.Store, opts serveOptions, log *slo
 		AllowedOrigins: s.AllowedOrigins,
 		RateLimit:      s.RateLimit,
 		RateBurst:      s.RateBurst,
+		ClientIPHeader: s.ClientIPHeader,
+		ProxyProtocol:  s.ProxyProtocol,
 	}
+	// The sealed config's Validate parsed these already.
+	c.TrustedProxies, _ = setup.ParseTrustedProxies(s.TrustedProxies)
 	if a := s.Argon2; a != nil {
 		c.Argon2 = account.Argon2Params{Time: a.Time, MemoryKiB: a.MemoryKiB, Threads: a.Threads}
 	}
@@ -49,7 +55,46 @@ func serverConfig(cfg *setup.Config, db store.Store, opts serveOptions, log *slo
 	if opts.rateBurst > 0 {
 		c.RateBurst = opts.rateBurst
 	}
+	if opts.hashConcurrency > 0 {
+		c.HashConcurrency = opts.hashConcurrency
+	}
 	return c
+}
+
+// checkSettings checks cfg's settings against the server's own bounds,
+// which setup does not know all of.
+func checkSettings(cfg *setup.Config) error {
+	return serverConfig(cfg, nil, defaultServeOptions(), nil).ValidateSettings()
+}
+
+// effectiveSettings returns cfg's settings with every default the server
+// would apply filled in: serverConfig read backwards.
+func effectiveSettings(cfg *setup.Config) *setup.Config {
+	c := serverConfig(cfg, nil, defaultServeOptions(), nil).WithDefaults()
+	out := *cfg
+	out.Server = setup.ServerSettings{
+		TokenLifetime:     setup.Duration(c.TokenLifetime),
+		SessionLifetime:   setup.Duration(c.SessionLifetime),
+		Issuer:            c.Issuer,
+		Audience:          c.Audience,
+		AllowedOrigins:    c.AllowedOrigins,
+		SigningAlgorithm:  c.SigningAlgorithm,
+		MinPasswordLength: c.MinPasswordLength,
+		Argon2:            &setup.Argon2Params{Time: c.Argon2.Time, MemoryKiB: c.Argon2.MemoryKiB, Threads: c.Argon2.Threads},
+		RateLimit:         c.RateLimit,
+		RateBurst:         c.RateBurst,
+		LockAfter:         c.LockAfter,
+		AuditRetention:    setup.Duration(c.AuditRetention),
+		ThrottleAfter:     c.ThrottleAfter,
+		ThrottleMaxDelay:  setup.Duration(c.ThrottleMaxDelay),
+		TrustedProxies:    cfg.Server.TrustedProxies,
+		ClientIPHeader:    c.ClientIPHeader,
+		ProxyProtocol:     c.ProxyProtocol,
+	}
+	if out.Listen == "" {
+		out.Listen = setup.DefaultListen
+	}
+	return &out
 }
 
 // openService opens the configured database (migrated) and the account

@@ -115,3 +115,15 @@ func (s *Service) RotateSigningKeys(ctx context.Context, immediate bool) (store.
 	}
 	return k, won, err
 }
+
+// RecordConfigChange writes to the audit log that an administrator
+// changed the setting key of the sealed config. Unlike the log of a
+// request's decision, a failed write is returned: the caller makes the
+// change only once it is on record.
+func (s *Service) RecordConfigChange(ctx context.Context, key string) error {
+	e := s.event(ctx, store.AuthEvent{Type: store.EventConfigChanged, Reason: key})
+	if err := s.store.AddAuthEvent(ctx, e); err != nil {
+		return fmt.Errorf("audit config change: %w", err)
+	}
+	return nil
+}

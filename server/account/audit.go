@@ -71,7 +71,7 @@ func (s *Service) RateLimited(ctx context.Context, ip, what string, first bool) 
 // PruneAuthEvents deletes the audit events older than the retention age
 // and returns how many it deleted.
 func (s *Service) PruneAuthEvents(ctx context.Context) (int64, error) {
-	n, err := s.store.PruneAuthEvents(ctx, s.now().UTC().Add(-s.cfg.AuditRetention))
+	n, err := s.store.PruneAuthEvents(ctx, s.now().UTC().Add(-s.settings().AuditRetention))
 	if err != nil {
 		return 0, fmt.Errorf("prune auth events: %w", err)
 	}
@@ -92,7 +92,7 @@ func (s *Service) RunAuditPruner(ctx context.Context) {
 		case err != nil && ctx.Err() == nil:
 			s.log.Warn("audit log pruning failed; will retry", "err", err)
 		case n > 0:
-			s.log.Info("audit log pruned", "deleted", n, "older_than", s.cfg.AuditRetention)
+			s.log.Info("audit log pruned", "deleted", n, "older_than", s.settings().AuditRetention)
 		}
 		select {
 		case <-ctx.Done():

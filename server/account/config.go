@@ -202,14 +202,29 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// Validate reports the first setting out of its bounds. Call it after
-// SetDefaults.
+// Validate reports a missing dependency or the first setting out of its
+// bounds. Call it after SetDefaults.
 func (c *Config) Validate() error {
 	switch {
 	case c.Store == nil:
 		return errors.New("account: config: store is required")
 	case len(c.MasterKey) != 32:
 		return errors.New("account: config: master key must be 32 bytes")
+	}
+	return c.checkSettings()
+}
+
+// ValidateSettings reports the first setting out of its bounds, with the
+// zero fields taken as their defaults; the store and the master key are
+// not checked. It is what a settings editor checks a change against.
+func (c Config) ValidateSettings() error {
+	c.SetDefaults()
+	return c.checkSettings()
+}
+
+// checkSettings is Validate without the dependencies.
+func (c *Config) checkSettings() error {
+	switch {
 	case c.MinPasswordLength < MinPasswordLengthFloor || c.MinPasswordLength > MaxMinPasswordLength:
 		return fmt.Errorf("account: config: minimum password length must be between %d and %d", MinPasswordLengthFloor, MaxMinPasswordLength)
 	case !slices.Contains(SigningAlgorithms, c.SigningAlgorithm):

@@ -107,7 +107,7 @@ func (s *Service) recordFailure(ctx context.Context, a store.Account, unreadable
 	if err != nil {
 		return fmt.Errorf("record login failure: %w", err)
 	}
-	if f.Count == s.cfg.LockAfter {
+	if f.Count == s.settings().LockAfter {
 		s.audit(ctx, store.AuthEvent{Type: store.EventLocked, AccountID: a.ID})
 	}
 	return ErrInvalidCredentials
@@ -129,7 +129,7 @@ func (s *Service) openSession(ctx context.Context, a store.Account, password str
 		return nil, err
 	}
 	now := s.stamp()
-	sess := store.Session{ID: sid, AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(s.cfg.SessionLifetime)}
+	sess := store.Session{ID: sid, AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(s.settings().SessionLifetime)}
 	err = s.store.CreateSession(ctx, sess)
 	if errors.Is(err, store.ErrOutcomeUnknown) {
 		err = s.settle(ctx, err, func(ctx context.Context) (bool, error) {
@@ -176,12 +176,12 @@ func (s *Service) admit(a store.Account, now time.Time) (refused string, release
 // refusal is the reason a login for a may not check its password at now,
 // or "".
 func (s *Service) refusal(a store.Account, now time.Time) string {
-	f := a.Failures
+	f, cfg := a.Failures, s.settings()
 	switch {
-	case f.Count >= s.cfg.LockAfter:
+	case f.Count >= cfg.LockAfter:
 		s.metrics.lockouts.Inc()
 		return store.ReasonLocked
-	case now.Before(f.LastAt.Add(s.cfg.throttleDelay(f.Count))):
+	case now.Before(f.LastAt.Add(cfg.throttleDelay(f.Count))):
 		s.metrics.rateLimited.WithLabelValues(scopeAccount).Inc()
 		return store.ReasonThrottled
 	case a.Disabled:

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -21,7 +22,10 @@ import (
 // Service holds the account rules. Create it with New; Close stops its
 // background work.
 type Service struct {
-	cfg   Config
+	cfg Config
+	// live is cfg with the changes Reconfigure applied; read the settings
+	// it lists there (settings()).
+	live  atomic.Pointer[Config]
 	store *guardedStore
 	keys  *keyring.Ring
 	gate  *argon2id.Gate
@@ -54,6 +58,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		// 16384 entries of about 300 bytes: at most ~5 MB.
 		verified: newVerifiedCache(16384),
 	}
+	s.live.Store(&cfg)
 	s.store = &guardedStore{s: cfg.Store, timeout: cfg.StoreTimeout, retried: func() { s.metrics.readRetries.Inc() }}
 	s.keys = keyring.New(keyring.Config{
 		Store: s.store, MasterKey: cfg.MasterKey, Algorithm: cfg.SigningAlgorithm,
@@ -96,8 +101,8 @@ func (s *Service) Close() {
 	<-s.stopped
 }
 
-// Config returns the Service's configuration, defaults filled in.
-func (s *Service) Config() Config { return s.cfg }
+// Config returns the Service's configuration in force, defaults filled in.
+func (s *Service) Config() Config { return *s.settings() }
 
 // Ready reports why the Service cannot serve, or nil: the database must
 // answer and a signing key must be loaded.

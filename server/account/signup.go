@@ -52,7 +52,7 @@ func (s *Service) Signup(ctx context.Context, req protocol.SignupRequest) (*prot
 			return nil, err
 		}
 		password = generated
-	} else if err := checkPassword(password, username, s.cfg.MinPasswordLength); err != nil {
+	} else if err := checkPassword(password, username, s.settings().MinPasswordLength); err != nil {
 		return nil, err
 	}
 	hash, err := s.hash(ctx, password)

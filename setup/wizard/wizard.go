@@ -56,6 +56,13 @@ type Options struct {
 	// MySQL are the proposed MariaDB/MySQL answers; zero fields take
 	// 127.0.0.1, 3306, user "accountd", database "accountd".
 	MySQL setup.MySQLServer
+	// Remembered is the data folder that plain `accountd` opens now
+	// (setup.RememberedDataDir), when it holds a config; "" when none.
+	// Setting up elsewhere asks whether the new setup replaces it there.
+	Remembered string
+	// Server are the settings to seal, given beforehand (flags,
+	// environment); the wizard does not ask for them.
+	Server setup.ServerSettings
 	// KDF are the sealing parameters; zero means setup.DefaultKDFParams.
 	// Only tests set them.
 	KDF setup.KDFParams
@@ -67,6 +74,9 @@ type Result struct {
 	Config *setup.Config
 	// DataDir is the absolute path of the data folder.
 	DataDir string
+	// Remember is true when DataDir should become the folder plain
+	// `accountd` opens: there was none, or the user chose to replace it.
+	Remember bool
 }
 
 // wizard holds the answers while the forms run.
@@ -83,6 +93,8 @@ type wizard struct {
 	port     string
 	listen   string
 	proceed  bool
+	// remember: the new setup becomes the remembered one.
+	remember bool
 }
 
 // Run asks the first-run questions and sets accountd up. It returns
@@ -100,15 +112,16 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	o.MySQL.Name = cmp.Or(o.MySQL.Name, "accountd")
 
 	w := &wizard{
-		o:       o,
-		in:      o.In,
-		secret:  huh.EchoModePassword,
-		dataDir: o.DataDir,
-		driver:  setup.DriverSQLite,
-		mysql:   o.MySQL,
-		port:    strconv.Itoa(o.MySQL.Port),
-		listen:  o.Listen,
-		proceed: true,
+		o:        o,
+		in:       o.In,
+		secret:   huh.EchoModePassword,
+		dataDir:  o.DataDir,
+		driver:   setup.DriverSQLite,
+		mysql:    o.MySQL,
+		port:     strconv.Itoa(o.MySQL.Port),
+		listen:   o.Listen,
+		proceed:  true,
+		remember: true,
 	}
 	if o.Driver == setup.DriverMySQL {
 		w.driver = setup.DriverMySQL
@@ -126,7 +139,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 
-	steps := []func(context.Context) error{w.askDataDir, w.askPassword, w.askDatabase, w.askListen, w.askProceed}
+	steps := []func(context.Context) error{w.askDataDir, w.askReplace, w.askPassword, w.askDatabase, w.askListen, w.askProceed}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return nil, err
@@ -137,6 +150,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		Driver:        w.driver,
 		Listen:        w.listen,
 		AdminPassword: []byte(w.password),
+		Server:        w.o.Server,
 		KDF:           o.KDF,
 	}
 	if w.driver == setup.DriverMySQL {
@@ -155,7 +169,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Config: cfg, DataDir: abs}, nil
+	return &Result{Config: cfg, DataDir: abs, Remember: w.remember}, nil
 }
 
 // run shows one form and maps huh's ways of stopping to ErrAborted.
@@ -238,6 +252,26 @@ func (w *wizard) askDataDir(ctx context.Context) error {
 	}
 	w.dataDir = expandPath(cmp.Or(w.dataDir, def))
 	return nil
+}
+
+// askReplace asks, when another setup is the remembered one, whether the
+// new one takes its place; the default keeps it.
+func (w *wizard) askReplace(ctx context.Context) error {
+	old := w.o.Remembered
+	abs, err := filepath.Abs(w.dataDir)
+	if old == "" || err != nil || abs == filepath.Clean(old) {
+		return nil
+	}
+	w.remember = false
+	return w.run(ctx, huh.NewGroup(
+		huh.NewConfirm().
+			Title(fmt.Sprintf("accountd is already set up in %s. Should commands without --data-dir open the new setup instead?", old)).
+			Description(fmt.Sprintf("Replace: they open %s from now on (the old setup stays on disk).\n"+
+				"Keep: they keep opening %s; start the new one with --data-dir.", abs, old)).
+			Affirmative("Replace").
+			Negative("Keep").
+			Value(&w.remember),
+	))
 }
 
 func (w *wizard) askPassword(ctx context.Context) error {

@@ -246,3 +246,41 @@ func TestMySQL(t *testing.T) {
 		t.Fatalf("DSN %s, want %s", res.Config.Database.RedactedDSN(), setup.Database{Driver: "mysql", DSN: want}.RedactedDSN())
 	}
 }
+
+// TestRememberedSetup: with another setup remembered, the wizard asks
+// whether the new one replaces it; the default keeps it.
+func TestRememberedSetup(t *testing.T) {
+	old := t.TempDir()
+	for _, tc := range []struct {
+		answer string
+		want   bool
+	}{{"", false}, {"n", false}, {"y", true}} {
+		dir := filepath.Join(t.TempDir(), "data")
+		res, out, err := script(t, Options{DataDir: dir, Remembered: old},
+			"", tc.answer, adminPassword, adminPassword, "1", freeAddr(t), "y")
+		if err != nil {
+			t.Fatalf("answer %q: Run: %v\n%s", tc.answer, err, out)
+		}
+		if !strings.Contains(out, "already set up in "+old) {
+			t.Errorf("answer %q: the wizard did not name the remembered setup:\n%s", tc.answer, out)
+		}
+		if res.Remember != tc.want {
+			t.Errorf("answer %q: Remember = %v, want %v", tc.answer, res.Remember, tc.want)
+		}
+	}
+	// The remembered folder itself, or none: nothing to ask.
+	for _, remembered := range []string{"", "same"} {
+		dir := filepath.Join(t.TempDir(), "data")
+		if remembered == "same" {
+			remembered = dir
+		}
+		res, out, err := script(t, Options{DataDir: dir, Remembered: remembered},
+			"", adminPassword, adminPassword, "1", freeAddr(t), "y")
+		if err != nil {
+			t.Fatalf("remembered %q: Run: %v\n%s", remembered, err, out)
+		}
+		if strings.Contains(out, "already set up") || !res.Remember {
+			t.Errorf("remembered %q: asked %v, Remember %v; want no question and Remember true", remembered, strings.Contains(out, "already set up"), res.Remember)
+		}
+	}
+}
