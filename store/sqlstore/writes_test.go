@@ -102,7 +102,10 @@ func TestMySQLOutcomeUnknown(t *testing.T) {
 	}
 	m.Pause()
 	defer m.Resume()
-	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	// The frozen server never answers, so the write always ends at this
+	// deadline; it is long enough that a loaded machine still sends the
+	// write before it (the outcome is unknown only once it was sent).
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	err = db.CreateAccount(ctx, galeraAccount(t, time.Now()))
 	if !errors.Is(err, store.ErrOutcomeUnknown) || !errors.Is(err, context.DeadlineExceeded) {
