@@ -118,6 +118,8 @@ type ServerSettings struct {
 	ClientIPHeader string `json:"client_ip_header,omitempty"`
 	// ProxyProtocol accepts a PROXY protocol header from trusted proxies.
 	ProxyProtocol bool `json:"proxy_protocol,omitempty"`
+	// DisableConsole turns off the account console at /account/.
+	DisableConsole bool `json:"disable_account_console,omitempty"`
 }
 
 // Argon2Params are Argon2id cost parameters for account password hashes.

@@ -177,6 +177,24 @@ func Settings() []Setting {
 				c.Server.ProxyProtocol = b
 				return nil
 			}},
+		{Key: "account_console", Help: "serve the account console at /account/: on or off",
+			get: func(c *Config) string {
+				if c.Server.DisableConsole {
+					return "off"
+				}
+				return ""
+			},
+			set: func(c *Config, v string) error {
+				switch v {
+				case "", "on":
+					c.Server.DisableConsole = false
+				case "off":
+					c.Server.DisableConsole = true
+				default:
+					return fmt.Errorf("%q is not on or off", v)
+				}
+				return nil
+			}},
 		argon2Setting("argon2_time", "Argon2id passes for new password hashes", func(a *Argon2Params) *uint32 { return &a.Time }),
 		argon2Setting("argon2_memory_kib", "Argon2id memory for new password hashes, KiB", func(a *Argon2Params) *uint32 { return &a.MemoryKiB }),
 		{Key: "argon2_threads", Help: "Argon2id parallelism for new password hashes",

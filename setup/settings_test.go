@@ -16,7 +16,7 @@ func TestSettingsRoundTrip(t *testing.T) {
 		"min_password_length": "20", "throttle_after": "3", "throttle_max_delay": "5m0s",
 		"lock_after": "50", "rate_limit": "2.5", "rate_burst": "7", "audit_retention": "48h0m0s",
 		"allowed_origins": "https://a.example,https://b.example", "trusted_proxies": "10.0.0.0/8,192.0.2.1",
-		"client_ip_header": "Forwarded", "proxy_protocol": "true",
+		"client_ip_header": "Forwarded", "proxy_protocol": "true", "account_console": "off",
 		"argon2_time": "3", "argon2_memory_kib": "32768", "argon2_threads": "2",
 	}
 	cfg := MustConfig(t)
@@ -75,7 +75,7 @@ func TestSettingsRefused(t *testing.T) {
 	cfg := MustConfig(t)
 	for key, v := range map[string]string{
 		"min_password_length": "7", "lock_after": "101", "token_lifetime": "-1h", "rate_limit": "fast",
-		"trusted_proxies": "10.0.0.0/33", "argon2_threads": "300", "proxy_protocol": "maybe", "listen": "nowhere",
+		"trusted_proxies": "10.0.0.0/33", "argon2_threads": "300", "proxy_protocol": "maybe", "listen": "nowhere", "account_console": "maybe",
 	} {
 		before := cfg.Redacted()
 		err := cfg.Set(key, v)

@@ -43,6 +43,7 @@ func serverConfig(cfg *setup.Config, db store.Store, opts serveOptions, log *slo
 		RateBurst:      s.RateBurst,
 		ClientIPHeader: s.ClientIPHeader,
 		ProxyProtocol:  s.ProxyProtocol,
+		DisableConsole: s.DisableConsole,
 	}
 	// The sealed config's Validate parsed these already.
 	c.TrustedProxies, _ = setup.ParseTrustedProxies(s.TrustedProxies)
@@ -90,6 +91,7 @@ func effectiveSettings(cfg *setup.Config) *setup.Config {
 		TrustedProxies:    cfg.Server.TrustedProxies,
 		ClientIPHeader:    c.ClientIPHeader,
 		ProxyProtocol:     c.ProxyProtocol,
+		DisableConsole:    c.DisableConsole,
 	}
 	if out.Listen == "" {
 		out.Listen = setup.DefaultListen
