@@ -65,7 +65,7 @@ func (s *Service) Signup(ctx context.Context, req protocol.SignupRequest) (*prot
 	}
 	now := s.stamp()
 	a := store.Account{ID: id, Username: username, Email: email, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
-	if err := s.store.CreateAccount(ctx, a); err != nil {
+	if err := s.store.CreateAccount(ctx, a, s.event(ctx, store.AuthEvent{Type: store.EventSignup, AccountID: a.ID})); err != nil {
 		var ce *store.ConflictError
 		if errors.As(err, &ce) {
 			switch ce.Field {
@@ -77,6 +77,5 @@ func (s *Service) Signup(ctx context.Context, req protocol.SignupRequest) (*prot
 		}
 		return nil, fmt.Errorf("create account: %w", err)
 	}
-	s.audit(ctx, store.AuthEvent{Type: store.EventSignup, AccountID: a.ID})
 	return &protocol.SignupResult{Account: publicAccount(a), GeneratedPassword: generated}, nil
 }

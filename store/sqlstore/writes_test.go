@@ -39,7 +39,7 @@ func TestMySQLRetryLockWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := galeraAccount(t, time.Now())
-	if err := db.CreateAccount(ctxFor(t), a); err != nil {
+	if err := db.CreateAccount(ctxFor(t), a, store.AuthEvent{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -91,7 +91,7 @@ func TestMySQLOutcomeUnknown(t *testing.T) {
 	}
 	expired, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
 	cancel()
-	err := db.CreateAccount(expired, galeraAccount(t, time.Now()))
+	err := db.CreateAccount(expired, galeraAccount(t, time.Now()), store.AuthEvent{})
 	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, store.ErrOutcomeUnknown) {
 		t.Errorf("CreateAccount with an expired context = %v, want context.DeadlineExceeded and not store.ErrOutcomeUnknown", err)
 	}
@@ -104,7 +104,7 @@ func TestMySQLOutcomeUnknown(t *testing.T) {
 	defer m.Resume()
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
 	defer cancel()
-	err = db.CreateAccount(ctx, galeraAccount(t, time.Now()))
+	err = db.CreateAccount(ctx, galeraAccount(t, time.Now()), store.AuthEvent{})
 	if !errors.Is(err, store.ErrOutcomeUnknown) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("CreateAccount on a frozen server = %v, want store.ErrOutcomeUnknown and context.DeadlineExceeded", err)
 	}
