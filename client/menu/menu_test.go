@@ -189,7 +189,7 @@ func TestAccessibleGeneratedAndRemembered(t *testing.T) {
 		"y",
 		"2", "bob", "bob@example.com", "2", // generate
 		"y", // log in now
-		"4", // Quit, keeping the session
+		"5", // Quit, keeping the session
 	)
 	if r.err != nil {
 		t.Fatalf("Run: %v", r.err)
@@ -348,7 +348,7 @@ func TestAccessibleQuitClosesSession(t *testing.T) {
 	r := runMenu(t, ts.Addr, t.TempDir(), false,
 		"y", "2", "frank", "", "1", password, password, "y",
 		"1", // Who am I: shows the session id
-		"4", // Quit
+		"5", // Quit
 	)
 	if r.err != nil {
 		t.Fatalf("Run: %v", r.err)
@@ -383,7 +383,7 @@ func TestAccessibleIdentityChangesMidSession(t *testing.T) {
 			ts.MustRestart()
 		},
 		"1", // Who am I: the redial meets the other key
-		"4",
+		"5",
 	)
 	var mismatch *client.KeyMismatchError
 	if !errors.As(r.err, &mismatch) {
