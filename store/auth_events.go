@@ -9,7 +9,9 @@ const (
 	EventSignup = "signup"
 	// EventLogin: a login succeeded and opened a session.
 	EventLogin = "login"
-	// EventLoginFailed: a login was refused; Reason says why.
+	// EventLoginFailed: a login, or the password check of an owner's
+	// change (then SessionID is the caller's session), was refused;
+	// Reason says why.
 	EventLoginFailed = "login_failed"
 	// EventRefresh: a token was refreshed.
 	EventRefresh = "refresh"
