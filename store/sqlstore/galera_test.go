@@ -359,10 +359,19 @@ func rawDB(t *testing.T, dsn string) *sql.DB {
 // dsn names, read without sqlstore.
 func presentIDs(t *testing.T, dsn string) map[string]bool {
 	t.Helper()
-	db := rawDB(t, dsn)
+	conn, err := rawDB(t, dsn).Conn(ctxFor(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A node applies the others' commits after they are certified, a
+	// little later under load: wait for it, as the store's reads do.
+	if _, err := conn.ExecContext(ctxFor(t), "SET SESSION wsrep_sync_wait = 1"); err != nil {
+		t.Fatal(err)
+	}
 	ids := map[string]bool{}
 	for _, q := range []string{"SELECT id FROM accounts", "SELECT id FROM sessions"} {
-		rows, err := db.QueryContext(ctxFor(t), q)
+		rows, err := conn.QueryContext(ctxFor(t), q)
 		if err != nil {
 			t.Fatal(err)
 		}
