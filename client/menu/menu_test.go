@@ -156,7 +156,7 @@ func TestAccessibleWalkthrough(t *testing.T) {
 		`Trust `+regexp.QuoteMeta(ts.Addr)+`\?`,
 		`Connected to `+regexp.QuoteMeta(ts.Addr),
 		`not an email address`,
-		`at least 8 characters \(5 so far\)`,
+		`at least 15 characters \(5 so far\)`,
 		`does not match the password above`,
 		`Account alice created`,
 		`Wrong username or password\.`,
@@ -402,7 +402,7 @@ func TestAccessibleIdentityChangesMidSession(t *testing.T) {
 func TestAccessibleRateLimited(t *testing.T) {
 	t.Parallel()
 	ts := servertest.MustStart(t, func(c *server.Config) {
-		c.RateLimit, c.RateBurst = 0.1, 3 // the dial to ask about trust, the dial, one login
+		c.RateLimit, c.RateBurst = 0.1, 4 // the dial to ask about trust, the dial, the policy, one login
 	})
 	r := runMenu(t, ts.Addr, t.TempDir(), false,
 		"y",
