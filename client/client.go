@@ -40,6 +40,7 @@ var (
 	ErrUsernameTaken      = errors.New("client: username taken")
 	ErrEmailTaken         = errors.New("client: email taken")
 	ErrWeakPassword       = errors.New("client: password refused by policy")
+	ErrNotFound           = errors.New("client: no such session")
 	ErrRateLimited        = errors.New("client: rate limited")
 	ErrBusy               = errors.New("client: server busy")
 	ErrUnavailable        = errors.New("client: service unavailable")
@@ -66,6 +67,7 @@ var codeErrors = map[string]error{
 	protocol.CodeUsernameTaken:      ErrUsernameTaken,
 	protocol.CodeEmailTaken:         ErrEmailTaken,
 	protocol.CodeWeakPassword:       ErrWeakPassword,
+	protocol.CodeNotFound:           ErrNotFound,
 	protocol.CodeRateLimited:        ErrRateLimited,
 	protocol.CodeBusy:               ErrBusy,
 	protocol.CodeUnavailable:        ErrUnavailable,
@@ -399,7 +401,33 @@ type (
 	// SignupResult is the new account, and the generated password when
 	// none was given.
 	SignupResult = protocol.SignupResult
+	// Policy is the server's password rules.
+	Policy = protocol.PolicyResult
+	// SessionDetail is one live session of an account, as Sessions
+	// lists it.
+	SessionDetail = protocol.SessionDetail
+	// PasswordChange is a fresh token for the caller's session and how
+	// many other sessions a password change ended.
+	PasswordChange = protocol.ChangePasswordResult
 )
+
+// LoginRequest is a login with its optional members.
+type LoginRequest struct {
+	Username, Password string
+	// Client describes this program in the account's session list: at
+	// most 64 characters of printable ASCII (protocol.CheckClient).
+	Client string
+}
+
+// ChangePasswordRequest asks for a password change.
+type ChangePasswordRequest struct {
+	// Token is a live token of the account; its session stays valid.
+	Token                        string
+	CurrentPassword, NewPassword string
+	// KeepOtherSessions keeps the account's other sessions; by default
+	// they end with the change.
+	KeepOtherSessions bool
+}
 
 // Signup creates an account. An empty password asks the server to
 // generate one, returned once in the result.
@@ -413,8 +441,14 @@ func (c *Conn) Signup(ctx context.Context, username, password, email string) (*S
 
 // Login opens a session and returns its token.
 func (c *Conn) Login(ctx context.Context, username, password string) (*Token, error) {
+	return c.LoginWith(ctx, LoginRequest{Username: username, Password: password})
+}
+
+// LoginWith is Login with the optional members of the request.
+func (c *Conn) LoginWith(ctx context.Context, req LoginRequest) (*Token, error) {
 	var r Token
-	if err := c.call(ctx, protocol.OpLogin, protocol.LoginRequest{Username: username, Password: password}, &r); err != nil {
+	body := protocol.LoginRequest{Username: req.Username, Password: req.Password, Client: req.Client}
+	if err := c.call(ctx, protocol.OpLogin, body, &r); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -442,4 +476,76 @@ func (c *Conn) Refresh(ctx context.Context, token string) (*Token, error) {
 		return nil, err
 	}
 	return &r, nil
+}
+
+// Policy returns the server's password rules (minimum and maximum
+// length), for checking a new password before sending it.
+func (c *Conn) Policy(ctx context.Context) (*Policy, error) {
+	var r Policy
+	if err := c.call(ctx, protocol.OpPolicy, protocol.PolicyRequest{}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// ChangePassword replaces the account's password. It returns a fresh
+// token for the same session (the old one keeps working until it
+// expires) and how many other sessions ended. A wrong current password
+// is ErrInvalidCredentials, a refused new one ErrWeakPassword.
+func (c *Conn) ChangePassword(ctx context.Context, req ChangePasswordRequest) (*PasswordChange, error) {
+	endOthers := !req.KeepOtherSessions
+	var r PasswordChange
+	body := protocol.ChangePasswordRequest{Token: req.Token, CurrentPassword: req.CurrentPassword, NewPassword: req.NewPassword, EndOtherSessions: &endOthers}
+	if err := c.call(ctx, protocol.OpChangePassword, body, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Sessions lists the live sessions of the token's account, oldest
+// first; the token's own has Current set.
+func (c *Conn) Sessions(ctx context.Context, token string) ([]SessionDetail, error) {
+	var r protocol.SessionsResult
+	if err := c.call(ctx, protocol.OpSessions, protocol.TokenRequest{Token: token}, &r); err != nil {
+		return nil, err
+	}
+	return r.Sessions, nil
+}
+
+// RevokeSession ends one session of the token's account. A session id
+// the account does not have is ErrNotFound.
+func (c *Conn) RevokeSession(ctx context.Context, token, sessionID string) error {
+	var r protocol.RevokeSessionResult
+	return c.call(ctx, protocol.OpRevokeSession, protocol.RevokeSessionRequest{Token: token, SessionID: sessionID}, &r)
+}
+
+// LogoutAll ends every session of the token's account, or every one but
+// the token's own when keepCurrent is set, and returns how many ended.
+func (c *Conn) LogoutAll(ctx context.Context, token string, keepCurrent bool) (int, error) {
+	var r protocol.SessionsEndedResult
+	if err := c.call(ctx, protocol.OpLogoutAll, protocol.LogoutAllRequest{Token: token, KeepCurrent: keepCurrent}, &r); err != nil {
+		return 0, err
+	}
+	return r.SessionsEnded, nil
+}
+
+// ChangeEmail sets the account's email address, re-authenticating with
+// its password; an address another account has is ErrEmailTaken.
+func (c *Conn) ChangeEmail(ctx context.Context, token, password, newEmail string) (*Account, error) {
+	var r protocol.AccountResult
+	if err := c.call(ctx, protocol.OpChangeEmail, protocol.ChangeEmailRequest{Token: token, Password: password, NewEmail: newEmail}, &r); err != nil {
+		return nil, err
+	}
+	return &r.Account, nil
+}
+
+// DeleteAccount deletes the token's account and all its sessions,
+// re-authenticating with its password, and returns how many sessions
+// were live. The username is free again at once.
+func (c *Conn) DeleteAccount(ctx context.Context, token, password string) (int, error) {
+	var r protocol.SessionsEndedResult
+	if err := c.call(ctx, protocol.OpDeleteAccount, protocol.DeleteAccountRequest{Token: token, Password: password}, &r); err != nil {
+		return 0, err
+	}
+	return r.SessionsEnded, nil
 }

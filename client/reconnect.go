@@ -14,14 +14,17 @@ import (
 // sessions on the server, not to connections, so a token obtained before
 // a redial keeps working after it.
 //
-// When the connection drops under Login, Authenticate, Refresh or Logout,
-// the call is repeated once on a fresh connection (if the server said it
+// When the connection drops under Login, Authenticate, Refresh, Logout,
+// Policy, Sessions, RevokeSession or LogoutAll, the call is repeated once
+// on a fresh connection (if the server said it
 // was shutting down and cannot be reached again, the error is
 // ErrServerShuttingDown and wraps the dial error too): repeating them is
 // harmless (at worst a repeated Login leaves an unused session that
-// expires). Signup is never repeated, because the server may have created
-// the account before the connection dropped; its error then wraps
-// ErrConnection (or is ErrServerShuttingDown) and the next call redials.
+// expires). Signup, ChangePassword, ChangeEmail and DeleteAccount are
+// never repeated, because the server may have made the change before the
+// connection dropped (and a repeat would then be refused); their error
+// then wraps ErrConnection (or is ErrServerShuttingDown) and the next
+// call redials.
 //
 // Every redial runs the full handshake and checks the server's identity
 // against Options.Trust, exactly like Dial. A Client is safe for
@@ -157,12 +160,90 @@ func (c *Client) Signup(ctx context.Context, username, password, email string) (
 // Login is Conn.Login on a live connection, repeated once if the
 // connection drops under it.
 func (c *Client) Login(ctx context.Context, username, password string) (*Token, error) {
+	return c.LoginWith(ctx, LoginRequest{Username: username, Password: password})
+}
+
+// LoginWith is Conn.LoginWith on a live connection, repeated once if the
+// connection drops under it.
+func (c *Client) LoginWith(ctx context.Context, req LoginRequest) (*Token, error) {
 	var r *Token
 	err := c.do(ctx, true, func(conn *Conn) (err error) {
-		r, err = conn.Login(ctx, username, password)
+		r, err = conn.LoginWith(ctx, req)
 		return err
 	})
 	return r, err
+}
+
+// Policy is Conn.Policy on a live connection, repeated once if the
+// connection drops under it.
+func (c *Client) Policy(ctx context.Context) (*Policy, error) {
+	var r *Policy
+	err := c.do(ctx, true, func(conn *Conn) (err error) {
+		r, err = conn.Policy(ctx)
+		return err
+	})
+	return r, err
+}
+
+// ChangePassword is Conn.ChangePassword on a live connection; it is not
+// repeated when the connection drops under it.
+func (c *Client) ChangePassword(ctx context.Context, req ChangePasswordRequest) (*PasswordChange, error) {
+	var r *PasswordChange
+	err := c.do(ctx, false, func(conn *Conn) (err error) {
+		r, err = conn.ChangePassword(ctx, req)
+		return err
+	})
+	return r, err
+}
+
+// Sessions is Conn.Sessions on a live connection, repeated once if the
+// connection drops under it.
+func (c *Client) Sessions(ctx context.Context, token string) ([]SessionDetail, error) {
+	var r []SessionDetail
+	err := c.do(ctx, true, func(conn *Conn) (err error) {
+		r, err = conn.Sessions(ctx, token)
+		return err
+	})
+	return r, err
+}
+
+// RevokeSession is Conn.RevokeSession on a live connection, repeated
+// once if the connection drops under it (revoking twice is harmless).
+func (c *Client) RevokeSession(ctx context.Context, token, sessionID string) error {
+	return c.do(ctx, true, func(conn *Conn) error { return conn.RevokeSession(ctx, token, sessionID) })
+}
+
+// LogoutAll is Conn.LogoutAll on a live connection, repeated once if the
+// connection drops under it.
+func (c *Client) LogoutAll(ctx context.Context, token string, keepCurrent bool) (int, error) {
+	var n int
+	err := c.do(ctx, true, func(conn *Conn) (err error) {
+		n, err = conn.LogoutAll(ctx, token, keepCurrent)
+		return err
+	})
+	return n, err
+}
+
+// ChangeEmail is Conn.ChangeEmail on a live connection; it is not
+// repeated when the connection drops under it.
+func (c *Client) ChangeEmail(ctx context.Context, token, password, newEmail string) (*Account, error) {
+	var r *Account
+	err := c.do(ctx, false, func(conn *Conn) (err error) {
+		r, err = conn.ChangeEmail(ctx, token, password, newEmail)
+		return err
+	})
+	return r, err
+}
+
+// DeleteAccount is Conn.DeleteAccount on a live connection; it is not
+// repeated when the connection drops under it.
+func (c *Client) DeleteAccount(ctx context.Context, token, password string) (int, error) {
+	var n int
+	err := c.do(ctx, false, func(conn *Conn) (err error) {
+		n, err = conn.DeleteAccount(ctx, token, password)
+		return err
+	})
+	return n, err
 }
 
 // Authenticate is Conn.Authenticate on a live connection, repeated once

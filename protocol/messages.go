@@ -16,6 +16,14 @@ const (
 	OpAuthenticate = "authenticate"
 	OpLogout       = "logout"
 	OpRefresh      = "refresh"
+
+	OpPolicy         = "policy"
+	OpChangePassword = "change_password"
+	OpSessions       = "sessions"
+	OpRevokeSession  = "revoke_session"
+	OpLogoutAll      = "logout_all"
+	OpChangeEmail    = "change_email"
+	OpDeleteAccount  = "delete_account"
 )
 
 // Error codes: the closed list a response's error.code takes. SPEC.md
@@ -28,6 +36,7 @@ const (
 	CodeUsernameTaken      = "username_taken"
 	CodeEmailTaken         = "email_taken"
 	CodeWeakPassword       = "weak_password"
+	CodeNotFound           = "not_found"
 	CodeRateLimited        = "rate_limited"
 	CodeBusy               = "busy"
 	CodeUnavailable        = "unavailable"
@@ -38,7 +47,7 @@ const (
 // Codes lists every error code in the closed list.
 var Codes = []string{
 	CodeBadRequest, CodeUnsupportedOp, CodeInvalidCredentials, CodeInvalidToken,
-	CodeUsernameTaken, CodeEmailTaken, CodeWeakPassword, CodeRateLimited,
+	CodeUsernameTaken, CodeEmailTaken, CodeWeakPassword, CodeNotFound, CodeRateLimited,
 	CodeBusy, CodeUnavailable, CodeOutcomeUnknown, CodeInternal,
 }
 
@@ -216,6 +225,27 @@ type SignupResult struct {
 type LoginRequest struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
+	// Client optionally describes the client, for the session list
+	// (sessions): 1 to MaxClientLength characters of printable ASCII
+	// (space to '~'), e.g. "account/1.0 (linux)".
+	Client string `json:"client,omitempty"`
+}
+
+// MaxClientLength bounds LoginRequest.Client, in characters.
+const MaxClientLength = 64
+
+// CheckClient reports whether a login's client description is
+// acceptable: empty, or 1 to MaxClientLength printable ASCII characters.
+func CheckClient(c string) error {
+	if len(c) > MaxClientLength {
+		return fmt.Errorf("client must be at most %d characters", MaxClientLength)
+	}
+	for i := 0; i < len(c); i++ {
+		if c[i] < ' ' || c[i] > '~' {
+			return errors.New("client must be printable ASCII (space to '~')")
+		}
+	}
+	return nil
 }
 
 // TokenRequest is the body of authenticate, logout and refresh.
@@ -255,4 +285,96 @@ type SessionInfo struct {
 	ID        string    `json:"id"`
 	CreatedAt time.Time `json:"created_at"`
 	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// PolicyRequest is the body of policy: empty.
+type PolicyRequest struct{}
+
+// PolicyResult is the result of policy: the password rules the server
+// applies to signup and change_password.
+type PolicyResult struct {
+	// MinPasswordLength and MaxPasswordLength bound a chosen password,
+	// in Unicode code points.
+	MinPasswordLength int `json:"min_password_length"`
+	MaxPasswordLength int `json:"max_password_length"`
+}
+
+// ChangePasswordRequest is the body of change_password.
+type ChangePasswordRequest struct {
+	Token           string `json:"token"`
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+	// EndOtherSessions revokes every other session of the account;
+	// absent means true.
+	EndOtherSessions *bool `json:"end_other_sessions,omitempty"`
+}
+
+// ChangePasswordResult is the result of change_password: a fresh token
+// for the caller's session, and how many other sessions ended.
+type ChangePasswordResult struct {
+	TokenResult
+	SessionsEnded int `json:"sessions_ended"`
+}
+
+// SessionsResult is the result of sessions.
+type SessionsResult struct {
+	// Sessions are the account's live sessions, oldest first.
+	Sessions []SessionDetail `json:"sessions"`
+}
+
+// SessionDetail is one live session as the sessions op lists it.
+type SessionDetail struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+	// LastUsedAt is when a token of the session was last accepted, to
+	// the minute.
+	LastUsedAt time.Time `json:"last_used_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	// ClientIP is the address the session logged in from; may be empty.
+	ClientIP string `json:"client_ip,omitempty"`
+	// Client is the description the client gave at login; may be empty.
+	Client string `json:"client,omitempty"`
+	// Current marks the session of the token that asked.
+	Current bool `json:"current"`
+}
+
+// RevokeSessionRequest is the body of revoke_session.
+type RevokeSessionRequest struct {
+	Token     string `json:"token"`
+	SessionID string `json:"session_id"`
+}
+
+// RevokeSessionResult is the result of revoke_session.
+type RevokeSessionResult struct {
+	SessionID string `json:"session_id"`
+}
+
+// LogoutAllRequest is the body of logout_all.
+type LogoutAllRequest struct {
+	Token string `json:"token"`
+	// KeepCurrent keeps the caller's session; absent means false.
+	KeepCurrent bool `json:"keep_current,omitempty"`
+}
+
+// SessionsEndedResult is the result of logout_all and delete_account.
+type SessionsEndedResult struct {
+	SessionsEnded int `json:"sessions_ended"`
+}
+
+// ChangeEmailRequest is the body of change_email.
+type ChangeEmailRequest struct {
+	Token    string `json:"token"`
+	Password string `json:"password"`
+	NewEmail string `json:"new_email"`
+}
+
+// AccountResult is the result of change_email.
+type AccountResult struct {
+	Account Account `json:"account"`
+}
+
+// DeleteAccountRequest is the body of delete_account.
+type DeleteAccountRequest struct {
+	Token    string `json:"token"`
+	Password string `json:"password"`
 }

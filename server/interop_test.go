@@ -88,7 +88,10 @@ func TestIndependentClientAgainstServer(t *testing.T) {
 	if code != 0 || strings.Contains(out, "FAIL") {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
-	for _, step := range []string{"handshake", "signup", "login", "authenticate", "refresh", "logout", "authenticate after logout", "unknown op", "wrong-typed field", "tampered packet: closed 1008 ''"} {
+	for _, step := range []string{"handshake", "signup", "login", "authenticate", "refresh", "logout", "authenticate after logout",
+		"policy", "sessions", "change_password", "revoke_session", "logout_all", "change_email", "delete_account",
+		"revoke_session: another account's session answered like a missing one",
+		"the deleted account's token after its name was taken again", "unknown op", "wrong-typed field", "tampered packet: closed 1008 ''"} {
 		if !strings.Contains(out, "ok    "+step) {
 			t.Errorf("step %q missing from the output:\n%s", step, out)
 		}

@@ -44,6 +44,23 @@ var operations = []operation{
 	op(protocol.OpAuthenticate, (*account.Service).Authenticate, requireToken),
 	op(protocol.OpLogout, (*account.Service).Logout, requireToken),
 	op(protocol.OpRefresh, (*account.Service).Refresh, requireToken),
+	op(protocol.OpPolicy, (*account.Service).Policy, nil),
+	op(protocol.OpChangePassword, (*account.Service).ChangePassword, func(r protocol.ChangePasswordRequest) error {
+		return required(r.Token != "" && r.CurrentPassword != "" && r.NewPassword != "", "token, current_password and new_password are required")
+	}),
+	op(protocol.OpSessions, (*account.Service).Sessions, requireToken),
+	op(protocol.OpRevokeSession, (*account.Service).RevokeSession, func(r protocol.RevokeSessionRequest) error {
+		return required(r.Token != "" && r.SessionID != "", "token and session_id are required")
+	}),
+	op(protocol.OpLogoutAll, (*account.Service).LogoutAll, func(r protocol.LogoutAllRequest) error {
+		return required(r.Token != "", "token is required")
+	}),
+	op(protocol.OpChangeEmail, (*account.Service).ChangeEmail, func(r protocol.ChangeEmailRequest) error {
+		return required(r.Token != "" && r.Password != "" && r.NewEmail != "", "token, password and new_email are required")
+	}),
+	op(protocol.OpDeleteAccount, (*account.Service).DeleteOwnAccount, func(r protocol.DeleteAccountRequest) error {
+		return required(r.Token != "" && r.Password != "", "token and password are required")
+	}),
 }
 
 // operationsByName indexes the table.

@@ -101,7 +101,7 @@ func TestRunSQLite(t *testing.T) {
 	db := MustOpenMigrated(t, got.Database)
 	now := time.Now()
 	a := store.Account{ID: strings.Repeat("a", 32), Username: "alice", PasswordHash: "$argon2id$x", CreatedAt: now, UpdatedAt: now}
-	if err := db.CreateAccount(ctx, a); err != nil {
+	if err := db.CreateAccount(ctx, a, store.AuthEvent{}); err != nil {
 		t.Fatalf("CreateAccount in the new database: %v", err)
 	}
 }

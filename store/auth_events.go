@@ -9,7 +9,9 @@ const (
 	EventSignup = "signup"
 	// EventLogin: a login succeeded and opened a session.
 	EventLogin = "login"
-	// EventLoginFailed: a login was refused; Reason says why.
+	// EventLoginFailed: a login, or the password check of an owner's
+	// change (then SessionID is the caller's session), was refused;
+	// Reason says why.
 	EventLoginFailed = "login_failed"
 	// EventRefresh: a token was refreshed.
 	EventRefresh = "refresh"
@@ -32,8 +34,20 @@ const (
 	// EventEnabled: an administrator enabled an account again.
 	EventEnabled = "account_enabled"
 	// EventDeleted: an account was deleted with its sessions; Reason says
-	// who decided (ReasonAdmin). The event keeps the account id only.
+	// who decided (ReasonAdmin or ReasonSelf). The event keeps the
+	// account id only.
 	EventDeleted = "account_deleted"
+	// EventPasswordChanged: the owner changed the account's password;
+	// Reason is ReasonOthersEnded when the other sessions were revoked
+	// with it.
+	EventPasswordChanged = "password_changed"
+	// EventEmailChanged: the owner changed the account's email.
+	EventEmailChanged = "email_changed"
+	// EventSessionsRevoked: sessions were ended other than by logout;
+	// Reason says how (ReasonOneSession, ReasonAllSessions,
+	// ReasonOthersEnded, ReasonAdmin). SessionID is the session revoked
+	// (one) or the caller's (all).
+	EventSessionsRevoked = "sessions_revoked"
 	// EventKeyRotated: an administrator wrote the next signing key;
 	// Reason is the new key's id.
 	EventKeyRotated = "key_rotated"
@@ -45,6 +59,21 @@ const (
 // ReasonAdmin marks a decision an administrator made (with EventDeleted
 // and the other admin events).
 const ReasonAdmin = "admin"
+
+// ReasonSelf marks a decision the account's owner made (EventDeleted).
+const ReasonSelf = "self"
+
+// Reasons with EventSessionsRevoked and EventPasswordChanged.
+const (
+	// ReasonOneSession: the owner ended one session (revoke_session).
+	ReasonOneSession = "one"
+	// ReasonAllSessions: the owner ended every session, the caller's
+	// included (logout_all).
+	ReasonAllSessions = "all"
+	// ReasonOthersEnded: every session but the caller's was ended
+	// (logout_all keeping the current one, or a password change).
+	ReasonOthersEnded = "others"
+)
 
 // Reasons a login failed (AuthEvent.Reason with EventLoginFailed). They are
 // recorded for the operator only; the client always gets the same error.

@@ -59,6 +59,10 @@ type Account struct {
 	// Email is optional ("" means none); unique when present, stored in
 	// lowercase.
 	Email string
+	// PendingEmail is a new address waiting beside Email until it is
+	// verified ("" means none); not unique, stored in lowercase.
+	// CreateAccount ignores it; ChangeEmail sets it.
+	PendingEmail string
 	// PasswordHash is an Argon2id PHC string.
 	PasswordHash string
 	// Disabled accounts cannot log in and their tokens are refused.
@@ -82,7 +86,22 @@ type Session struct {
 	ExpiresAt time.Time
 	// RevokedAt is the zero time while the session is live.
 	RevokedAt time.Time
+	// LastUsedAt is when a token of the session was last accepted, to
+	// the minute (TouchSession); CreateSession stores it as given.
+	LastUsedAt time.Time
+	// Client is the short description the client gave at login (at most
+	// MaxSessionClient bytes of printable ASCII); may be empty.
+	Client string
+	// IP is the client's address at login; may be empty.
+	IP string
 }
+
+// MaxSessionClient bounds Session.Client, in bytes.
+const MaxSessionClient = 64
+
+// Live reports whether the session is neither revoked nor past its
+// absolute end at t.
+func (s Session) Live(t time.Time) bool { return !s.Revoked() && t.Before(s.ExpiresAt) }
 
 // Revoked reports whether the session has been revoked.
 func (s Session) Revoked() bool { return !s.RevokedAt.IsZero() }
@@ -118,9 +137,11 @@ type SigningKey struct {
 // takes a context with the caller's deadline. Methods return ErrUnavailable
 // (wrapped) when the database cannot be reached.
 type Store interface {
-	// CreateAccount inserts a new account. It returns a *ConflictError
-	// (ErrAlreadyExists) when the id, username or email is taken.
-	CreateAccount(ctx context.Context, a Account) error
+	// CreateAccount inserts a new account and, in the same transaction,
+	// appends e to the audit log when e.Type is set. It returns a
+	// *ConflictError (ErrAlreadyExists) when the id, username or email is
+	// taken, and writes nothing then.
+	CreateAccount(ctx context.Context, a Account, e AuthEvent) error
 	// GetAccount returns the account with the given id, or ErrNotFound.
 	GetAccount(ctx context.Context, id string) (Account, error)
 	// GetAccountByUsername returns the account with the given (lowercase)
@@ -131,6 +152,19 @@ type Store interface {
 	// UpdatePasswordHash replaces an account's hash; ErrNotFound if the
 	// account does not exist.
 	UpdatePasswordHash(ctx context.Context, id, hash string, at time.Time) error
+	// ChangePassword is a password change decided at e.At: in one
+	// transaction it replaces the account's hash, clears its failed-login
+	// counter, revokes every live session of the account but keep when
+	// endOthers is set, and appends e to the audit log. It returns how
+	// many sessions it revoked; ErrNotFound (and no change) if the
+	// account does not exist.
+	ChangePassword(ctx context.Context, id, hash string, endOthers bool, keep string, e AuthEvent) (int, error)
+	// ChangeEmail sets an account's email and pending email (either may
+	// be "") at e.At and, in the same transaction, appends e to the
+	// audit log. It returns a *ConflictError with Field "email" when
+	// another account has that email; ErrNotFound if the account does
+	// not exist. Nothing changes on an error.
+	ChangeEmail(ctx context.Context, id, email, pendingEmail string, e AuthEvent) error
 	// SetAccountDisabled disables or enables an account at e.At and, in
 	// the same transaction, appends e to the audit log; disabling also
 	// revokes every live session of the account. It returns how many
@@ -149,28 +183,46 @@ type Store interface {
 	// update; ErrNotFound if the account does not exist (nothing is
 	// written then).
 	RecordLoginFailure(ctx context.Context, e AuthEvent) (LoginFailures, error)
-	// ResetLoginFailures clears an account's failed-login counter (after a
-	// successful login, or an administrator's unlock) and returns the
-	// count it cleared; when e.Type is set, e is appended to the audit
-	// log in the same transaction. ErrNotFound (and no change) if the
-	// account does not exist.
+	// ResetLoginFailures clears an account's failed-login counter (an
+	// administrator's unlock) and returns the count it cleared; when
+	// e.Type is set, e is appended to the audit log in the same
+	// transaction. ErrNotFound (and no change) if the account does not
+	// exist.
 	ResetLoginFailures(ctx context.Context, accountID string, e AuthEvent) (int, error)
 
-	// CreateSession inserts a session; ErrAlreadyExists if the id is taken,
-	// ErrNotFound if the account does not exist.
-	CreateSession(ctx context.Context, s Session) error
+	// CreateSession opens a session after a successful login: in one
+	// transaction it clears the account's failed-login counter, inserts
+	// s, and appends e to the audit log when e.Type is set.
+	// ErrAlreadyExists if the id is taken, ErrNotFound if the account
+	// does not exist; nothing is written then.
+	CreateSession(ctx context.Context, s Session, e AuthEvent) error
 	// GetSession returns the session with the given id, or ErrNotFound.
 	GetSession(ctx context.Context, id string) (Session, error)
 	// GetSessionAccount returns a session and its account in one read
 	// (the check behind every authenticate), or ErrNotFound.
 	GetSessionAccount(ctx context.Context, sessionID string) (Session, Account, error)
-	// RevokeSession marks a live session revoked at the given time. It is
-	// idempotent: revoking a revoked session keeps the first time.
-	// ErrNotFound if the session does not exist.
-	RevokeSession(ctx context.Context, id string, at time.Time) error
-	// RevokeAccountSessions revokes every live session of an account and
-	// returns how many it revoked.
-	RevokeAccountSessions(ctx context.Context, accountID string, at time.Time) (int, error)
+	// ListSessions returns the account's sessions live at t (neither
+	// revoked nor past ExpiresAt), oldest first; none (not an error)
+	// for an unknown account.
+	ListSessions(ctx context.Context, accountID string, t time.Time) ([]Session, error)
+	// TouchSession sets a session's LastUsedAt to at, unless it is
+	// already at or after at (so concurrent instances never move it
+	// back). Touching a session that does not exist does nothing.
+	TouchSession(ctx context.Context, id string, at time.Time) error
+	// RevokeSession revokes session id of account accountID at e.At
+	// and, in the same transaction, appends e to the audit log when
+	// e.Type is set. It is idempotent: revoking a revoked session keeps
+	// the first time (and still appends e). ErrNotFound, and nothing
+	// written, when the account has no session with that id.
+	RevokeSession(ctx context.Context, accountID, id string, e AuthEvent) error
+	// RevokeAccountSessions revokes every session of an account live at
+	// e.At except keep ("" keeps none) and, in the same transaction,
+	// appends e to the audit log. It returns how many it revoked;
+	// ErrNotFound (and nothing written) if the account does not exist.
+	RevokeAccountSessions(ctx context.Context, accountID, keep string, e AuthEvent) (int, error)
+	// PruneSessions deletes the sessions whose ExpiresAt is before a
+	// time and returns how many it deleted.
+	PruneSessions(ctx context.Context, before time.Time) (int64, error)
 
 	// CreateSigningKey inserts a signing key; ErrAlreadyExists if the id is
 	// taken.

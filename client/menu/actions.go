@@ -3,6 +3,7 @@ package menu
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ const (
 	doWhoami   = "whoami"
 	doRefresh  = "refresh"
 	doLogout   = "logout"
+	doAccount  = "account"
 	doQuit     = "quit"
 	titleMenu  = "accountd"
 	signupHelp = "3 to 32 characters: a-z, 0-9, '.', '_' and '-'"
@@ -64,6 +66,7 @@ func (m *menu) loggedIn(ctx context.Context) error {
 		huh.NewOption("Who am I", doWhoami),
 		huh.NewOption("Refresh session", doRefresh),
 		huh.NewOption("Log out", doLogout),
+		huh.NewOption("Account…", doAccount),
 		huh.NewOption("Quit", doQuit),
 	)
 	if err != nil {
@@ -76,9 +79,14 @@ func (m *menu) loggedIn(ctx context.Context) error {
 		return m.handled(m.refresh(ctx))
 	case doLogout:
 		return m.handled(m.logout(ctx))
+	case doAccount:
+		return m.handled(m.accountScreen(ctx))
 	}
 	return errQuit
 }
+
+// menuClient names the menu in the account's session list.
+var menuClient = "account menu (" + runtime.GOOS + ")"
 
 // handled shows what an action's error means and returns to the menu,
 // unless the error ends the menu.
@@ -124,7 +132,7 @@ func (m *menu) signup(ctx context.Context) error {
 	var password string
 	if !generate {
 		var again string
-		min := m.opts.MinPasswordLength
+		min := m.minPassword
 		err := m.form(ctx, huh.NewGroup(
 			huh.NewInput().Title("Password").EchoMode(m.secretEcho).
 				DescriptionFunc(passwordMeter(min, &password, &username), &password).
@@ -204,7 +212,7 @@ func (m *menu) login(ctx context.Context) error {
 func (m *menu) openSession(ctx context.Context, username, password string) error {
 	var tok *client.Token
 	err := m.call(ctx, "Logging in as "+username, func(ctx context.Context) (err error) {
-		tok, err = m.cl.Login(ctx, username, password)
+		tok, err = m.cl.LoginWith(ctx, client.LoginRequest{Username: username, Password: password, Client: menuClient})
 		return err
 	})
 	if err != nil {

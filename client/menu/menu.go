@@ -66,9 +66,10 @@ type Options struct {
 	Out io.Writer
 	// Timeout bounds each network operation. Default 30 s.
 	Timeout time.Duration
-	// MinPasswordLength is the shortest password the signup form accepts
-	// before asking the server, whose own policy (15 by default) has the
-	// final word. Default 8, the lowest minimum a server may set.
+	// MinPasswordLength is the shortest password the password forms
+	// accept when the server does not announce its own minimum (the
+	// policy operation, asked at connect; the server has the final word
+	// either way). Default 8, the lowest minimum a server may set.
 	MinPasswordLength int
 }
 
@@ -102,6 +103,10 @@ type menu struct {
 	server   string // host:port
 	accepted string // fingerprint the user agreed to trust
 
+	// minPassword is the server's announced password minimum, or
+	// Options.MinPasswordLength when it announced none.
+	minPassword int
+
 	token    *client.Token // nil when logged out
 	username string        // last username typed, to prefill forms
 	email    string
@@ -117,7 +122,7 @@ func newMenu(opts Options) (*menu, error) {
 	if opts.MinPasswordLength <= 0 {
 		opts.MinPasswordLength = 8
 	}
-	m := &menu{opts: opts, in: opts.In, out: opts.Out, accessible: opts.Accessible, secretEcho: huh.EchoModePassword}
+	m := &menu{opts: opts, in: opts.In, out: opts.Out, accessible: opts.Accessible, secretEcho: huh.EchoModePassword, minPassword: opts.MinPasswordLength}
 	if m.in == nil {
 		m.in = os.Stdin
 	}
@@ -335,6 +340,7 @@ func (m *menu) connect(ctx context.Context) error {
 		switch {
 		case err == nil:
 			m.ok("Connected to %s (%s).", m.server, m.cl.Fingerprint())
+			m.askPolicy(ctx)
 			if !m.accessible {
 				m.hint("↑/↓ to move, Enter to choose, Esc to go back.")
 			}

@@ -156,7 +156,7 @@ func TestAccessibleWalkthrough(t *testing.T) {
 		`Trust `+regexp.QuoteMeta(ts.Addr)+`\?`,
 		`Connected to `+regexp.QuoteMeta(ts.Addr),
 		`not an email address`,
-		`at least 8 characters \(5 so far\)`,
+		`at least 15 characters \(5 so far\)`,
 		`does not match the password above`,
 		`Account alice created`,
 		`Wrong username or password\.`,
@@ -189,7 +189,7 @@ func TestAccessibleGeneratedAndRemembered(t *testing.T) {
 		"y",
 		"2", "bob", "bob@example.com", "2", // generate
 		"y", // log in now
-		"4", // Quit, keeping the session
+		"5", // Quit, keeping the session
 	)
 	if r.err != nil {
 		t.Fatalf("Run: %v", r.err)
@@ -348,7 +348,7 @@ func TestAccessibleQuitClosesSession(t *testing.T) {
 	r := runMenu(t, ts.Addr, t.TempDir(), false,
 		"y", "2", "frank", "", "1", password, password, "y",
 		"1", // Who am I: shows the session id
-		"4", // Quit
+		"5", // Quit
 	)
 	if r.err != nil {
 		t.Fatalf("Run: %v", r.err)
@@ -383,7 +383,7 @@ func TestAccessibleIdentityChangesMidSession(t *testing.T) {
 			ts.MustRestart()
 		},
 		"1", // Who am I: the redial meets the other key
-		"4",
+		"5",
 	)
 	var mismatch *client.KeyMismatchError
 	if !errors.As(r.err, &mismatch) {
@@ -402,7 +402,7 @@ func TestAccessibleIdentityChangesMidSession(t *testing.T) {
 func TestAccessibleRateLimited(t *testing.T) {
 	t.Parallel()
 	ts := servertest.MustStart(t, func(c *server.Config) {
-		c.RateLimit, c.RateBurst = 0.1, 3 // the dial to ask about trust, the dial, one login
+		c.RateLimit, c.RateBurst = 0.1, 4 // the dial to ask about trust, the dial, the policy, one login
 	})
 	r := runMenu(t, ts.Addr, t.TempDir(), false,
 		"y",

@@ -118,6 +118,8 @@ func describeRefusal(se *client.ServerError) (msg, hint string) {
 	switch {
 	case errors.Is(se, client.ErrInvalidCredentials):
 		return "Wrong username or password.", "Check both and try again; usernames are not case-sensitive."
+	case errors.Is(se, client.ErrNotFound):
+		return "That session is not one of yours, or it has ended.", "List the sessions again."
 	case errors.Is(se, client.ErrUsernameTaken):
 		return "That username is taken.", "Choose another one, or log in if it is yours."
 	case errors.Is(se, client.ErrEmailTaken):

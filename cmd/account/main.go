@@ -1,7 +1,7 @@
 // Command account is accountd's terminal client: an interactive menu
 // (client/menu) when run without a command in a terminal, and
 // non-interactive subcommands for scripts (signup, login, whoami,
-// refresh, logout).
+// refresh, logout, passwd, sessions, email, delete).
 //
 // Exit codes: 0 ok, 1 refused by the server, 2 usage, 3 connection or
 // trust failure.
@@ -46,7 +46,15 @@ commands:
   login    log in, print a token  --server URL --username U --password-stdin
   whoami   show who a token is    --server URL --token T
   refresh  get a fresh token      --server URL --token T
-  logout   revoke a token         --server URL --token T
+  logout   revoke a token         --server URL --token T [--all]
+  passwd   change the password    --server URL --token T [--password-stdin] [--keep-sessions]
+  sessions list live sessions     --server URL --token T [--revoke ID]
+  email    change the email       --server URL --token T --email E [--password-stdin]
+  delete   delete the account     --server URL --token T [--password-stdin] [--yes]
+
+Passwords are read from the terminal without echo, or with
+--password-stdin from stdin, one per line (passwd: the current password,
+then the new one; after the token when --token-stdin is given too).
 
 common flags:
   --json                  machine-readable output
@@ -91,9 +99,24 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "login":
 		fs.StringVar(&o.username, "username", "", "username")
 		fs.BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
-	case "whoami", "refresh", "logout":
+	case "whoami", "refresh", "logout", "passwd", "sessions", "email", "delete":
 		fs.StringVar(&o.token, "token", os.Getenv("ACCOUNTD_TOKEN"), "session token; env ACCOUNTD_TOKEN (visible to other local users in the process list: prefer --token-stdin or the env)")
 		fs.BoolVar(&o.tokenStdin, "token-stdin", false, "read the token from the first line of stdin")
+		switch cmd {
+		case "logout":
+			fs.BoolVar(&o.all, "all", false, "end every session of the account, this one included")
+		case "passwd":
+			fs.BoolVar(&o.passwordStdin, "password-stdin", false, "read the current, then the new password from stdin, one per line")
+			fs.BoolVar(&o.keepSessions, "keep-sessions", false, "keep the account's other sessions (by default they end)")
+		case "sessions":
+			fs.StringVar(&o.revoke, "revoke", "", "end the session with this id")
+		case "email":
+			fs.StringVar(&o.email, "email", "", "the new email address")
+			fs.BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from stdin")
+		case "delete":
+			fs.BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from stdin")
+			fs.BoolVar(&o.yes, "yes", false, "do not ask to type the username to confirm")
+		}
 	default:
 		fmt.Fprintf(stderr, "account: error: unknown command %q\n%s", cmd, usage)
 		return exitUsage
@@ -107,7 +130,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if fs.NArg() > 0 {
 		return report(stderr, usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))})
 	}
-	o.stdin, o.stdout = stdin, stdout
+	o.stdin, o.stdout, o.stderr = stdin, stdout, stderr
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	var err error
@@ -122,6 +145,14 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = o.refresh(ctx)
 	case "logout":
 		err = o.logout(ctx)
+	case "passwd":
+		err = o.passwd(ctx)
+	case "sessions":
+		err = o.sessions(ctx)
+	case "email":
+		err = o.changeEmail(ctx)
+	case "delete":
+		err = o.deleteAccount(ctx)
 	}
 	return report(stderr, err)
 }
@@ -185,8 +216,12 @@ type options struct {
 	token                string
 	tokenStdin           bool
 	caFile               string
+	all, keepSessions    bool
+	yes                  bool
+	revoke               string
 	stdin                io.Reader
-	stdout               io.Writer
+	stdout, stderr       io.Writer
+	lines                *bufio.Reader // stdin, read line by line
 }
 
 func (o *options) dial(ctx context.Context) (*client.Conn, error) {
@@ -213,9 +248,12 @@ func (o *options) dial(ctx context.Context) (*client.Conn, error) {
 	return client.Dial(ctx, o.server, opts)
 }
 
-// readLine reads the first line of stdin, without its line ending.
+// readLine reads the next line of stdin, without its line ending.
 func (o *options) readLine(what string) (string, error) {
-	line, err := bufio.NewReaderSize(o.stdin, 4096).ReadString('\n')
+	if o.lines == nil {
+		o.lines = bufio.NewReaderSize(o.stdin, 4096)
+	}
+	line, err := o.lines.ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", fmt.Errorf("read %s from stdin: %w", what, err)
 	}
@@ -282,7 +320,7 @@ func (o *options) login(ctx context.Context) error {
 		return err
 	}
 	defer c.Close()
-	t, err := c.Login(ctx, o.username, password)
+	t, err := c.LoginWith(ctx, client.LoginRequest{Username: o.username, Password: password, Client: clientDescription})
 	if err != nil {
 		return err
 	}
@@ -335,6 +373,16 @@ func (o *options) refresh(ctx context.Context) error {
 }
 
 func (o *options) logout(ctx context.Context) error {
+	if o.all {
+		return o.withToken(ctx, func(c *client.Conn, tok string) error {
+			n, err := c.LogoutAll(ctx, tok, false)
+			if err != nil {
+				return err
+			}
+			forgetSavedSession(c.Server(), tok)
+			return o.print(map[string]int{"sessions_ended": n}, fmt.Sprintf("logged out everywhere: %d sessions ended", n))
+		})
+	}
 	return o.withToken(ctx, func(c *client.Conn, tok string) error {
 		if err := c.Logout(ctx, tok); err != nil {
 			return err

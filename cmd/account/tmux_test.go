@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -244,8 +245,8 @@ func TestAccessibleMenuInTmux(t *testing.T) {
 	p.typeText(password)
 	p.keys("Enter")
 	p.waitFor(`Logged in as erin`)
-	p.waitFor(`(?m)Enter a number between 1 and 4: *$`)
-	p.typeText("4")
+	p.waitFor(`(?m)Enter a number between 1 and 5: *$`)
+	p.typeText("5")
 	p.keys("Enter")
 	screen, _ := p.waitFor(`exit status (\d+)`)
 	if !strings.Contains(screen, "exit status 0") || !strings.Contains(screen, "Logged out erin") {
@@ -253,5 +254,130 @@ func TestAccessibleMenuInTmux(t *testing.T) {
 	}
 	if strings.Contains(screen, "staple") {
 		t.Errorf("the password was shown:\n%s", screen)
+	}
+}
+
+// TestAccountScreenInTmux walks the menu's Account screen in a real
+// terminal: change the password (keeping the other sessions), list the
+// sessions and end the other one, then delete the account with a typed
+// confirmation.
+func TestAccountScreenInTmux(t *testing.T) {
+	bin := buildAccount(t)
+	ts := servertest.MustStart(t, nil)
+	home := t.TempDir()
+	known := filepath.Join(home, "known_servers")
+	_, ck := servertest.Keys(t)
+	c, err := client.NewClient(ts.Addr, client.Options{Trust: client.NewKnownServers(known), TrustOnFirstUse: true, ClientKey: ck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	const (
+		password    = "correct horse battery staple"
+		newPassword = "a much longer passphrase than before"
+	)
+	if _, err := c.Signup(ctx, "alice", password, ""); err != nil {
+		t.Fatal(err)
+	}
+	other, err := c.LoginWith(ctx, client.LoginRequest{Username: "alice", Password: password, Client: "the other device"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	p := mustTmux(t, []string{"HOME=" + home, "TERM=xterm-256color", "LANG=C.UTF-8"},
+		bin+" --known-servers "+known+" --server "+ts.Addr)
+	p.waitFor(`Not logged in\.`)
+	p.keys("Enter") // Log in
+	p.waitFocus(`Username`)
+	p.typeText("alice")
+	p.keys("Enter")
+	p.waitFocus(`Password`)
+	p.typeText(password)
+	p.keys("Enter")
+	p.waitFor(`Logged in as alice\.`)
+
+	openAccount := func() {
+		p.waitFor(`Account…`)
+		p.keys("Down", "Down", "Down")
+		p.waitFor(`> Account…`)
+		p.keys("Enter")
+		p.waitFor(`Account alice\.`)
+	}
+
+	// Change password: the new one is checked against the server's
+	// minimum (15) as it is typed.
+	openAccount()
+	p.keys("Enter") // Change password
+	p.waitFocus(`Current password`)
+	p.typeText(password)
+	p.keys("Enter")
+	p.waitFocus(`New password`)
+	p.typeText("short")
+	p.waitFor(`At least 15 characters: 10 to go`)
+	p.keys("Enter")
+	p.waitFor(`\* at least 15 characters`) // Enter does not move on
+	for range len("short") {
+		p.keys("BSpace")
+	}
+	p.typeText(newPassword)
+	p.keys("Enter")
+	p.waitFocus(`New password again`)
+	p.typeText(newPassword)
+	p.keys("Enter")
+	p.waitFocus(`Log out your other sessions\?`)
+	p.keys("n")
+	p.waitFor(`Password changed; 0 other sessions ended\.`)
+	if _, err := c.Authenticate(ctx, other.Token); err != nil {
+		t.Fatalf("the other session after a change that kept it: %v", err)
+	}
+
+	// Sessions: both listed; end the other one.
+	openAccount()
+	p.keys("Down")
+	p.waitFor(`> Sessions`)
+	p.keys("Enter")
+	p.waitFor(`2 live sessions:`)
+	p.waitFor(`\(this one\)`)
+	p.waitFor(`> Back`) // the safe choice is the one offered
+	p.keys("Up")
+	p.waitFor(`> End ` + other.SessionID[:8] + `  the other device from 127\.0\.0\.1`)
+	p.keys("Enter")
+	p.waitFor(`Session ` + other.SessionID[:8] + ` ended`)
+	if _, err := c.Authenticate(ctx, other.Token); !errors.Is(err, client.ErrInvalidToken) {
+		t.Fatalf("the ended session's token: %v, want invalid token", err)
+	}
+
+	// Delete the account: the name must be typed exactly.
+	openAccount()
+	p.keys("Down", "Down", "Down", "Down")
+	p.waitFor(`> Delete account`)
+	p.keys("Enter")
+	p.waitFor(`cannot be undone`)
+	p.waitFocus(`Type alice to confirm`)
+	p.typeText("alic")
+	p.keys("Enter")
+	p.waitFor(`type alice exactly`)
+	p.typeText("e")
+	p.keys("Enter")
+	p.waitFocus(`Password`)
+	p.typeText(newPassword)
+	p.keys("Enter")
+	p.waitFor(`Account alice deleted; 1 session ended\.`)
+	p.waitFor(`Not logged in\.`)
+	if _, err := c.Login(ctx, "alice", newPassword); !errors.Is(err, client.ErrInvalidCredentials) {
+		t.Errorf("login to the deleted account: %v, want invalid credentials", err)
+	}
+
+	p.keys("C-c")
+	screen, _ := p.waitFor(`exit status (\d+)`)
+	if !strings.Contains(screen, "exit status 0") {
+		t.Errorf("the menu did not exit cleanly:\n%s", screen)
+	}
+	for _, secret := range []string{password, newPassword} {
+		if strings.Contains(screen, secret) {
+			t.Errorf("a password is on the screen:\n%s", screen)
+		}
 	}
 }

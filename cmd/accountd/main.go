@@ -7,7 +7,7 @@
 //	accountd config show     print every setting, secrets redacted
 //	accountd config get|set  read or change one setting (SIGHUP applies it)
 //	accountd keys list|rotate
-//	accountd users list|show|disable|enable|delete|unlock
+//	accountd users list|show|sessions|logout|disable|enable|delete|unlock
 //	accountd events [flags]  print the audit log
 //	accountd version
 package main
@@ -73,6 +73,10 @@ commands:
   keys rotate   create a new signing key; it signs after a lead time
   users list    list the accounts
   users show U  show one account
+  users sessions U
+                list an account's live sessions
+  users logout U
+                end every session of an account
   users disable U | enable U | delete U
                 disable (and log out), enable, or delete an account
   users unlock U
@@ -224,6 +228,7 @@ func serve(ctx context.Context, cfg *setup.Config, logFormat string, level slog.
 	hs := srv.HTTPServer(cfg.Listen)
 	log.Info("accountd serving", "addr", ln.Addr().String(), "tls", opts.tlsCert != "", "store", cfg.Database.String(), "identity", cfg.IdentityFingerprint(), "version", version())
 	go srv.Service().RunAuditPruner(ctx)
+	go srv.Service().RunSessionPruner(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -115,8 +115,26 @@ func scriptParams(dir string, vars map[string]string) testscript.Params {
 			"jwksverify": cmdJWKSVerify,
 			"filemode":   cmdFileMode,
 			"flipbyte":   cmdFlipByte,
+			"jsonenv":    cmdJSONEnv,
 		},
 	}
+}
+
+// jsonenv VAR file member — set VAR to the string member of the JSON
+// object in file (a later command's argument, such as a session id).
+func cmdJSONEnv(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 || neg {
+		ts.Fatalf("usage: jsonenv VAR file member")
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(ts.ReadFile(args[1])), &m); err != nil {
+		ts.Fatalf("%s: %v", args[1], err)
+	}
+	v, ok := m[args[2]].(string)
+	if !ok {
+		ts.Fatalf("%s has no string member %q", args[1], args[2])
+	}
+	ts.Setenv(args[0], v)
 }
 
 func freePort() (string, error) {

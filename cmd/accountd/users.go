@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/accountd/accountd/server/account"
 	"github.com/accountd/accountd/store"
 )
 
@@ -40,9 +41,19 @@ func status(a store.Account) string {
 	return "active"
 }
 
-// usersCmd: accountd users list|show|disable|enable|delete|unlock.
+// sessionJSON is a session as `users sessions --json` prints it.
+type sessionJSON struct {
+	ID         string    `json:"id"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	IP         string    `json:"client_ip,omitempty"`
+	Client     string    `json:"client,omitempty"`
+}
+
+// usersCmd: accountd users list|show|sessions|logout|disable|enable|delete|unlock.
 func usersCmd(ctx context.Context, args []string) error {
-	const choices = "list, show, disable, enable, delete or unlock"
+	const choices = "list, show, sessions, logout, disable, enable, delete or unlock"
 	sub, args, err := subcommand("users", args, choices)
 	if err != nil {
 		return err
@@ -54,10 +65,10 @@ func usersCmd(ctx context.Context, args []string) error {
 	switch sub {
 	case "list":
 		asJSON = fs.Bool("json", false, "print JSON")
-	case "show":
+	case "show", "sessions":
 		asJSON = fs.Bool("json", false, "print JSON")
 		want = []string{"USERNAME"}
-	case "disable", "enable", "unlock":
+	case "logout", "disable", "enable", "unlock":
 		want = []string{"USERNAME"}
 	case "delete":
 		yes = fs.Bool("yes", false, "do not ask for confirmation")
@@ -121,6 +132,14 @@ func usersCmd(ctx context.Context, args []string) error {
 		}
 		fmt.Printf("username: %s\nid:       %s\nemail:    %s\nstatus:   %s\nfailed logins in a row: %s\ncreated:  %s\nupdated:  %s\n",
 			a.Username, a.ID, a.Email, status(a), failures, a.CreatedAt.Format(time.RFC3339), a.UpdatedAt.Format(time.RFC3339))
+	case "sessions":
+		return printSessions(ctx, svc, a, *asJSON)
+	case "logout":
+		n, err := svc.LogoutAccount(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("logged out %s; revoked %d sessions\n", a.Username, n)
 	case "disable":
 		n, err := svc.DisableAccount(ctx, a.ID)
 		if err != nil {
@@ -156,6 +175,34 @@ func usersCmd(ctx context.Context, args []string) error {
 		}
 		fmt.Printf("deleted %s; revoked %d sessions\n", a.Username, n)
 	}
+	return nil
+}
+
+// printSessions prints an account's live sessions, oldest first. The
+// client description is the user's own text: it is quoted, so that it
+// cannot pass for something else on the terminal.
+func printSessions(ctx context.Context, svc *account.Service, a store.Account, asJSON bool) error {
+	list, err := svc.AccountSessions(ctx, a.ID)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		out := make([]sessionJSON, 0, len(list))
+		for _, x := range list {
+			out = append(out, sessionJSON{ID: x.ID, CreatedAt: x.CreatedAt, LastUsedAt: x.LastUsedAt, ExpiresAt: x.ExpiresAt, IP: x.IP, Client: x.Client})
+		}
+		return printJSON(out)
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SESSION\tCREATED\tLAST USED\tEXPIRES\tIP\tCLIENT")
+	for _, x := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%q\n", x.ID, x.CreatedAt.Format(time.RFC3339), x.LastUsedAt.Format(time.RFC3339),
+			x.ExpiresAt.Format(time.RFC3339), x.IP, x.Client)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "%d live sessions of %s\n", len(list), a.Username)
 	return nil
 }
 

@@ -127,3 +127,22 @@ func (s *Service) RecordConfigChange(ctx context.Context, key string) error {
 	}
 	return nil
 }
+
+// AccountSessions returns the account's live sessions, oldest first.
+func (s *Service) AccountSessions(ctx context.Context, id string) ([]store.Session, error) {
+	list, err := s.store.ListSessions(ctx, id, s.stamp())
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	return list, nil
+}
+
+// LogoutAccount ends every live session of an account, in one
+// transaction with its audit event, and returns how many it ended.
+func (s *Service) LogoutAccount(ctx context.Context, id string) (int, error) {
+	n, err := s.store.RevokeAccountSessions(ctx, id, "", s.adminEvent(ctx, store.EventSessionsRevoked, id))
+	if err != nil {
+		return 0, fmt.Errorf("log out account: %w", err)
+	}
+	return n, nil
+}

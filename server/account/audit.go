@@ -82,17 +82,23 @@ func (s *Service) PruneAuthEvents(ctx context.Context) (int64, error) {
 // AuditPruneInterval, until ctx ends. Several instances may run it at
 // once: a delete by age is idempotent.
 func (s *Service) RunAuditPruner(ctx context.Context) {
-	t := time.NewTicker(s.cfg.AuditPruneInterval)
+	s.runPruner(ctx, "audit log", s.cfg.AuditPruneInterval, s.PruneAuthEvents)
+}
+
+// runPruner runs prune at once and then every interval until ctx ends,
+// each run bounded by a minute; what names the table in the log.
+func (s *Service) runPruner(ctx context.Context, what string, interval time.Duration, prune func(context.Context) (int64, error)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		pctx, cancel := context.WithTimeout(ctx, time.Minute)
-		n, err := s.PruneAuthEvents(pctx)
+		n, err := prune(pctx)
 		cancel()
 		switch {
 		case err != nil && ctx.Err() == nil:
-			s.log.Warn("audit log pruning failed; will retry", "err", err)
+			s.log.Warn(what+" pruning failed; will retry", "err", err)
 		case n > 0:
-			s.log.Info("audit log pruned", "deleted", n, "older_than", s.settings().AuditRetention)
+			s.log.Info(what+" pruned", "deleted", n)
 		}
 		select {
 		case <-ctx.Done():

@@ -52,6 +52,8 @@ const (
 	// MinAuditRetention is the shortest retention a config may set.
 	MinAuditRetention = time.Hour
 	defaultAuditPrune = time.Hour
+	// defaultSessionPrune is how often ended sessions are deleted.
+	defaultSessionPrune = time.Hour
 
 	// clockLeeway is how far apart instances' and verifiers' clocks may
 	// be: tokens are valid from that long before their issue, and retired
@@ -128,6 +130,9 @@ type Config struct {
 	// AuditPruneInterval is how often the pruner deletes older rows.
 	// Default 1 h.
 	AuditPruneInterval time.Duration
+	// SessionPruneInterval is how often the session pruner deletes the
+	// sessions past their absolute lifetime. Default 1 h.
+	SessionPruneInterval time.Duration
 
 	// Metrics receives the Service's metrics. Default: a registry of its
 	// own (see Service.Metrics).
@@ -191,6 +196,9 @@ func (c *Config) SetDefaults() {
 	if c.AuditPruneInterval == 0 {
 		c.AuditPruneInterval = defaultAuditPrune
 	}
+	if c.SessionPruneInterval == 0 {
+		c.SessionPruneInterval = defaultSessionPrune
+	}
 	if c.Metrics == nil {
 		c.Metrics = prometheus.NewRegistry()
 	}
@@ -244,6 +252,8 @@ func (c *Config) checkSettings() error {
 		return fmt.Errorf("account: config: audit retention must be at least %v", MinAuditRetention)
 	case c.AuditPruneInterval < time.Millisecond:
 		return errors.New("account: config: audit prune interval must be at least 1ms")
+	case c.SessionPruneInterval < time.Millisecond:
+		return errors.New("account: config: session prune interval must be at least 1ms")
 	}
 	if err := c.Argon2.Validate(); err != nil {
 		return fmt.Errorf("account: config: %w", err)

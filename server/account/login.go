@@ -23,6 +23,9 @@ import (
 // wait a growing delay, and at LockAfter the account is locked until an
 // administrator unlocks it (UnlockAccount).
 func (s *Service) Login(ctx context.Context, req protocol.LoginRequest) (*protocol.TokenResult, error) {
+	if err := protocol.CheckClient(req.Client); err != nil {
+		return nil, NewError(protocol.CodeBadRequest, err.Error())
+	}
 	if req.Password == "" || len(req.Password) > 4*MaxPasswordLength {
 		s.audit(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: store.ReasonWrongPassword})
 		return nil, ErrInvalidCredentials
@@ -43,9 +46,9 @@ func (s *Service) Login(ctx context.Context, req protocol.LoginRequest) (*protoc
 		return nil, ErrInvalidCredentials
 	}
 	if !ok {
-		return nil, s.recordFailure(ctx, at.account, unreadable)
+		return nil, s.recordFailure(ctx, at.account, "", unreadable)
 	}
-	return s.openSession(ctx, at.account, req.Password, rehash)
+	return s.openSession(ctx, at.account, req, rehash)
 }
 
 // attempt is one login attempt after admission: the account (zero when
@@ -96,14 +99,15 @@ func (s *Service) beginAttempt(ctx context.Context, username string) (attempt, e
 
 // recordFailure counts a wrong password (or an unreadable stored hash)
 // against the account, with its audit event in the same transaction, and
-// audits the lock when this failure reached LockAfter.
-func (s *Service) recordFailure(ctx context.Context, a store.Account, unreadable bool) error {
+// audits the lock when this failure reached LockAfter. sessionID is the
+// session of a re-authentication, "" for a login.
+func (s *Service) recordFailure(ctx context.Context, a store.Account, sessionID string, unreadable bool) error {
 	reason := store.ReasonWrongPassword
 	if unreadable {
 		s.log.Error("stored password hash unreadable", "account", a.ID)
 		reason = store.ReasonBadHash
 	}
-	f, err := s.store.RecordLoginFailure(ctx, s.event(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: reason, AccountID: a.ID}))
+	f, err := s.store.RecordLoginFailure(ctx, s.event(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: reason, AccountID: a.ID, SessionID: sessionID}))
 	if err != nil {
 		return fmt.Errorf("record login failure: %w", err)
 	}
@@ -113,24 +117,24 @@ func (s *Service) recordFailure(ctx context.Context, a store.Account, unreadable
 	return ErrInvalidCredentials
 }
 
-// openSession finishes a login whose password checked out: it clears the
-// failure counter, upgrades an outdated hash, and opens a session.
-func (s *Service) openSession(ctx context.Context, a store.Account, password string, rehash bool) (*protocol.TokenResult, error) {
-	// Unconditional: another instance may have counted a failure since
-	// the account was read.
-	if _, err := s.store.ResetLoginFailures(ctx, a.ID, store.AuthEvent{}); err != nil {
-		return nil, fmt.Errorf("reset login failures: %w", err)
-	}
+// openSession finishes a login whose password checked out: it upgrades
+// an outdated hash and opens a session, which clears the failure counter
+// (unconditionally: another instance may have counted a failure since the
+// account was read) and writes the login's audit row in one transaction.
+func (s *Service) openSession(ctx context.Context, a store.Account, req protocol.LoginRequest, rehash bool) (*protocol.TokenResult, error) {
 	if rehash {
-		s.upgradeHash(ctx, a.ID, password)
+		s.upgradeHash(ctx, a.ID, req.Password)
 	}
 	sid, err := randomID()
 	if err != nil {
 		return nil, err
 	}
-	now := s.stamp()
-	sess := store.Session{ID: sid, AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(s.settings().SessionLifetime)}
-	err = s.store.CreateSession(ctx, sess)
+	e := s.event(ctx, store.AuthEvent{Type: store.EventLogin, AccountID: a.ID, SessionID: sid})
+	sess := store.Session{
+		ID: sid, AccountID: a.ID, CreatedAt: e.At, ExpiresAt: e.At.Add(s.settings().SessionLifetime),
+		LastUsedAt: e.At, Client: req.Client, IP: e.IP,
+	}
+	err = s.store.CreateSession(ctx, sess, e)
 	if errors.Is(err, store.ErrOutcomeUnknown) {
 		err = s.settle(ctx, err, func(ctx context.Context) (bool, error) {
 			got, err := s.store.GetSession(ctx, sess.ID)
@@ -140,7 +144,6 @@ func (s *Service) openSession(ctx context.Context, a store.Account, password str
 	if err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
-	s.audit(ctx, store.AuthEvent{Type: store.EventLogin, AccountID: a.ID, SessionID: sess.ID})
 	return s.issue(a, sess)
 }
 

@@ -24,9 +24,9 @@ type unconfirmedStore struct {
 
 var errUnconfirmed = fmt.Errorf("commit sent, no answer: %w: %w", store.ErrOutcomeUnknown, store.ErrUnavailable)
 
-func (u *unconfirmedStore) CreateAccount(ctx context.Context, a store.Account) error {
+func (u *unconfirmedStore) CreateAccount(ctx context.Context, a store.Account, e store.AuthEvent) error {
 	if u.applied {
-		if err := u.Store.CreateAccount(ctx, a); err != nil {
+		if err := u.Store.CreateAccount(ctx, a, e); err != nil {
 			return err
 		}
 	}
@@ -34,9 +34,9 @@ func (u *unconfirmedStore) CreateAccount(ctx context.Context, a store.Account) e
 	return errUnconfirmed
 }
 
-func (u *unconfirmedStore) CreateSession(ctx context.Context, s store.Session) error {
+func (u *unconfirmedStore) CreateSession(ctx context.Context, s store.Session, e store.AuthEvent) error {
 	if u.applied {
-		if err := u.Store.CreateSession(ctx, s); err != nil {
+		if err := u.Store.CreateSession(ctx, s, e); err != nil {
 			return err
 		}
 	}

@@ -37,6 +37,12 @@ func checkPassword(password, username string, minLen int) error {
 	return nil
 }
 
+// Policy returns the password rules signup and change_password apply,
+// so that a client can check a password as the user types it.
+func (s *Service) Policy(ctx context.Context, _ protocol.PolicyRequest) (*protocol.PolicyResult, error) {
+	return &protocol.PolicyResult{MinPasswordLength: s.cfg.MinPasswordLength, MaxPasswordLength: MaxPasswordLength}, nil
+}
+
 // hash hashes a password in a slot of the gate.
 func (s *Service) hash(ctx context.Context, password string) (string, error) {
 	var h string

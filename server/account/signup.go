@@ -65,7 +65,7 @@ func (s *Service) Signup(ctx context.Context, req protocol.SignupRequest) (*prot
 	}
 	now := s.stamp()
 	a := store.Account{ID: id, Username: username, Email: email, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
-	err = s.store.CreateAccount(ctx, a)
+	err = s.store.CreateAccount(ctx, a, s.event(ctx, store.AuthEvent{Type: store.EventSignup, AccountID: a.ID}))
 	if errors.Is(err, store.ErrOutcomeUnknown) {
 		err = s.settle(ctx, err, func(ctx context.Context) (bool, error) {
 			got, err := s.store.GetAccount(ctx, a.ID)
@@ -84,6 +84,5 @@ func (s *Service) Signup(ctx context.Context, req protocol.SignupRequest) (*prot
 		}
 		return nil, fmt.Errorf("create account: %w", err)
 	}
-	s.audit(ctx, store.AuthEvent{Type: store.EventSignup, AccountID: a.ID})
 	return &protocol.SignupResult{Account: publicAccount(a), GeneratedPassword: generated}, nil
 }

@@ -71,8 +71,8 @@ func write0(ctx context.Context, g *guardedStore, f func(context.Context) error)
 	return err
 }
 
-func (g *guardedStore) CreateAccount(ctx context.Context, a store.Account) error {
-	return write0(ctx, g, func(ctx context.Context) error { return g.s.CreateAccount(ctx, a) })
+func (g *guardedStore) CreateAccount(ctx context.Context, a store.Account, e store.AuthEvent) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.CreateAccount(ctx, a, e) })
 }
 
 func (g *guardedStore) GetAccount(ctx context.Context, id string) (store.Account, error) {
@@ -91,6 +91,14 @@ func (g *guardedStore) UpdatePasswordHash(ctx context.Context, id, hash string, 
 	return write0(ctx, g, func(ctx context.Context) error { return g.s.UpdatePasswordHash(ctx, id, hash, at) })
 }
 
+func (g *guardedStore) ChangePassword(ctx context.Context, id, hash string, endOthers bool, keep string, e store.AuthEvent) (int, error) {
+	return write(ctx, g, func(ctx context.Context) (int, error) { return g.s.ChangePassword(ctx, id, hash, endOthers, keep, e) })
+}
+
+func (g *guardedStore) ChangeEmail(ctx context.Context, id, email, pendingEmail string, e store.AuthEvent) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.ChangeEmail(ctx, id, email, pendingEmail, e) })
+}
+
 func (g *guardedStore) SetAccountDisabled(ctx context.Context, id string, disabled bool, e store.AuthEvent) (int, error) {
 	return write(ctx, g, func(ctx context.Context) (int, error) { return g.s.SetAccountDisabled(ctx, id, disabled, e) })
 }
@@ -107,8 +115,8 @@ func (g *guardedStore) ResetLoginFailures(ctx context.Context, accountID string,
 	return write(ctx, g, func(ctx context.Context) (int, error) { return g.s.ResetLoginFailures(ctx, accountID, e) })
 }
 
-func (g *guardedStore) CreateSession(ctx context.Context, s store.Session) error {
-	return write0(ctx, g, func(ctx context.Context) error { return g.s.CreateSession(ctx, s) })
+func (g *guardedStore) CreateSession(ctx context.Context, s store.Session, e store.AuthEvent) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.CreateSession(ctx, s, e) })
 }
 
 func (g *guardedStore) GetSession(ctx context.Context, id string) (store.Session, error) {
@@ -127,12 +135,26 @@ func (g *guardedStore) GetSessionAccount(ctx context.Context, id string) (store.
 	return p.s, p.a, err
 }
 
-func (g *guardedStore) RevokeSession(ctx context.Context, id string, at time.Time) error {
-	return write0(ctx, g, func(ctx context.Context) error { return g.s.RevokeSession(ctx, id, at) })
+func (g *guardedStore) ListSessions(ctx context.Context, accountID string, t time.Time) ([]store.Session, error) {
+	return read(ctx, g, func(ctx context.Context) ([]store.Session, error) { return g.s.ListSessions(ctx, accountID, t) })
 }
 
-func (g *guardedStore) RevokeAccountSessions(ctx context.Context, accountID string, at time.Time) (int, error) {
-	return write(ctx, g, func(ctx context.Context) (int, error) { return g.s.RevokeAccountSessions(ctx, accountID, at) })
+func (g *guardedStore) TouchSession(ctx context.Context, id string, at time.Time) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.TouchSession(ctx, id, at) })
+}
+
+func (g *guardedStore) RevokeSession(ctx context.Context, accountID, id string, e store.AuthEvent) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.RevokeSession(ctx, accountID, id, e) })
+}
+
+func (g *guardedStore) RevokeAccountSessions(ctx context.Context, accountID, keep string, e store.AuthEvent) (int, error) {
+	return write(ctx, g, func(ctx context.Context) (int, error) { return g.s.RevokeAccountSessions(ctx, accountID, keep, e) })
+}
+
+// PruneSessions is bounded by the caller's deadline only, like
+// PruneAuthEvents.
+func (g *guardedStore) PruneSessions(ctx context.Context, before time.Time) (int64, error) {
+	return g.s.PruneSessions(ctx, before)
 }
 
 func (g *guardedStore) CreateSigningKey(ctx context.Context, k store.SigningKey) error {

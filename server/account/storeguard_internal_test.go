@@ -28,7 +28,7 @@ func (f *flakyStore) GetSession(ctx context.Context, id string) (store.Session, 
 	return store.Session{ID: id}, nil
 }
 
-func (f *flakyStore) CreateSession(ctx context.Context, s store.Session) error {
+func (f *flakyStore) CreateSession(ctx context.Context, s store.Session, _ store.AuthEvent) error {
 	f.writes++
 	if f.writes <= f.fail {
 		return fmt.Errorf("create session: %w: connection reset", store.ErrUnavailable)
@@ -69,7 +69,7 @@ func TestGuardedStoreNeverRepeatsWrites(t *testing.T) {
 	t.Parallel()
 	f := &flakyStore{fail: 1}
 	g := &guardedStore{s: f, timeout: 5 * time.Second}
-	if err := g.CreateSession(testContext(t), store.Session{}); !errors.Is(err, store.ErrUnavailable) {
+	if err := g.CreateSession(testContext(t), store.Session{}, store.AuthEvent{}); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("write on a broken connection: %v", err)
 	}
 	if f.writes != 1 {
@@ -109,7 +109,7 @@ func (h *hangingStore) call(method string) (hungCall, bool) {
 	return c, called
 }
 
-func (h *hangingStore) CreateAccount(ctx context.Context, _ store.Account) error {
+func (h *hangingStore) CreateAccount(ctx context.Context, _ store.Account, _ store.AuthEvent) error {
 	return h.hang(ctx, "CreateAccount")
 }
 func (h *hangingStore) GetAccount(ctx context.Context, _ string) (store.Account, error) {
@@ -136,7 +136,7 @@ func (h *hangingStore) RecordLoginFailure(ctx context.Context, _ store.AuthEvent
 func (h *hangingStore) ResetLoginFailures(ctx context.Context, _ string, _ store.AuthEvent) (int, error) {
 	return 0, h.hang(ctx, "ResetLoginFailures")
 }
-func (h *hangingStore) CreateSession(ctx context.Context, _ store.Session) error {
+func (h *hangingStore) CreateSession(ctx context.Context, _ store.Session, _ store.AuthEvent) error {
 	return h.hang(ctx, "CreateSession")
 }
 func (h *hangingStore) GetSession(ctx context.Context, _ string) (store.Session, error) {
@@ -145,11 +145,26 @@ func (h *hangingStore) GetSession(ctx context.Context, _ string) (store.Session,
 func (h *hangingStore) GetSessionAccount(ctx context.Context, _ string) (store.Session, store.Account, error) {
 	return store.Session{}, store.Account{}, h.hang(ctx, "GetSessionAccount")
 }
-func (h *hangingStore) RevokeSession(ctx context.Context, _ string, _ time.Time) error {
+func (h *hangingStore) RevokeSession(ctx context.Context, _, _ string, _ store.AuthEvent) error {
 	return h.hang(ctx, "RevokeSession")
 }
-func (h *hangingStore) RevokeAccountSessions(ctx context.Context, _ string, _ time.Time) (int, error) {
+func (h *hangingStore) RevokeAccountSessions(ctx context.Context, _, _ string, _ store.AuthEvent) (int, error) {
 	return 0, h.hang(ctx, "RevokeAccountSessions")
+}
+func (h *hangingStore) ChangePassword(ctx context.Context, _, _ string, _ bool, _ string, _ store.AuthEvent) (int, error) {
+	return 0, h.hang(ctx, "ChangePassword")
+}
+func (h *hangingStore) ChangeEmail(ctx context.Context, _, _, _ string, _ store.AuthEvent) error {
+	return h.hang(ctx, "ChangeEmail")
+}
+func (h *hangingStore) ListSessions(ctx context.Context, _ string, _ time.Time) ([]store.Session, error) {
+	return nil, h.hang(ctx, "ListSessions")
+}
+func (h *hangingStore) TouchSession(ctx context.Context, _ string, _ time.Time) error {
+	return h.hang(ctx, "TouchSession")
+}
+func (h *hangingStore) PruneSessions(ctx context.Context, _ time.Time) (int64, error) {
+	return 0, h.hang(ctx, "PruneSessions")
 }
 func (h *hangingStore) CreateSigningKey(ctx context.Context, _ store.SigningKey) error {
 	return h.hang(ctx, "CreateSigningKey")
@@ -191,6 +206,7 @@ func TestGuardedStoreBoundsEveryMethod(t *testing.T) {
 	// Methods bounded by the caller's deadline alone, and why.
 	callerBound := map[string]string{
 		"PruneAuthEvents": "deleting a day of a busy log takes longer than one request's database call may",
+		"PruneSessions":   "deleting a day of ended sessions takes longer than one request's database call may",
 	}
 	// Methods that take no context, and why that is safe.
 	noContext := map[string]string{

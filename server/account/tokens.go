@@ -71,6 +71,9 @@ func (s *Service) verify(ctx context.Context, token, op string) (store.Account, 
 	if err == ErrInvalidToken {
 		s.audit(ctx, store.AuthEvent{Type: store.EventTokenRejected, Reason: op, AccountID: sess.AccountID, SessionID: sess.ID})
 	}
+	if err == nil {
+		sess = s.touch(ctx, sess)
+	}
 	return a, sess, err
 }
 
@@ -144,7 +147,8 @@ func (s *Service) Logout(ctx context.Context, req protocol.TokenRequest) (*proto
 	if err != nil {
 		return nil, err
 	}
-	err = s.store.RevokeSession(ctx, sess.ID, s.stamp())
+	e := s.event(ctx, store.AuthEvent{Type: store.EventLogout, AccountID: a.ID, SessionID: sess.ID})
+	err = s.store.RevokeSession(ctx, a.ID, sess.ID, e)
 	if errors.Is(err, store.ErrOutcomeUnknown) {
 		err = s.settle(ctx, err, func(ctx context.Context) (bool, error) {
 			got, err := s.store.GetSession(ctx, sess.ID)
@@ -154,7 +158,6 @@ func (s *Service) Logout(ctx context.Context, req protocol.TokenRequest) (*proto
 	if err != nil {
 		return nil, fmt.Errorf("revoke session: %w", err)
 	}
-	s.audit(ctx, store.AuthEvent{Type: store.EventLogout, AccountID: a.ID, SessionID: sess.ID})
 	return &protocol.LogoutResult{SessionID: sess.ID}, nil
 }
 
@@ -169,7 +172,11 @@ func (s *Service) Refresh(ctx context.Context, req protocol.TokenRequest) (*prot
 	if err != nil {
 		return nil, err
 	}
-	s.audit(ctx, store.AuthEvent{Type: store.EventRefresh, AccountID: a.ID, SessionID: sess.ID})
+	// A refresh changes nothing stored: its audit row is its write, and
+	// the token is handed out only once the row is.
+	if err := s.store.AddAuthEvent(ctx, s.event(ctx, store.AuthEvent{Type: store.EventRefresh, AccountID: a.ID, SessionID: sess.ID})); err != nil {
+		return nil, fmt.Errorf("record refresh: %w", err)
+	}
 	return res, nil
 }
 

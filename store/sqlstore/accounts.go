@@ -11,20 +11,37 @@ import (
 
 const accountColumns = `id, username, email, password_hash, disabled, created_at, updated_at`
 
-// accountSelectColumns adds the failed-login counter, which CreateAccount
-// leaves at its default.
-const accountSelectColumns = accountColumns + `, failed_logins, last_failed_login_at`
+// accountSelectColumns adds the failed-login counter and the pending
+// email, which CreateAccount leaves at their defaults.
+const accountSelectColumns = accountColumns + `, failed_logins, last_failed_login_at, pending_email`
 
 // CreateAccount implements store.Store.
-func (db *DB) CreateAccount(ctx context.Context, a store.Account) error {
+func (db *DB) CreateAccount(ctx context.Context, a store.Account, e store.AuthEvent) error {
 	const op = "create account"
 	if err := checkTimes(op, namedTime{"CreatedAt", a.CreatedAt}, namedTime{"UpdatedAt", a.UpdatedAt}); err != nil {
 		return err
 	}
-	_, err := db.write.ExecContext(ctx,
-		`INSERT INTO accounts (`+accountColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		a.ID, a.Username, nullIfEmpty(a.Email), a.PasswordHash, a.Disabled,
-		timeArg(db.dialect, a.CreatedAt), timeArg(db.dialect, a.UpdatedAt))
+	if err := db.checkOptionalEvent(op, e); err != nil {
+		return err
+	}
+	insert := func(x execer) error {
+		_, err := x.ExecContext(ctx,
+			`INSERT INTO accounts (`+accountColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			a.ID, a.Username, nullIfEmpty(a.Email), a.PasswordHash, a.Disabled,
+			timeArg(db.dialect, a.CreatedAt), timeArg(db.dialect, a.UpdatedAt))
+		return err
+	}
+	var err error
+	if e.Type == "" {
+		err = insert(db.write)
+	} else {
+		err = db.write.transact(ctx, func(tx *sql.Tx) error {
+			if err := insert(tx); err != nil {
+				return err
+			}
+			return db.insertAuthEvent(ctx, tx, e)
+		})
+	}
 	return db.translate(op, err)
 }
 
@@ -80,6 +97,53 @@ func (db *DB) UpdatePasswordHash(ctx context.Context, id, hash string, at time.T
 	return db.checkUpdated(op, res, err)
 }
 
+// ChangePassword implements store.Store.
+func (db *DB) ChangePassword(ctx context.Context, id, hash string, endOthers bool, keep string, e store.AuthEvent) (int, error) {
+	const op = "change password"
+	if err := db.checkAuthEvent(op, e); err != nil {
+		return 0, err
+	}
+	at := timeArg(db.dialect, e.At)
+	var revoked int64
+	err := db.write.transact(ctx, func(tx *sql.Tx) error {
+		revoked = 0
+		res, err := tx.ExecContext(ctx,
+			`UPDATE accounts SET password_hash = ?, updated_at = ?, failed_logins = 0, last_failed_login_at = NULL WHERE id = ?`,
+			hash, at, id)
+		if err := checkAffected(res, err); err != nil {
+			return err
+		}
+		if endOthers {
+			if revoked, err = revokeLive(ctx, tx, id, keep, at); err != nil {
+				return err
+			}
+		}
+		return db.insertAuthEvent(ctx, tx, e)
+	})
+	if err != nil {
+		return 0, db.translateGet(op, err)
+	}
+	return int(revoked), nil
+}
+
+// ChangeEmail implements store.Store.
+func (db *DB) ChangeEmail(ctx context.Context, id, email, pendingEmail string, e store.AuthEvent) error {
+	const op = "change email"
+	if err := db.checkAuthEvent(op, e); err != nil {
+		return err
+	}
+	err := db.write.transact(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx,
+			`UPDATE accounts SET email = ?, pending_email = ?, updated_at = ? WHERE id = ?`,
+			nullIfEmpty(email), nullIfEmpty(pendingEmail), timeArg(db.dialect, e.At), id)
+		if err := checkAffected(res, err); err != nil {
+			return err
+		}
+		return db.insertAuthEvent(ctx, tx, e)
+	})
+	return db.translateGet(op, err)
+}
+
 // SetAccountDisabled implements store.Store.
 func (db *DB) SetAccountDisabled(ctx context.Context, id string, disabled bool, e store.AuthEvent) (int, error) {
 	const op = "set account disabled"
@@ -95,12 +159,7 @@ func (db *DB) SetAccountDisabled(ctx context.Context, id string, disabled bool, 
 			return err
 		}
 		if disabled {
-			res, err := tx.ExecContext(ctx,
-				`UPDATE sessions SET revoked_at = ? WHERE account_id = ? AND revoked_at IS NULL AND expires_at > ?`, at, id, at)
-			if err != nil {
-				return err
-			}
-			if revoked, err = res.RowsAffected(); err != nil {
+			if revoked, err = revokeLive(ctx, tx, id, "", at); err != nil {
 				return err
 			}
 		}
@@ -146,16 +205,16 @@ type rowScanner interface {
 
 func scanAccount(row rowScanner) (store.Account, error) {
 	var (
-		a     store.Account
-		email sql.NullString
+		a              store.Account
+		email, pending sql.NullString
 	)
 	err := row.Scan(&a.ID, &a.Username, &email, &a.PasswordHash, &a.Disabled,
 		timeColumn{&a.CreatedAt}, timeColumn{&a.UpdatedAt},
-		&a.Failures.Count, timeColumn{&a.Failures.LastAt})
+		&a.Failures.Count, timeColumn{&a.Failures.LastAt}, &pending)
 	if err != nil {
 		return store.Account{}, err
 	}
-	a.Email = email.String
+	a.Email, a.PendingEmail = email.String, pending.String
 	return a, nil
 }
 

@@ -41,6 +41,23 @@ func (db *DB) insertAuthEvent(ctx context.Context, x execer, e store.AuthEvent) 
 	return err
 }
 
+// checkOptionalEvent is checkAuthEvent for an event a write appends only
+// when its Type is set.
+func (db *DB) checkOptionalEvent(op string, e store.AuthEvent) error {
+	if e.Type == "" {
+		return nil
+	}
+	return db.checkAuthEvent(op, e)
+}
+
+// insertOptionalEvent appends e when its Type is set.
+func (db *DB) insertOptionalEvent(ctx context.Context, x execer, e store.AuthEvent) error {
+	if e.Type == "" {
+		return nil
+	}
+	return db.insertAuthEvent(ctx, x, e)
+}
+
 // checkAuthEvent refuses an event the schema would not hold as given.
 func (db *DB) checkAuthEvent(op string, e store.AuthEvent) error {
 	if err := checkTimes(op, namedTime{"At", e.At}); err != nil {

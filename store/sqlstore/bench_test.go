@@ -23,11 +23,11 @@ func BenchmarkGetSession(b *testing.B) {
 			ctx := context.Background()
 			now := time.Now().UTC()
 			a := store.Account{ID: "0123456789abcdef0123456789abcdef", Username: "bench", PasswordHash: "x", CreatedAt: now, UpdatedAt: now}
-			if err := st.CreateAccount(ctx, a); err != nil {
+			if err := st.CreateAccount(ctx, a, store.AuthEvent{}); err != nil {
 				b.Fatal(err)
 			}
 			s := store.Session{ID: "fedcba9876543210fedcba9876543210", AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-			if err := st.CreateSession(ctx, s); err != nil {
+			if err := st.CreateSession(ctx, s, store.AuthEvent{}); err != nil {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()

@@ -90,7 +90,7 @@ func testGaleraReadYourWrites(t *testing.T, g *sqltest.Galera, dsns []string, db
 	}
 
 	check("account created at node 0", 1,
-		func() error { return dbs[0].CreateAccount(ctxFor(t), a) },
+		func() error { return dbs[0].CreateAccount(ctxFor(t), a, store.AuthEvent{}) },
 		func() error {
 			got, err := dbs[1].GetAccountByUsername(ctxFor(t), a.Username)
 			if err == nil && got.ID != a.ID {
@@ -100,11 +100,11 @@ func testGaleraReadYourWrites(t *testing.T, g *sqltest.Galera, dsns []string, db
 		})
 
 	s := store.Session{ID: randomID(t), AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := dbs[0].CreateSession(ctxFor(t), s); err != nil {
+	if err := dbs[0].CreateSession(ctxFor(t), s, store.AuthEvent{}); err != nil {
 		t.Fatal(err)
 	}
 	check("session revoked at node 1", 2,
-		func() error { return dbs[1].RevokeSession(ctxFor(t), s.ID, time.Now()) },
+		func() error { return dbs[1].RevokeSession(ctxFor(t), a.ID, s.ID, store.AuthEvent{At: time.Now()}) },
 		func() error {
 			got, _, err := dbs[2].GetSessionAccount(ctxFor(t), s.ID)
 			if err == nil && !got.Revoked() {
@@ -135,8 +135,8 @@ func testGaleraReadYourWrites(t *testing.T, g *sqltest.Galera, dsns []string, db
 	// at once at node 2, before node 2 applied it, is revoked.
 	s2 := store.Session{ID: randomID(t), AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
 	check("session created at node 0, revoked at node 2", 2,
-		func() error { return dbs[0].CreateSession(ctxFor(t), s2) },
-		func() error { return dbs[2].RevokeSession(ctxFor(t), s2.ID, time.Now()) })
+		func() error { return dbs[0].CreateSession(ctxFor(t), s2, store.AuthEvent{}) },
+		func() error { return dbs[2].RevokeSession(ctxFor(t), a.ID, s2.ID, store.AuthEvent{At: time.Now()}) })
 	if got, err := dbs[0].GetSession(ctxFor(t), s2.ID); err != nil || !got.Revoked() {
 		t.Errorf("session revoked at node 2, read at node 0: revoked %v, %v; want revoked", got.Revoked(), err)
 	}
@@ -148,7 +148,7 @@ func testGaleraReadYourWrites(t *testing.T, g *sqltest.Galera, dsns []string, db
 func testGaleraConcurrentFailures(t *testing.T, dbs []*sqlstore.DB) {
 	const n = 30
 	a := galeraAccount(t, time.Now())
-	if err := dbs[0].CreateAccount(ctxFor(t), a); err != nil {
+	if err := dbs[0].CreateAccount(ctxFor(t), a, store.AuthEvent{}); err != nil {
 		t.Fatal(err)
 	}
 	before := totalRetries(dbs)
@@ -259,9 +259,9 @@ func testGaleraNodeKilled(t *testing.T, g *sqltest.Galera, dsns []string, dbs []
 				now := time.Now()
 				a := galeraAccount(t, now)
 				ctx, cancel := context.WithTimeout(t.Context(), galeraOpTimeout)
-				if record(node, a.ID, db.CreateAccount(ctx, a)) {
+				if record(node, a.ID, db.CreateAccount(ctx, a, store.AuthEvent{})) {
 					s := store.Session{ID: randomID(t), AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-					record(node, s.ID, db.CreateSession(ctx, s))
+					record(node, s.ID, db.CreateSession(ctx, s, store.AuthEvent{}))
 				}
 				cancel()
 			}
@@ -359,10 +359,19 @@ func rawDB(t *testing.T, dsn string) *sql.DB {
 // dsn names, read without sqlstore.
 func presentIDs(t *testing.T, dsn string) map[string]bool {
 	t.Helper()
-	db := rawDB(t, dsn)
+	conn, err := rawDB(t, dsn).Conn(ctxFor(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A node applies the others' commits after they are certified, a
+	// little later under load: wait for it, as the store's reads do.
+	if _, err := conn.ExecContext(ctxFor(t), "SET SESSION wsrep_sync_wait = 1"); err != nil {
+		t.Fatal(err)
+	}
 	ids := map[string]bool{}
 	for _, q := range []string{"SELECT id FROM accounts", "SELECT id FROM sessions"} {
-		rows, err := db.QueryContext(ctxFor(t), q)
+		rows, err := conn.QueryContext(ctxFor(t), q)
 		if err != nil {
 			t.Fatal(err)
 		}

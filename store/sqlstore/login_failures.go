@@ -46,10 +46,8 @@ func (db *DB) RecordLoginFailure(ctx context.Context, e store.AuthEvent) (store.
 // ResetLoginFailures implements store.Store.
 func (db *DB) ResetLoginFailures(ctx context.Context, accountID string, e store.AuthEvent) (int, error) {
 	const op = "reset login failures"
-	if e.Type != "" {
-		if err := db.checkAuthEvent(op, e); err != nil {
-			return 0, err
-		}
+	if err := db.checkOptionalEvent(op, e); err != nil {
+		return 0, err
 	}
 	var cleared int
 	err := db.write.transact(ctx, func(tx *sql.Tx) error {
@@ -62,10 +60,7 @@ func (db *DB) ResetLoginFailures(ctx context.Context, accountID string, e store.
 		if err := checkAffected(res, err); err != nil {
 			return err
 		}
-		if e.Type != "" {
-			return db.insertAuthEvent(ctx, tx, e)
-		}
-		return nil
+		return db.insertOptionalEvent(ctx, tx, e)
 	})
 	if err != nil {
 		return 0, db.translateGet(op, err)

@@ -25,7 +25,7 @@ func TestMySQLDuplicateEntry(t *testing.T) {
 	now := time.Now()
 	first := store.Account{ID: "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", Username: "alice", Email: "alice@example.com",
 		PasswordHash: "h", CreatedAt: now, UpdatedAt: now}
-	if err := db.CreateAccount(ctxFor(t), first); err != nil {
+	if err := db.CreateAccount(ctxFor(t), first, store.AuthEvent{}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -41,7 +41,7 @@ func TestMySQLDuplicateEntry(t *testing.T) {
 			Email: "alice@example.com", PasswordHash: "h", CreatedAt: now, UpdatedAt: now}},
 	}
 	for _, tt := range tests {
-		err := db.CreateAccount(ctxFor(t), tt.a)
+		err := db.CreateAccount(ctxFor(t), tt.a, store.AuthEvent{})
 		var conflict *store.ConflictError
 		if !errors.As(err, &conflict) || conflict.Field != tt.field || !errors.Is(err, store.ErrAlreadyExists) {
 			t.Errorf("duplicate %s: CreateAccount = %v, want *store.ConflictError{Field: %q}", tt.field, err, tt.field)
@@ -134,12 +134,12 @@ func TestMySQLOutage(t *testing.T) {
 	now := time.Now()
 	a := store.Account{ID: "0123456789abcdef0123456789abcdef", Username: "alice", PasswordHash: "h",
 		CreatedAt: now, UpdatedAt: now}
-	if err := db.CreateAccount(ctxFor(t), a); !errors.Is(err, store.ErrUnavailable) {
+	if err := db.CreateAccount(ctxFor(t), a, store.AuthEvent{}); !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("CreateAccount during the outage = %v, want store.ErrUnavailable", err)
 	}
 
 	p.start(t)
-	if err := db.CreateAccount(ctxFor(t), a); err != nil {
+	if err := db.CreateAccount(ctxFor(t), a, store.AuthEvent{}); err != nil {
 		t.Fatalf("CreateAccount after the outage: %v", err)
 	}
 	if _, err := db.GetAccount(ctxFor(t), a.ID); err != nil {

@@ -21,7 +21,7 @@ func TestSQLiteFileMode(t *testing.T) {
 	}
 	now := time.Now()
 	if err := db.CreateAccount(ctxFor(t), store.Account{ID: "0123456789abcdef0123456789abcdef",
-		Username: "alice", PasswordHash: "h", CreatedAt: now, UpdatedAt: now}); err != nil {
+		Username: "alice", PasswordHash: "h", CreatedAt: now, UpdatedAt: now}, store.AuthEvent{}); err != nil {
 		t.Fatal(err)
 	}
 	// The database and its WAL files hold password hashes: owner only.
@@ -49,7 +49,7 @@ func TestSQLiteExistingFile(t *testing.T) {
 	now := time.Now()
 	a := store.Account{ID: "0123456789abcdef0123456789abcdef", Username: "alice", PasswordHash: "h",
 		CreatedAt: now, UpdatedAt: now}
-	if err := db.CreateAccount(ctxFor(t), a); err != nil {
+	if err := db.CreateAccount(ctxFor(t), a, store.AuthEvent{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -121,7 +121,7 @@ func TestSQLiteConcurrentProcesses(t *testing.T) {
 				now := time.Now()
 				a := store.Account{ID: fmt.Sprintf("%016x%016x", i, j), Username: fmt.Sprintf("u%d-%d", i, j),
 					PasswordHash: "h", CreatedAt: now, UpdatedAt: now}
-				if err := db.CreateAccount(ctxFor(t), a); err != nil {
+				if err := db.CreateAccount(ctxFor(t), a, store.AuthEvent{}); err != nil {
 					t.Errorf("CreateAccount: %v", err)
 					return
 				}

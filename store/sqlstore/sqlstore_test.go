@@ -88,7 +88,7 @@ func TestMigrate(t *testing.T) {
 			// The schema works.
 			a := store.Account{ID: "0123456789abcdef0123456789abcdef", Username: "alice",
 				PasswordHash: "h", CreatedAt: time.Now(), UpdatedAt: time.Now()}
-			if err := db.CreateAccount(ctxFor(t), a); err != nil {
+			if err := db.CreateAccount(ctxFor(t), a, store.AuthEvent{}); err != nil {
 				t.Fatalf("CreateAccount after Migrate: %v", err)
 			}
 		})
@@ -130,7 +130,7 @@ func TestZeroRequiredTime(t *testing.T) {
 	t.Parallel()
 	db := sqltest.NewSQLite(t)
 	a := store.Account{ID: "0123456789abcdef0123456789abcdef", Username: "alice", PasswordHash: "h"}
-	err := db.CreateAccount(ctxFor(t), a)
+	err := db.CreateAccount(ctxFor(t), a, store.AuthEvent{})
 	if err == nil || !strings.Contains(err.Error(), "CreatedAt is zero") {
 		t.Errorf("CreateAccount with zero CreatedAt = %v, want an error naming CreatedAt", err)
 	}
@@ -202,5 +202,5 @@ func ExampleOpen() {
 	}
 	v, _ := db.SchemaVersion(ctx)
 	fmt.Println(db.Driver(), "schema version", v)
-	// Output: sqlite schema version 3
+	// Output: sqlite schema version 4
 }

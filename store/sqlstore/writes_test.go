@@ -39,7 +39,7 @@ func TestMySQLRetryLockWait(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := galeraAccount(t, time.Now())
-	if err := db.CreateAccount(ctxFor(t), a); err != nil {
+	if err := db.CreateAccount(ctxFor(t), a, store.AuthEvent{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -85,13 +85,14 @@ func TestMySQLRetryLockWait(t *testing.T) {
 func TestMySQLOutcomeUnknown(t *testing.T) {
 	t.Parallel()
 	m := sqltest.StartMariaDB(t)
-	db := mustOpen(t, sqlstore.MySQL, m.CreateDatabase(t))
+	dsn := m.CreateDatabase(t)
+	db := mustOpen(t, sqlstore.MySQL, dsn)
 	if err := db.Migrate(ctxFor(t)); err != nil {
 		t.Fatal(err)
 	}
 	expired, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
 	cancel()
-	err := db.CreateAccount(expired, galeraAccount(t, time.Now()))
+	err := db.CreateAccount(expired, galeraAccount(t, time.Now()), store.AuthEvent{})
 	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, store.ErrOutcomeUnknown) {
 		t.Errorf("CreateAccount with an expired context = %v, want context.DeadlineExceeded and not store.ErrOutcomeUnknown", err)
 	}
@@ -102,12 +103,27 @@ func TestMySQLOutcomeUnknown(t *testing.T) {
 	}
 	m.Pause()
 	defer m.Resume()
+	// The pause is a signal: make sure the server stopped answering (a
+	// ping from a pool of its own, which leaves db's idle connection be)
+	// before the write is sent.
+	probe := rawDB(t, dsn)
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		pctx, pcancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+		err := probe.PingContext(pctx)
+		pcancel()
+		if err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the paused server still answers")
+		}
+	}
 	// The frozen server never answers, so the write always ends at this
 	// deadline; it is long enough that a loaded machine still sends the
 	// write before it (the outcome is unknown only once it was sent).
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	err = db.CreateAccount(ctx, galeraAccount(t, time.Now()))
+	err = db.CreateAccount(ctx, galeraAccount(t, time.Now()), store.AuthEvent{})
 	if !errors.Is(err, store.ErrOutcomeUnknown) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("CreateAccount on a frozen server = %v, want store.ErrOutcomeUnknown and context.DeadlineExceeded", err)
 	}

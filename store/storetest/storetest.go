@@ -63,6 +63,15 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentLoginFailures", testConcurrentLoginFailures},
 		{"AuthEvents", testAuthEvents},
 		{"AuthEventInvalid", testAuthEventInvalid},
+		{"CreateWithEvents", testCreateWithEvents},
+		{"SessionDetails", testSessionDetails},
+		{"ListSessions", testListSessions},
+		{"TouchSession", testTouchSession},
+		{"RevokeSessionOfAccount", testRevokeSessionOfAccount},
+		{"RevokeAccountSessionsKeep", testRevokeAccountSessionsKeep},
+		{"ChangePassword", testChangePassword},
+		{"ChangeEmail", testChangeEmail},
+		{"PruneSessions", testPruneSessions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,7 +113,7 @@ func newAccount(username, email string) store.Account {
 
 func mustCreateAccount(t *testing.T, s store.Store, a store.Account) store.Account {
 	t.Helper()
-	if err := s.CreateAccount(ctxFor(t), a); err != nil {
+	if err := s.CreateAccount(ctxFor(t), a, store.AuthEvent{}); err != nil {
 		t.Fatalf("CreateAccount(%q): %v", a.Username, err)
 	}
 	return a
@@ -121,7 +130,7 @@ func newSession(accountID string) store.Session {
 
 func mustCreateSession(t *testing.T, s store.Store, sess store.Session) store.Session {
 	t.Helper()
-	if err := s.CreateSession(ctxFor(t), sess); err != nil {
+	if err := s.CreateSession(ctxFor(t), sess, store.AuthEvent{}); err != nil {
 		t.Fatalf("CreateSession: %v", err)
 	}
 	return sess
@@ -192,7 +201,7 @@ func testDuplicateAccount(t *testing.T, s store.Store) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := s.CreateAccount(ctxFor(t), tt.account)
+			err := s.CreateAccount(ctxFor(t), tt.account, store.AuthEvent{})
 			var conflict *store.ConflictError
 			if !errors.As(err, &conflict) {
 				t.Fatalf("CreateAccount = %v, want a *store.ConflictError", err)
@@ -269,7 +278,7 @@ func testNotFound(t *testing.T, s store.Store) {
 			return err
 		}},
 		{"RevokeSession", func(ctx context.Context) error {
-			return s.RevokeSession(ctx, missing, t0)
+			return s.RevokeSession(ctx, a.ID, missing, store.AuthEvent{At: t0})
 		}},
 	}
 	for _, tt := range tests {
@@ -284,11 +293,29 @@ func testNotFound(t *testing.T, s store.Store) {
 		t.Errorf("events of a missing account = %d, %v; want none", len(ev), err)
 	}
 	t.Run("RevokeAccountSessions", func(t *testing.T) {
-		n, err := s.RevokeAccountSessions(ctxFor(t), missing, t0)
-		if err != nil || n != 0 {
-			t.Errorf("RevokeAccountSessions(unknown account) = %d, %v; want 0, nil", n, err)
+		n, err := s.RevokeAccountSessions(ctxFor(t), missing, "", adminEvent(store.EventSessionsRevoked, missing, t0))
+		if !errors.Is(err, store.ErrNotFound) || n != 0 {
+			t.Errorf("RevokeAccountSessions(unknown account) = %d, %v; want 0, store.ErrNotFound", n, err)
 		}
 	})
+	for name, call := range map[string]func(ctx context.Context) error{
+		"ChangePassword": func(ctx context.Context) error {
+			_, err := s.ChangePassword(ctx, missing, "x", true, "", adminEvent(store.EventPasswordChanged, missing, t0))
+			return err
+		},
+		"ChangeEmail": func(ctx context.Context) error {
+			return s.ChangeEmail(ctx, missing, "x@example.com", "", adminEvent(store.EventEmailChanged, missing, t0))
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := call(ctxFor(t)); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("%s = %v, want store.ErrNotFound", name, err)
+			}
+		})
+	}
+	if ev, err := s.ListAuthEvents(ctxFor(t), store.AuthEventFilter{AccountID: missing}); err != nil || len(ev) != 0 {
+		t.Errorf("events of a missing account after the refused changes = %d, %v; want none", len(ev), err)
+	}
 }
 
 func testListAccountsOrder(t *testing.T, s store.Store) {
@@ -353,7 +380,7 @@ func testDisableEnable(t *testing.T, s store.Store) {
 	other := mustCreateAccount(t, s, newAccount("bob", ""))
 	live := mustCreateSession(t, s, newSession(a.ID))
 	revoked := mustCreateSession(t, s, newSession(a.ID))
-	if err := s.RevokeSession(ctxFor(t), revoked.ID, t0); err != nil {
+	if err := s.RevokeSession(ctxFor(t), revoked.AccountID, revoked.ID, store.AuthEvent{At: t0}); err != nil {
 		t.Fatal(err)
 	}
 	kept := mustCreateSession(t, s, newSession(other.ID))
@@ -425,7 +452,7 @@ func testDeleteCascadesSessions(t *testing.T, s store.Store) {
 	s2 := mustCreateSession(t, s, newSession(a.ID))
 	kept := mustCreateSession(t, s, newSession(b.ID))
 
-	if err := s.RevokeSession(ctxFor(t), s2.ID, t0); err != nil {
+	if err := s.RevokeSession(ctxFor(t), s2.AccountID, s2.ID, store.AuthEvent{At: t0}); err != nil {
 		t.Fatal(err)
 	}
 	n, err := s.DeleteAccount(ctxFor(t), a.ID, adminEvent(store.EventDeleted, a.ID, t0.Add(time.Minute)))
@@ -451,7 +478,7 @@ func testDeleteCascadesSessions(t *testing.T, s store.Store) {
 	}
 	// The username and email are free again.
 	again := newAccount("alice", "alice@example.com")
-	if err := s.CreateAccount(ctxFor(t), again); err != nil {
+	if err := s.CreateAccount(ctxFor(t), again, store.AuthEvent{}); err != nil {
 		t.Errorf("CreateAccount with a deleted account's username and email: %v", err)
 	}
 	if _, err := s.DeleteAccount(ctxFor(t), a.ID, adminEvent(store.EventDeleted, a.ID, t0)); !errors.Is(err, store.ErrNotFound) {
@@ -485,14 +512,14 @@ func testSession(t *testing.T, s store.Store) {
 
 	dup := newSession(a.ID)
 	dup.ID = sess.ID
-	err = s.CreateSession(ctxFor(t), dup)
+	err = s.CreateSession(ctxFor(t), dup, store.AuthEvent{})
 	var conflict *store.ConflictError
 	if !errors.As(err, &conflict) || conflict.Field != "id" || !errors.Is(err, store.ErrAlreadyExists) {
 		t.Errorf("CreateSession with a taken id = %v, want *store.ConflictError{Field: \"id\"}", err)
 	}
 
 	at := t0.Add(time.Hour)
-	if err := s.RevokeSession(ctxFor(t), sess.ID, at); err != nil {
+	if err := s.RevokeSession(ctxFor(t), sess.AccountID, sess.ID, store.AuthEvent{At: at}); err != nil {
 		t.Fatalf("RevokeSession: %v", err)
 	}
 	want := sess
@@ -511,7 +538,7 @@ func testRevokeSessionIdempotent(t *testing.T, s store.Store) {
 	sess := mustCreateSession(t, s, newSession(a.ID))
 	first := t0.Add(time.Hour)
 	for i, at := range []time.Time{first, first.Add(time.Minute), first.Add(-time.Minute)} {
-		if err := s.RevokeSession(ctxFor(t), sess.ID, at); err != nil {
+		if err := s.RevokeSession(ctxFor(t), sess.AccountID, sess.ID, store.AuthEvent{At: at}); err != nil {
 			t.Fatalf("RevokeSession #%d: %v", i+1, err)
 		}
 	}
@@ -537,7 +564,7 @@ func testRevokeAccountSessions(t *testing.T, s store.Store) {
 	mustCreateSession(t, s, expired)
 	other := mustCreateSession(t, s, newSession(b.ID))
 
-	n, err := s.RevokeAccountSessions(ctxFor(t), a.ID, at)
+	n, err := s.RevokeAccountSessions(ctxFor(t), a.ID, "", adminEvent(store.EventSessionsRevoked, a.ID, at))
 	if err != nil {
 		t.Fatalf("RevokeAccountSessions: %v", err)
 	}
@@ -556,7 +583,7 @@ func testRevokeAccountSessions(t *testing.T, s store.Store) {
 		t.Errorf("another account's session was revoked at %v", got.RevokedAt)
 	}
 
-	n, err = s.RevokeAccountSessions(ctxFor(t), a.ID, at.Add(time.Minute))
+	n, err = s.RevokeAccountSessions(ctxFor(t), a.ID, "", adminEvent(store.EventSessionsRevoked, a.ID, at.Add(time.Minute)))
 	if err != nil || n != 0 {
 		t.Errorf("second RevokeAccountSessions = %d, %v; want 0, nil", n, err)
 	}
@@ -565,7 +592,7 @@ func testRevokeAccountSessions(t *testing.T, s store.Store) {
 func testSessionUnknownAccount(t *testing.T, s store.Store) {
 	mustCreateAccount(t, s, newAccount("alice", ""))
 	sess := newSession(newID())
-	if err := s.CreateSession(ctxFor(t), sess); !errors.Is(err, store.ErrNotFound) {
+	if err := s.CreateSession(ctxFor(t), sess, store.AuthEvent{}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("CreateSession for an unknown account = %v, want store.ErrNotFound", err)
 	}
 	if _, err := s.GetSession(ctxFor(t), sess.ID); !errors.Is(err, store.ErrNotFound) {
@@ -722,7 +749,7 @@ func testConcurrentCreateSameUsername(t *testing.T, s store.Store) {
 		wg.Go(func() {
 			<-start
 			a := newAccount("contested", fmt.Sprintf("user%d@example.com", i))
-			errs[i] = s.CreateAccount(ctxFor(t), a)
+			errs[i] = s.CreateAccount(ctxFor(t), a, store.AuthEvent{})
 		})
 	}
 	close(start)
@@ -764,7 +791,7 @@ func testConcurrentRevoke(t *testing.T, s store.Store) {
 			times[at] = true
 			wg.Go(func() {
 				<-start
-				if err := s.RevokeSession(ctxFor(t), one.ID, at); err != nil {
+				if err := s.RevokeSession(ctxFor(t), one.AccountID, one.ID, store.AuthEvent{At: at}); err != nil {
 					t.Errorf("RevokeSession: %v", err)
 				}
 			})
@@ -788,7 +815,7 @@ func testConcurrentRevoke(t *testing.T, s store.Store) {
 		for i := range concurrency {
 			wg.Go(func() {
 				<-start
-				n, err := s.RevokeAccountSessions(ctxFor(t), a.ID, t0.Add(time.Minute))
+				n, err := s.RevokeAccountSessions(ctxFor(t), a.ID, "", adminEvent(store.EventSessionsRevoked, a.ID, t0.Add(time.Minute)))
 				if err != nil {
 					t.Errorf("RevokeAccountSessions: %v", err)
 				}
@@ -818,19 +845,19 @@ func testConcurrentWrites(t *testing.T, s store.Store) {
 			<-start
 			for j := range perWriter {
 				a := newAccount(fmt.Sprintf("w%02d-%d", i, j), fmt.Sprintf("w%02d-%d@example.com", i, j))
-				if err := s.CreateAccount(ctxFor(t), a); err != nil {
+				if err := s.CreateAccount(ctxFor(t), a, store.AuthEvent{}); err != nil {
 					t.Errorf("CreateAccount: %v", err)
 					return
 				}
 				sess := newSession(a.ID)
-				if err := s.CreateSession(ctxFor(t), sess); err != nil {
+				if err := s.CreateSession(ctxFor(t), sess, store.AuthEvent{}); err != nil {
 					t.Errorf("CreateSession: %v", err)
 					return
 				}
 				if err := s.UpdatePasswordHash(ctxFor(t), a.ID, "$argon2id$changed", t0.Add(time.Second)); err != nil {
 					t.Errorf("UpdatePasswordHash: %v", err)
 				}
-				if err := s.RevokeSession(ctxFor(t), sess.ID, t0.Add(time.Second)); err != nil {
+				if err := s.RevokeSession(ctxFor(t), sess.AccountID, sess.ID, store.AuthEvent{At: t0.Add(time.Second)}); err != nil {
 					t.Errorf("RevokeSession: %v", err)
 				}
 			}

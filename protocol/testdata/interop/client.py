@@ -535,6 +535,8 @@ def run(args):
     expect_error(conn.call("authenticate", {"token": token}), "invalid_token", "authenticate after logout")
     expect_error(conn.call("refresh", {"token": fresh.get("token", "")}), "invalid_token", "refresh after logout")
 
+    self_service(conn, username, password, acct.get("id"))
+
     # Error replies keep the connection usable (SPEC §5.3).
     expect_error(conn.call("frobnicate", {}), "unsupported_op", "unknown op")
     expect_error(conn.call("login", {"username": 7, "password": "x"}), "bad_request", "wrong-typed field")
@@ -556,6 +558,69 @@ def run(args):
         check(c.code == 1008 and c.reason == "", f"tampered packet: closed {c.code} {c.reason!r}")
     conn.ws.sock.close()
     return 1 if failures else 0
+
+
+def self_service(conn, username, password, account_id):
+    """SPEC §5.4.1, every operation and its refusals."""
+    pol = conn.call("policy", {}).get("result", {})
+    check(8 <= pol.get("min_password_length", 0) <= 64 and pol.get("max_password_length") == 1024, "policy")
+    minimum = pol.get("min_password_length", 15)
+
+    first = conn.call("login", {"username": username, "password": password, "client": "client.py/2 (interop)"}).get("result", {})
+    second = conn.call("login", {"username": username, "password": password}).get("result", {})
+    expect_error(conn.call("login", {"username": username, "password": password, "client": "x" * 65}), "bad_request", "login with a 65-character client")
+    token = first.get("token", "")
+    listed = conn.call("sessions", {"token": token}).get("result", {}).get("sessions", [])
+    mine = [x for x in listed if x.get("current")]
+    check(len(listed) == 2 and len(mine) == 1 and mine[0].get("id") == first.get("session_id")
+          and mine[0].get("client") == "client.py/2 (interop)" and mine[0].get("client_ip") == "127.0.0.1", "sessions")
+
+    new_password = "a fresh passphrase from python " + secrets.token_hex(4)
+    expect_error(conn.call("change_password", {"token": token, "current_password": password + "!", "new_password": new_password}),
+                 "invalid_credentials", "change_password with a wrong current password")
+    expect_error(conn.call("change_password", {"token": token, "current_password": password, "new_password": "x" * (minimum - 1)}),
+                 "weak_password", "change_password to a password under the announced minimum")
+    changed = conn.call("change_password", {"token": token, "current_password": password, "new_password": new_password}).get("result", {})
+    check(changed.get("sessions_ended") == 1 and changed.get("session_id") == first.get("session_id") and changed.get("token", "").count(".") == 2,
+          "change_password")
+    expect_error(conn.call("authenticate", {"token": second.get("token", "")}), "invalid_token", "the other session after change_password")
+    token = changed.get("token", "")
+    check("result" in conn.call("authenticate", {"token": token}), "the caller's fresh token after change_password")
+
+    other = conn.call("signup", {"username": username + "o", "password": password, "email": username + "o@example.com"}).get("result", {})
+    other_login = conn.call("login", {"username": username + "o", "password": password}).get("result", {})
+    not_mine = conn.call("revoke_session", {"token": token, "session_id": other_login.get("session_id", "")})
+    missing = conn.call("revoke_session", {"token": token, "session_id": "0" * 32})
+    expect_error(not_mine, "not_found", "revoke_session of another account's session")
+    check(not_mine.get("error") == missing.get("error"), "revoke_session: another account's session answered like a missing one")
+    third = conn.call("login", {"username": username, "password": new_password}).get("result", {})
+    revoked = conn.call("revoke_session", {"token": token, "session_id": third.get("session_id", "")}).get("result", {})
+    check(revoked.get("session_id") == third.get("session_id"), "revoke_session")
+    expect_error(conn.call("authenticate", {"token": third.get("token", "")}), "invalid_token", "the revoked session")
+
+    conn.call("login", {"username": username, "password": new_password})
+    kept = conn.call("logout_all", {"token": token, "keep_current": True}).get("result", {})
+    check(kept.get("sessions_ended") == 1 and "result" in conn.call("authenticate", {"token": token}), "logout_all keeping the current session")
+    everything = conn.call("logout_all", {"token": token}).get("result", {})
+    check(everything.get("sessions_ended") == 1, "logout_all")
+    expect_error(conn.call("authenticate", {"token": token}), "invalid_token", "the caller's token after logout_all")
+
+    token = conn.call("login", {"username": username, "password": new_password}).get("result", {}).get("token", "")
+    expect_error(conn.call("change_email", {"token": token, "password": password, "new_email": username + "@example.org"}),
+                 "invalid_credentials", "change_email with a wrong password")
+    expect_error(conn.call("change_email", {"token": token, "password": new_password, "new_email": username + "o@example.com"}),
+                 "email_taken", "change_email to a taken address")
+    email = conn.call("change_email", {"token": token, "password": new_password, "new_email": username + "@example.org"}).get("result", {})
+    check(email.get("account", {}).get("email") == username + "@example.org", "change_email")
+
+    expect_error(conn.call("delete_account", {"token": token, "password": password}), "invalid_credentials", "delete_account with a wrong password")
+    gone = conn.call("delete_account", {"token": token, "password": new_password}).get("result", {})
+    check(gone.get("sessions_ended") == 1, "delete_account")
+    expect_error(conn.call("authenticate", {"token": token}), "invalid_token", "the deleted account's token")
+    again = conn.call("signup", {"username": username, "password": password}).get("result", {}).get("account", {})
+    check(again.get("username") == username and again.get("id") != account_id, "the deleted account's name signed up again")
+    expect_error(conn.call("authenticate", {"token": token}), "invalid_token", "the deleted account's token after its name was taken again")
+    check(other.get("account", {}).get("id") is not None, "the other account was untouched")
 
 
 def check_vectors(path):

@@ -1,0 +1,148 @@
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/accountd/accountd/protocol"
+	"github.com/accountd/accountd/store"
+)
+
+// The owner's changes to their own account. Each needs a live token and
+// the current password, checked like a login (same throttling, same
+// counter), and is written with its audit event in one transaction.
+
+// errWrongPassword answers every failed re-authentication alike.
+var errWrongPassword = NewError(protocol.CodeInvalidCredentials, "wrong password")
+
+// reauthenticate checks the password of a, the account behind sess, the
+// way Login does: a throttled or locked account is refused whatever the
+// password, and a wrong password counts against the account. Each
+// refusal is audited as a failed login naming the session.
+func (s *Service) reauthenticate(ctx context.Context, a store.Account, sess store.Session, password string) error {
+	if password == "" || len(password) > 4*MaxPasswordLength {
+		s.audit(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: store.ReasonWrongPassword, AccountID: a.ID, SessionID: sess.ID})
+		return errWrongPassword
+	}
+	at, err := s.beginAttempt(ctx, a.Username)
+	if err != nil {
+		return err
+	}
+	defer at.release()
+	if at.refused == "" && at.account.ID != a.ID {
+		at.refused, at.hash = store.ReasonUnknownUser, s.dummy
+	}
+	ok, _, unreadable, err := s.verifyPassword(ctx, password, at.hash)
+	if err != nil {
+		return err
+	}
+	if at.refused != "" {
+		s.audit(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: at.refused, AccountID: a.ID, SessionID: sess.ID})
+		return errWrongPassword
+	}
+	if !ok {
+		if err := s.recordFailure(ctx, at.account, sess.ID, unreadable); err != ErrInvalidCredentials {
+			return err
+		}
+		return errWrongPassword
+	}
+	return nil
+}
+
+// ChangePassword replaces the password of the token's account. The new
+// one must pass the full policy; the calling session stays valid and
+// gets a fresh token, and every other session ends unless
+// EndOtherSessions is false.
+func (s *Service) ChangePassword(ctx context.Context, req protocol.ChangePasswordRequest) (*protocol.ChangePasswordResult, error) {
+	a, sess, err := s.verify(ctx, req.Token, protocol.OpChangePassword)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPassword(req.NewPassword, a.Username, s.cfg.MinPasswordLength); err != nil {
+		return nil, err
+	}
+	if req.NewPassword == req.CurrentPassword {
+		return nil, NewError(protocol.CodeWeakPassword, "the new password must differ from the current one")
+	}
+	if err := s.reauthenticate(ctx, a, sess, req.CurrentPassword); err != nil {
+		return nil, err
+	}
+	hash, err := s.hash(ctx, req.NewPassword)
+	if err != nil {
+		return nil, err
+	}
+	endOthers := req.EndOtherSessions == nil || *req.EndOtherSessions
+	reason := ""
+	if endOthers {
+		reason = store.ReasonOthersEnded
+	}
+	e := s.event(ctx, store.AuthEvent{Type: store.EventPasswordChanged, Reason: reason, AccountID: a.ID, SessionID: sess.ID})
+	n, err := s.store.ChangePassword(ctx, a.ID, hash, endOthers, sess.ID, e)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrInvalidToken // the account was deleted meanwhile
+	}
+	if err != nil {
+		return nil, fmt.Errorf("change password: %w", err)
+	}
+	tok, err := s.issue(a, sess)
+	if err != nil {
+		return nil, err
+	}
+	return &protocol.ChangePasswordResult{TokenResult: *tok, SessionsEnded: n}, nil
+}
+
+// ChangeEmail sets the email of the token's account, under signup's
+// rules for an address (valid, unique).
+func (s *Service) ChangeEmail(ctx context.Context, req protocol.ChangeEmailRequest) (*protocol.AccountResult, error) {
+	a, sess, err := s.verify(ctx, req.Token, protocol.OpChangeEmail)
+	if err != nil {
+		return nil, err
+	}
+	email, err := normalizeEmail(req.NewEmail)
+	if err != nil {
+		return nil, err
+	}
+	if email == "" {
+		return nil, NewError(protocol.CodeBadRequest, "new_email is required")
+	}
+	if err := s.reauthenticate(ctx, a, sess, req.Password); err != nil {
+		return nil, err
+	}
+	e := s.event(ctx, store.AuthEvent{Type: store.EventEmailChanged, AccountID: a.ID, SessionID: sess.ID})
+	err = s.store.ChangeEmail(ctx, a.ID, email, "", e)
+	var ce *store.ConflictError
+	switch {
+	case errors.As(err, &ce):
+		return nil, NewError(protocol.CodeEmailTaken, "that email is already registered")
+	case errors.Is(err, store.ErrNotFound):
+		return nil, ErrInvalidToken
+	case err != nil:
+		return nil, fmt.Errorf("change email: %w", err)
+	}
+	a.Email = email
+	return &protocol.AccountResult{Account: publicAccount(a)}, nil
+}
+
+// DeleteOwnAccount deletes the token's account and all its sessions. The
+// username and email are free again at once; the audit log keeps the
+// account id only, and the account's tokens stay refused (their sessions
+// are gone, and a new account gets a new id).
+func (s *Service) DeleteOwnAccount(ctx context.Context, req protocol.DeleteAccountRequest) (*protocol.SessionsEndedResult, error) {
+	a, sess, err := s.verify(ctx, req.Token, protocol.OpDeleteAccount)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.reauthenticate(ctx, a, sess, req.Password); err != nil {
+		return nil, err
+	}
+	e := s.event(ctx, store.AuthEvent{Type: store.EventDeleted, Reason: store.ReasonSelf, AccountID: a.ID, SessionID: sess.ID})
+	n, err := s.store.DeleteAccount(ctx, a.ID, e)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrInvalidToken
+	}
+	if err != nil {
+		return nil, fmt.Errorf("delete account: %w", err)
+	}
+	return &protocol.SessionsEndedResult{SessionsEnded: n}, nil
+}
