@@ -1,0 +1,237 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/accountd/accountd/client"
+	"github.com/accountd/accountd/protocol"
+	"github.com/accountd/accountd/server"
+	"github.com/accountd/accountd/server/servertest"
+	"github.com/accountd/accountd/store"
+	"github.com/accountd/accountd/store/sqlstore"
+	"github.com/accountd/accountd/store/sqlstore/sqltest"
+)
+
+// TestGaleraInstances runs three accountd instances multi-master on a
+// three-node Galera cluster, each on its own node: what one instance
+// decided holds at the others at once (sessions, logouts, the failed-login
+// throttle), concurrent wrong logins on one account are all answered and
+// recorded, and with a node killed under load and restarted no answer is
+// anything but ok, unavailable or outcome_unknown, and every acknowledged
+// signup is on every node with its audit row.
+func TestGaleraInstances(t *testing.T) {
+	t.Parallel()
+	g := sqltest.StartGaleraCluster(t, 3)
+	dsns := g.CreateDatabase(t)
+	stores := make([]*sqlstore.DB, len(dsns))
+	for i, dsn := range dsns {
+		db, err := sqlstore.Open(ctxT(t), sqlstore.MySQL, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		stores[i] = db
+	}
+	if err := stores[0].Migrate(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	clock, master := servertest.NewClock(), servertest.MasterKey(t)
+	var inst []*testServer
+	var conns []*client.Conn
+	for i := range stores {
+		ts := servertest.MustStart(t, func(c *server.Config) {
+			c.Store, c.Now, c.MasterKey = stores[i], clock.Now, master
+			// A Galera view change stalls commits for about 6 s: the
+			// database timeout must outlast it (README, Several instances).
+			c.StoreTimeout = 15 * time.Second
+			c.RequestTimeout = 30 * time.Second
+		})
+		inst = append(inst, ts)
+		conns = append(conns, mustDial(t, ts))
+	}
+	t.Run("AcrossInstances", func(t *testing.T) { testGaleraAcrossInstances(t, conns, clock) })
+	t.Run("ConcurrentWrongLogins", func(t *testing.T) { testGaleraWrongLogins(t, inst, stores) })
+	t.Run("NodeKilledUnderLoad", func(t *testing.T) { testGaleraNodeKilled(t, g, inst, stores) })
+}
+
+func testGaleraAcrossInstances(t *testing.T, c []*client.Conn, clock *servertest.Clock) {
+	ctx := ctxT(t)
+	if _, err := c[0].Signup(ctx, "gina", goodPassword, ""); err != nil {
+		t.Fatal(err)
+	}
+	// A login right after the signup, at another instance.
+	tok, err := c[1].Login(ctx, "gina", goodPassword)
+	if err != nil {
+		t.Fatalf("login at instance 2 right after signup at 1: %v", err)
+	}
+	if _, err := c[2].Authenticate(ctx, tok.Token); err != nil {
+		t.Fatalf("authenticate at 3: %v", err)
+	}
+	// A logout at one instance is refused at another at once.
+	if err := c[2].Logout(ctx, tok.Token); err != nil {
+		t.Fatal(err)
+	}
+	for i := range c {
+		if _, err := c[i].Authenticate(ctx, tok.Token); !errors.Is(err, client.ErrInvalidToken) {
+			t.Fatalf("authenticate at instance %d right after logout at 3: %v", i+1, err)
+		}
+	}
+	// Five failures spread over two instances throttle the third: the
+	// right password is refused there at once.
+	for i := range 5 {
+		if _, err := c[i%2].Login(ctx, "gina", "a wrong password, surely"); !errors.Is(err, client.ErrInvalidCredentials) {
+			t.Fatalf("wrong password %d: %v", i+1, err)
+		}
+	}
+	if _, err := c[2].Login(ctx, "gina", goodPassword); !errors.Is(err, client.ErrInvalidCredentials) {
+		t.Fatalf("right password at instance 3 after 5 failures at 1 and 2: %v, want refused", err)
+	}
+	clock.Advance(time.Second)
+	if _, err := c[2].Login(ctx, "gina", goodPassword); err != nil {
+		t.Fatalf("after the wait: %v", err)
+	}
+}
+
+// testGaleraWrongLogins sends 30 wrong logins for one account at once,
+// ten at each instance: every one is answered invalid_credentials (a
+// conflict between nodes is retried, never internal), and every one is in
+// the audit log: a checked password counted in the account's failures, or
+// a concurrent attempt refused as throttled.
+func testGaleraWrongLogins(t *testing.T, inst []*testServer, stores []*sqlstore.DB) {
+	ctx := ctxT(t)
+	// One connection per attempt: a connection answers in order.
+	var conns []*client.Conn
+	for i := range 30 {
+		conns = append(conns, mustDial(t, inst[i%3]))
+	}
+	r, err := conns[0].Signup(ctx, "walt", goodPassword, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, len(conns))
+	var start sync.WaitGroup
+	start.Add(1)
+	for _, cc := range conns {
+		go func() {
+			start.Wait()
+			_, err := cc.Login(ctx, "walt", "a wrong password, surely")
+			errs <- err
+		}()
+	}
+	start.Done()
+	for range conns {
+		if err := <-errs; !errors.Is(err, client.ErrInvalidCredentials) {
+			t.Errorf("concurrent wrong login: %v, want invalid_credentials", err)
+		}
+	}
+	for i, st := range stores {
+		a, err := st.GetAccount(ctx, r.Account.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev, err := st.ListAuthEvents(ctx, store.AuthEventFilter{AccountID: r.Account.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checked, refused := countEvents(ev, store.EventLoginFailed, store.ReasonWrongPassword), countEvents(ev, store.EventLoginFailed, store.ReasonThrottled)
+		if checked+refused != 30 || a.Failures.Count != checked {
+			t.Fatalf("node %d: %d checked and %d refused as throttled, failure count %d; want 30 recorded, the count equal to the checked ones",
+				i+1, checked, refused, a.Failures.Count)
+		}
+		if i == 0 {
+			t.Logf("30 concurrent wrong logins over 3 instances: %d passwords checked and counted, %d refused as throttled", checked, refused)
+		}
+	}
+}
+
+// testGaleraNodeKilled signs up accounts at the three instances while node
+// 2 is killed and restarted. During the stall an answer may be unavailable
+// or outcome_unknown, nothing else; afterwards every acknowledged signup
+// is on every node, with its signup event.
+func testGaleraNodeKilled(t *testing.T, g *sqltest.Galera, inst []*testServer, stores []*sqlstore.DB) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var (
+		mu       sync.Mutex
+		acked    []string // account ids
+		outcomes = map[string]int{}
+		stop     atomic.Bool
+		wg       sync.WaitGroup
+	)
+	for w := range 6 {
+		c := mustDial(t, inst[w%3])
+		wg.Go(func() {
+			for n := 0; !stop.Load() && ctx.Err() == nil; n++ {
+				r, err := c.Signup(ctx, fmt.Sprintf("load%d-%d", w, n), goodPassword, "")
+				code := "ok"
+				var se *client.ServerError
+				switch {
+				case err == nil:
+				case errors.As(err, &se):
+					code = se.Code
+				default:
+					code = "transport: " + err.Error()
+				}
+				mu.Lock()
+				outcomes[code]++
+				if err == nil {
+					acked = append(acked, r.Account.ID)
+				}
+				mu.Unlock()
+				if code != "ok" {
+					time.Sleep(200 * time.Millisecond)
+				}
+			}
+		})
+	}
+	time.Sleep(3 * time.Second)
+	killed := time.Now()
+	g.Kill(1)
+	time.Sleep(8 * time.Second)
+	g.Restart(1)
+	rejoined := time.Since(killed)
+	time.Sleep(3 * time.Second)
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("signups at 3 instances, node 2 killed and rejoined after %v: %d acknowledged; answers %v",
+		rejoined.Round(time.Millisecond), len(acked), outcomes)
+	for code := range outcomes {
+		if !slices.Contains([]string{"ok", protocol.CodeUnavailable, protocol.CodeOutcomeUnknown}, code) {
+			t.Errorf("answer %q during the stall; want only ok, unavailable or outcome_unknown", code)
+		}
+	}
+	if len(acked) == 0 {
+		t.Fatal("no signup was acknowledged")
+	}
+	for i, st := range stores {
+		ev, err := st.ListAuthEvents(ctx, store.AuthEventFilter{Limit: 1 << 20})
+		if err != nil {
+			t.Fatalf("node %d: %v", i+1, err)
+		}
+		audited := map[string]bool{}
+		for _, e := range ev {
+			if e.Type == store.EventSignup {
+				audited[e.AccountID] = true
+			}
+		}
+		missing, unaudited := 0, 0
+		for _, id := range acked {
+			if _, err := st.GetAccount(ctx, id); err != nil {
+				missing++
+			}
+			if !audited[id] {
+				unaudited++
+			}
+		}
+		if missing > 0 || unaudited > 0 {
+			t.Errorf("node %d: %d of %d acknowledged signups missing, %d without their signup event", i+1, missing, len(acked), unaudited)
+		}
+	}
+}
