@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/accountd/accountd/client"
 	"github.com/accountd/accountd/protocol"
 	"github.com/accountd/accountd/server"
+	"github.com/accountd/accountd/server/servertest"
 	"github.com/accountd/accountd/store"
 	"github.com/accountd/accountd/store/sqlstore/sqltest"
 )
@@ -20,26 +20,11 @@ import (
 // defaultLimits undoes mustServe's raised rate limit.
 func defaultLimits(c *server.Config) { c.RateLimit, c.RateBurst = 0, 0 }
 
-// listEvents returns the audit log, oldest first.
-func listEvents(tb testing.TB, st store.Store, f store.AuthEventFilter) []store.AuthEvent {
-	tb.Helper()
-	ev, err := st.ListAuthEvents(ctxT(tb), f)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	slices.Reverse(ev)
-	return ev
-}
-
-func countEvents(ev []store.AuthEvent, typ, reason string) int {
-	n := 0
-	for _, e := range ev {
-		if e.Type == typ && (reason == "" || e.Reason == reason) {
-			n++
-		}
-	}
-	return n
-}
+// listEvents and countEvents read the audit log (servertest.Events).
+var (
+	listEvents  = servertest.Events
+	countEvents = servertest.CountEvents
+)
 
 // TestRateLimitDefault shows the default per-IP limit (burst 20, then
 // 10/s) on a real server whose clock moves only when the test says:

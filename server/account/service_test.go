@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -107,28 +106,11 @@ func isCode(err error, code string) bool {
 	return errors.As(err, &e) && e.Code == code
 }
 
-// listEvents returns the audit log the filter selects, oldest first.
-func listEvents(tb testing.TB, st store.Store, f store.AuthEventFilter) []store.AuthEvent {
-	tb.Helper()
-	ev, err := st.ListAuthEvents(ctxT(tb), f)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	slices.Reverse(ev)
-	return ev
-}
-
-// countEvents counts the events of a type, and of a reason unless reason
-// is "".
-func countEvents(ev []store.AuthEvent, typ, reason string) int {
-	n := 0
-	for _, e := range ev {
-		if e.Type == typ && (reason == "" || e.Reason == reason) {
-			n++
-		}
-	}
-	return n
-}
+// listEvents and countEvents read the audit log (servertest.Events).
+var (
+	listEvents  = servertest.Events
+	countEvents = servertest.CountEvents
+)
 
 // tokenKid returns the "kid" header of a JWT.
 func tokenKid(tb testing.TB, token string) string {

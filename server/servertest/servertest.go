@@ -13,6 +13,7 @@ import (
 	"crypto/rsa"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/accountd/accountd/protocol"
 	"github.com/accountd/accountd/server"
 	"github.com/accountd/accountd/server/account"
+	"github.com/accountd/accountd/store"
 	"github.com/accountd/accountd/store/sqlstore/sqltest"
 )
 
@@ -216,4 +218,29 @@ func (s *Server) Service() *account.Service {
 // Fingerprint returns the fingerprint of the server's identity key.
 func (s *Server) Fingerprint() string {
 	return protocol.Fingerprint(s.Config.Identity.Public().(ed25519.PublicKey))
+}
+
+// Events returns the audit log the filter selects, oldest first.
+func Events(tb testing.TB, st store.Store, f store.AuthEventFilter) []store.AuthEvent {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ev, err := st.ListAuthEvents(ctx, f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	slices.Reverse(ev)
+	return ev
+}
+
+// CountEvents counts the events of a type, and of a reason unless reason
+// is "".
+func CountEvents(ev []store.AuthEvent, typ, reason string) int {
+	n := 0
+	for _, e := range ev {
+		if e.Type == typ && (reason == "" || e.Reason == reason) {
+			n++
+		}
+	}
+	return n
 }
