@@ -169,8 +169,13 @@ const passwordChecks = [
 
 // --- sessions ---
 
+let sessionsAsked = 0;
+
+/** Shows the account's sessions; of overlapping calls, only the last one asked shows its answer. */
 async function loadSessions() {
+  const asked = ++sessionsAsked;
   const { sessions } = await client.sessions();
+  if (asked !== sessionsAsked) return;
   const list = $('sessions-list');
   list.replaceChildren();
   for (const s of sessions) {
@@ -198,8 +203,8 @@ async function loadSessions() {
       busy([end], async () => {
         await client.revokeSession(s.id);
         if (s.current) return; // signed out: the event handler says so
-        say('Session ended.');
         await loadSessions();
+        say('Session ended.');
         $('sessions-reload').focus();
       }),
     );
