@@ -92,7 +92,6 @@ func TestSDKInNode(t *testing.T) {
 	t.Logf("%s", bytes.TrimSpace(out))
 }
 
-
 // pagesServer serves, on an origin of its own, the SDK under /sdk/ and a
 // page that exposes it as window.accountd.
 func pagesServer(t *testing.T) *httptest.Server {
@@ -117,7 +116,7 @@ func pagesServer(t *testing.T) *httptest.Server {
 // servers: the SDK's operations from a page on another origin (refused,
 // then allowed by AllowedOrigins), tabs kept in step, reconnection after a
 // restart, and the console's flows by clicking, down to a changed server
-// identity being refused. It also logs the handshake time with client key
+// identity being refused, and the Account section's self-service. It also logs the handshake time with client key
 // generation (MEASURE_RUNS runs per key size, default 3). The script is e2e/browser.mjs; it asks this test
 // to restart servers by writing "@@ <command>" lines.
 func TestBrowser(t *testing.T) {
@@ -190,8 +189,10 @@ func TestBrowser(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("e2e/browser.mjs: %v\n%s", err, stderr.String())
 	}
-	if _, err := os.Stat(filepath.Join(shots, "console-logged-in.png")); err != nil {
-		t.Errorf("no screenshot of the logged-in console: %v", err)
+	for _, shot := range []string{"console-logged-in.png", "console-account.png"} {
+		if _, err := os.Stat(filepath.Join(shots, shot)); err != nil {
+			t.Errorf("no screenshot %s: %v", shot, err)
+		}
 	}
 	t.Logf("screenshots in %s", shots)
 }

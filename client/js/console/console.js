@@ -1,4 +1,5 @@
 // The account console: sign up, log in, who am I, refresh and log out,
+// and the account's self-service (password, sessions, email, deletion),
 // built only on the SDK. The server that serves this page writes its
 // identity fingerprint into the page, so the console talks only to it.
 
@@ -13,7 +14,12 @@ function say(text, kind = 'ok', focus = false) {
   if (focus) status.focus();
 }
 
-function describe(e) {
+/**
+ * A sentence for an error. reauth: the operation checked the password
+ * again, so invalid_credentials means a wrong password. unknown: what to
+ * say when the answer was lost and the outcome is unknown.
+ */
+function describe(e, { reauth = false, unknown } = {}) {
   if (e instanceof IdentityError) {
     return `Refused: the server presented identity ${e.presented}, not ${e.expected}. Someone may be intercepting the connection; nothing was sent.`;
   }
@@ -21,7 +27,11 @@ function describe(e) {
     const wait = e.retryAfterMs ? ` Try again in ${Math.ceil(e.retryAfterMs / 1000)} s.` : '';
     switch (e.code) {
       case 'invalid_credentials':
-        return 'Wrong username or password.';
+        return reauth ? 'Wrong password.' : 'Wrong username or password.';
+      case 'not_found':
+        return 'That session is not one of yours; it may have ended already.';
+      case 'outcome_unknown':
+        return unknown ?? 'The server could not confirm the change. Check before trying again.';
       case 'invalid_token':
         return 'Your session has ended; please log in again.';
       case 'username_taken':
@@ -37,7 +47,7 @@ function describe(e) {
     }
   }
   if (e instanceof ConnectionError) {
-    if (e.code === 'outcome_unknown') return 'The connection dropped before the answer came: the account may have been created. Try logging in.';
+    if (e.code === 'outcome_unknown') return unknown ?? 'The connection dropped before the answer came: the account may have been created. Try logging in.';
     return 'Cannot reach the server. Check your connection and try again.';
   }
   return `Something went wrong: ${e.message}`;
@@ -53,13 +63,13 @@ try {
   say(`This page was not served by an accountd server it can check (${e.message}).`, 'error');
 }
 
-/** Runs an action with its buttons disabled, reporting the outcome in the live region. */
-async function busy(buttons, action) {
+/** Runs an action with its buttons disabled, reporting the outcome in the live region; how is describe's second argument. */
+async function busy(buttons, action, how) {
   for (const b of buttons) b.disabled = true;
   try {
     await action();
   } catch (e) {
-    say(describe(e), 'error', true);
+    say(describe(e, how), 'error', true);
   } finally {
     for (const b of buttons) b.disabled = false;
   }
@@ -67,6 +77,7 @@ async function busy(buttons, action) {
 
 function show(section) {
   for (const id of ['signed-out', 'signed-in', 'generated']) $(id).hidden = id !== section;
+  $('account').hidden = section !== 'signed-in';
 }
 
 function details(rows) {
@@ -90,8 +101,10 @@ function when(iso) {
 function render(session) {
   if (!session) {
     show('signed-out');
+    clearAccountForms();
     return;
   }
+  $('da-name').textContent = session.account.username;
   $('who').textContent = session.account.username;
   details([
     ['Username', session.account.username],
@@ -103,12 +116,119 @@ function render(session) {
   show('signed-in');
 }
 
+/** Empties the account forms, so that no password stays on the page after a sign-out. */
+function clearAccountForms() {
+  for (const f of ['password-form', 'email-form', 'delete-form']) $(f).reset();
+  $('sessions-list').replaceChildren();
+  for (const [input, hint] of passwordChecks) check(input, hint);
+}
+
+// --- the server's password policy, checked as the user types ---
+
+let policy = null; // {min_password_length, max_password_length} once known
+let policyAsked = null;
+
+/** Asks the server for its policy once; until it answers (or if it cannot), the server alone judges. */
+function loadPolicy() {
+  policyAsked ??= client.policy().then(
+    (p) => {
+      policy = p;
+      for (const [input, hint] of passwordChecks) check(input, hint);
+    },
+    () => (policyAsked = null),
+  );
+}
+
+const chars = (s) => [...s].length; // the policy counts code points
+
+/**
+ * Updates hint for a new password in input and returns the problem (a
+ * sentence) or ''. An empty field shows the rules.
+ */
+function check(input, hint) {
+  const v = input.value;
+  const min = policy?.min_password_length;
+  const max = policy?.max_password_length;
+  let problem = '';
+  if (policy && v && chars(v) < min) problem = `${chars(v)} of at least ${min} characters.`;
+  else if (policy && chars(v) > max) problem = `${chars(v)} characters: at most ${max} are allowed.`;
+  else if (input === $('cp-new') && v && v === $('cp-current').value) problem = 'The new password must differ from the current one.';
+  if (problem) hint.textContent = problem;
+  else if (v && policy) hint.textContent = `Long enough (${chars(v)} characters); the server also refuses common passwords and your username.`;
+  else hint.textContent = `At least ${min ?? 15} characters; not a common password and not your username.`;
+  hint.classList.toggle('bad', problem !== '');
+  if (problem) input.setAttribute('aria-invalid', 'true');
+  else input.removeAttribute('aria-invalid');
+  return problem;
+}
+
+const passwordChecks = [
+  [$('signup-password'), $('signup-password-hint')],
+  [$('cp-new'), $('cp-new-hint')],
+];
+
+// --- sessions ---
+
+let sessionsAsked = 0;
+
+/** Shows the account's sessions; of overlapping calls, only the last one asked shows its answer. */
+async function loadSessions() {
+  const asked = ++sessionsAsked;
+  const { sessions } = await client.sessions();
+  if (asked !== sessionsAsked) return;
+  const list = $('sessions-list');
+  list.replaceChildren();
+  for (const s of sessions) {
+    const li = document.createElement('li');
+    li.className = s.current ? 'session current' : 'session';
+    const title = document.createElement('strong');
+    // client is the user's own text: textContent keeps it inert.
+    title.textContent = s.client || 'Unnamed client';
+    li.append(title);
+    if (s.current) {
+      const mark = document.createElement('span');
+      mark.className = 'mark';
+      mark.textContent = 'This session';
+      li.append(' ', mark);
+    }
+    const info = document.createElement('span');
+    info.className = 'info';
+    info.textContent = `${s.client_ip ? `From ${s.client_ip}, l` : 'L'}ogged in ${when(s.created_at)}; last used ${when(s.last_used_at)}; ends ${when(s.expires_at)}.`;
+    const end = document.createElement('button');
+    end.type = 'button';
+    end.className = 'end';
+    end.textContent = 'End';
+    end.setAttribute('aria-label', s.current ? 'End this session (log out)' : `End session ${s.client || 'of an unnamed client'} from ${when(s.created_at)}`);
+    end.addEventListener('click', () =>
+      busy([end], async () => {
+        await client.revokeSession(s.id);
+        if (s.current) return; // signed out: the event handler says so
+        await loadSessions();
+        say('Session ended.');
+        $('sessions-reload').focus();
+      }),
+    );
+    li.append(info, end);
+    list.append(li);
+  }
+}
+
 if (client) {
   client.onAuthStateChange((event, session) => {
     if (!$('generated').hidden && event === 'INITIAL_SESSION') return;
     render(session);
     if (event === 'SIGNED_OUT') say('Logged out.');
+    if (session && (event === 'SIGNED_IN' || event === 'INITIAL_SESSION')) {
+      loadPolicy();
+      loadSessions().catch((e) => say(describe(e), 'error'));
+    }
   });
+
+  for (const [input, hint] of passwordChecks) {
+    input.addEventListener('input', () => check(input, hint));
+    input.addEventListener('focus', loadPolicy);
+  }
+  $('cp-current').addEventListener('input', () => check($('cp-new'), $('cp-new-hint')));
 
   $('signup-generate').addEventListener('change', (ev) => {
     $('signup-password').disabled = ev.target.checked;
@@ -128,6 +248,12 @@ if (client) {
     }
     if (!generate && !password) {
       say('Enter a password, or let the server choose one.', 'error');
+      $('signup-password').focus();
+      return;
+    }
+    const problem = generate ? '' : check($('signup-password'), $('signup-password-hint'));
+    if (problem) {
+      say(`Password: ${problem}`, 'error');
       $('signup-password').focus();
       return;
     }
@@ -172,7 +298,7 @@ if (client) {
       return;
     }
     busy([$('login-submit')], async () => {
-      const r = await client.login({ username, password });
+      const r = await client.login({ username, password, client: 'accountd console' });
       $('login-password').value = '';
       say(`Logged in as ${r.account.username}.`);
       $('whoami').focus();
@@ -198,4 +324,98 @@ if (client) {
       $('login-username').focus();
     }),
   );
+
+  $('password-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const currentPassword = $('cp-current').value;
+    const newPassword = $('cp-new').value;
+    if (!currentPassword || !newPassword) {
+      say('Enter your current password and a new one.', 'error');
+      (currentPassword ? $('cp-new') : $('cp-current')).focus();
+      return;
+    }
+    const problem = check($('cp-new'), $('cp-new-hint'));
+    if (problem) {
+      say(`New password: ${problem}`, 'error');
+      $('cp-new').focus();
+      return;
+    }
+    busy(
+      [$('cp-submit')],
+      async () => {
+        const r = await client.changePassword({ currentPassword, newPassword, endOtherSessions: $('cp-end-others').checked });
+        $('password-form').reset();
+        check($('cp-new'), $('cp-new-hint'));
+        const n = r.sessions_ended;
+        say(`Password changed. ${n === 1 ? '1 other session' : `${n} other sessions`} ended.`, 'ok', true);
+        await loadSessions();
+      },
+      { reauth: true, unknown: 'The connection dropped before the answer came: the password may have been changed. Try logging in with the new one.' },
+    );
+  });
+
+  $('sessions-reload').addEventListener('click', () =>
+    busy([$('sessions-reload')], async () => {
+      await loadSessions();
+      say(`${$('sessions-list').children.length} sessions.`);
+    }),
+  );
+
+  $('logout-all').addEventListener('click', () =>
+    busy(
+      [$('logout-all')],
+      async () => {
+        const r = await client.logoutAll();
+        say(`Logged out everywhere: ${r.sessions_ended === 1 ? '1 session' : `${r.sessions_ended} sessions`} ended.`);
+        $('login-username').focus();
+      },
+      { unknown: 'The connection dropped before the answer came: your sessions may have ended. Reload sessions to check.' },
+    ),
+  );
+
+  $('email-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const newEmail = $('ce-email').value.trim();
+    const password = $('ce-password').value;
+    if (!newEmail || !password) {
+      say('Enter the new email address and your password.', 'error');
+      (newEmail ? $('ce-password') : $('ce-email')).focus();
+      return;
+    }
+    busy(
+      [$('ce-submit')],
+      async () => {
+        const r = await client.changeEmail({ password, newEmail });
+        $('email-form').reset();
+        say(`Email changed to ${r.account.email}.`, 'ok', true);
+      },
+      { reauth: true, unknown: 'The connection dropped before the answer came: the email may have been changed. Press Who am I to check.' },
+    );
+  });
+
+  $('delete-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const password = $('da-password').value;
+    const username = client.session?.account.username;
+    if (!password) {
+      say('Enter your password.', 'error');
+      $('da-password').focus();
+      return;
+    }
+    if ($('da-confirm').value.trim() !== username) {
+      say(`To delete the account, type its username, ${username}, exactly.`, 'error');
+      $('da-confirm').setAttribute('aria-invalid', 'true');
+      $('da-confirm').focus();
+      return;
+    }
+    $('da-confirm').removeAttribute('aria-invalid');
+    busy(
+      [$('da-submit')],
+      async () => {
+        const r = await client.deleteAccount({ password });
+        say(`Account ${username} deleted; ${r.sessions_ended === 1 ? '1 session' : `${r.sessions_ended} sessions`} ended.`, 'ok', true);
+      },
+      { reauth: true, unknown: 'The connection dropped before the answer came: the account may have been deleted. Try logging in to check.' },
+    );
+  });
 }

@@ -307,7 +307,7 @@ try {
     await con.locator('#status').filter({ hasText: `You are ${name}` }).waitFor();
     await con.getByRole('button', { name: 'Refresh token' }).click();
     await con.locator('#status').filter({ hasText: 'Token refreshed' }).waitFor();
-    await con.getByRole('button', { name: 'Log out' }).click();
+    await con.getByRole('button', { name: 'Log out', exact: true }).click();
     await con.locator('#status').filter({ hasText: 'Logged out.' }).waitFor();
     await con.getByRole('heading', { name: 'Log in' }).waitFor();
     assert.deepEqual(violations, []);
@@ -321,6 +321,144 @@ try {
       assert.match(await con.locator('#status').textContent(), new RegExp(env('CONSOLE_FINGERPRINT').replace(/[+/]/g, '\\$&')));
       assert.equal(await con.getByRole('heading', { name: 'Log in' }).isVisible(), true);
     });
+    await con.close();
+  });
+
+  await step('the console: Account section: change password, sessions, log out everywhere, change email, delete account', async () => {
+    // The console server now has a new identity; a freshly loaded console embeds it.
+    const con = await context.newPage();
+    await con.setViewportSize({ width: 360, height: 780 });
+    const violations = [];
+    con.on('console', (m) => {
+      if (/Content Security Policy|Refused to/.test(m.text())) violations.push(m.text());
+    });
+    await con.goto(env('CONSOLE_URL'));
+    await con.getByRole('heading', { name: 'Sign up' }).waitFor();
+    const status = con.locator('#status');
+    const said = (text) => status.filter({ hasText: text }).waitFor();
+    // Other devices: SDK clients in the page that do not share its session.
+    await con.evaluate(async () => {
+      const { AccountdClient } = await import(new URL('sdk/index.js', location.href).href);
+      const fingerprint = document.querySelector('meta[name="accountd-fingerprint"]').content;
+      window.device = (client) => new AccountdClient({ fingerprint, syncTabs: false, onError: () => {} });
+      const probe = window.device();
+      window.policy = await probe.policy();
+      probe.close();
+    });
+    const { min_password_length: min } = await con.evaluate(() => window.policy);
+    const login = (username, password, client) =>
+      con.evaluate(async ({ username, password, client }) => {
+        const d = window.device();
+        await d.login({ username, password, client });
+        (window.devices ??= []).push(d);
+        return window.devices.length - 1;
+      }, { username, password, client });
+    const alive = (i) => con.evaluate((i) => window.devices[i].authenticate().then(() => 'alive', (e) => e.code), i);
+
+    const name = 'acc' + Math.random().toString(36).slice(2, 10);
+    const pw1 = `first passphrase of ${name}`;
+    const pw2 = `second, longer passphrase of ${name}`;
+    await con.locator('#signup-username').fill(name);
+    await con.getByLabel('Let the server choose a strong password (shown once)').uncheck();
+    await con.locator('#signup-password').fill('short');
+    await con.locator('#signup-password-hint').filter({ hasText: `5 of at least ${min} characters.` }).waitFor();
+    await con.locator('#signup-password').fill(pw1);
+    await con.getByRole('button', { name: 'Sign up' }).click();
+    await said(`Account ${name} created. You can log in now.`);
+    await con.locator('#login-password').fill(pw1);
+    await con.getByRole('button', { name: 'Log in' }).click();
+    const account = con.getByRole('region', { name: 'Account' });
+    await account.waitFor();
+    assert.equal(await con.locator('#da-name').textContent(), name);
+
+    // Change password, with another device logged in.
+    const a = await login(name, pw1, 'second device');
+    assert.equal(await account.getByLabel(/End my other sessions/).isChecked(), true);
+    await account.getByLabel('Current password').fill(pw1);
+    await account.getByLabel('New password').fill('short');
+    const hint = con.locator('#cp-new-hint');
+    assert.equal(await hint.textContent(), `5 of at least ${min} characters.`);
+    assert.equal(await account.getByLabel('New password').getAttribute('aria-invalid'), 'true');
+    await account.getByRole('button', { name: 'Change password' }).click();
+    await said(`New password: 5 of at least ${min} characters.`);
+    assert.equal(await con.evaluate(() => document.activeElement.id), 'cp-new');
+    assert.equal(await alive(a), 'alive'); // nothing was sent
+    await account.getByLabel('New password').fill(pw2);
+    assert.match(await hint.textContent(), new RegExp(`^Long enough \\(${[...pw2].length} characters\\)`));
+    await account.getByRole('button', { name: 'Change password' }).click();
+    await said('Password changed. 1 other session ended.');
+    assert.equal(await alive(a), 'invalid_token');
+    await con.getByRole('button', { name: 'Log out', exact: true }).click();
+    await said('Logged out.');
+    await con.locator('#login-username').fill(name);
+    await con.locator('#login-password').fill(pw1);
+    await con.getByRole('button', { name: 'Log in' }).click();
+    await said('Wrong username or password.');
+    await con.locator('#login-password').fill(pw2);
+    await con.getByRole('button', { name: 'Log in' }).click();
+    await account.waitFor();
+
+    // Two sessions; end the other one.
+    const b = await login(name, pw2, 'second device');
+    await account.getByRole('button', { name: 'Reload sessions' }).click();
+    await said('2 sessions.');
+    const items = con.locator('#sessions-list > li');
+    assert.equal(await items.count(), 2);
+    const current = items.filter({ hasText: 'This session' });
+    assert.equal(await current.count(), 1);
+    assert.match(await current.textContent(), /accountd console/);
+    const other = items.filter({ hasNotText: 'This session' });
+    assert.match(await other.textContent(), /second device/);
+    await account.scrollIntoViewIfNeeded();
+    await con.locator('#account').screenshot({ path: join(env('SCREENSHOT_DIR'), 'console-account.png') });
+    const wide = await con.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(wide <= 360, `the page is ${wide} px wide at a 360 px viewport`);
+    await other.getByRole('button', { name: /^End session second device/ }).click();
+    await said('Session ended.');
+    assert.equal(await items.count(), 1);
+    assert.equal(await alive(b), 'invalid_token');
+    assert.equal(await current.count(), 1);
+
+    // Log out everywhere ends this session and the other device's.
+    const c = await login(name, pw2, 'third device');
+    await account.getByRole('button', { name: 'Log out everywhere' }).click();
+    await said('Logged out everywhere: 2 sessions ended.');
+    await con.getByRole('heading', { name: 'Log in' }).waitFor();
+    assert.equal(await account.isVisible(), false);
+    assert.equal(await alive(c), 'invalid_token');
+    await con.locator('#login-username').fill(name);
+    await con.locator('#login-password').fill(pw2);
+    await con.getByRole('button', { name: 'Log in' }).click();
+    await account.waitFor();
+
+    // Change email: a wrong password is refused, the right one changes it.
+    const email = `${name}@example.org`;
+    await account.getByLabel('New email').fill(email);
+    await con.locator('#ce-password').fill(pw1);
+    await account.getByRole('button', { name: 'Change email' }).click();
+    await said('Wrong password.');
+    await con.locator('#ce-password').fill(pw2);
+    await account.getByRole('button', { name: 'Change email' }).click();
+    await said(`Email changed to ${email}.`);
+    assert.match(await con.locator('#details').textContent(), new RegExp(`Email${email.replace(/\./g, '\\.')}`));
+
+    // Delete the account: the typed username must match.
+    await con.locator('#da-password').fill(pw2);
+    await account.getByLabel(`Type your username, ${name}, to confirm`).fill(name + 'x');
+    await account.getByRole('button', { name: 'Delete account' }).click();
+    await said(`To delete the account, type its username, ${name}, exactly.`);
+    assert.equal(await con.evaluate(() => document.activeElement.id), 'da-confirm');
+    await account.getByLabel(`Type your username, ${name}, to confirm`).fill(name);
+    await account.getByRole('button', { name: 'Delete account' }).click();
+    await said(`Account ${name} deleted; 1 session ended.`);
+    await con.getByRole('heading', { name: 'Log in' }).waitFor();
+    assert.equal(await con.locator('#da-password').inputValue(), '');
+    await con.locator('#login-username').fill(name);
+    await con.locator('#login-password').fill(pw2);
+    await con.getByRole('button', { name: 'Log in' }).click();
+    await said('Wrong username or password.');
+    assert.deepEqual(violations, []);
+    await con.evaluate(() => window.devices.forEach((d) => d.close()));
     await con.close();
   });
 } finally {

@@ -6,8 +6,12 @@ import { Connection } from './connection.js';
 import { AccountdError, ConnectionError, IdentityError, ServerError } from './errors.js';
 import { generateClientKey } from './handshake.js';
 
-/** Operations that may be sent again after a dropped connection: doing them twice changes nothing a user would notice. */
-const REPEATABLE = new Set(['login', 'authenticate', 'refresh', 'logout']);
+/**
+ * Operations that may be sent again after a dropped connection: doing
+ * them twice changes nothing a user would notice. Every other operation
+ * changes state and is never sent twice on its own (outcome_unknown).
+ */
+const REPEATABLE = new Set(['login', 'authenticate', 'refresh', 'logout', 'policy', 'sessions']);
 
 const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
 
@@ -99,9 +103,15 @@ export class AccountdClient {
     return this.#call('signup', body);
   }
 
-  /** Logs in; the session becomes the client's signed-in session (event SIGNED_IN). */
-  async login({ username, password } = {}) {
-    const result = await this.#call('login', { username, password });
+  /**
+   * Logs in; the session becomes the client's signed-in session (event
+   * SIGNED_IN). client, optional, describes the program to the account's
+   * owner in sessions(): at most 64 printable ASCII characters.
+   */
+  async login({ username, password, client } = {}) {
+    const body = { username, password };
+    if (client) body.client = client;
+    const result = await this.#call('login', body);
     this.#setSession(sessionOf(result), 'SIGNED_IN', true);
     return result;
   }
@@ -153,6 +163,85 @@ export class AccountdClient {
   }
 
   /**
+   * The server's password rules, {min_password_length,
+   * max_password_length} (Unicode code points), for checking a new
+   * password as it is typed. Needs no session.
+   */
+  policy() {
+    return this.#call('policy');
+  }
+
+  /**
+   * Changes the signed-in account's password. endOtherSessions (default
+   * true) revokes every other session of the account. The result carries
+   * a fresh token for this session, which replaces the current one
+   * (event TOKEN_REFRESHED), and sessions_ended. Never sent twice.
+   */
+  async changePassword({ currentPassword, newPassword, endOtherSessions } = {}) {
+    const body = { current_password: currentPassword, new_password: newPassword };
+    if (endOtherSessions !== undefined) body.end_other_sessions = endOtherSessions;
+    const result = await this.#withToken('change_password', body);
+    if (this.#session?.session_id === result.session_id) this.#setSession(sessionOf(result), 'TOKEN_REFRESHED', true);
+    return result;
+  }
+
+  /** The signed-in account's live sessions, oldest first; the one of this client has current: true. */
+  sessions() {
+    return this.#withToken('sessions', {});
+  }
+
+  /**
+   * Ends one session of the signed-in account (not_found when it has no
+   * such session). Ending this client's own session signs it out (event
+   * SIGNED_OUT). Never sent twice.
+   */
+  async revokeSession(sessionId) {
+    const own = this.#session?.session_id;
+    const result = await this.#withToken('revoke_session', { session_id: sessionId });
+    if (sessionId === own && this.#session?.session_id === own) this.#setSession(null, 'SIGNED_OUT', true);
+    return result;
+  }
+
+  /**
+   * Ends every session of the signed-in account, this one too (event
+   * SIGNED_OUT) unless keepCurrent. Resolves with {sessions_ended}. On an
+   * error other than invalid_token the session is kept, so that the call
+   * can be checked and made again. Never sent twice.
+   */
+  async logoutAll({ keepCurrent = false } = {}) {
+    const own = this.#session?.session_id;
+    const result = await this.#withToken('logout_all', { keep_current: keepCurrent });
+    if (!keepCurrent && this.#session?.session_id === own) this.#setSession(null, 'SIGNED_OUT', true);
+    return result;
+  }
+
+  /**
+   * Changes the signed-in account's email address (the password is
+   * checked again). The session's account becomes the one returned
+   * (event USER_UPDATED). Never sent twice.
+   */
+  async changeEmail({ password, newEmail } = {}) {
+    const own = this.#session?.session_id;
+    const result = await this.#withToken('change_email', { password, new_email: newEmail });
+    if (own !== undefined && this.#session?.session_id === own) {
+      this.#setSession({ ...this.#session, account: result.account }, 'USER_UPDATED', true);
+    }
+    return result;
+  }
+
+  /**
+   * Deletes the signed-in account and all its sessions (the password is
+   * checked again); the client is signed out (event SIGNED_OUT). Resolves
+   * with {sessions_ended}. Never sent twice.
+   */
+  async deleteAccount({ password } = {}) {
+    const own = this.#session?.session_id;
+    const result = await this.#withToken('delete_account', { password });
+    if (this.#session?.session_id === own) this.#setSession(null, 'SIGNED_OUT', true);
+    return result;
+  }
+
+  /**
    * Sends any operation by name (those this SDK has no method for yet).
    * It is not repeated after a dropped connection unless options.repeat
    * is true.
@@ -164,7 +253,8 @@ export class AccountdClient {
   /**
    * Registers callback(event, session) for auth-state changes: it is
    * called at once with INITIAL_SESSION, then with SIGNED_IN,
-   * TOKEN_REFRESHED and SIGNED_OUT (from this tab or another). Callbacks
+   * TOKEN_REFRESHED (refresh, changePassword), USER_UPDATED (changeEmail)
+   * and SIGNED_OUT (from this tab or another). Callbacks
    * run after the change is complete and are never awaited, so an async
    * callback may call the client freely. Returns an unsubscribe function.
    */
@@ -258,6 +348,17 @@ export class AccountdClient {
   #requireToken() {
     if (!this.#session) throw new AccountdError('signed_out', 'accountd: not signed in');
     return this.#session.token;
+  }
+
+  /** Sends op with the signed-in session's token; an invalid_token answer for it signs the client out. */
+  async #withToken(op, body) {
+    const token = this.#requireToken();
+    try {
+      return await this.#call(op, { token, ...body });
+    } catch (e) {
+      this.#dropIfInvalid(e, token);
+      throw e;
+    }
   }
 
   #dropIfInvalid(e, token) {

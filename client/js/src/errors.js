@@ -10,6 +10,7 @@ export const SERVER_CODES = Object.freeze([
   'username_taken',
   'email_taken',
   'weak_password',
+  'not_found',
   'rate_limited',
   'busy',
   'unavailable',
@@ -79,8 +80,9 @@ export class IdentityError extends AccountdError {
  * The connection failed or dropped. Codes: `connection` (could not
  * connect, or the connection dropped before the request was sent or
  * while a repeatable request was in flight and repeating it failed too),
- * `outcome_unknown` (the connection dropped after a signup was sent: the
- * account may or may not exist; it is never sent again on its own),
+ * `outcome_unknown` (the connection dropped after an operation that
+ * changes state was sent, a signup or a self-service change: it may or
+ * may not have taken effect; it is never sent again on its own),
  * `timeout` (no answer in time), `closed` (the client was closed).
  * `closeCode` is the WebSocket close code when one was seen (a browser
  * reports every refused upgrade, 400, 403, 426 or 429, as 1006).

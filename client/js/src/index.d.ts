@@ -16,6 +16,7 @@ export type ServerCode =
   | 'username_taken'
   | 'email_taken'
   | 'weak_password'
+  | 'not_found'
   | 'rate_limited'
   | 'busy'
   | 'unavailable'
@@ -97,7 +98,43 @@ export interface AuthenticateResult {
   [member: string]: unknown;
 }
 
-export type AuthEvent = 'INITIAL_SESSION' | 'SIGNED_IN' | 'TOKEN_REFRESHED' | 'SIGNED_OUT';
+/** The server's password rules (SPEC.md §5.4.1 policy); lengths count Unicode code points. */
+export interface PasswordPolicy {
+  min_password_length: number;
+  max_password_length: number;
+  [member: string]: unknown;
+}
+
+/** The result of changePassword: a fresh token for this session, and how many other sessions ended. */
+export interface PasswordChange extends Session {
+  sessions_ended: number;
+  [member: string]: unknown;
+}
+
+/** One live session of the account, as sessions() lists it. */
+export interface SessionDetail {
+  id: string;
+  created_at: string;
+  /** When a token of the session was last accepted (recorded at most once a minute). */
+  last_used_at: string;
+  /** The session's absolute end. */
+  expires_at: string;
+  /** The address it logged in from, when known. */
+  client_ip?: string;
+  /** The login's client description, when one was sent: the user's own text, display it escaped. */
+  client?: string;
+  /** True for the session of this client's token. */
+  current: boolean;
+  [member: string]: unknown;
+}
+
+/**
+ * INITIAL_SESSION when a callback is registered; SIGNED_IN (login); TOKEN_REFRESHED (refresh,
+ * updateToken, changePassword); USER_UPDATED (changeEmail: the session's account changed); SIGNED_OUT
+ * (logout, logoutAll without keepCurrent, revokeSession of this session, deleteAccount, an
+ * invalid_token answer for the session's token, expiry).
+ */
+export type AuthEvent = 'INITIAL_SESSION' | 'SIGNED_IN' | 'TOKEN_REFRESHED' | 'USER_UPDATED' | 'SIGNED_OUT';
 
 export class AccountdClient {
   constructor(options: ClientOptions);
@@ -109,11 +146,26 @@ export class AccountdClient {
   readonly session: Session | null;
   connect(): Promise<void>;
   signup(body: { username: string; password?: string; email?: string }): Promise<SignupResult>;
-  login(body: { username: string; password: string }): Promise<Session & Record<string, unknown>>;
+  /** client: shown to the account's owner in sessions(); at most 64 printable ASCII characters. */
+  login(body: { username: string; password: string; client?: string }): Promise<Session & Record<string, unknown>>;
   authenticate(token?: string): Promise<AuthenticateResult>;
   refresh(): Promise<Session & Record<string, unknown>>;
   updateToken(minValidityMs?: number): Promise<Session | null>;
   logout(): Promise<{ session_id: string }>;
+  /** The server's password rules; needs no session. */
+  policy(): Promise<PasswordPolicy>;
+  /** endOtherSessions defaults to true. The fresh token replaces the session's (TOKEN_REFRESHED). Never sent twice. */
+  changePassword(body: { currentPassword: string; newPassword: string; endOtherSessions?: boolean }): Promise<PasswordChange>;
+  /** The account's live sessions, oldest first. */
+  sessions(): Promise<{ sessions: SessionDetail[]; [member: string]: unknown }>;
+  /** Ends one session of the account (this one: SIGNED_OUT); not_found when the account has no such session. Never sent twice. */
+  revokeSession(sessionId: string): Promise<{ session_id: string; [member: string]: unknown }>;
+  /** Ends every session of the account, this one too (SIGNED_OUT) unless keepCurrent. Never sent twice. */
+  logoutAll(options?: { keepCurrent?: boolean }): Promise<{ sessions_ended: number; [member: string]: unknown }>;
+  /** The password is checked again; the session's account is replaced (USER_UPDATED). Never sent twice. */
+  changeEmail(body: { password: string; newEmail: string }): Promise<{ account: Account; [member: string]: unknown }>;
+  /** The password is checked again; the account and its sessions are deleted (SIGNED_OUT). Never sent twice. */
+  deleteAccount(body: { password: string }): Promise<{ sessions_ended: number; [member: string]: unknown }>;
   request(op: string, body?: Record<string, unknown>, options?: { repeat?: boolean }): Promise<Record<string, unknown>>;
   onAuthStateChange(callback: (event: AuthEvent, session: Session | null) => void | Promise<void>): () => void;
   close(): void;

@@ -237,3 +237,291 @@ test('options are checked', () => {
   assert.equal(c.url, 'wss://h.example:8443/ws');
   c.close();
 });
+
+/**
+ * A model of one account for the self-service operations, served through
+ * fakeServer: login opens a session, tokens "t<n>.x.y" belong to
+ * sessions, and each op in drop has its first request dropped after it
+ * arrived. bodies records every request's op and body.
+ */
+function accountModel({ drop = [] } = {}) {
+  const m = { password: 'the old password', email: undefined, sessions: new Map(), known: new Set(), tokens: new Map(), deleted: false, bodies: [] };
+  let n = 0;
+  const acct = () => ({ ...account, ...(m.email ? { email: m.email } : {}) });
+  const issue = (sid) => {
+    const token = `t${++n}.x.y`;
+    m.tokens.set(token, sid);
+    return { token, expires_at: new Date(Date.now() + 3600e3).toISOString(), session_id: sid, account: acct() };
+  };
+  const err = (code) => ({ error: { code, message: code.replace('_', ' ') } });
+  const toDrop = new Set(drop);
+  m.handle = (req) => {
+    const b = req.body ?? {};
+    m.bodies.push([req.op, b]);
+    if (toDrop.delete(req.op)) return 'drop';
+    if (req.op === 'policy') return { result: { min_password_length: 15, max_password_length: 1024 } };
+    if (req.op === 'login') {
+      if (m.deleted || b.password !== m.password) return err('invalid_credentials');
+      const sid = (m.known.size + 1).toString(16).padStart(32, '0');
+      m.known.add(sid);
+      m.sessions.set(sid, { client: b.client });
+      return { result: issue(sid) };
+    }
+    const sid = m.tokens.get(b.token);
+    if (m.deleted || !m.sessions.has(sid)) return err('invalid_token');
+    const others = () => [...m.sessions.keys()].filter((s) => s !== sid);
+    switch (req.op) {
+      case 'authenticate':
+        return { result: { account: acct(), session: { id: sid, created_at: '', expires_at: '' } } };
+      case 'change_password': {
+        if (b.current_password !== m.password) return err('invalid_credentials');
+        m.password = b.new_password;
+        const ended = b.end_other_sessions === false ? [] : others();
+        for (const s of ended) m.sessions.delete(s);
+        return { result: { ...issue(sid), sessions_ended: ended.length } };
+      }
+      case 'sessions':
+        return {
+          result: {
+            sessions: [...m.sessions].map(([id, s]) => ({
+              id,
+              created_at: '2026-01-01T00:00:00Z',
+              last_used_at: '2026-01-01T00:00:00Z',
+              expires_at: '2026-01-02T00:00:00Z',
+              ...(s.client ? { client: s.client } : {}),
+              current: id === sid,
+            })),
+          },
+        };
+      case 'revoke_session':
+        if (!m.known.has(b.session_id)) return err('not_found');
+        m.sessions.delete(b.session_id);
+        return { result: { session_id: b.session_id } };
+      case 'logout_all': {
+        const ended = b.keep_current ? others() : [...m.sessions.keys()];
+        for (const s of ended) m.sessions.delete(s);
+        return { result: { sessions_ended: ended.length } };
+      }
+      case 'change_email':
+        if (b.password !== m.password) return err('invalid_credentials');
+        m.email = b.new_email;
+        return { result: { account: acct() } };
+      case 'delete_account': {
+        if (b.password !== m.password) return err('invalid_credentials');
+        const ended = m.sessions.size;
+        m.sessions.clear();
+        m.deleted = true;
+        return { result: { sessions_ended: ended } };
+      }
+    }
+    return { error: { code: 'unsupported_op', message: 'unsupported op' } };
+  };
+  return m;
+}
+
+/** A client of model m, signed in, recording its auth events (after INITIAL_SESSION). */
+async function signedIn(m, extra = {}) {
+  const srv = fakeServer(m.handle);
+  const c = client(srv, { syncTabs: false, ...extra });
+  const events = [];
+  c.onAuthStateChange((e, s) => e !== 'INITIAL_SESSION' && events.push([e, s?.token ?? null]));
+  await c.login({ username: 'alice', password: m.password, client: extra.clientName });
+  await tick();
+  events.length = 0;
+  return { c, srv, events };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+const sent = (m, op) => m.bodies.filter(([o]) => o === op).map(([, b]) => b);
+
+test('policy needs no session; login sends its client description only when given', async () => {
+  const m = accountModel();
+  const srv = fakeServer(m.handle);
+  const c = client(srv, { syncTabs: false });
+  assert.deepEqual(await c.policy(), { min_password_length: 15, max_password_length: 1024 });
+  await c.login({ username: 'alice', password: m.password, client: 'example app/2.0 (linux)' });
+  await c.login({ username: 'alice', password: m.password });
+  assert.deepEqual(sent(m, 'login').map((b) => b.client ?? null), ['example app/2.0 (linux)', null]);
+  assert.deepEqual(sent(m, 'login').map((b) => Object.keys(b).sort().join()), ['client,password,username', 'password,username']);
+  c.close();
+});
+
+test('changePassword: a fresh token for this session (TOKEN_REFRESHED), other sessions ended by default', async () => {
+  const m = accountModel();
+  const { c, events } = await signedIn(m);
+  const other = await signedIn(m);
+  const before = c.session;
+  const r = await c.changePassword({ currentPassword: 'the old password', newPassword: 'a much longer new passphrase' });
+  assert.deepEqual(sent(m, 'change_password').at(-1), { token: before.token, current_password: 'the old password', new_password: 'a much longer new passphrase' });
+  assert.equal(r.sessions_ended, 1);
+  assert.equal(r.session_id, before.session_id);
+  assert.notEqual(r.token, before.token);
+  assert.equal(c.session.token, r.token);
+  await tick();
+  assert.deepEqual(events, [['TOKEN_REFRESHED', r.token]]);
+  await assert.rejects(other.c.authenticate(), (e) => e.code === 'invalid_token');
+  assert.equal(other.c.session, null);
+  // Kept when asked, and a wrong current password changes nothing.
+  const third = await signedIn(m);
+  const r2 = await c.changePassword({ currentPassword: 'a much longer new passphrase', newPassword: 'yet another long passphrase', endOtherSessions: false });
+  assert.equal(sent(m, 'change_password').at(-1).end_other_sessions, false);
+  assert.equal(r2.sessions_ended, 0);
+  assert.equal((await third.c.authenticate()).account.username, 'alice');
+  await assert.rejects(c.changePassword({ currentPassword: 'wrong', newPassword: 'whatever it is, long' }), (e) => e instanceof ServerError && e.code === 'invalid_credentials');
+  assert.equal(c.session.token, r2.token);
+  for (const x of [c, other.c, third.c]) x.close();
+});
+
+test('sessions, revokeSession of another session and of this one; not_found', async () => {
+  const m = accountModel();
+  const { c, events } = await signedIn(m, { clientName: 'first' });
+  const other = await signedIn(m);
+  const { sessions } = await c.sessions();
+  assert.deepEqual(sessions.map((s) => [s.id, s.client ?? null, s.current]), [
+    [c.session.session_id, 'first', true],
+    [other.c.session.session_id, null, false],
+  ]);
+  const otherId = other.c.session.session_id;
+  assert.deepEqual(await c.revokeSession(otherId), { session_id: otherId });
+  assert.deepEqual(sent(m, 'revoke_session').at(-1), { token: c.session.token, session_id: otherId });
+  await assert.rejects(other.c.authenticate(), (e) => e.code === 'invalid_token');
+  await assert.rejects(c.revokeSession('f'.repeat(32)), (e) => e instanceof ServerError && e.code === 'not_found');
+  await tick();
+  assert.deepEqual(events, []);
+  assert.notEqual(c.session, null);
+  await c.revokeSession(c.session.session_id);
+  assert.equal(c.session, null);
+  await tick();
+  assert.deepEqual(events, [['SIGNED_OUT', null]]);
+  await assert.rejects(c.sessions(), (e) => e.code === 'signed_out');
+  c.close();
+  other.c.close();
+});
+
+test('logoutAll keeps this session only with keepCurrent; without it signs out', async () => {
+  const m = accountModel();
+  const { c, events } = await signedIn(m);
+  const other = await signedIn(m);
+  assert.deepEqual(await c.logoutAll({ keepCurrent: true }), { sessions_ended: 1 });
+  assert.equal(sent(m, 'logout_all').at(-1).keep_current, true);
+  await assert.rejects(other.c.authenticate(), (e) => e.code === 'invalid_token');
+  await tick();
+  assert.deepEqual(events, []);
+  assert.deepEqual(await c.logoutAll(), { sessions_ended: 1 });
+  assert.equal(sent(m, 'logout_all').at(-1).keep_current, false);
+  assert.equal(c.session, null);
+  await tick();
+  assert.deepEqual(events, [['SIGNED_OUT', null]]);
+  c.close();
+  other.c.close();
+});
+
+test('changeEmail replaces the session\'s account (USER_UPDATED); a wrong password keeps everything', async () => {
+  const m = accountModel();
+  const { c, events } = await signedIn(m);
+  const token = c.session.token;
+  await assert.rejects(c.changeEmail({ password: 'wrong', newEmail: 'a@example.org' }), (e) => e.code === 'invalid_credentials');
+  const r = await c.changeEmail({ password: m.password, newEmail: 'alice@example.org' });
+  assert.deepEqual(sent(m, 'change_email').at(-1), { token, password: m.password, new_email: 'alice@example.org' });
+  assert.equal(r.account.email, 'alice@example.org');
+  assert.equal(c.session.account.email, 'alice@example.org');
+  assert.equal(c.session.token, token);
+  await tick();
+  assert.deepEqual(events, [['USER_UPDATED', token]]);
+  c.close();
+});
+
+test('deleteAccount signs out; a wrong password keeps the session', async () => {
+  const m = accountModel();
+  const { c, events } = await signedIn(m);
+  const other = await signedIn(m);
+  await assert.rejects(c.deleteAccount({ password: 'wrong' }), (e) => e.code === 'invalid_credentials');
+  assert.notEqual(c.session, null);
+  assert.deepEqual(await c.deleteAccount({ password: m.password }), { sessions_ended: 2 });
+  assert.equal(c.session, null);
+  await tick();
+  assert.deepEqual(events, [['SIGNED_OUT', null]]);
+  await assert.rejects(c.login({ username: 'alice', password: m.password }), (e) => e.code === 'invalid_credentials');
+  await assert.rejects(other.c.sessions(), (e) => e.code === 'invalid_token');
+  assert.equal(other.c.session, null);
+  c.close();
+  other.c.close();
+});
+
+test('a self-service change whose answer was lost is never sent again: outcome_unknown, session unchanged', async () => {
+  const calls = {
+    change_password: (c) => c.changePassword({ currentPassword: 'the old password', newPassword: 'a much longer new passphrase' }),
+    revoke_session: (c) => c.revokeSession(c.session.session_id),
+    logout_all: (c) => c.logoutAll(),
+    change_email: (c) => c.changeEmail({ password: 'the old password', newEmail: 'alice@example.org' }),
+    delete_account: (c) => c.deleteAccount({ password: 'the old password' }),
+  };
+  for (const [op, call] of Object.entries(calls)) {
+    const m = accountModel({ drop: [op] });
+    const { c, srv, events } = await signedIn(m);
+    const before = c.session;
+    await assert.rejects(call(c), (e) => {
+      assert.ok(e instanceof ConnectionError, `${op}: ${e}`);
+      assert.equal(e.code, 'outcome_unknown', op);
+      return true;
+    });
+    assert.equal(sent(m, op).length, 1, `${op} was sent ${sent(m, op).length} times`);
+    assert.deepEqual(c.session, before, op);
+    await tick();
+    assert.deepEqual(events, [], op);
+    // The client dials again for the next call, which finds the session alive.
+    assert.equal((await c.authenticate()).session.id, before.session_id, op);
+    assert.equal(srv.connections, 2, op);
+    c.close();
+  }
+});
+
+test('policy and sessions are read-only: sent once more after a drop', async () => {
+  const m = accountModel({ drop: ['policy', 'sessions'] });
+  const { c, srv } = await signedIn(m);
+  assert.equal((await c.policy()).min_password_length, 15);
+  assert.equal((await c.sessions()).sessions.length, 1);
+  assert.equal(sent(m, 'policy').length, 2);
+  assert.equal(sent(m, 'sessions').length, 2);
+  assert.equal(srv.connections, 3);
+  c.close();
+});
+
+test('the server\'s not_found and outcome_unknown are codes of their own; self-service needs a session', async () => {
+  const srv = fakeServer((req) => {
+    if (req.op === 'login') return { result: tokenResult(1) };
+    return { error: { code: req.op === 'revoke_session' ? 'not_found' : 'outcome_unknown', message: 'm' } };
+  });
+  const c = client(srv, { syncTabs: false });
+  for (const call of [() => c.sessions(), () => c.revokeSession('x'), () => c.logoutAll(), () => c.deleteAccount({ password: 'p' })]) {
+    await assert.rejects(call(), (e) => e.code === 'signed_out');
+  }
+  assert.deepEqual(srv.requests, []);
+  await c.login({ username: 'alice', password: 'pw' });
+  await assert.rejects(c.revokeSession('f'.repeat(32)), (e) => e instanceof ServerError && e.code === 'not_found' && e.serverCode === 'not_found');
+  await assert.rejects(c.deleteAccount({ password: 'pw' }), (e) => e instanceof ServerError && e.code === 'outcome_unknown');
+  assert.notEqual(c.session, null);
+  c.close();
+});
+
+test('a change in one tab reaches the other: USER_UPDATED and SIGNED_OUT over the channel', async () => {
+  const m = accountModel();
+  const srv = fakeServer(m.handle);
+  const a = client(srv);
+  const b = client(srv);
+  const seen = [];
+  b.onAuthStateChange((e, s) => seen.push([e, s?.account?.email ?? null]));
+  await a.login({ username: 'alice', password: m.password });
+  await a.changeEmail({ password: m.password, newEmail: 'alice@example.org' });
+  await a.deleteAccount({ password: m.password });
+  for (let i = 0; i < 100 && seen.length < 4; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(seen, [
+    ['INITIAL_SESSION', null],
+    ['SIGNED_IN', null],
+    ['USER_UPDATED', 'alice@example.org'],
+    ['SIGNED_OUT', null],
+  ]);
+  assert.equal(b.session, null);
+  a.close();
+  b.close();
+});
