@@ -276,8 +276,11 @@ func (c *Conn) trust(identity ed25519.PublicKey, opts Options) (pin bool, err er
 
 // connErr classifies a transport failure.
 func (c *Conn) connErr(err error) error {
-	if websocket.CloseStatus(err) == websocket.StatusGoingAway {
+	switch websocket.CloseStatus(err) {
+	case websocket.StatusGoingAway:
 		return ErrServerShuttingDown
+	case protocol.CloseBusy:
+		return fmt.Errorf("%w: %w: %s: too many handshakes in progress", ErrBusy, ErrConnection, c.server)
 	}
 	return fmt.Errorf("%w: %s: %w", ErrConnection, c.server, err)
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"math"
+	"runtime"
 	"time"
 
 	"github.com/accountd/accountd/server/account"
@@ -24,6 +25,19 @@ type Config struct {
 
 	// HandshakeTimeout bounds the handshake. Default 10 s.
 	HandshakeTimeout time.Duration
+	// HandshakeConcurrency is how many handshake RSA decryptions run at
+	// once; the others wait, queued fairly across client IPs (each IP
+	// holds at most one running and one waiting). Default
+	// runtime.NumCPU().
+	HandshakeConcurrency int
+	// HandshakesPerClient is how many handshake decryptions one client
+	// IP may have running at once, and how many waiting besides; more are
+	// closed busy at once. Default 1.
+	HandshakesPerClient int
+	// HandshakeWait is how long a handshake waits for its decryption to
+	// start before the connection is closed busy (close code 4002).
+	// Default 2 s.
+	HandshakeWait time.Duration
 	// PingInterval is how often idle connections are pinged; one that
 	// does not answer within the interval is closed. Default 30 s.
 	PingInterval time.Duration
@@ -41,6 +55,16 @@ type Config struct {
 	// RateBurst is how many requests a client IP may make at once before
 	// RateLimit applies. Default 20.
 	RateBurst int
+	// HashRate is how many requests per second one client IP may make
+	// that verify or hash a password (login, signup), on top of
+	// RateLimit: each costs a core for as long as a hash takes, so an IP
+	// gets about a hash's share of the machine, not a tenth of a second
+	// per request. IPv6 clients are counted per /64. Default 0.2 (12 a
+	// minute).
+	HashRate float64
+	// HashBurst is how many such requests a client IP may make at once
+	// before HashRate applies. Default 10.
+	HashBurst int
 	// RateLimitIPs bounds how many client IPs are tracked at once; past
 	// it the least recently seen IP is forgotten. Default 65536 (a few
 	// MiB).
@@ -52,12 +76,23 @@ const (
 	DefaultRateLimit    = 10
 	DefaultRateBurst    = 20
 	DefaultRateLimitIPs = 1 << 16
+	DefaultHashRate     = 0.2
+	DefaultHashBurst    = 10
 )
 
 func (c *Config) setDefaults() {
 	c.Config.SetDefaults()
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.HandshakeConcurrency <= 0 {
+		c.HandshakeConcurrency = runtime.NumCPU()
+	}
+	if c.HandshakesPerClient <= 0 {
+		c.HandshakesPerClient = 1
+	}
+	if c.HandshakeWait <= 0 {
+		c.HandshakeWait = 2 * time.Second
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = 30 * time.Second
@@ -70,6 +105,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.RateBurst == 0 {
 		c.RateBurst = DefaultRateBurst
+	}
+	if c.HashRate == 0 {
+		c.HashRate = DefaultHashRate
+	}
+	if c.HashBurst == 0 {
+		c.HashBurst = DefaultHashBurst
 	}
 	if c.RateLimitIPs == 0 {
 		c.RateLimitIPs = DefaultRateLimitIPs
@@ -84,6 +125,10 @@ func (c *Config) validate() error {
 		return errors.New("server: config: rate limit must be a positive number of requests per second")
 	case c.RateBurst < 1:
 		return errors.New("server: config: rate burst must be at least 1")
+	case c.HashRate < 0 || math.IsNaN(c.HashRate) || math.IsInf(c.HashRate, 0):
+		return errors.New("server: config: hash rate must be a positive number of requests per second")
+	case c.HashBurst < 1:
+		return errors.New("server: config: hash burst must be at least 1")
 	case c.RateLimitIPs < 1:
 		return errors.New("server: config: rate-limited IP table size must be at least 1")
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"math"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -51,19 +50,8 @@ func newIPLimiter(perSecond float64, burst, max int) *ipLimiter {
 }
 
 // rateKey is the bucket an address counts against: the IPv4 address, or
-// the /64 of an IPv6 address (one host usually has a whole /64).
-func rateKey(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return ip
-	}
-	a = a.Unmap()
-	if a.Is6() {
-		p, _ := a.WithZone("").Prefix(64)
-		return p.String()
-	}
-	return a.String()
-}
+// the /64 of an IPv6 address (the key the rules' hash gate uses too).
+func rateKey(ip string) string { return account.ClientKey(ip) }
 
 // allow takes one token for ip at time now. When none is left it returns
 // ok false and how long until one will be; first is true for the first
@@ -127,6 +115,19 @@ func (l *ipLimiter) tracked() int {
 // first refusal of a run. what names the request (an op name, "http").
 func (s *Server) allowRequest(ctx context.Context, ip, what string) *account.Error {
 	ok, wait, first := s.limiter.allow(ip, s.cfg.Now())
+	if ok {
+		return nil
+	}
+	s.svc.RateLimited(ctx, ip, what, first)
+	return account.ErrRateLimited(wait)
+}
+
+// allowHash takes one token from the client IP's hashing budget, which a
+// request that verifies or hashes a password needs besides its ordinary
+// one: a hash costs a whole core for a noticeable time, so one IP may
+// start far fewer of them than of other requests.
+func (s *Server) allowHash(ctx context.Context, ip, what string) *account.Error {
+	ok, wait, first := s.hashLimiter.allow(ip, s.cfg.Now())
 	if ok {
 		return nil
 	}

@@ -69,7 +69,7 @@ func headerTokens(h http.Header, key string) []string {
 func (s *Server) serveConn(ctx context.Context, st *connState, ip string) {
 	c := st.c
 	defer c.CloseNow()
-	sess, err := s.handshake(ctx, c)
+	sess, err := s.handshake(ctx, c, ip)
 	if err != nil {
 		s.log.Debug("handshake failed", "ip", ip, "err", err)
 		return
@@ -132,7 +132,10 @@ func (s *Server) serveConn(ctx context.Context, st *connState, ip string) {
 
 // handshake runs the server side of the handshake within HandshakeTimeout;
 // past the deadline the connection is closed with CloseHandshakeTimeout.
-func (s *Server) handshake(ctx context.Context, c *websocket.Conn) (*protocol.Session, error) {
+// Its RSA decryption waits for a slot of the handshake gate, shared fairly
+// across client IPs; refused one, the connection is closed with
+// CloseBusy.
+func (s *Server) handshake(ctx context.Context, c *websocket.Conn, ip string) (*protocol.Session, error) {
 	timer := time.AfterFunc(s.cfg.HandshakeTimeout, func() {
 		c.Close(protocol.CloseHandshakeTimeout, "handshake timeout")
 	})
@@ -153,7 +156,13 @@ func (s *Server) handshake(ctx context.Context, c *websocket.Conn) (*protocol.Se
 		c.Close(websocket.StatusProtocolError, "client_hello must be a text frame")
 		return nil, errors.New("binary client_hello")
 	}
-	reply, sess, err := finishOffStack(hs, data)
+	var reply []byte
+	var sess *protocol.Session
+	if gerr := s.handshakes.Do(ctx, rateKey(ip), func() { reply, sess, err = finishOffStack(hs, data) }); gerr != nil {
+		s.metrics.handshakesBusy.Inc()
+		c.Close(protocol.CloseBusy, "server busy")
+		return nil, gerr
+	}
 	switch {
 	case errors.Is(err, protocol.ErrVersion):
 		c.Close(protocol.CloseVersion, "unsupported protocol version")

@@ -3,8 +3,10 @@ package main
 import (
 	"flag"
 	"fmt"
-	"github.com/accountd/accountd/setup"
 	"time"
+
+	"github.com/accountd/accountd/server"
+	"github.com/accountd/accountd/setup"
 )
 
 // serveOptions are the operational flags of `accountd serve`: they may
@@ -20,6 +22,13 @@ type serveOptions struct {
 	// on this instance (0: the config's, or the default).
 	rateLimit float64
 	rateBurst int
+	// hashRate, hashBurst, hashesPerClient and handshakesPerClient
+	// override the server's per-IP limits on expensive work (0: the
+	// default).
+	hashRate            float64
+	hashBurst           int
+	hashesPerClient     int
+	handshakesPerClient int
 }
 
 func defaultServeOptions() serveOptions {
@@ -41,6 +50,10 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.jwksMaxAge, "jwks-max-age", o.jwksMaxAge, "Cache-Control max-age of /.well-known/jwks.json")
 	fs.Float64Var(&o.rateLimit, "rate-limit", 0, "requests per second allowed per client IP on this instance (default: the config's, else 10)")
 	fs.IntVar(&o.rateBurst, "rate-burst", 0, "requests a client IP may make at once on this instance (default: the config's, else 20)")
+	fs.Float64Var(&o.hashRate, "hash-rate", 0, fmt.Sprintf("logins and signups per second allowed per client IP, on top of --rate-limit (default %g)", server.DefaultHashRate))
+	fs.IntVar(&o.hashBurst, "hash-burst", 0, fmt.Sprintf("logins and signups a client IP may make at once (default %d)", server.DefaultHashBurst))
+	fs.IntVar(&o.hashesPerClient, "hashes-per-client", 0, "password hashes one client IP may have running, and as many waiting (default 1)")
+	fs.IntVar(&o.handshakesPerClient, "handshakes-per-client", 0, "handshake decryptions one client IP may have running, and as many waiting (default 1)")
 }
 
 func (o *serveOptions) check() error {
@@ -62,6 +75,12 @@ func (o *serveOptions) check() error {
 	}
 	if o.rateLimit < 0 || o.rateLimit > 1e6 || o.rateBurst < 0 || o.rateBurst > 1e6 {
 		return usageError{"--rate-limit and --rate-burst must be between 0 and 1000000"}
+	}
+	if o.hashRate < 0 || o.hashRate > 1e6 || o.hashBurst < 0 || o.hashBurst > 1e6 {
+		return usageError{"--hash-rate and --hash-burst must be between 0 and 1000000"}
+	}
+	if o.hashesPerClient < 0 || o.hashesPerClient > 1e6 || o.handshakesPerClient < 0 || o.handshakesPerClient > 1e6 {
+		return usageError{"--hashes-per-client and --handshakes-per-client must be between 0 and 1000000"}
 	}
 	return nil
 }

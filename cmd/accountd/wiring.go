@@ -33,12 +33,17 @@ func serverConfig(cfg *setup.Config, db store.Store, opts serveOptions, log *slo
 			KeyRotationInterval: opts.keyRotation,
 			KeyPublishLead:      opts.keyLead,
 			JWKSMaxAge:          opts.jwksMaxAge,
+			HashesPerClient:     opts.hashesPerClient,
 			Logger:              log,
 		},
 		Identity:       cfg.IdentityKey,
 		AllowedOrigins: s.AllowedOrigins,
 		RateLimit:      s.RateLimit,
 		RateBurst:      s.RateBurst,
+
+		HashRate:            opts.hashRate,
+		HashBurst:           opts.hashBurst,
+		HandshakesPerClient: opts.handshakesPerClient,
 	}
 	if a := s.Argon2; a != nil {
 		c.Argon2 = account.Argon2Params{Time: a.Time, MemoryKiB: a.MemoryKiB, Threads: a.Threads}

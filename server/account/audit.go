@@ -3,6 +3,7 @@ package account
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -21,6 +22,22 @@ type clientIPKey struct{}
 // request; callers without a socket may too.
 func WithClientIP(ctx context.Context, ip string) context.Context {
 	return context.WithValue(ctx, clientIPKey{}, ip)
+}
+
+// ClientKey is what limits count an address against: the IPv4 address, or
+// the /64 of an IPv6 address (one host usually has a whole /64). Anything
+// that does not parse is its own key.
+func ClientKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.WithZone("").Prefix(64)
+		return p.String()
+	}
+	return a.String()
 }
 
 func clientIPFrom(ctx context.Context) string {

@@ -78,6 +78,12 @@ type Config struct {
 	// HashWait is how long a request waits for a hashing slot before it
 	// is answered busy. Default 5 s.
 	HashWait time.Duration
+	// HashesPerClient is how many hashes one client IP (IPv6: its /64)
+	// may have running at once, and how many waiting besides; more are
+	// answered busy at once. Waiting hashes go in order of how little
+	// their client hashed lately, so a flood from many IPs cannot keep an
+	// occasional client waiting. Default 1.
+	HashesPerClient int
 	// MinPasswordLength is the policy minimum, MinPasswordLengthFloor to
 	// MaxMinPasswordLength. Default 15.
 	MinPasswordLength int
@@ -143,6 +149,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.HashConcurrency <= 0 {
 		c.HashConcurrency = runtime.NumCPU()
+	}
+	if c.HashesPerClient <= 0 {
+		c.HashesPerClient = 1
 	}
 	if c.HashWait <= 0 {
 		c.HashWait = 5 * time.Second

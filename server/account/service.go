@@ -48,7 +48,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		cfg:  cfg,
-		gate: argon2id.NewGate(cfg.HashConcurrency, cfg.HashWait),
+		gate: argon2id.NewGate(cfg.HashConcurrency, cfg.HashWait, cfg.HashesPerClient),
 		log:  cfg.Logger,
 		now:  cfg.Now,
 		// 16384 entries of about 300 bytes: at most ~5 MB.

@@ -111,9 +111,10 @@ type Server struct {
 }
 
 // MustStart starts a server on 127.0.0.1 (a free port). The config has a
-// fresh identity and master key, CheapArgon2, a Clock, and a per-IP rate
-// limit lifted out of reach (every test client is 127.0.0.1; a test about
-// the limit sets it); edit, when not nil, adjusts it, and a new SQLite
+// fresh identity and master key, CheapArgon2, a Clock, and the per-IP
+// limits (request and hash rates, hashes and handshakes per client)
+// lifted out of reach (every test client is 127.0.0.1; a test about a
+// limit sets it); edit, when not nil, adjusts it, and a new SQLite
 // store is used unless edit sets one. The server is stopped when the test
 // ends.
 func MustStart(tb testing.TB, edit func(*server.Config)) *Server {
@@ -121,10 +122,10 @@ func MustStart(tb testing.TB, edit func(*server.Config)) *Server {
 	tk, _ := Keys(tb)
 	clock := NewClock()
 	cfg := server.Config{
-		Config:       account.Config{MasterKey: MasterKey(tb), Argon2: CheapArgon2, Now: clock.Now},
+		Config:       account.Config{MasterKey: MasterKey(tb), Argon2: CheapArgon2, Now: clock.Now, HashesPerClient: 1 << 20},
 		Identity:     Identity(tb),
 		TransportKey: tk,
-		RateLimit:    1e6, RateBurst: 1e6,
+		RateLimit:    1e6, RateBurst: 1e6, HashRate: 1e6, HashBurst: 1e6, HandshakesPerClient: 1 << 20,
 	}
 	if edit != nil {
 		edit(&cfg)
