@@ -132,6 +132,13 @@ type Config struct {
 	// AuditPruneInterval is how often the pruner deletes older rows.
 	// Default 1 h.
 	AuditPruneInterval time.Duration
+	// AuditAggregateInterval is the interval over which refusals tied to
+	// no account (an unknown user's failed login, a token with a bad
+	// signature, a rate-limited request) are aggregated: per client IP
+	// (IPv6: /64), type and reason, the first is written at once and the
+	// rest as one row with their count at the interval's end. Default
+	// 1 min.
+	AuditAggregateInterval time.Duration
 
 	// Metrics receives the Service's metrics. Default: a registry of its
 	// own (see Service.Metrics).
@@ -197,6 +204,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.AuditPruneInterval == 0 {
 		c.AuditPruneInterval = defaultAuditPrune
+	}
+	if c.AuditAggregateInterval <= 0 {
+		c.AuditAggregateInterval = time.Minute
 	}
 	if c.Metrics == nil {
 		c.Metrics = prometheus.NewRegistry()

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -34,8 +35,10 @@ type Service struct {
 	verified *verifiedCache
 	parser   *jwt.Parser
 	metrics  *metrics
+	// refusals aggregates the audit events tied to no account.
+	refusals tally
 
-	stop    context.CancelFunc // ends the key maintenance
+	stop    context.CancelFunc // ends the key maintenance and the tally
 	stopped chan struct{}
 }
 
@@ -84,13 +87,17 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.stop, s.stopped = stop, make(chan struct{})
 	go func() {
 		defer close(s.stopped)
+		var wg sync.WaitGroup
+		wg.Go(func() { s.runTally(mctx) })
 		s.keys.Maintain(mctx, s.log)
+		wg.Wait()
 	}()
 	return s, nil
 }
 
 // Close stops the Service's background work (signing-key reloads and
-// rotation). It does not close the store.
+// rotation) and writes the aggregated audit events counted so far. It
+// does not close the store.
 func (s *Service) Close() {
 	s.stop()
 	<-s.stopped
