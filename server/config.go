@@ -41,6 +41,18 @@ type Config struct {
 	// PingInterval is how often idle connections are pinged; one that
 	// does not answer within the interval is closed. Default 30 s.
 	PingInterval time.Duration
+	// IdleTimeout closes a handshaken connection that has sent no
+	// request for this long (close code 4003; clients reconnect when they
+	// next need to). Default 10 min.
+	IdleTimeout time.Duration
+	// MaxConns caps the TCP connections open at once on the Listener;
+	// past it, new ones are closed as soon as they are accepted. Default:
+	// the process's file-descriptor limit less 256 kept for the database
+	// and files (at least 64), or 10000 where the limit is unknown.
+	MaxConns int
+	// MaxConnsPerIP caps the TCP connections one client IP (IPv6: one
+	// /64) may have open at once on the Listener. Default 64.
+	MaxConnsPerIP int
 	// RequestTimeout bounds each operation. Default 15 s.
 	RequestTimeout time.Duration
 	// AllowedOrigins lists host patterns (path.Match syntax) of browser
@@ -78,7 +90,22 @@ const (
 	DefaultRateLimitIPs = 1 << 16
 	DefaultHashRate     = 0.2
 	DefaultHashBurst    = 10
+
+	DefaultIdleTimeout   = 10 * time.Minute
+	DefaultMaxConnsPerIP = 64
+	// reservedFDs are the file descriptors MaxConns leaves for the
+	// database pool, the log and files.
+	reservedFDs = 256
 )
+
+// defaultMaxConns is MaxConns' default, from the file-descriptor limit.
+func defaultMaxConns() int {
+	n, err := fdLimit()
+	if err != nil || n > 1<<30 {
+		return 10000
+	}
+	return max(64, int(n)-reservedFDs)
+}
 
 func (c *Config) setDefaults() {
 	c.Config.SetDefaults()
@@ -96,6 +123,15 @@ func (c *Config) setDefaults() {
 	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = 30 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = defaultMaxConns()
+	}
+	if c.MaxConnsPerIP <= 0 {
+		c.MaxConnsPerIP = DefaultMaxConnsPerIP
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 15 * time.Second

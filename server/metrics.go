@@ -20,6 +20,8 @@ type metrics struct {
 	operations       *prometheus.CounterVec
 	duration         *prometheus.HistogramVec
 	handshakesBusy   prometheus.Counter
+	openConns        prometheus.Gauge
+	connRefused      prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -39,7 +41,11 @@ func newMetrics() *metrics {
 		handshakesBusy: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "accountd_handshakes_busy_total", Help: "Handshakes closed busy (4002): no decryption slot freed in time, or the IP already had one waiting."}),
 	}
-	m.reg.MustRegister(m.connections, m.connectionsTotal, m.operations, m.duration, m.handshakesBusy,
+	m.openConns = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "accountd_tcp_connections", Help: "TCP connections open now on the capped listener."})
+	m.connRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "accountd_tcp_connections_refused_total", Help: "TCP connections closed at accept: over the global or the per-IP cap."})
+	m.reg.MustRegister(m.connections, m.connectionsTotal, m.operations, m.duration, m.handshakesBusy, m.openConns, m.connRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

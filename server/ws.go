@@ -86,6 +86,8 @@ func (s *Server) serveConn(ctx context.Context, st *connState, ip string) {
 		ping.Reset(s.cfg.PingInterval)
 	})
 	defer ping.Stop()
+	idle := time.AfterFunc(s.cfg.IdleTimeout, st.closeIdle)
+	defer idle.Stop()
 	for {
 		typ, data, err := c.Read(ctx)
 		if err != nil {
@@ -101,11 +103,12 @@ func (s *Server) serveConn(ctx context.Context, st *connState, ip string) {
 			return
 		}
 		if !st.begin() {
-			// Shutting down: this request came after the connection was
-			// told to go away, so it is not started.
+			// Shutting down or idle-closed: this request came after the
+			// connection was closed, so it is not started.
 			c.Close(websocket.StatusGoingAway, "server shutting down")
 			return
 		}
+		idle.Stop()
 		out, err := json.Marshal(s.handle(ctx, plain, ip))
 		if err != nil {
 			s.log.Error("encode response", "err", err)
@@ -127,6 +130,7 @@ func (s *Server) serveConn(ctx context.Context, st *connState, ip string) {
 			c.Close(websocket.StatusGoingAway, "server shutting down")
 			return
 		}
+		idle.Reset(s.cfg.IdleTimeout)
 	}
 }
 
@@ -232,6 +236,19 @@ func (st *connState) end() bool {
 	defer st.mu.Unlock()
 	st.busy = false
 	return st.closing
+}
+
+// closeIdle closes the connection with CloseIdle unless a request is in
+// flight or it is closing already; no request starts after it.
+func (st *connState) closeIdle() {
+	st.mu.Lock()
+	if st.busy || st.closing {
+		st.mu.Unlock()
+		return
+	}
+	st.closing = true
+	st.mu.Unlock()
+	st.c.Close(protocol.CloseIdle, "idle timeout")
 }
 
 // goAway closes an idle connection with 1001 now, and marks a busy one to

@@ -44,6 +44,9 @@ func serverConfig(cfg *setup.Config, db store.Store, opts serveOptions, log *slo
 		HashRate:            opts.hashRate,
 		HashBurst:           opts.hashBurst,
 		HandshakesPerClient: opts.handshakesPerClient,
+		MaxConns:            opts.maxConns,
+		MaxConnsPerIP:       opts.maxConnsPerIP,
+		IdleTimeout:         opts.idleTimeout,
 	}
 	if a := s.Argon2; a != nil {
 		c.Argon2 = account.Argon2Params{Time: a.Time, MemoryKiB: a.MemoryKiB, Threads: a.Threads}

@@ -112,7 +112,8 @@ type Server struct {
 
 // MustStart starts a server on 127.0.0.1 (a free port). The config has a
 // fresh identity and master key, CheapArgon2, a Clock, and the per-IP
-// limits (request and hash rates, hashes and handshakes per client)
+// limits (request and hash rates, hashes, handshakes and connections per
+// client)
 // lifted out of reach (every test client is 127.0.0.1; a test about a
 // limit sets it); edit, when not nil, adjusts it, and a new SQLite
 // store is used unless edit sets one. The server is stopped when the test
@@ -126,6 +127,7 @@ func MustStart(tb testing.TB, edit func(*server.Config)) *Server {
 		Identity:     Identity(tb),
 		TransportKey: tk,
 		RateLimit:    1e6, RateBurst: 1e6, HashRate: 1e6, HashBurst: 1e6, HandshakesPerClient: 1 << 20,
+		MaxConnsPerIP: 1 << 20,
 	}
 	if edit != nil {
 		edit(&cfg)
@@ -169,7 +171,7 @@ func (s *Server) MustRestart() {
 	}
 	s.Addr = ln.Addr().String()
 	s.srv, s.http = srv, srv.HTTPServer("")
-	go s.http.Serve(ln)
+	go s.http.Serve(srv.Listener(ln))
 }
 
 // Stop shuts the server down the way SIGTERM does: it stops accepting and
