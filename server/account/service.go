@@ -61,6 +61,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.keys = keyring.New(keyring.Config{
 		Store: s.store, MasterKey: cfg.MasterKey, Algorithm: cfg.SigningAlgorithm,
 		Policy: cfg.keyPolicy(), Now: cfg.Now, Rotated: func() { s.metrics.keyRotations.Inc() },
+		Refused: func() { s.metrics.keysRefused.Inc() }, Log: cfg.Logger,
 	})
 	s.metrics = newMetrics(cfg.Metrics, s)
 	if p, ok := cfg.Store.(interface{ Stats() sql.DBStats }); ok {
