@@ -50,6 +50,10 @@ var (
 	ErrInternal       = errors.New("client: server internal error")
 )
 
+// errIdleClosed marks a connection the server closed for being idle
+// (close code 4003): it processed no request sent on it since.
+var errIdleClosed = errors.New("closed by the server after its idle timeout")
+
 // Connection errors.
 var (
 	// ErrConnection wraps every failure to reach or talk to the server.
@@ -316,8 +320,13 @@ func (c *Conn) trust(identity ed25519.PublicKey, opts Options) (pin bool, err er
 
 // connErr classifies a transport failure.
 func (c *Conn) connErr(err error) error {
-	if websocket.CloseStatus(err) == websocket.StatusGoingAway {
+	switch websocket.CloseStatus(err) {
+	case websocket.StatusGoingAway:
 		return ErrServerShuttingDown
+	case protocol.CloseBusy:
+		return fmt.Errorf("%w: %w: %s: too many handshakes in progress", ErrBusy, ErrConnection, c.server)
+	case protocol.CloseIdle:
+		return fmt.Errorf("%w: %w: %s", ErrConnection, errIdleClosed, c.server)
 	}
 	return fmt.Errorf("%w: %s: %w", ErrConnection, c.server, err)
 }

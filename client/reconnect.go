@@ -14,6 +14,10 @@ import (
 // sessions on the server, not to connections, so a token obtained before
 // a redial keeps working after it.
 //
+// A connection the server closed for being idle (close code 4003) is
+// redialed and the call sent again, whatever the call: the server
+// processed nothing sent after that close.
+//
 // When the connection drops under Login, Authenticate, Refresh, Logout,
 // Policy, Sessions, RevokeSession or LogoutAll, the call is repeated once
 // on a fresh connection (if the server said it
@@ -126,7 +130,7 @@ func (c *Client) do(ctx context.Context, repeat bool, f func(*Conn) error) error
 	if !dropped(err) || conn.broken() == nil {
 		return err
 	}
-	if !repeat || ctx.Err() != nil {
+	if !(repeat || errors.Is(err, errIdleClosed)) || ctx.Err() != nil {
 		return err
 	}
 	conn, derr := c.connLocked(ctx)

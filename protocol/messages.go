@@ -61,6 +61,8 @@ const (
 	CloseInternalError    = 1011
 	CloseHandshakeTimeout = 4000 // the handshake did not finish in time
 	CloseVersion          = 4001 // unsupported protocol version
+	CloseBusy             = 4002 // the server cannot take the handshake now
+	CloseIdle             = 4003 // no request for the server's idle timeout
 )
 
 // MaxRequestID is the largest request id (2^53-1, exact in every JSON

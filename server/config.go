@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"runtime"
 	"time"
 
 	"github.com/accountd/accountd/server/account"
@@ -26,9 +27,34 @@ type Config struct {
 
 	// HandshakeTimeout bounds the handshake. Default 10 s.
 	HandshakeTimeout time.Duration
+	// HandshakeConcurrency is how many handshake RSA decryptions run at
+	// once; the others wait, queued fairly across client IPs (each IP
+	// holds at most one running and one waiting). Default
+	// runtime.NumCPU().
+	HandshakeConcurrency int
+	// HandshakesPerClient is how many handshake decryptions one client
+	// IP may have running at once, and how many waiting besides; more are
+	// closed busy at once. Default 1.
+	HandshakesPerClient int
+	// HandshakeWait is how long a handshake waits for its decryption to
+	// start before the connection is closed busy (close code 4002).
+	// Default 2 s.
+	HandshakeWait time.Duration
 	// PingInterval is how often idle connections are pinged; one that
 	// does not answer within the interval is closed. Default 30 s.
 	PingInterval time.Duration
+	// IdleTimeout closes a handshaken connection that has sent no
+	// request for this long (close code 4003; clients reconnect when they
+	// next need to). Default 10 min.
+	IdleTimeout time.Duration
+	// MaxConns caps the TCP connections open at once on the Listener;
+	// past it, new ones are closed as soon as they are accepted. Default:
+	// the process's file-descriptor limit less 256 kept for the database
+	// and files (at least 64), or 10000 where the limit is unknown.
+	MaxConns int
+	// MaxConnsPerIP caps the TCP connections one client IP (IPv6: one
+	// /64) may have open at once on the Listener. Default 64.
+	MaxConnsPerIP int
 	// RequestTimeout bounds each operation. Default 15 s.
 	RequestTimeout time.Duration
 	// DisableConsole turns off the account console at /account/ (served
@@ -63,6 +89,16 @@ type Config struct {
 	// its connection.
 	ProxyProtocol bool
 
+	// HashRate is how many requests per second one client IP may make
+	// that verify or hash a password (login, signup), on top of
+	// RateLimit: each costs a core for as long as a hash takes, so an IP
+	// gets about a hash's share of the machine, not a tenth of a second
+	// per request. IPv6 clients are counted per /64. Default 0.2 (12 a
+	// minute).
+	HashRate float64
+	// HashBurst is how many such requests a client IP may make at once
+	// before HashRate applies. Default 10.
+	HashBurst int
 	// RateLimitIPs bounds how many client IPs are tracked at once; past
 	// it the least recently seen IP is forgotten. Default 65536 (a few
 	// MiB).
@@ -80,15 +116,50 @@ const (
 	DefaultRateLimit    = 10
 	DefaultRateBurst    = 20
 	DefaultRateLimitIPs = 1 << 16
+	DefaultHashRate     = 0.2
+	DefaultHashBurst    = 10
+
+	DefaultIdleTimeout   = 10 * time.Minute
+	DefaultMaxConnsPerIP = 64
+	// reservedFDs are the file descriptors MaxConns leaves for the
+	// database pool, the log and files.
+	reservedFDs = 256
 )
+
+// defaultMaxConns is MaxConns' default, from the file-descriptor limit.
+func defaultMaxConns() int {
+	n, err := fdLimit()
+	if err != nil || n > 1<<30 {
+		return 10000
+	}
+	return max(64, int(n)-reservedFDs)
+}
 
 func (c *Config) setDefaults() {
 	c.Config.SetDefaults()
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = 10 * time.Second
 	}
+	if c.HandshakeConcurrency <= 0 {
+		c.HandshakeConcurrency = runtime.NumCPU()
+	}
+	if c.HandshakesPerClient <= 0 {
+		c.HandshakesPerClient = 1
+	}
+	if c.HandshakeWait <= 0 {
+		c.HandshakeWait = 2 * time.Second
+	}
 	if c.PingInterval <= 0 {
 		c.PingInterval = 30 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = defaultMaxConns()
+	}
+	if c.MaxConnsPerIP <= 0 {
+		c.MaxConnsPerIP = DefaultMaxConnsPerIP
 	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 15 * time.Second
@@ -98,6 +169,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.RateBurst == 0 {
 		c.RateBurst = DefaultRateBurst
+	}
+	if c.HashRate == 0 {
+		c.HashRate = DefaultHashRate
+	}
+	if c.HashBurst == 0 {
+		c.HashBurst = DefaultHashBurst
 	}
 	if c.RateLimitIPs == 0 {
 		c.RateLimitIPs = DefaultRateLimitIPs
@@ -136,6 +213,10 @@ func (c *Config) checkSettings() error {
 		return errors.New("server: config: rate limit must be a positive number of requests per second")
 	case c.RateBurst < 1:
 		return errors.New("server: config: rate burst must be at least 1")
+	case c.HashRate < 0 || math.IsNaN(c.HashRate) || math.IsInf(c.HashRate, 0):
+		return errors.New("server: config: hash rate must be a positive number of requests per second")
+	case c.HashBurst < 1:
+		return errors.New("server: config: hash burst must be at least 1")
 	case c.RateLimitIPs < 1:
 		return errors.New("server: config: rate-limited IP table size must be at least 1")
 	case c.ClientIPHeader != HeaderXForwardedFor && c.ClientIPHeader != HeaderForwarded:

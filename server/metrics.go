@@ -19,6 +19,9 @@ type metrics struct {
 	connectionsTotal prometheus.Counter
 	operations       *prometheus.CounterVec
 	duration         *prometheus.HistogramVec
+	handshakesBusy   prometheus.Counter
+	openConns        prometheus.Gauge
+	connRefused      prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -35,8 +38,14 @@ func newMetrics() *metrics {
 			Name:    "accountd_operation_duration_seconds",
 			Help:    "Time to answer an operation, by op.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 15}}, []string{"op"}),
+		handshakesBusy: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "accountd_handshakes_busy_total", Help: "Handshakes closed busy (4002): no decryption slot freed in time, or the IP already had one waiting."}),
 	}
-	m.reg.MustRegister(m.connections, m.connectionsTotal, m.operations, m.duration,
+	m.openConns = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "accountd_tcp_connections", Help: "TCP connections open now on the capped listener."})
+	m.connRefused = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "accountd_tcp_connections_refused_total", Help: "TCP connections closed at accept: over the global or the per-IP cap."})
+	m.reg.MustRegister(m.connections, m.connectionsTotal, m.operations, m.duration, m.handshakesBusy, m.openConns, m.connRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

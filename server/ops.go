@@ -15,6 +15,15 @@ import (
 type operation struct {
 	name string
 	call func(ctx context.Context, svc *account.Service, body json.RawMessage) (any, error)
+	// hashes is set for an operation that verifies or hashes a password:
+	// it also draws on the client IP's hashing budget.
+	hashes bool
+}
+
+// hashing marks an operation that verifies or hashes a password.
+func (o operation) hashing() operation {
+	o.hashes = true
+	return o
 }
 
 // op builds a table entry from a rule: the body is decoded strictly into
@@ -37,10 +46,10 @@ func op[Req, Res any](name string, rule func(*account.Service, context.Context, 
 // operations is every operation the server answers. Dispatch and the
 // metrics' op labels both come from it.
 var operations = []operation{
-	op(protocol.OpSignup, (*account.Service).Signup, nil),
+	op(protocol.OpSignup, (*account.Service).Signup, nil).hashing(),
 	op(protocol.OpLogin, (*account.Service).Login, func(r protocol.LoginRequest) error {
 		return required(r.Username != "" && r.Password != "", "username and password are required")
-	}),
+	}).hashing(),
 	op(protocol.OpAuthenticate, (*account.Service).Authenticate, requireToken),
 	op(protocol.OpLogout, (*account.Service).Logout, requireToken),
 	op(protocol.OpRefresh, (*account.Service).Refresh, requireToken),
@@ -96,7 +105,12 @@ func (s *Server) handle(ctx context.Context, plain []byte, ip string) *protocol.
 		}
 		return &protocol.Response{ID: id, Error: &protocol.Error{Code: protocol.CodeBadRequest, Message: err.Error()}}
 	}
-	if refused := s.allowRequest(ctx, ip, req.Op); refused != nil {
+	o, known := operationsByName[req.Op]
+	refused := s.allowRequest(ctx, ip, req.Op)
+	if refused == nil && o.hashes {
+		refused = s.allowHash(ctx, ip, req.Op)
+	}
+	if refused != nil {
 		werr, _ := toWire(refused)
 		return &protocol.Response{ID: req.ID, Error: werr}
 	}
@@ -104,7 +118,6 @@ func (s *Server) handle(ctx context.Context, plain []byte, ip string) *protocol.
 	defer cancel()
 	start := time.Now()
 	var result any
-	o, known := operationsByName[req.Op]
 	if known {
 		result, err = o.call(ctx, s.svc, req.Body)
 	} else {

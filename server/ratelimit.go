@@ -5,7 +5,6 @@ import (
 	"context"
 	"math"
 	"net/http"
-	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -37,9 +36,6 @@ type ipBucket struct {
 	key      string
 	lim      *rate.Limiter
 	lastSeen time.Time
-	// limited is set while the IP is over its limit, so that only the
-	// first refusal of a run is written to the audit log.
-	limited bool
 }
 
 func newIPLimiter(perSecond float64, burst, max int) *ipLimiter {
@@ -67,24 +63,12 @@ func (l *ipLimiter) setRate(perSecond float64, burst int, now time.Time) {
 }
 
 // rateKey is the bucket an address counts against: the IPv4 address, or
-// the /64 of an IPv6 address (one host usually has a whole /64).
-func rateKey(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return ip
-	}
-	a = a.Unmap()
-	if a.Is6() {
-		p, _ := a.WithZone("").Prefix(64)
-		return p.String()
-	}
-	return a.String()
-}
+// the /64 of an IPv6 address (the key the rules' hash gate uses too).
+func rateKey(ip string) string { return account.ClientKey(ip) }
 
 // allow takes one token for ip at time now. When none is left it returns
-// ok false and how long until one will be; first is true for the first
-// refusal after the IP was last allowed.
-func (l *ipLimiter) allow(ip string, now time.Time) (ok bool, retryAfter time.Duration, first bool) {
+// ok false and how long until one will be.
+func (l *ipLimiter) allow(ip string, now time.Time) (ok bool, retryAfter time.Duration) {
 	key := rateKey(ip)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -102,18 +86,15 @@ func (l *ipLimiter) allow(ip string, now time.Time) (ok bool, retryAfter time.Du
 	}
 	b.lastSeen = now
 	r := b.lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); r.OK() && d == 0 {
-		b.limited = false
-		return true, 0, false
-	} else {
-		r.CancelAt(now)
-		first = !b.limited
-		b.limited = true
-		if d <= 0 {
-			d = time.Second
-		}
-		return false, d, first
+	d := r.DelayFrom(now)
+	if r.OK() && d == 0 {
+		return true, 0
 	}
+	r.CancelAt(now)
+	if d <= 0 {
+		d = time.Second
+	}
+	return false, d
 }
 
 // evictIdle forgets the IPs not seen for l.idle: their buckets are full.
@@ -139,14 +120,27 @@ func (l *ipLimiter) tracked() int {
 }
 
 // allowRequest takes one token from the client IP's bucket. Over the
-// limit it returns the refusal to send; the rules count it and audit the
-// first refusal of a run. what names the request (an op name, "http").
+// limit it returns the refusal to send; the rules count and audit it.
+// what names the request (an op name, "http").
 func (s *Server) allowRequest(ctx context.Context, ip, what string) *account.Error {
-	ok, wait, first := s.limiter.allow(ip, s.cfg.Now())
+	ok, wait := s.limiter.allow(ip, s.cfg.Now())
 	if ok {
 		return nil
 	}
-	s.svc.RateLimited(ctx, ip, what, first)
+	s.svc.RateLimited(ctx, ip, what)
+	return account.ErrRateLimited(wait)
+}
+
+// allowHash takes one token from the client IP's hashing budget, which a
+// request that verifies or hashes a password needs besides its ordinary
+// one: a hash costs a whole core for a noticeable time, so one IP may
+// start far fewer of them than of other requests.
+func (s *Server) allowHash(ctx context.Context, ip, what string) *account.Error {
+	ok, wait := s.hashLimiter.allow(ip, s.cfg.Now())
+	if ok {
+		return nil
+	}
+	s.svc.RateLimited(ctx, ip, what)
 	return account.ErrRateLimited(wait)
 }
 

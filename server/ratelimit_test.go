@@ -22,25 +22,25 @@ func TestRateLimitNumbers(t *testing.T) {
 
 	allowed := 0
 	for range 100 {
-		if ok, _, _ := l.allow("192.0.2.1", tBase); ok {
+		if ok, _ := l.allow("192.0.2.1", tBase); ok {
 			allowed++
 		}
 	}
 	if allowed != 20 {
 		t.Fatalf("burst at one instant: %d allowed, want 20", allowed)
 	}
-	ok, wait, _ := l.allow("192.0.2.1", tBase)
+	ok, wait := l.allow("192.0.2.1", tBase)
 	if ok || wait != 100*time.Millisecond {
 		t.Fatalf("over the burst: ok=%v retry after %v, want refused, 100ms", ok, wait)
 	}
 	// Another IP has its own bucket.
-	if ok, _, _ := l.allow("192.0.2.2", tBase); !ok {
+	if ok, _ := l.allow("192.0.2.2", tBase); !ok {
 		t.Fatal("a second IP was refused")
 	}
 	// Ten seconds of a client asking every millisecond: 10 a second.
 	allowed = 0
 	for ms := 1; ms <= 10000; ms++ {
-		if ok, _, _ := l.allow("192.0.2.1", tBase.Add(time.Duration(ms)*time.Millisecond)); ok {
+		if ok, _ := l.allow("192.0.2.1", tBase.Add(time.Duration(ms)*time.Millisecond)); ok {
 			allowed++
 		}
 	}
@@ -48,29 +48,6 @@ func TestRateLimitNumbers(t *testing.T) {
 		t.Fatalf("over 10 s: %d allowed, want 100 (10/s)", allowed)
 	}
 	t.Logf("default limit: burst 20 at once, then %d requests in 10 s", allowed)
-}
-
-func TestRateLimitFirstRefusal(t *testing.T) {
-	t.Parallel()
-	l := newIPLimiter(1, 1, 10)
-	if ok, _, _ := l.allow("192.0.2.1", tBase); !ok {
-		t.Fatal("first request refused")
-	}
-	var firsts int
-	for range 5 {
-		if _, _, first := l.allow("192.0.2.1", tBase); first {
-			firsts++
-		}
-	}
-	if firsts != 1 {
-		t.Fatalf("%d refusals marked first, want 1 per run", firsts)
-	}
-	if ok, _, _ := l.allow("192.0.2.1", tBase.Add(time.Second)); !ok {
-		t.Fatal("refused after refilling")
-	}
-	if _, _, first := l.allow("192.0.2.1", tBase.Add(time.Second)); !first {
-		t.Fatal("a new run of refusals was not marked first")
-	}
 }
 
 // TestRateLimitMemoryBounded: a flood of distinct IPs never tracks more

@@ -15,6 +15,7 @@ import (
 
 	"github.com/accountd/accountd/protocol"
 	"github.com/accountd/accountd/server/account"
+	"github.com/accountd/accountd/server/internal/admission"
 )
 
 // Server is accountd's transport: the WebSocket endpoint /ws and the HTTP
@@ -29,7 +30,10 @@ type Server struct {
 	transport    *rsa.PrivateKey
 	transportDER []byte
 	limiter      *ipLimiter
-	metrics      *metrics
+	hashLimiter  *ipLimiter
+	// handshakes admits handshake RSA decryptions, fairly across IPs.
+	handshakes *admission.Gate
+	metrics    *metrics
 
 	mu       sync.Mutex
 	conns    map[*websocket.Conn]*connState
@@ -69,9 +73,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	srv := &Server{
 		svc: svc, cfg: cfg, log: cfg.Logger,
 		transport: tk, transportDER: der,
-		limiter: newIPLimiter(cfg.RateLimit, cfg.RateBurst, cfg.RateLimitIPs),
-		metrics: m,
-		conns:   make(map[*websocket.Conn]*connState),
+		limiter:     newIPLimiter(cfg.RateLimit, cfg.RateBurst, cfg.RateLimitIPs),
+		hashLimiter: newIPLimiter(cfg.HashRate, cfg.HashBurst, cfg.RateLimitIPs),
+		handshakes:  admission.New(admission.Config{Slots: cfg.HandshakeConcurrency, Wait: cfg.HandshakeWait, PerKey: cfg.HandshakesPerClient}),
+		metrics:     m,
+		conns:       make(map[*websocket.Conn]*connState),
 	}
 	srv.live.Store(&cfg)
 	srv.ready.Store(true) // New has just reached the database

@@ -69,7 +69,7 @@ func headerTokens(h http.Header, key string) []string {
 func (s *Server) serveConn(ctx context.Context, st *connState, ip string) {
 	c := st.c
 	defer c.CloseNow()
-	sess, err := s.handshake(ctx, c)
+	sess, err := s.handshake(ctx, c, ip)
 	if err != nil {
 		s.log.Debug("handshake failed", "ip", ip, "err", err)
 		return
@@ -86,6 +86,8 @@ func (s *Server) serveConn(ctx context.Context, st *connState, ip string) {
 		ping.Reset(s.cfg.PingInterval)
 	})
 	defer ping.Stop()
+	idle := time.AfterFunc(s.cfg.IdleTimeout, st.closeIdle)
+	defer idle.Stop()
 	for {
 		typ, data, err := c.Read(ctx)
 		if err != nil {
@@ -101,11 +103,12 @@ func (s *Server) serveConn(ctx context.Context, st *connState, ip string) {
 			return
 		}
 		if !st.begin() {
-			// Shutting down: this request came after the connection was
-			// told to go away, so it is not started.
+			// Shutting down or idle-closed: this request came after the
+			// connection was closed, so it is not started.
 			c.Close(websocket.StatusGoingAway, "server shutting down")
 			return
 		}
+		idle.Stop()
 		out, err := json.Marshal(s.handle(ctx, plain, ip))
 		if err != nil {
 			s.log.Error("encode response", "err", err)
@@ -127,12 +130,16 @@ func (s *Server) serveConn(ctx context.Context, st *connState, ip string) {
 			c.Close(websocket.StatusGoingAway, "server shutting down")
 			return
 		}
+		idle.Reset(s.cfg.IdleTimeout)
 	}
 }
 
 // handshake runs the server side of the handshake within HandshakeTimeout;
 // past the deadline the connection is closed with CloseHandshakeTimeout.
-func (s *Server) handshake(ctx context.Context, c *websocket.Conn) (*protocol.Session, error) {
+// Its RSA decryption waits for a slot of the handshake gate, shared fairly
+// across client IPs; refused one, the connection is closed with
+// CloseBusy.
+func (s *Server) handshake(ctx context.Context, c *websocket.Conn, ip string) (*protocol.Session, error) {
 	timer := time.AfterFunc(s.cfg.HandshakeTimeout, func() {
 		c.Close(protocol.CloseHandshakeTimeout, "handshake timeout")
 	})
@@ -153,7 +160,13 @@ func (s *Server) handshake(ctx context.Context, c *websocket.Conn) (*protocol.Se
 		c.Close(websocket.StatusProtocolError, "client_hello must be a text frame")
 		return nil, errors.New("binary client_hello")
 	}
-	reply, sess, err := finishOffStack(hs, data)
+	var reply []byte
+	var sess *protocol.Session
+	if gerr := s.handshakes.Do(ctx, rateKey(ip), func() { reply, sess, err = finishOffStack(hs, data) }); gerr != nil {
+		s.metrics.handshakesBusy.Inc()
+		c.Close(protocol.CloseBusy, "server busy")
+		return nil, gerr
+	}
 	switch {
 	case errors.Is(err, protocol.ErrVersion):
 		c.Close(protocol.CloseVersion, "unsupported protocol version")
@@ -223,6 +236,19 @@ func (st *connState) end() bool {
 	defer st.mu.Unlock()
 	st.busy = false
 	return st.closing
+}
+
+// closeIdle closes the connection with CloseIdle unless a request is in
+// flight or it is closing already; no request starts after it.
+func (st *connState) closeIdle() {
+	st.mu.Lock()
+	if st.busy || st.closing {
+		st.mu.Unlock()
+		return
+	}
+	st.closing = true
+	st.mu.Unlock()
+	st.c.Close(protocol.CloseIdle, "idle timeout")
 }
 
 // goAway closes an idle connection with 1001 now, and marks a busy one to

@@ -109,6 +109,10 @@ type AuthEvent struct {
 	AccountID string
 	// SessionID is set when a session is involved.
 	SessionID string
+	// Count, when above zero, is how many like refusals the event stands
+	// for: refusals tied to no account are aggregated per client IP and
+	// interval, and At is then the last of them. Zero is one decision.
+	Count int64
 }
 
 // AuthEventFilter selects events for ListAuthEvents. Zero fields select

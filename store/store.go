@@ -131,6 +131,9 @@ type SigningKey struct {
 	// same moment only one writes a key. Zero means none (keys created
 	// with CreateSigningKey before generations existed).
 	Generation int64
+	// MAC authenticates the key's fields under the master key (see
+	// server/internal/keyring); nil for keys written before MACs existed.
+	MAC []byte
 }
 
 // Store is the persistence interface accountd's rules use. Every method
@@ -235,6 +238,9 @@ type Store interface {
 	// (ErrAlreadyExists) with Field "generation" when a key with
 	// k.Generation exists, and changes nothing then.
 	RotateSigningKey(ctx context.Context, k SigningKey, retireAt, expiresAt time.Time) error
+	// SetSigningKeyMAC sets the MAC of a key that has none; ErrNotFound
+	// if no key with that id lacks one.
+	SetSigningKeyMAC(ctx context.Context, id string, mac []byte) error
 
 	// AddAuthEvent appends an event to the audit log (its ID is ignored).
 	AddAuthEvent(ctx context.Context, e AuthEvent) error

@@ -139,6 +139,10 @@ func printEvents(w io.Writer, events []store.AuthEvent, names map[string]string)
 			line += " user=" + plain(n)
 		}
 		line += " session=" + plain(e.SessionID)
+		if e.Count > 0 {
+			// An aggregated row: this many like refusals, the last at At.
+			line += fmt.Sprintf(" count=%d", e.Count)
+		}
 		fmt.Fprintln(w, line)
 	}
 	if len(events) == 0 {
@@ -172,7 +176,8 @@ func printEventsJSON(w io.Writer, events []store.AuthEvent, names map[string]str
 			AccountID string    `json:"account_id,omitempty"`
 			Username  string    `json:"username,omitempty"`
 			SessionID string    `json:"session_id,omitempty"`
-		}{e.ID, e.At.UTC(), e.Type, e.Reason, e.IP, e.AccountID, names[e.AccountID], e.SessionID}); err != nil {
+			Count     int64     `json:"count,omitempty"`
+		}{e.ID, e.At.UTC(), e.Type, e.Reason, e.IP, e.AccountID, names[e.AccountID], e.SessionID, e.Count}); err != nil {
 			return err
 		}
 	}

@@ -209,6 +209,12 @@ func serve(ctx context.Context, cfg *setup.Config, logFormat string, level slog.
 	if err := db.Migrate(octx); err != nil {
 		return fmt.Errorf("migrate %s store: %w", cfg.Database.Driver, err)
 	}
+	// Before the server sizes its connection cap from the limit.
+	if n, err := raiseFileLimit(); err != nil {
+		log.Warn("could not raise the open-file limit", "err", err)
+	} else {
+		log.Debug("open-file limit", "limit", n)
+	}
 	scfg := serverConfig(cfg, db, opts, log)
 	if opts.listen != "" {
 		cfg.Listen = opts.listen
@@ -230,7 +236,7 @@ func serve(ctx context.Context, cfg *setup.Config, logFormat string, level slog.
 	go srv.Service().RunAuditPruner(ctx)
 	go srv.Service().RunSessionPruner(ctx)
 	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	go func() { errc <- hs.Serve(srv.Listener(ln)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

@@ -170,7 +170,9 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 	dsn := sqltest.MySQLDSN(t)
 	dataDir, pwFile := mustSetUp(t, dsn)
 	const shutdownTimeout = 20 * time.Second
-	inst := startInstance(t, dataDir, pwFile, "--shutdown-timeout", shutdownTimeout.String())
+	// Every client is 127.0.0.1: lift the per-IP limits on hashing.
+	inst := startInstance(t, dataDir, pwFile, "--shutdown-timeout", shutdownTimeout.String(),
+		"--hash-rate", "1000000", "--hash-burst", "1000000", "--hashes-per-client", "100")
 	inst.waitReady(t)
 
 	known := client.NewKnownServers(filepath.Join(t.TempDir(), "known_servers"))

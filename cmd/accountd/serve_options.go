@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/accountd/accountd/server"
 	"github.com/accountd/accountd/setup"
 )
 
@@ -32,6 +33,18 @@ type serveOptions struct {
 	// reopen unlocks the sealed config again on SIGHUP; nil when the
 	// admin password was typed and so cannot be read again.
 	reopen func() (*setup.Config, error)
+	// hashRate, hashBurst, hashesPerClient and handshakesPerClient
+	// override the server's per-IP limits on expensive work (0: the
+	// default).
+	hashRate            float64
+	hashBurst           int
+	hashesPerClient     int
+	handshakesPerClient int
+	// maxConns, maxConnsPerIP and idleTimeout set the connection caps
+	// (0: the server's defaults).
+	maxConns      int
+	maxConnsPerIP int
+	idleTimeout   time.Duration
 }
 
 func defaultServeOptions() serveOptions {
@@ -56,6 +69,13 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 	fs.IntVar(&o.hashConcurrency, "hash-concurrency", 0, "Argon2 hashes run at once on this instance (default: one per CPU)")
 	fs.StringVar(&o.tlsCert, "tls-cert", os.Getenv("ACCOUNTD_TLS_CERT"), "PEM certificate (chain) file: serve https and wss, reloaded when it changes (env ACCOUNTD_TLS_CERT; needs --tls-key)")
 	fs.StringVar(&o.tlsKey, "tls-key", os.Getenv("ACCOUNTD_TLS_KEY"), "PEM private key file of --tls-cert (env ACCOUNTD_TLS_KEY)")
+	fs.Float64Var(&o.hashRate, "hash-rate", 0, fmt.Sprintf("logins and signups per second allowed per client IP, on top of --rate-limit (default %g)", server.DefaultHashRate))
+	fs.IntVar(&o.hashBurst, "hash-burst", 0, fmt.Sprintf("logins and signups a client IP may make at once (default %d)", server.DefaultHashBurst))
+	fs.IntVar(&o.hashesPerClient, "hashes-per-client", 0, "password hashes one client IP may have running, and as many waiting (default 1)")
+	fs.IntVar(&o.handshakesPerClient, "handshakes-per-client", 0, "handshake decryptions one client IP may have running, and as many waiting (default 1)")
+	fs.IntVar(&o.maxConns, "max-conns", 0, "TCP connections open at once; more are closed at accept (default: the open-file limit, raised to its maximum at start, less 256)")
+	fs.IntVar(&o.maxConnsPerIP, "max-conns-per-ip", 0, fmt.Sprintf("TCP connections one client IP (IPv6: one /64) may have open at once (default %d)", server.DefaultMaxConnsPerIP))
+	fs.DurationVar(&o.idleTimeout, "idle-timeout", 0, fmt.Sprintf("close a connection with no request for this long (default %v)", server.DefaultIdleTimeout))
 }
 
 func (o *serveOptions) check() error {
@@ -83,6 +103,15 @@ func (o *serveOptions) check() error {
 	}
 	if o.rateLimit < 0 || o.rateLimit > 1e6 || o.rateBurst < 0 || o.rateBurst > 1e6 {
 		return usageError{"--rate-limit and --rate-burst must be between 0 and 1000000"}
+	}
+	if o.hashRate < 0 || o.hashRate > 1e6 || o.hashBurst < 0 || o.hashBurst > 1e6 {
+		return usageError{"--hash-rate and --hash-burst must be between 0 and 1000000"}
+	}
+	if o.maxConns < 0 || o.maxConnsPerIP < 0 || o.idleTimeout < 0 {
+		return usageError{"--max-conns, --max-conns-per-ip and --idle-timeout must not be negative"}
+	}
+	if o.hashesPerClient < 0 || o.hashesPerClient > 1e6 || o.handshakesPerClient < 0 || o.handshakesPerClient > 1e6 {
+		return usageError{"--hashes-per-client and --handshakes-per-client must be between 0 and 1000000"}
 	}
 	return nil
 }

@@ -35,6 +35,7 @@ func serverConfig(cfg *setup.Config, db store.Store, opts serveOptions, log *slo
 			KeyRotationInterval: opts.keyRotation,
 			KeyPublishLead:      opts.keyLead,
 			JWKSMaxAge:          opts.jwksMaxAge,
+			HashesPerClient:     opts.hashesPerClient,
 			Logger:              log,
 		},
 		Identity:       cfg.IdentityKey,
@@ -44,6 +45,13 @@ func serverConfig(cfg *setup.Config, db store.Store, opts serveOptions, log *slo
 		ClientIPHeader: s.ClientIPHeader,
 		ProxyProtocol:  s.ProxyProtocol,
 		DisableConsole: s.DisableConsole,
+
+		HashRate:            opts.hashRate,
+		HashBurst:           opts.hashBurst,
+		HandshakesPerClient: opts.handshakesPerClient,
+		MaxConns:            opts.maxConns,
+		MaxConnsPerIP:       opts.maxConnsPerIP,
+		IdleTimeout:         opts.idleTimeout,
 	}
 	// The sealed config's Validate parsed these already.
 	c.TrustedProxies, _ = setup.ParseTrustedProxies(s.TrustedProxies)

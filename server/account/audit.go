@@ -3,6 +3,7 @@ package account
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -23,16 +24,37 @@ func WithClientIP(ctx context.Context, ip string) context.Context {
 	return context.WithValue(ctx, clientIPKey{}, ip)
 }
 
+// ClientKey is what limits count an address against: the IPv4 address, or
+// the /64 of an IPv6 address (one host usually has a whole /64). Anything
+// that does not parse is its own key.
+func ClientKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.WithZone("").Prefix(64)
+		return p.String()
+	}
+	return a.String()
+}
+
 func clientIPFrom(ctx context.Context) string {
 	ip, _ := ctx.Value(clientIPKey{}).(string)
 	return ip
 }
 
 // audit writes one authentication decision to auth_events (and the log),
-// stamped with the current UTC time and the request's client IP. A failed
+// stamped with the current UTC time and the request's client IP; a
+// refusal tied to no account is aggregated instead (see tally). A failed
 // write is logged: it never changes the answer to the client.
 func (s *Service) audit(ctx context.Context, e store.AuthEvent) {
-	e = s.event(ctx, e)
+	e = s.stampEvent(ctx, e)
+	if aggregated(e) && !s.refusals.add(e) {
+		return
+	}
+	s.logEvent(e)
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditWriteTimeout)
 	defer cancel()
 	if err := s.store.AddAuthEvent(wctx, e); err != nil {
@@ -43,6 +65,12 @@ func (s *Service) audit(ctx context.Context, e store.AuthEvent) {
 // event sets an event's time (now, UTC) and client IP (the request's),
 // and logs it; the caller writes it, alone or with the decision's change.
 func (s *Service) event(ctx context.Context, e store.AuthEvent) store.AuthEvent {
+	e = s.stampEvent(ctx, e)
+	s.logEvent(e)
+	return e
+}
+
+func (s *Service) stampEvent(ctx context.Context, e store.AuthEvent) store.AuthEvent {
 	e.At = s.stamp()
 	if e.IP == "" {
 		e.IP = clientIPFrom(ctx)
@@ -50,22 +78,23 @@ func (s *Service) event(ctx context.Context, e store.AuthEvent) store.AuthEvent 
 	if len(e.IP) > 64 {
 		e.IP = e.IP[:64]
 	}
-	s.log.Info("auth event", "type", e.Type, "reason", e.Reason, "ip", e.IP, "account", e.AccountID, "session", e.SessionID)
 	return e
 }
 
+func (s *Service) logEvent(e store.AuthEvent) {
+	s.log.Info("auth event", "type", e.Type, "reason", e.Reason, "ip", e.IP, "account", e.AccountID, "session", e.SessionID)
+}
+
 // RateLimited records that a client IP went over its request rate: it
-// counts the refusal and, for the first refusal of a run (first), writes
-// it to the audit log, so that a flood cannot fill the table. what names
-// the refused request; it may be an op name a client made up.
-func (s *Service) RateLimited(ctx context.Context, ip, what string, first bool) {
+// counts the refusal and audits it (aggregated per client and interval,
+// so that a flood cannot fill the table). what names the refused request;
+// it may be an op name a client made up.
+func (s *Service) RateLimited(ctx context.Context, ip, what string) {
 	s.metrics.rateLimited.WithLabelValues(ScopeIP).Inc()
-	if first {
-		if len(what) > 32 {
-			what = what[:32] + "..."
-		}
-		s.audit(ctx, store.AuthEvent{Type: store.EventRateLimited, Reason: strings.ToValidUTF8(what, "?"), IP: ip})
+	if len(what) > 32 {
+		what = what[:32] + "..."
 	}
+	s.audit(ctx, store.AuthEvent{Type: store.EventRateLimited, Reason: strings.ToValidUTF8(what, "?"), IP: ip})
 }
 
 // PruneAuthEvents deletes the audit events older than the retention age

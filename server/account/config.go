@@ -80,6 +80,12 @@ type Config struct {
 	// HashWait is how long a request waits for a hashing slot before it
 	// is answered busy. Default 5 s.
 	HashWait time.Duration
+	// HashesPerClient is how many hashes one client IP (IPv6: its /64)
+	// may have running at once, and how many waiting besides; more are
+	// answered busy at once. Waiting hashes go in order of how little
+	// their client hashed lately, so a flood from many IPs cannot keep an
+	// occasional client waiting. Default 1.
+	HashesPerClient int
 	// MinPasswordLength is the policy minimum, MinPasswordLengthFloor to
 	// MaxMinPasswordLength. Default 15.
 	MinPasswordLength int
@@ -133,6 +139,13 @@ type Config struct {
 	// SessionPruneInterval is how often the session pruner deletes the
 	// sessions past their absolute lifetime. Default 1 h.
 	SessionPruneInterval time.Duration
+	// AuditAggregateInterval is the interval over which refusals tied to
+	// no account (an unknown user's failed login, a token with a bad
+	// signature, a rate-limited request) are aggregated: per client IP
+	// (IPv6: /64), type and reason, the first is written at once and the
+	// rest as one row with their count at the interval's end. Default
+	// 1 min.
+	AuditAggregateInterval time.Duration
 
 	// Metrics receives the Service's metrics. Default: a registry of its
 	// own (see Service.Metrics).
@@ -150,6 +163,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.HashConcurrency <= 0 {
 		c.HashConcurrency = runtime.NumCPU()
+	}
+	if c.HashesPerClient <= 0 {
+		c.HashesPerClient = 1
 	}
 	if c.HashWait <= 0 {
 		c.HashWait = 5 * time.Second
@@ -198,6 +214,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.SessionPruneInterval == 0 {
 		c.SessionPruneInterval = defaultSessionPrune
+	}
+	if c.AuditAggregateInterval <= 0 {
+		c.AuditAggregateInterval = time.Minute
 	}
 	if c.Metrics == nil {
 		c.Metrics = prometheus.NewRegistry()

@@ -12,6 +12,7 @@ type metrics struct {
 	rateLimited  *prometheus.CounterVec
 	lockouts     prometheus.Counter
 	keyRotations prometheus.Counter
+	keysRefused  prometheus.Counter
 	readRetries  prometheus.Counter
 }
 
@@ -29,11 +30,13 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 			Name: "accountd_lockouts_total", Help: "Login attempts refused because the account is locked out."}),
 		keyRotations: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "accountd_signing_key_rotations_total", Help: "Signing keys this instance created."}),
+		keysRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "accountd_signing_keys_refused_total", Help: "Signing-key rows refused: MAC wrong, or missing with a private half that does not open under the master key."}),
 		readRetries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "accountd_db_read_retries_total", Help: "Database reads run again after failing on a broken connection."}),
 	}
 	gate := s.gate
-	reg.MustRegister(m.rateLimited, m.lockouts, m.keyRotations, m.readRetries,
+	reg.MustRegister(m.rateLimited, m.lockouts, m.keyRotations, m.keysRefused, m.readRetries,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "accountd_argon2_in_flight", Help: "Argon2 password hashes running now."},
 			func() float64 { return float64(gate.Running()) }),

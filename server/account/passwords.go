@@ -40,14 +40,15 @@ func checkPassword(password, username string, minLen int) error {
 // Policy returns the password rules signup and change_password apply,
 // so that a client can check a password as the user types it.
 func (s *Service) Policy(ctx context.Context, _ protocol.PolicyRequest) (*protocol.PolicyResult, error) {
-	return &protocol.PolicyResult{MinPasswordLength: s.cfg.MinPasswordLength, MaxPasswordLength: MaxPasswordLength}, nil
+	return &protocol.PolicyResult{MinPasswordLength: s.settings().MinPasswordLength, MaxPasswordLength: MaxPasswordLength}, nil
 }
 
-// hash hashes a password in a slot of the gate.
+// hash hashes a password in a slot of the gate, queued fairly by the
+// request's client IP.
 func (s *Service) hash(ctx context.Context, password string) (string, error) {
 	var h string
 	var err error
-	if gerr := s.gate.Do(ctx, func() { h, err = argon2id.Hash(password, s.cfg.Argon2) }); gerr != nil {
+	if gerr := s.gate.Do(ctx, ClientKey(clientIPFrom(ctx)), func() { h, err = argon2id.Hash(password, s.cfg.Argon2) }); gerr != nil {
 		return "", gerr
 	}
 	return h, err
@@ -58,7 +59,7 @@ func (s *Service) hash(ctx context.Context, password string) (string, error) {
 // unreadable, and the login fails like a wrong password.
 func (s *Service) verifyPassword(ctx context.Context, password, phc string) (ok, rehash, unreadable bool, err error) {
 	var verr error
-	if err := s.gate.Do(ctx, func() { ok, rehash, verr = argon2id.Verify(password, phc, s.cfg.Argon2) }); err != nil {
+	if err := s.gate.Do(ctx, ClientKey(clientIPFrom(ctx)), func() { ok, rehash, verr = argon2id.Verify(password, phc, s.cfg.Argon2) }); err != nil {
 		return false, false, false, err
 	}
 	return ok, rehash, verr != nil, nil

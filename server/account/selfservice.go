@@ -59,7 +59,7 @@ func (s *Service) ChangePassword(ctx context.Context, req protocol.ChangePasswor
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPassword(req.NewPassword, a.Username, s.cfg.MinPasswordLength); err != nil {
+	if err := checkPassword(req.NewPassword, a.Username, s.settings().MinPasswordLength); err != nil {
 		return nil, err
 	}
 	if req.NewPassword == req.CurrentPassword {

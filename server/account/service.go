@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,8 +39,10 @@ type Service struct {
 	verified *verifiedCache
 	parser   *jwt.Parser
 	metrics  *metrics
+	// refusals aggregates the audit events tied to no account.
+	refusals tally
 
-	stop    context.CancelFunc // ends the key maintenance
+	stop    context.CancelFunc // ends the key maintenance and the tally
 	stopped chan struct{}
 }
 
@@ -52,7 +55,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		cfg:  cfg,
-		gate: argon2id.NewGate(cfg.HashConcurrency, cfg.HashWait),
+		gate: argon2id.NewGate(cfg.HashConcurrency, cfg.HashWait, cfg.HashesPerClient),
 		log:  cfg.Logger,
 		now:  cfg.Now,
 		// 16384 entries of about 300 bytes: at most ~5 MB.
@@ -63,6 +66,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.keys = keyring.New(keyring.Config{
 		Store: s.store, MasterKey: cfg.MasterKey, Algorithm: cfg.SigningAlgorithm,
 		Policy: cfg.keyPolicy(), Now: cfg.Now, Rotated: func() { s.metrics.keyRotations.Inc() },
+		Refused: func() { s.metrics.keysRefused.Inc() }, Log: cfg.Logger,
 	})
 	s.metrics = newMetrics(cfg.Metrics, s)
 	if p, ok := cfg.Store.(interface{ Stats() sql.DBStats }); ok {
@@ -89,13 +93,17 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.stop, s.stopped = stop, make(chan struct{})
 	go func() {
 		defer close(s.stopped)
+		var wg sync.WaitGroup
+		wg.Go(func() { s.runTally(mctx) })
 		s.keys.Maintain(mctx, s.log)
+		wg.Wait()
 	}()
 	return s, nil
 }
 
 // Close stops the Service's background work (signing-key reloads and
-// rotation). It does not close the store.
+// rotation) and writes the aggregated audit events counted so far. It
+// does not close the store.
 func (s *Service) Close() {
 	s.stop()
 	<-s.stopped

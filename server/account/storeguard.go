@@ -165,6 +165,10 @@ func (g *guardedStore) ListSigningKeys(ctx context.Context) ([]store.SigningKey,
 	return read(ctx, g, g.s.ListSigningKeys)
 }
 
+func (g *guardedStore) SetSigningKeyMAC(ctx context.Context, id string, mac []byte) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.SetSigningKeyMAC(ctx, id, mac) })
+}
+
 func (g *guardedStore) RotateSigningKey(ctx context.Context, k store.SigningKey, retireAt, expiresAt time.Time) error {
 	return write0(ctx, g, func(ctx context.Context) error { return g.s.RotateSigningKey(ctx, k, retireAt, expiresAt) })
 }

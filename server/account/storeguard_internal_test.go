@@ -169,6 +169,9 @@ func (h *hangingStore) PruneSessions(ctx context.Context, _ time.Time) (int64, e
 func (h *hangingStore) CreateSigningKey(ctx context.Context, _ store.SigningKey) error {
 	return h.hang(ctx, "CreateSigningKey")
 }
+func (h *hangingStore) SetSigningKeyMAC(ctx context.Context, _ string, _ []byte) error {
+	return h.hang(ctx, "SetSigningKeyMAC")
+}
 func (h *hangingStore) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 	return nil, h.hang(ctx, "ListSigningKeys")
 }

@@ -113,9 +113,11 @@ type Server struct {
 }
 
 // MustStart starts a server on 127.0.0.1 (a free port). The config has a
-// fresh identity and master key, CheapArgon2, a Clock, and a per-IP rate
-// limit lifted out of reach (every test client is 127.0.0.1; a test about
-// the limit sets it); edit, when not nil, adjusts it, and a new SQLite
+// fresh identity and master key, CheapArgon2, a Clock, and the per-IP
+// limits (request and hash rates, hashes, handshakes and connections per
+// client)
+// lifted out of reach (every test client is 127.0.0.1; a test about a
+// limit sets it); edit, when not nil, adjusts it, and a new SQLite
 // store is used unless edit sets one. The server is stopped when the test
 // ends.
 func MustStart(tb testing.TB, edit func(*server.Config)) *Server {
@@ -123,10 +125,11 @@ func MustStart(tb testing.TB, edit func(*server.Config)) *Server {
 	tk, _ := Keys(tb)
 	clock := NewClock()
 	cfg := server.Config{
-		Config:       account.Config{MasterKey: MasterKey(tb), Argon2: CheapArgon2, Now: clock.Now},
+		Config:       account.Config{MasterKey: MasterKey(tb), Argon2: CheapArgon2, Now: clock.Now, HashesPerClient: 1 << 20},
 		Identity:     Identity(tb),
 		TransportKey: tk,
-		RateLimit:    1e6, RateBurst: 1e6,
+		RateLimit:    1e6, RateBurst: 1e6, HashRate: 1e6, HashBurst: 1e6, HandshakesPerClient: 1 << 20,
+		MaxConnsPerIP: 1 << 20,
 	}
 	if edit != nil {
 		edit(&cfg)
@@ -170,7 +173,7 @@ func (s *Server) MustRestart() {
 	}
 	s.Addr = ln.Addr().String()
 	s.srv, s.http = srv, srv.HTTPServer("")
-	go s.http.Serve(ln)
+	go s.http.Serve(srv.Listener(ln))
 }
 
 // Stop shuts the server down the way SIGTERM does: it stops accepting and

@@ -9,7 +9,7 @@ import (
 	"github.com/accountd/accountd/store"
 )
 
-const authEventColumns = `id, at, type, reason, ip, account_id, session_id`
+const authEventColumns = `id, at, type, reason, ip, account_id, session_id, count`
 
 // Column bounds of auth_events (see the migrations); AddAuthEvent refuses
 // longer values rather than let the two databases treat them differently.
@@ -36,8 +36,8 @@ type execer interface {
 
 func (db *DB) insertAuthEvent(ctx context.Context, x execer, e store.AuthEvent) error {
 	_, err := x.ExecContext(ctx,
-		`INSERT INTO auth_events (at, type, reason, ip, account_id, session_id) VALUES (?, ?, ?, ?, ?, ?)`,
-		timeArg(db.dialect, e.At), e.Type, e.Reason, e.IP, nullIfEmpty(e.AccountID), nullIfEmpty(e.SessionID))
+		`INSERT INTO auth_events (at, type, reason, ip, account_id, session_id, count) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		timeArg(db.dialect, e.At), e.Type, e.Reason, e.IP, nullIfEmpty(e.AccountID), nullIfEmpty(e.SessionID), sql.NullInt64{Int64: e.Count, Valid: e.Count > 0})
 	return err
 }
 
@@ -70,6 +70,8 @@ func (db *DB) checkAuthEvent(op string, e store.AuthEvent) error {
 		return fmt.Errorf("sqlstore: %s: reason longer than %d bytes", op, maxEventReason)
 	case len(e.IP) > maxEventIP:
 		return fmt.Errorf("sqlstore: %s: ip longer than %d bytes", op, maxEventIP)
+	case e.Count < 0:
+		return fmt.Errorf("sqlstore: %s: negative count", op)
 	case len(e.AccountID) > maxEventID || len(e.SessionID) > maxEventID:
 		return fmt.Errorf("sqlstore: %s: account or session id longer than %d bytes", op, maxEventID)
 	}
@@ -109,11 +111,12 @@ func (db *DB) ListAuthEvents(ctx context.Context, f store.AuthEventFilter) ([]st
 		var (
 			e                  store.AuthEvent
 			account, sessionID sql.NullString
+			count              sql.NullInt64
 		)
-		if err := rows.Scan(&e.ID, timeColumn{&e.At}, &e.Type, &e.Reason, &e.IP, &account, &sessionID); err != nil {
+		if err := rows.Scan(&e.ID, timeColumn{&e.At}, &e.Type, &e.Reason, &e.IP, &account, &sessionID, &count); err != nil {
 			return nil, db.translate(op, err)
 		}
-		e.AccountID, e.SessionID = account.String, sessionID.String
+		e.AccountID, e.SessionID, e.Count = account.String, sessionID.String, count.Int64
 		events = append(events, e)
 	}
 	if err := rows.Err(); err != nil {

@@ -9,7 +9,7 @@ import (
 	"github.com/accountd/accountd/store"
 )
 
-const signingKeyColumns = `id, algorithm, public_key, sealed_private_key, created_at, active_at, retire_at, expires_at, generation`
+const signingKeyColumns = `id, algorithm, public_key, sealed_private_key, created_at, active_at, retire_at, expires_at, generation, mac`
 
 // insertSigningKey inserts k with ex, the pool or a transaction.
 func (db *DB) insertSigningKey(ctx context.Context, ex interface {
@@ -20,11 +20,11 @@ func (db *DB) insertSigningKey(ctx context.Context, ex interface {
 		generation = k.Generation
 	}
 	_, err := ex.ExecContext(ctx,
-		`INSERT INTO signing_keys (`+signingKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO signing_keys (`+signingKeyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		k.ID, k.Algorithm, blobArg(k.PublicKey), blobArg(k.SealedPrivateKey),
 		timeArg(db.dialect, k.CreatedAt), timeArg(db.dialect, k.ActiveAt),
 		optionalTimeArg(db.dialect, k.RetireAt), optionalTimeArg(db.dialect, k.ExpiresAt),
-		generation)
+		generation, nullBlob(k.MAC))
 	return err
 }
 
@@ -65,6 +65,32 @@ func (db *DB) RotateSigningKey(ctx context.Context, k store.SigningKey, retireAt
 	return db.translate(op, err)
 }
 
+// SetSigningKeyMAC implements store.Store.
+func (db *DB) SetSigningKeyMAC(ctx context.Context, id string, mac []byte) error {
+	const op = "set signing key mac"
+	if len(mac) == 0 || len(mac) > 64 {
+		return fmt.Errorf("sqlstore: %s: mac must be 1 to 64 bytes", op)
+	}
+	res, err := db.write.ExecContext(ctx, `UPDATE signing_keys SET mac = ? WHERE id = ? AND mac IS NULL`, mac, id)
+	if err != nil {
+		return db.translate(op, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return db.translate(op, err)
+	} else if n == 0 {
+		return fmt.Errorf("sqlstore: %s %s: %w", op, id, store.ErrNotFound)
+	}
+	return nil
+}
+
+// nullBlob is b, or NULL when b is empty.
+func nullBlob(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
 // ListSigningKeys implements store.Store. Keys created at the same instant
 // are ordered by id. It returns an empty, non-nil slice when there are no
 // keys.
@@ -82,7 +108,7 @@ func (db *DB) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 		var generation sql.NullInt64
 		err := rows.Scan(&k.ID, &k.Algorithm, &k.PublicKey, &k.SealedPrivateKey,
 			timeColumn{&k.CreatedAt}, timeColumn{&k.ActiveAt},
-			timeColumn{&k.RetireAt}, timeColumn{&k.ExpiresAt}, &generation)
+			timeColumn{&k.RetireAt}, timeColumn{&k.ExpiresAt}, &generation, &k.MAC)
 		if err != nil {
 			return nil, db.translate(op, err)
 		}

@@ -126,7 +126,7 @@ func testAuthEvents(t *testing.T, s store.Store) {
 	alice, bob := newID(), newID()
 	events := []store.AuthEvent{
 		{At: t0, Type: store.EventSignup, IP: "192.0.2.1", AccountID: alice},
-		{At: t0.Add(time.Second), Type: store.EventLoginFailed, Reason: store.ReasonUnknownUser, IP: "2001:db8::1"},
+		{At: t0.Add(time.Second), Type: store.EventLoginFailed, Reason: store.ReasonUnknownUser, IP: "2001:db8::1", Count: 123456789012},
 		{At: t0.Add(2 * time.Second), Type: store.EventLogin, IP: "192.0.2.1", AccountID: alice, SessionID: newID()},
 		{At: t0.Add(3 * time.Second), Type: store.EventLoginFailed, Reason: store.ReasonWrongPassword, IP: "192.0.2.9", AccountID: bob},
 		// Same instant as the previous one: the order falls back to the id.
@@ -142,7 +142,7 @@ func testAuthEvents(t *testing.T, s store.Store) {
 	slices.Reverse(newestFirst)
 	ignoreID := cmp.Comparer(func(a, b store.AuthEvent) bool {
 		return a.At.Equal(b.At) && a.At.Location() == b.At.Location() && a.Type == b.Type && a.Reason == b.Reason &&
-			a.IP == b.IP && a.AccountID == b.AccountID && a.SessionID == b.SessionID
+			a.IP == b.IP && a.AccountID == b.AccountID && a.SessionID == b.SessionID && a.Count == b.Count
 	})
 	list := func(f store.AuthEventFilter) []store.AuthEvent {
 		t.Helper()
@@ -204,6 +204,7 @@ func testAuthEventInvalid(t *testing.T, s store.Store) {
 		{At: t0},                 // no type
 		{At: t0, Type: store.EventLogin, IP: long},     // too long
 		{At: t0, Type: store.EventLogin, Reason: long}, // too long
+		{At: t0, Type: store.EventLogin, Count: -1},
 	} {
 		if err := s.AddAuthEvent(ctx, e); err == nil {
 			t.Errorf("AddAuthEvent(%+v) succeeded, want an error", e)

@@ -12,6 +12,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -54,6 +55,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SessionUnknownAccount", testSessionUnknownAccount},
 		{"SigningKeys", testSigningKeys},
 		{"RotateSigningKey", testRotateSigningKey},
+		{"SigningKeyMAC", testSigningKeyMAC},
 		{"ConcurrentRotateSameGeneration", testConcurrentRotateSameGeneration},
 		{"TimeRoundTrip", testTimeRoundTrip},
 		{"ConcurrentCreateSameUsername", testConcurrentCreateSameUsername},
@@ -597,6 +599,50 @@ func testSessionUnknownAccount(t *testing.T, s store.Store) {
 	}
 	if _, err := s.GetSession(ctxFor(t), sess.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetSession after the failed create = %v, want store.ErrNotFound", err)
+	}
+}
+
+// testSigningKeyMAC: a MAC written with the key comes back; a key
+// without one gets one once, and only once.
+func testSigningKeyMAC(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	withMAC := store.SigningKey{ID: "key-mac", Algorithm: "PS256", PublicKey: []byte("pub"), SealedPrivateKey: []byte("sealed"),
+		CreatedAt: t0, ActiveAt: t0, MAC: []byte("mac of key-mac \x00\xff")}
+	without := withMAC
+	without.ID, without.MAC = "key-nomac", nil
+	for _, k := range []store.SigningKey{withMAC, without} {
+		if err := s.CreateSigningKey(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	macs := func() map[string][]byte {
+		t.Helper()
+		keys, err := s.ListSigningKeys(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string][]byte{}
+		for _, k := range keys {
+			m[k.ID] = k.MAC
+		}
+		return m
+	}
+	if m := macs(); !bytes.Equal(m["key-mac"], withMAC.MAC) || m["key-nomac"] != nil {
+		t.Fatalf("MACs read back: %q", m)
+	}
+	if err := s.SetSigningKeyMAC(ctx, "key-nomac", []byte("new mac")); err != nil {
+		t.Fatal(err)
+	}
+	if m := macs(); !bytes.Equal(m["key-nomac"], []byte("new mac")) {
+		t.Fatalf("after SetSigningKeyMAC: %q", m["key-nomac"])
+	}
+	for _, id := range []string{"key-nomac", "key-mac", "key-missing"} {
+		if err := s.SetSigningKeyMAC(ctx, id, []byte("other")); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("SetSigningKeyMAC(%s) on a key with a MAC or none: %v, want ErrNotFound", id, err)
+		}
+	}
+	if m := macs(); !bytes.Equal(m["key-mac"], withMAC.MAC) {
+		t.Fatalf("a MAC was overwritten: %q", m["key-mac"])
 	}
 }
 

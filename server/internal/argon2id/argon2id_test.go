@@ -96,15 +96,15 @@ func TestValidate(t *testing.T) {
 // a caller that cannot get a slot within the wait gets ErrBusy.
 func TestGateBounds(t *testing.T) {
 	t.Parallel()
-	g := NewGate(2, 50*time.Millisecond)
+	g := NewGate(2, 50*time.Millisecond, 1)
 	release := make(chan struct{})
 	started := make(chan struct{}, 2)
 	var wg sync.WaitGroup
-	for range 2 {
+	for _, client := range []string{"192.0.2.1", "192.0.2.2"} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			g.Do(context.Background(), func() { started <- struct{}{}; <-release })
+			g.Do(context.Background(), client, func() { started <- struct{}{}; <-release })
 		}()
 	}
 	<-started
@@ -112,7 +112,7 @@ func TestGateBounds(t *testing.T) {
 	if got := g.Running(); got != 2 {
 		t.Fatalf("Running = %d, want 2", got)
 	}
-	if err := g.Do(context.Background(), func() { t.Error("ran past the bound") }); !errors.Is(err, ErrBusy) {
+	if err := g.Do(context.Background(), "192.0.2.3", func() { t.Error("ran past the bound") }); !errors.Is(err, ErrBusy) {
 		t.Fatalf("third caller: %v, want ErrBusy", err)
 	}
 	if got := g.Refusals(); got != 1 {
@@ -120,7 +120,7 @@ func TestGateBounds(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := g.Do(ctx, func() {}); !errors.Is(err, context.Canceled) {
+	if err := g.Do(ctx, "client", func() {}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled caller: %v", err)
 	}
 	close(release)

@@ -4,61 +4,54 @@ import (
 	"context"
 	"errors"
 	"runtime"
-	"sync/atomic"
 	"time"
+
+	"github.com/accountd/accountd/server/internal/admission"
 )
 
-// ErrBusy is returned by Gate.Do when no slot frees up within the wait.
+// ErrBusy is returned by Gate.Do when no slot frees up within the wait, or
+// when the caller's client already has a hash waiting.
 var ErrBusy = errors.New("argon2id: too many password hashes in progress")
 
 // Gate bounds how many hashes run at once: each holds its memory cost, so
-// a login flood must queue rather than allocate. Safe for concurrent use.
+// a login flood must queue rather than allocate. Slots go to clients
+// fairly (package admission): a client holds at most one slot and one
+// queue place, and one that hashed little lately goes first. Safe for
+// concurrent use.
 type Gate struct {
-	slots chan struct{}
-	wait  time.Duration
-
-	waiting  atomic.Int64
-	running  atomic.Int64
-	refusals atomic.Uint64
+	g *admission.Gate
 }
 
-// NewGate returns a gate of n slots where a caller waits at most wait.
-func NewGate(n int, wait time.Duration) *Gate {
-	return &Gate{slots: make(chan struct{}, n), wait: wait}
+// NewGate returns a gate of n slots where a caller waits at most wait and
+// one client may have perClient hashes running and as many waiting (0
+// means 1).
+func NewGate(n int, wait time.Duration, perClient int) *Gate {
+	return &Gate{g: admission.New(admission.Config{Slots: n, Wait: wait, PerKey: perClient})}
 }
 
-// Do runs f in a slot, waiting at most the gate's wait (and ctx) for one.
-// It returns ErrBusy when none freed in time, or ctx's error.
-func (g *Gate) Do(ctx context.Context, f func()) error {
-	t := time.NewTimer(g.wait)
-	defer t.Stop()
-	g.waiting.Add(1)
-	select {
-	case g.slots <- struct{}{}:
-		g.waiting.Add(-1)
-	case <-t.C:
-		g.waiting.Add(-1)
-		g.refusals.Add(1)
+// Do runs f in a slot for client (an IPv4 address or IPv6 /64; "" for
+// callers without one), waiting at most the gate's wait (and ctx) for
+// one. It returns ErrBusy when refused, or ctx's error.
+func (g *Gate) Do(ctx context.Context, client string, f func()) error {
+	err := g.g.Do(ctx, client, func() {
+		f()
+		// The hash's buffer is garbage now: collect it before the slot
+		// is handed on, so the process holds at most one buffer per slot
+		// (left to the pacer, the heap grows to twice the buffers in
+		// flight).
+		runtime.GC()
+	})
+	if errors.Is(err, admission.ErrBusy) {
 		return ErrBusy
-	case <-ctx.Done():
-		g.waiting.Add(-1)
-		return ctx.Err()
 	}
-	g.running.Add(1)
-	defer func() { g.running.Add(-1); <-g.slots }()
-	f()
-	// The hash's buffer is garbage now: collect it before the slot is
-	// handed on, so the process holds at most one buffer per slot (left
-	// to the pacer, the heap grows to twice the buffers in flight).
-	runtime.GC()
-	return nil
+	return err
 }
 
 // Waiting is how many callers wait for a slot now.
-func (g *Gate) Waiting() int64 { return g.waiting.Load() }
+func (g *Gate) Waiting() int64 { return int64(g.g.Waiting()) }
 
 // Running is how many hashes run now.
-func (g *Gate) Running() int64 { return g.running.Load() }
+func (g *Gate) Running() int64 { return int64(g.g.Running()) }
 
 // Refusals is how many callers got ErrBusy so far.
-func (g *Gate) Refusals() uint64 { return g.refusals.Load() }
+func (g *Gate) Refusals() uint64 { return g.g.Refusals() }

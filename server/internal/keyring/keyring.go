@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"sync"
 	"time"
@@ -29,6 +30,9 @@ type Store interface {
 	// RotateSigningKey writes k and retires the keys before it; it
 	// returns store.ErrAlreadyExists when k's generation exists.
 	RotateSigningKey(ctx context.Context, k store.SigningKey, retireAt, expiresAt time.Time) error
+	// SetSigningKeyMAC sets the MAC of a key that has none;
+	// store.ErrNotFound when it has one already.
+	SetSigningKeyMAC(ctx context.Context, id string, mac []byte) error
 }
 
 // Config configures a Ring.
@@ -42,6 +46,12 @@ type Config struct {
 	Now       func() time.Time
 	// Rotated, when set, is called after this instance wrote a key.
 	Rotated func()
+	// Refused, when set, is called once per key id the ring refuses:
+	// its MAC does not verify, or it has none and its private half does
+	// not open under the master key.
+	Refused func()
+	// Log receives the refusals, at error level. Default discards.
+	Log *slog.Logger
 }
 
 // Ring holds the signing keys loaded from the store.
@@ -52,6 +62,8 @@ type Ring struct {
 	keys       map[string]*ringKey
 	maxGen     int64
 	lastReload time.Time
+	// refused are the key ids refused so far, reported once each.
+	refused map[string]bool
 }
 
 type ringKey struct {
@@ -61,7 +73,12 @@ type ringKey struct {
 }
 
 // New returns an empty Ring; Load fills it.
-func New(cfg Config) *Ring { return &Ring{cfg: cfg} }
+func New(cfg Config) *Ring {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Ring{cfg: cfg, refused: make(map[string]bool)}
+}
 
 // Load reads every signing key from the store and makes sure one can sign
 // now, creating one that signs at once if none can.
@@ -90,6 +107,8 @@ func (r *Ring) Reload(ctx context.Context) error {
 	now := r.cfg.Now()
 	keys := make(map[string]*ringKey, len(recs))
 	var maxGen int64
+	recs = r.authentic(ctx, recs)
+	boundValidity(recs, r.cfg.Policy.Keep)
 	for _, rec := range recs {
 		maxGen = max(maxGen, rec.Generation)
 		if expired(rec, now) {
@@ -126,6 +145,99 @@ func (r *Ring) Reload(ctx context.Context) error {
 	r.keys, r.maxGen, r.lastReload = keys, maxGen, now
 	r.mu.Unlock()
 	return nil
+}
+
+// authentic returns the keys whose MAC verifies. A key without one,
+// written before MACs existed, is MACed now if its private half opens
+// under the master key (which only a holder of the master key could have
+// sealed); the others are refused: never used or published, logged and
+// counted once each.
+func (r *Ring) authentic(ctx context.Context, recs []store.SigningKey) []store.SigningKey {
+	out := recs[:0:0]
+	for _, rec := range recs {
+		if rec.MAC == nil {
+			if err := r.adopt(ctx, &rec); err != nil {
+				r.refuse(rec, "it has no MAC and "+err.Error())
+				continue
+			}
+		}
+		if !checkMAC(r.cfg.MasterKey, rec) {
+			r.refuse(rec, "its MAC does not verify under the master key: the row was written or changed without it")
+			continue
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// adopt MACs a key written before MACs existed, after checking that its
+// private half opens under the master key and matches its public key.
+func (r *Ring) adopt(ctx context.Context, rec *store.SigningKey) error {
+	pkcs8, err := unsealKey(r.cfg.MasterKey, rec.ID, rec.SealedPrivateKey)
+	if err != nil {
+		return errors.New("its private half does not open under the master key")
+	}
+	priv, err := x509.ParsePKCS8PrivateKey(pkcs8)
+	clear(pkcs8)
+	rpriv, ok := priv.(*rsa.PrivateKey)
+	if err != nil || !ok {
+		return errors.New("its private half is not an RSA key")
+	}
+	pub, err := x509.ParsePKIXPublicKey(rec.PublicKey)
+	if err != nil || !rpriv.PublicKey.Equal(pub) {
+		return errors.New("its private half does not match its public key")
+	}
+	mac, err := keyMAC(r.cfg.MasterKey, *rec)
+	if err != nil {
+		return err
+	}
+	if err := r.cfg.Store.SetSigningKeyMAC(ctx, rec.ID, mac); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("its MAC could not be stored: %w", err)
+	}
+	rec.MAC = mac
+	return nil
+}
+
+func (r *Ring) refuse(rec store.SigningKey, why string) {
+	r.mu.Lock()
+	seen := r.refused[rec.ID]
+	r.refused[rec.ID] = true
+	r.mu.Unlock()
+	if seen {
+		return
+	}
+	r.cfg.Log.Error("SIGNING KEY REFUSED: not used, not published; someone with write access to the database may be trying to mint tokens",
+		"kid", rec.ID, "generation", rec.Generation, "why", why)
+	if r.cfg.Refused != nil {
+		r.cfg.Refused()
+	}
+}
+
+// boundValidity caps each key's RetireAt at the activation of the next
+// authentic key (a later activation, or a later generation at the same
+// one) and its ExpiresAt at that plus keep: the bounds a rotation sets,
+// so that changing these unauthenticated columns can only end a key
+// sooner.
+func boundValidity(recs []store.SigningKey, keep time.Duration) {
+	for i := range recs {
+		k := &recs[i]
+		var next *store.SigningKey
+		for j := range recs {
+			o := &recs[j]
+			if o.Generation > k.Generation && o.Generation > 0 && (next == nil || o.Generation < next.Generation) {
+				next = o
+			}
+		}
+		if next == nil {
+			continue
+		}
+		if k.RetireAt.IsZero() || next.ActiveAt.Before(k.RetireAt) {
+			k.RetireAt = next.ActiveAt
+		}
+		if lim := k.RetireAt.Add(keep); k.ExpiresAt.IsZero() || lim.Before(k.ExpiresAt) {
+			k.ExpiresAt = lim
+		}
+	}
 }
 
 func expired(k store.SigningKey, now time.Time) bool {

@@ -144,6 +144,9 @@ func (r *Ring) rotate(ctx context.Context, immediate bool, need func(now time.Ti
 		ID: kid, Algorithm: r.cfg.Algorithm, PublicKey: spki, SealedPrivateKey: sealed,
 		CreatedAt: now, ActiveAt: active, Generation: gen,
 	}
+	if k.MAC, err = keyMAC(r.cfg.MasterKey, k); err != nil {
+		return false, err
+	}
 	err = r.cfg.Store.RotateSigningKey(ctx, k, active, active.Add(r.cfg.Policy.Keep))
 	won := err == nil
 	if errors.Is(err, store.ErrAlreadyExists) {

@@ -1,0 +1,161 @@
+package server_test
+
+import (
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/accountd/accountd/client"
+	"github.com/accountd/accountd/server"
+	"github.com/accountd/accountd/server/servertest"
+)
+
+// slowHeaders opens n connections from src to addr, each sending the
+// first line of a request and nothing more, as a slow-headers attack
+// does; a connection reset while it is made is nil. The connections are
+// closed at cleanup.
+func slowHeaders(tb testing.TB, addr string, src net.IP, n int) []net.Conn {
+	tb.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: src}, Timeout: 5 * time.Second}
+	var conns []net.Conn
+	for range n {
+		c, err := d.Dial("tcp", addr)
+		if errors.Is(err, syscall.ECONNRESET) {
+			conns = append(conns, nil)
+			continue
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { c.Close() })
+		c.Write([]byte("GET /healthz HTTP/1.1\r\n"))
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+// held counts the connections the server still holds open: a read
+// that times out (rather than ending) means the server waits for more.
+// The connections are read at once, so the check takes 300 ms however
+// many there are.
+func held(conns []net.Conn) int {
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		if c == nil {
+			continue
+		}
+		wg.Go(func() {
+			c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			var b [1]byte
+			if _, err := c.Read(b[:]); errors.Is(err, os.ErrDeadlineExceeded) {
+				n.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	return int(n.Load())
+}
+
+// TestConnectionCaps: connections past the per-IP cap, then past the
+// global cap, are closed at accept, before any header is read, while
+// slow-header connections hold the others; a plain listener (no caps)
+// holds them all. Freed places are taken again.
+func TestConnectionCaps(t *testing.T) {
+	t.Parallel()
+	const perIP, total, attempts = 8, 12, 20
+	ts := servertest.MustStart(t, func(c *server.Config) { c.MaxConns, c.MaxConnsPerIP = total, perIP })
+
+	a := slowHeaders(t, ts.Addr, sourceIP(2), attempts)
+	b := slowHeaders(t, ts.Addr, sourceIP(3), attempts)
+	heldA, heldB := held(a), held(b)
+	t.Logf("capped listener: %d of %d held from one IP, %d of %d from a second (caps %d per IP, %d in all)", heldA, attempts, heldB, attempts, perIP, total)
+	if heldA != perIP || heldB != total-perIP {
+		t.Fatalf("held %d and %d, want %d (per-IP cap) and %d (the rest of the global cap)", heldA, heldB, perIP, total-perIP)
+	}
+	for _, c := range a {
+		if c != nil {
+			c.Close()
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // the server sees the closes
+	c := slowHeaders(t, ts.Addr, sourceIP(4), attempts)
+	if n := held(c); n != perIP {
+		t.Fatalf("after the first IP left, a third IP holds %d, want %d", n, perIP)
+	}
+
+	// The same attack on the handler served without the caps.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := ts.Server().HTTPServer("")
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	plain := slowHeaders(t, ln.Addr().String(), sourceIP(5), attempts)
+	n := held(plain)
+	t.Logf("plain listener: %d of %d held from one IP", n, attempts)
+	if n != attempts {
+		t.Fatalf("plain listener held %d of %d", n, attempts)
+	}
+}
+
+// TestIdleConnectionClosed: a connection with no request for the idle
+// timeout is closed with 4003, and a client.Client carries on through
+// it, repeating even a signup, which the server never received.
+func TestIdleConnectionClosed(t *testing.T) {
+	t.Parallel()
+	// Requests in the busy part come every fifth of it: a loaded machine
+	// may delay one by 0.8 s before the connection counts as idle.
+	const idle = time.Second
+	ts := servertest.MustStart(t, func(c *server.Config) { c.IdleTimeout = idle })
+	ctx := ctxT(t)
+
+	conn := mustDial(t, ts)
+	if _, err := conn.Signup(ctx, "first", goodPassword, ""); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * idle)
+	_, err := conn.Login(ctx, "first", goodPassword)
+	if !errors.Is(err, client.ErrConnection) || !strings.Contains(err.Error(), "idle") {
+		t.Fatalf("a call on a connection idle for %v: %v, want a connection error saying idle", 2*idle, err)
+	}
+
+	_, ck := servertest.Keys(t)
+	c, err := client.NewClient(ts.Addr, client.Options{
+		Trust:           client.NewKnownServers(filepath.Join(t.TempDir(), "known_servers")),
+		TrustOnFirstUse: true,
+		ClientKey:       ck,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Signup(ctx, "second", goodPassword, ""); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * idle)
+	if _, err := c.Signup(ctx, "third", goodPassword, ""); err != nil {
+		t.Fatalf("signup after the server closed the idle connection: %v", err)
+	}
+	time.Sleep(2 * idle)
+	if _, err := c.Login(ctx, "third", goodPassword); err != nil {
+		t.Fatalf("login after the server closed the idle connection: %v", err)
+	}
+	// A connection in use is not closed: requests closer than the idle
+	// timeout keep it.
+	c2 := mustDial(t, ts)
+	for range 8 {
+		time.Sleep(idle / 5)
+		if _, err := c2.Authenticate(ctx, "x.y.z"); !errors.Is(err, client.ErrInvalidToken) {
+			t.Fatalf("a busy connection: %v", err)
+		}
+	}
+}

@@ -1,0 +1,296 @@
+package admission
+
+import (
+	"context"
+	"errors"
+	"math"
+	"sync"
+	"time"
+)
+
+// ErrBusy is returned by Gate.Do when the caller's key already waits, when
+// the queue is full of keys that used the gate less, or when no slot
+// freed within the wait.
+var ErrBusy = errors.New("admission: busy")
+
+// Config configures a Gate. Zero fields take the default documented on
+// each, except Slots and Wait, which are required.
+type Config struct {
+	// Slots is how many callers run at once. Required.
+	Slots int
+	// Wait is the longest a caller waits for a slot. Required.
+	Wait time.Duration
+	// PerKey is how many slots one key may hold at once, and how many
+	// queue places besides. Default 1.
+	PerKey int
+	// HalfLife is how fast a key's usage is forgotten: a slot used
+	// HalfLife ago counts half. It must be long beside the time a
+	// flooding key waits between two slots, or every key looks alike.
+	// Default 1 min.
+	HalfLife time.Duration
+	// MaxQueue bounds the waiters (one per key). When it is full, a
+	// newcomer whose key used the gate less than the heaviest waiter's
+	// takes that waiter's place; otherwise the newcomer is refused.
+	// Default 4096.
+	MaxQueue int
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Gate admits callers to a fixed number of slots, fairly across keys.
+type Gate struct {
+	cfg Config
+
+	mu       sync.Mutex
+	running  int
+	queue    []*waiter
+	keys     map[string]*keyState
+	seq      uint64
+	refusals uint64
+	swept    time.Time
+}
+
+// keyState is what the gate remembers of a key: whether it runs or waits
+// now, and its usage (slots taken, decayed) as of at.
+type keyState struct {
+	running, queued int
+	usage           float64
+	at              time.Time
+}
+
+type waiter struct {
+	key   string
+	score float64
+	seq   uint64
+	// done receives nil when the waiter was given a slot, ErrBusy when it
+	// lost its place.
+	done chan error
+}
+
+// maxIdleKeys is how many keys with no caller the gate remembers before
+// it forgets those whose usage has decayed to nearly nothing.
+const maxIdleKeys = 1 << 16
+
+// New returns a Gate.
+func New(cfg Config) *Gate {
+	if cfg.HalfLife <= 0 {
+		cfg.HalfLife = time.Minute
+	}
+	if cfg.PerKey <= 0 {
+		cfg.PerKey = 1
+	}
+	if cfg.MaxQueue <= 0 {
+		cfg.MaxQueue = 4096
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Gate{cfg: cfg, keys: make(map[string]*keyState)}
+}
+
+// Do runs f in a slot for key. It returns ErrBusy when the key already
+// has a caller waiting, when the queue is full of lighter keys, or when
+// no slot came within the gate's wait; ctx's error when ctx ends first.
+func (g *Gate) Do(ctx context.Context, key string, f func()) error {
+	if err := g.acquire(ctx, key); err != nil {
+		return err
+	}
+	defer g.release(key)
+	f()
+	return nil
+}
+
+func (g *Gate) acquire(ctx context.Context, key string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	now := g.cfg.Now()
+	ks := g.state(key, now)
+	if ks.queued >= g.cfg.PerKey {
+		g.refusals++
+		g.mu.Unlock()
+		return ErrBusy
+	}
+	if ks.running < g.cfg.PerKey && g.running < g.cfg.Slots && len(g.queue) == 0 {
+		g.start(ks)
+		g.mu.Unlock()
+		return nil
+	}
+	w := &waiter{key: key, score: ks.usage, seq: g.seq, done: make(chan error, 1)}
+	g.seq++
+	if len(g.queue) >= g.cfg.MaxQueue {
+		i := g.heaviest()
+		if g.queue[i].score <= w.score {
+			g.refusals++
+			g.mu.Unlock()
+			return ErrBusy
+		}
+		g.drop(i, ErrBusy)
+	}
+	ks.queued++
+	g.queue = append(g.queue, w)
+	// Slots may be free while every waiter's key runs already.
+	g.dispatch(now)
+	g.mu.Unlock()
+
+	t := time.NewTimer(g.cfg.Wait)
+	defer t.Stop()
+	var err error
+	select {
+	case err = <-w.done:
+		return err
+	case <-t.C:
+		err = ErrBusy
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if i := g.index(w); i >= 0 {
+		if err == ErrBusy {
+			g.refusals++
+		}
+		g.drop(i, nil)
+		return err
+	}
+	// Given a slot or dropped just as the wait ended: the gate's answer
+	// stands, unless the caller has gone.
+	if derr := <-w.done; derr != nil {
+		return derr
+	}
+	if err != ErrBusy {
+		g.releaseLocked(key)
+		return err
+	}
+	return nil
+}
+
+// state returns key's state with its usage decayed to now.
+func (g *Gate) state(key string, now time.Time) *keyState {
+	ks, ok := g.keys[key]
+	if !ok {
+		ks = &keyState{at: now}
+		g.keys[key] = ks
+		return ks
+	}
+	if dt := now.Sub(ks.at); dt > 0 {
+		ks.usage *= math.Exp2(-float64(dt) / float64(g.cfg.HalfLife))
+		ks.at = now
+	}
+	return ks
+}
+
+func (g *Gate) start(ks *keyState) {
+	g.running++
+	ks.running++
+	ks.usage++
+}
+
+func (g *Gate) release(key string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.releaseLocked(key)
+}
+
+func (g *Gate) releaseLocked(key string) {
+	g.running--
+	now := g.cfg.Now()
+	g.state(key, now).running--
+	g.dispatch(now)
+	g.sweep(now)
+}
+
+// dispatch hands free slots to the lightest waiters whose key has none.
+func (g *Gate) dispatch(now time.Time) {
+	for g.running < g.cfg.Slots {
+		best := -1
+		for i, w := range g.queue {
+			if g.keys[w.key].running >= g.cfg.PerKey {
+				continue
+			}
+			if best < 0 || w.score < g.queue[best].score || (w.score == g.queue[best].score && w.seq < g.queue[best].seq) {
+				best = i
+			}
+		}
+		if best < 0 {
+			return
+		}
+		w := g.queue[best]
+		g.drop(best, nil)
+		g.start(g.state(w.key, now))
+		w.done <- nil
+	}
+}
+
+// heaviest returns the index of the waiter with the highest score, the
+// latest among equals.
+func (g *Gate) heaviest() int {
+	worst := 0
+	for i, w := range g.queue {
+		if w.score > g.queue[worst].score || (w.score == g.queue[worst].score && w.seq > g.queue[worst].seq) {
+			worst = i
+		}
+	}
+	return worst
+}
+
+func (g *Gate) index(w *waiter) int {
+	for i, q := range g.queue {
+		if q == w {
+			return i
+		}
+	}
+	return -1
+}
+
+// drop removes waiter i from the queue, telling it err when err is set.
+func (g *Gate) drop(i int, err error) {
+	w := g.queue[i]
+	last := len(g.queue) - 1
+	g.queue[i] = g.queue[last]
+	g.queue[last] = nil
+	g.queue = g.queue[:last]
+	g.keys[w.key].queued--
+	if err != nil {
+		g.refusals++
+		w.done <- err
+	}
+}
+
+// sweep forgets idle keys whose usage has decayed below a hundredth of a
+// slot, when there are many, at most once per half-life.
+func (g *Gate) sweep(now time.Time) {
+	if len(g.keys) <= maxIdleKeys || now.Sub(g.swept) < g.cfg.HalfLife {
+		return
+	}
+	g.swept = now
+	for k, ks := range g.keys {
+		if ks.running == 0 && ks.queued == 0 {
+			if ks.usage*math.Exp2(-float64(now.Sub(ks.at))/float64(g.cfg.HalfLife)) < 0.01 {
+				delete(g.keys, k)
+			}
+		}
+	}
+}
+
+// Waiting is how many callers wait for a slot now.
+func (g *Gate) Waiting() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.queue)
+}
+
+// Running is how many callers hold a slot now.
+func (g *Gate) Running() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.running
+}
+
+// Refusals is how many callers got ErrBusy so far.
+func (g *Gate) Refusals() uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.refusals
+}

@@ -1,0 +1,211 @@
+package admission
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// stoppedClock is a clock that moves only when the test says.
+type stoppedClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *stoppedClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *stoppedClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// holder runs a caller of key that holds its slot until released.
+type holder struct {
+	started, release chan struct{}
+	err              chan error
+}
+
+func hold(g *Gate, key string) *holder {
+	h := &holder{started: make(chan struct{}), release: make(chan struct{}), err: make(chan error, 1)}
+	go func() {
+		h.err <- g.Do(context.Background(), key, func() { close(h.started); <-h.release })
+	}()
+	return h
+}
+
+func (h *holder) mustStart(t *testing.T, what string) {
+	t.Helper()
+	select {
+	case <-h.started:
+	case err := <-h.err:
+		t.Fatalf("%s: refused: %v", what, err)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: not admitted within 10s", what)
+	}
+}
+
+func (h *holder) mustFinish(t *testing.T) {
+	t.Helper()
+	close(h.release)
+	if err := <-h.err; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitQueued waits until n callers wait.
+func waitQueued(t *testing.T, g *Gate, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); g.Waiting() != n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting = %d, want %d", g.Waiting(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestOneSlotOneQueuePlacePerKey: a key runs at most once at a time even
+// with slots free, waits at most once, and is refused at once beyond
+// that; another key takes the free slot.
+func TestOneSlotOneQueuePlacePerKey(t *testing.T) {
+	t.Parallel()
+	g := New(Config{Slots: 2, Wait: time.Minute})
+	a1 := hold(g, "a")
+	a1.mustStart(t, "a's first caller")
+	a2 := hold(g, "a")
+	waitQueued(t, g, 1)
+	if err := g.Do(context.Background(), "a", func() { t.Error("a third caller of one key ran") }); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a's third caller: %v, want ErrBusy at once", err)
+	}
+	b := hold(g, "b")
+	b.mustStart(t, "b, with a slot free")
+	if got := g.Running(); got != 2 {
+		t.Fatalf("running = %d, want 2 (a and b)", got)
+	}
+	a1.mustFinish(t)
+	a2.mustStart(t, "a's second caller after its first")
+	a2.mustFinish(t)
+	b.mustFinish(t)
+	if g.Running() != 0 || g.Waiting() != 0 || g.Refusals() != 1 {
+		t.Fatalf("after: running %d, waiting %d, refusals %d; want 0, 0, 1", g.Running(), g.Waiting(), g.Refusals())
+	}
+}
+
+// TestLightKeyGoesFirst: with the gate's one slot taken and 49 keys that
+// have each used it waiting, a key that has not used it lately is
+// admitted at the next free slot, ahead of all 49.
+func TestLightKeyGoesFirst(t *testing.T) {
+	t.Parallel()
+	clock := &stoppedClock{t: time.Unix(1e9, 0)}
+	g := New(Config{Slots: 1, Wait: time.Minute, Now: clock.Now})
+	const attackers = 49
+	for i := range attackers {
+		h := hold(g, fmt.Sprint("attacker", i))
+		h.mustStart(t, "attacker's first")
+		h.mustFinish(t)
+	}
+	clock.Advance(time.Second)
+	running := hold(g, "attacker0")
+	running.mustStart(t, "attacker0 again")
+	var order []string
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	enqueue := func(key string) {
+		wg.Go(func() {
+			if err := g.Do(context.Background(), key, func() { mu.Lock(); order = append(order, key); mu.Unlock() }); err != nil {
+				t.Errorf("%s: %v", key, err)
+			}
+		})
+	}
+	for i := 1; i < attackers; i++ {
+		enqueue(fmt.Sprint("attacker", i))
+		waitQueued(t, g, i)
+	}
+	enqueue("legitimate")
+	waitQueued(t, g, attackers)
+	running.mustFinish(t)
+	wg.Wait()
+	if len(order) != attackers || order[0] != "legitimate" {
+		pos := -1
+		for i, k := range order {
+			if k == "legitimate" {
+				pos = i
+			}
+		}
+		t.Fatalf("the legitimate key was admitted at position %d of %d (want 0, next after the running caller)", pos, len(order))
+	}
+	// The others keep their arrival order among equals.
+	for i, k := range order[1:] {
+		if want := fmt.Sprint("attacker", i+1); k != want {
+			t.Fatalf("position %d: %s, want %s", i+1, k, want)
+		}
+	}
+}
+
+// TestWaitBoundAndCancel: a waiter gets ErrBusy after the wait, or ctx's
+// error, and leaves no trace in the queue.
+func TestWaitBoundAndCancel(t *testing.T) {
+	t.Parallel()
+	g := New(Config{Slots: 1, Wait: 50 * time.Millisecond})
+	h := hold(g, "a")
+	h.mustStart(t, "a")
+	if err := g.Do(context.Background(), "b", func() { t.Error("ran past the bound") }); !errors.Is(err, ErrBusy) {
+		t.Fatalf("b: %v, want ErrBusy after the wait", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := g.Do(ctx, "c", func() { t.Error("ran cancelled") }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("c: %v, want context.Canceled", err)
+	}
+	h.mustFinish(t)
+	if g.Running() != 0 || g.Waiting() != 0 {
+		t.Fatalf("after: running %d, waiting %d", g.Running(), g.Waiting())
+	}
+	if err := g.Do(context.Background(), "b", func() {}); err != nil {
+		t.Fatalf("b again: %v", err)
+	}
+}
+
+// TestFullQueueLightKeyDisplacesHeaviest: in a full queue, a key that has
+// not used the gate takes the place of the heaviest waiter, which is
+// refused; a key as heavy as the heaviest is refused itself.
+func TestFullQueueLightKeyDisplacesHeaviest(t *testing.T) {
+	t.Parallel()
+	clock := &stoppedClock{t: time.Unix(1e9, 0)}
+	g := New(Config{Slots: 1, Wait: time.Minute, MaxQueue: 2, Now: clock.Now})
+	for _, k := range []string{"heavy", "heavy", "medium", "other"} {
+		h := hold(g, k)
+		h.mustStart(t, k)
+		h.mustFinish(t)
+	}
+	running := hold(g, "other")
+	running.mustStart(t, "other")
+	heavy := make(chan error, 1)
+	go func() { heavy <- g.Do(context.Background(), "heavy", func() {}) }()
+	waitQueued(t, g, 1)
+	medium := make(chan error, 1)
+	go func() { medium <- g.Do(context.Background(), "medium", func() {}) }()
+	waitQueued(t, g, 2)
+	light := make(chan error, 1)
+	go func() { light <- g.Do(context.Background(), "light", func() {}) }()
+	if err := <-heavy; !errors.Is(err, ErrBusy) {
+		t.Fatalf("heaviest waiter: %v, want ErrBusy when a light key needs its place", err)
+	}
+	waitQueued(t, g, 2)
+	if err := g.Do(context.Background(), "other", func() {}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a key heavier than every waiter, queue full: %v, want ErrBusy", err)
+	}
+	running.mustFinish(t)
+	for name, ch := range map[string]chan error{"light": light, "medium": medium} {
+		if err := <-ch; err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+}
