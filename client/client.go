@@ -3,8 +3,14 @@
 // handshake, that it holds the pinned identity key), and calls the
 // account operations over the encrypted connection.
 //
+// A Client keeps a pool of connections for programs that make calls from
+// many goroutines (an application backend); a Verifier checks tokens
+// locally against the server's published keys, and Middleware puts what
+// a request's token proves into its context.
+//
 // The wire protocol is specified in protocol/SPEC.md. A *Conn is safe for
-// concurrent use; calls on one connection are sent one at a time.
+// concurrent use; calls on one connection are sent one at a time, as the
+// server answers them.
 package client
 
 import (
@@ -117,6 +123,9 @@ type Options struct {
 	// Ignored when HTTPClient is set. The TLS certificate names the
 	// host; the pinned identity key still proves the server itself.
 	RootCAs *x509.CertPool
+	// MaxConns is how many connections a Client opens at most, one per
+	// call in flight. Default DefaultMaxConns. Dial ignores it.
+	MaxConns int
 }
 
 // LoadCAFile reads PEM certificates (a private CA's, or a self-signed
