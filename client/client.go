@@ -54,6 +54,10 @@ var (
 	// operation's write took effect; find out before repeating it.
 	ErrOutcomeUnknown = errors.New("client: outcome unknown")
 	ErrInternal       = errors.New("client: server internal error")
+	// ErrForbidden: the connection may not do this (an admin operation
+	// without an admin-scoped service key, or WithClientIP without a
+	// service key).
+	ErrForbidden = errors.New("client: not allowed on this connection")
 )
 
 // Connection errors.
@@ -79,6 +83,7 @@ var codeErrors = map[string]error{
 	protocol.CodeUnavailable:        ErrUnavailable,
 	protocol.CodeOutcomeUnknown:     ErrOutcomeUnknown,
 	protocol.CodeInternal:           ErrInternal,
+	protocol.CodeForbidden:          ErrForbidden,
 }
 
 // ServerError is a refusal from the server. errors.Is matches it against
@@ -123,6 +128,10 @@ type Options struct {
 	// Ignored when HTTPClient is set. The TLS certificate names the
 	// host; the pinned identity key still proves the server itself.
 	RootCAs *x509.CertPool
+	// ServiceKey, when set, is presented (ServiceAuth) on every
+	// connection right after the handshake: the key of an application
+	// backend, printed by `accountd services add`.
+	ServiceKey string
 	// MaxConns is how many connections a Client opens at most, one per
 	// call in flight. Default DefaultMaxConns. Dial ignores it.
 	MaxConns int
@@ -250,6 +259,12 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 		ws.CloseNow()
 		return nil, err
 	}
+	if opts.ServiceKey != "" {
+		if err := c.serviceAuth(hctx, opts.ServiceKey); err != nil {
+			ws.CloseNow()
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
@@ -355,7 +370,7 @@ func (c *Conn) call(ctx context.Context, op string, body, result any) error {
 	if err != nil {
 		return err
 	}
-	plain, err := json.Marshal(protocol.Request{ID: id, Op: op, Body: b})
+	plain, err := json.Marshal(protocol.Request{ID: id, Op: op, Body: b, ClientIP: clientIPFrom(ctx)})
 	if err != nil {
 		return err
 	}

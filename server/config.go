@@ -63,6 +63,15 @@ type Config struct {
 	// its connection.
 	ProxyProtocol bool
 
+	// ServiceRateLimit is how many requests per second one service key
+	// may make, over every connection that presented it (service_auth);
+	// such a connection does not count against its IP's RateLimit.
+	// Default 5000.
+	ServiceRateLimit float64
+	// ServiceRateBurst is how many requests a service key may make at
+	// once before ServiceRateLimit applies. Default 5000.
+	ServiceRateBurst int
+
 	// RateLimitIPs bounds how many client IPs are tracked at once; past
 	// it the least recently seen IP is forgotten. Default 65536 (a few
 	// MiB).
@@ -80,6 +89,9 @@ const (
 	DefaultRateLimit    = 10
 	DefaultRateBurst    = 20
 	DefaultRateLimitIPs = 1 << 16
+
+	DefaultServiceRateLimit = 5000
+	DefaultServiceRateBurst = 5000
 )
 
 func (c *Config) setDefaults() {
@@ -101,6 +113,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.RateLimitIPs == 0 {
 		c.RateLimitIPs = DefaultRateLimitIPs
+	}
+	if c.ServiceRateLimit == 0 {
+		c.ServiceRateLimit = DefaultServiceRateLimit
+	}
+	if c.ServiceRateBurst == 0 {
+		c.ServiceRateBurst = DefaultServiceRateBurst
 	}
 	if c.ClientIPHeader == "" {
 		c.ClientIPHeader = HeaderXForwardedFor
@@ -136,6 +154,10 @@ func (c *Config) checkSettings() error {
 		return errors.New("server: config: rate limit must be a positive number of requests per second")
 	case c.RateBurst < 1:
 		return errors.New("server: config: rate burst must be at least 1")
+	case c.ServiceRateLimit < 0 || math.IsNaN(c.ServiceRateLimit) || math.IsInf(c.ServiceRateLimit, 0):
+		return errors.New("server: config: service rate limit must be a positive number of requests per second")
+	case c.ServiceRateBurst < 1:
+		return errors.New("server: config: service rate burst must be at least 1")
 	case c.RateLimitIPs < 1:
 		return errors.New("server: config: rate-limited IP table size must be at least 1")
 	case c.ClientIPHeader != HeaderXForwardedFor && c.ClientIPHeader != HeaderForwarded:

@@ -61,6 +61,17 @@ var operations = []operation{
 	op(protocol.OpDeleteAccount, (*account.Service).DeleteOwnAccount, func(r protocol.DeleteAccountRequest) error {
 		return required(r.Token != "" && r.Password != "", "token and password are required")
 	}),
+
+	op(protocol.OpServiceAuth, (*account.Service).ServiceAuth, func(r protocol.ServiceAuthRequest) error {
+		return required(r.Key != "", "key is required")
+	}),
+	op(protocol.OpAdminListUsers, (*account.Service).AdminListUsers, nil),
+	op(protocol.OpAdminShowUser, (*account.Service).AdminShowUser, requireUser),
+	op(protocol.OpAdminDisableUser, (*account.Service).AdminDisableUser, requireUser),
+	op(protocol.OpAdminEnableUser, (*account.Service).AdminEnableUser, requireUser),
+	op(protocol.OpAdminDeleteUser, (*account.Service).AdminDeleteUser, requireUser),
+	op(protocol.OpAdminUnlockUser, (*account.Service).AdminUnlockUser, requireUser),
+	op(protocol.OpAdminEndSessions, (*account.Service).AdminEndSessions, requireUser),
 }
 
 // operationsByName indexes the table.
@@ -84,6 +95,10 @@ func required(ok bool, msg string) error {
 
 func requireToken(r protocol.TokenRequest) error { return required(r.Token != "", "token is required") }
 
+func requireUser(r protocol.AdminUserRequest) error {
+	return required(r.User != "", "user is required")
+}
+
 // handle decodes and dispatches one request; it always returns a response.
 func (s *Server) handle(ctx context.Context, plain []byte, ip string) *protocol.Response {
 	ctx = account.WithClientIP(ctx, ip)
@@ -96,7 +111,13 @@ func (s *Server) handle(ctx context.Context, plain []byte, ip string) *protocol.
 		}
 		return &protocol.Response{ID: id, Error: &protocol.Error{Code: protocol.CodeBadRequest, Message: err.Error()}}
 	}
-	if refused := s.allowRequest(ctx, ip, req.Op); refused != nil {
+	if req.ClientIP != "" || account.ConnectionFrom(ctx).Service() != nil {
+		var refused error
+		if ctx, ip, refused = s.allowServiceRequest(ctx, req, ip); refused != nil {
+			werr, _ := toWire(refused)
+			return &protocol.Response{ID: req.ID, Error: werr}
+		}
+	} else if refused := s.allowRequest(ctx, ip, req.Op); refused != nil {
 		werr, _ := toWire(refused)
 		return &protocol.Response{ID: req.ID, Error: werr}
 	}

@@ -29,7 +29,9 @@ type Server struct {
 	transport    *rsa.PrivateKey
 	transportDER []byte
 	limiter      *ipLimiter
-	metrics      *metrics
+	// serviceLimiter is the request rate per service key.
+	serviceLimiter *ipLimiter
+	metrics        *metrics
 
 	mu       sync.Mutex
 	conns    map[*websocket.Conn]*connState
@@ -70,8 +72,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		svc: svc, cfg: cfg, log: cfg.Logger,
 		transport: tk, transportDER: der,
 		limiter: newIPLimiter(cfg.RateLimit, cfg.RateBurst, cfg.RateLimitIPs),
-		metrics: m,
-		conns:   make(map[*websocket.Conn]*connState),
+		// Keyed by service key id; the table holds far more keys than any
+		// installation has.
+		serviceLimiter: newIPLimiter(cfg.ServiceRateLimit, cfg.ServiceRateBurst, 1<<12),
+		metrics:        m,
+		conns:          make(map[*websocket.Conn]*connState),
 	}
 	srv.live.Store(&cfg)
 	srv.ready.Store(true) // New has just reached the database
