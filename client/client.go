@@ -435,6 +435,16 @@ type (
 	PasswordChange = protocol.ChangePasswordResult
 )
 
+// SignupRequest is a signup with its optional members.
+type SignupRequest struct {
+	Username string
+	// Password, when empty, asks the server to generate a strong one,
+	// returned once in SignupResult.GeneratedPassword.
+	Password string
+	// Email is optional; when given it must be unique.
+	Email string
+}
+
 // LoginRequest is a login with its optional members.
 type LoginRequest struct {
 	Username, Password string
@@ -456,8 +466,13 @@ type ChangePasswordRequest struct {
 // Signup creates an account. An empty password asks the server to
 // generate one, returned once in the result.
 func (c *Conn) Signup(ctx context.Context, username, password, email string) (*SignupResult, error) {
+	return c.SignupWith(ctx, SignupRequest{Username: username, Password: password, Email: email})
+}
+
+// SignupWith is Signup with the request's optional members named.
+func (c *Conn) SignupWith(ctx context.Context, req SignupRequest) (*SignupResult, error) {
 	var r SignupResult
-	if err := c.call(ctx, protocol.OpSignup, protocol.SignupRequest{Username: username, Password: password, Email: email}, &r); err != nil {
+	if err := c.call(ctx, protocol.OpSignup, protocol.SignupRequest{Username: req.Username, Password: req.Password, Email: req.Email}, &r); err != nil {
 		return nil, err
 	}
 	return &r, nil

@@ -218,9 +218,15 @@ func dropped(err error) bool {
 // Signup is Conn.Signup on a live connection; it is not repeated when the
 // connection drops under it.
 func (c *Client) Signup(ctx context.Context, username, password, email string) (*SignupResult, error) {
+	return c.SignupWith(ctx, SignupRequest{Username: username, Password: password, Email: email})
+}
+
+// SignupWith is Conn.SignupWith on a live connection; it is not repeated
+// when the connection drops under it.
+func (c *Client) SignupWith(ctx context.Context, req SignupRequest) (*SignupResult, error) {
 	var r *SignupResult
 	err := c.do(ctx, false, func(conn *Conn) (err error) {
-		r, err = conn.Signup(ctx, username, password, email)
+		r, err = conn.SignupWith(ctx, req)
 		return err
 	})
 	return r, err

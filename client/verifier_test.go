@@ -22,7 +22,7 @@ import (
 func mustToken(tb testing.TB, c *client.Client, username string) *client.Token {
 	tb.Helper()
 	ctx := ctxT(tb)
-	if _, err := c.Signup(ctx, username, password, ""); err != nil {
+	if _, err := c.SignupWith(ctx, client.SignupRequest{Username: username, Password: password}); err != nil {
 		tb.Fatal(err)
 	}
 	tok, err := c.Login(ctx, username, password)
