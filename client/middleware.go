@@ -25,8 +25,10 @@ func ClaimsFrom(ctx context.Context) (*Claims, bool) {
 // with a valid token in its "Authorization: Bearer" header, and puts the
 // token's claims in the request's context (read them with ClaimsFrom). A
 // missing or invalid token is answered 401 with a WWW-Authenticate
-// header (RFC 6750); a token the Verifier cannot check now (the server
-// unreachable) 503. Neither answer says more about the token.
+// header (RFC 6750); a token the Verifier's Authenticator cannot check
+// now (the server unreachable) 503. A key set that cannot be fetched
+// leaves tokens signed by unknown keys invalid: 401. Neither answer says
+// more about the token.
 func Middleware(v *Verifier) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -292,6 +293,18 @@ func testServiceKeyAdmin(t *testing.T, ts *testServer) {
 	ops.Close()
 	if err := ops.Connect(ctx); !errors.Is(err, client.ErrInvalidCredentials) {
 		t.Errorf("a new connection with the revoked key: %v, want ErrInvalidCredentials", err)
+	}
+
+	// A key's id with another secret, and keys of the wrong shape.
+	good := mustServiceKey(t, ts, "good")
+	flipped := good[:len(good)-1] + map[bool]string{true: "1", false: "0"}[good[len(good)-1] == '0']
+	for _, bad := range []string{flipped, good[:len(good)-2], "ask_" + strings.Repeat("g", 32) + "_" + strings.Repeat("0", 64), "nonsense"} {
+		if err := mustBackend(t, ts, bad, 1).Connect(ctx); !errors.Is(err, client.ErrInvalidCredentials) {
+			t.Errorf("service key %.12s…: %v, want ErrInvalidCredentials", bad, err)
+		}
+	}
+	if err := mustBackend(t, ts, good, 1).Connect(ctx); err != nil {
+		t.Errorf("the good key: %v", err)
 	}
 }
 
