@@ -3,8 +3,14 @@
 // handshake, that it holds the pinned identity key), and calls the
 // account operations over the encrypted connection.
 //
+// A Client keeps a pool of connections for programs that make calls from
+// many goroutines (an application backend); a Verifier checks tokens
+// locally against the server's published keys, and Middleware puts what
+// a request's token proves into its context.
+//
 // The wire protocol is specified in protocol/SPEC.md. A *Conn is safe for
-// concurrent use; calls on one connection are sent one at a time.
+// concurrent use; calls on one connection are sent one at a time, as the
+// server answers them.
 package client
 
 import (
@@ -48,6 +54,10 @@ var (
 	// operation's write took effect; find out before repeating it.
 	ErrOutcomeUnknown = errors.New("client: outcome unknown")
 	ErrInternal       = errors.New("client: server internal error")
+	// ErrForbidden: the connection may not do this (an admin operation
+	// without an admin-scoped service key, or WithClientIP without a
+	// service key).
+	ErrForbidden = errors.New("client: not allowed on this connection")
 )
 
 // errIdleClosed marks a connection the server closed for being idle
@@ -77,6 +87,7 @@ var codeErrors = map[string]error{
 	protocol.CodeUnavailable:        ErrUnavailable,
 	protocol.CodeOutcomeUnknown:     ErrOutcomeUnknown,
 	protocol.CodeInternal:           ErrInternal,
+	protocol.CodeForbidden:          ErrForbidden,
 }
 
 // ServerError is a refusal from the server. errors.Is matches it against
@@ -121,6 +132,13 @@ type Options struct {
 	// Ignored when HTTPClient is set. The TLS certificate names the
 	// host; the pinned identity key still proves the server itself.
 	RootCAs *x509.CertPool
+	// ServiceKey, when set, is presented (ServiceAuth) on every
+	// connection right after the handshake: the key of an application
+	// backend, printed by `accountd services add`.
+	ServiceKey string
+	// MaxConns is how many connections a Client opens at most, one per
+	// call in flight. Default DefaultMaxConns. Dial ignores it.
+	MaxConns int
 }
 
 // LoadCAFile reads PEM certificates (a private CA's, or a self-signed
@@ -245,6 +263,12 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 		ws.CloseNow()
 		return nil, err
 	}
+	if opts.ServiceKey != "" {
+		if err := c.serviceAuth(hctx, opts.ServiceKey); err != nil {
+			ws.CloseNow()
+			return nil, err
+		}
+	}
 	return c, nil
 }
 
@@ -355,7 +379,7 @@ func (c *Conn) call(ctx context.Context, op string, body, result any) error {
 	if err != nil {
 		return err
 	}
-	plain, err := json.Marshal(protocol.Request{ID: id, Op: op, Body: b})
+	plain, err := json.Marshal(protocol.Request{ID: id, Op: op, Body: b, ClientIP: clientIPFrom(ctx)})
 	if err != nil {
 		return err
 	}
@@ -420,6 +444,16 @@ type (
 	PasswordChange = protocol.ChangePasswordResult
 )
 
+// SignupRequest is a signup with its optional members.
+type SignupRequest struct {
+	Username string
+	// Password, when empty, asks the server to generate a strong one,
+	// returned once in SignupResult.GeneratedPassword.
+	Password string
+	// Email is optional; when given it must be unique.
+	Email string
+}
+
 // LoginRequest is a login with its optional members.
 type LoginRequest struct {
 	Username, Password string
@@ -441,8 +475,13 @@ type ChangePasswordRequest struct {
 // Signup creates an account. An empty password asks the server to
 // generate one, returned once in the result.
 func (c *Conn) Signup(ctx context.Context, username, password, email string) (*SignupResult, error) {
+	return c.SignupWith(ctx, SignupRequest{Username: username, Password: password, Email: email})
+}
+
+// SignupWith is Signup with the request's optional members named.
+func (c *Conn) SignupWith(ctx context.Context, req SignupRequest) (*SignupResult, error) {
 	var r SignupResult
-	if err := c.call(ctx, protocol.OpSignup, protocol.SignupRequest{Username: username, Password: password, Email: email}, &r); err != nil {
+	if err := c.call(ctx, protocol.OpSignup, protocol.SignupRequest{Username: req.Username, Password: req.Password, Email: req.Email}, &r); err != nil {
 		return nil, err
 	}
 	return &r, nil

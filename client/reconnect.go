@@ -8,11 +8,18 @@ import (
 )
 
 // Client is a long-lived handle on one server for programs that outlive a
-// connection (a terminal menu, a game client, a bot). It dials on first
-// use and, when the connection drops (the server restarted, the network
-// blinked), dials again on the next call. Session tokens belong to
-// sessions on the server, not to connections, so a token obtained before
-// a redial keeps working after it.
+// connection (a terminal menu, a game client, an application backend). It
+// dials on first use and, when a connection drops (the server restarted,
+// the network blinked), dials again on the next call. Session tokens
+// belong to sessions on the server, not to connections, so a token
+// obtained before a redial keeps working after it.
+//
+// A Client keeps a pool of up to Options.MaxConns connections and sends
+// each call on one that no other call is using, dialing another when all
+// are busy: the server answers one request at a time per connection, so
+// one slow call (a login waits for its password hash) never holds up the
+// calls beside it. Past MaxConns calls in flight, a call waits for a free
+// connection (or for its context).
 //
 // A connection the server closed for being idle (close code 4003) is
 // redialed and the call sent again, whatever the call: the server
@@ -28,18 +35,28 @@ import (
 // never repeated, because the server may have made the change before the
 // connection dropped (and a repeat would then be refused); their error
 // then wraps ErrConnection (or is ErrServerShuttingDown) and the next
-// call redials.
+// call redials. A dropped connection also discards the idle ones, which
+// most likely went the same way.
 //
-// Every redial runs the full handshake and checks the server's identity
+// Every dial runs the full handshake and checks the server's identity
 // against Options.Trust, exactly like Dial. A Client is safe for
-// concurrent use; calls are sent one at a time.
+// concurrent use.
 type Client struct {
 	addr string
 	opts Options
+	// slots holds one token per call in flight: there are never more
+	// connections than MaxConns, since a call dials only when every
+	// connection is in use by another call.
+	slots chan struct{}
 
-	mu   sync.Mutex
-	conn *Conn
+	mu          sync.Mutex
+	idle        []*Conn
+	gen         uint64 // bumped by Close and by a drop: older connections are not reused
+	fingerprint string
 }
+
+// DefaultMaxConns is the pool size of a Client when Options.MaxConns is 0.
+const DefaultMaxConns = 4
 
 // NewClient returns a Client for the server at addr. It does not dial:
 // the first call (or Connect) does.
@@ -47,44 +64,105 @@ func NewClient(addr string, opts Options) (*Client, error) {
 	if opts.Trust == nil {
 		return nil, errors.New("client: options: Trust is required")
 	}
+	if opts.MaxConns < 0 {
+		return nil, errors.New("client: options: MaxConns is negative")
+	}
 	if _, _, err := ServerAddress(addr); err != nil {
 		return nil, err
 	}
-	return &Client{addr: addr, opts: opts}, nil
+	n := opts.MaxConns
+	if n == 0 {
+		n = DefaultMaxConns
+	}
+	return &Client{addr: addr, opts: opts, slots: make(chan struct{}, n)}, nil
 }
 
-// Connect dials the server unless a connection is already open. It
+// Connect makes sure one connection is open, dialing unless one is. It
 // returns Dial's errors.
 func (c *Client) Connect(ctx context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, err := c.connLocked(ctx)
-	return err
+	conn, gen, err := c.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	c.release(conn, gen)
+	return nil
 }
 
-func (c *Client) connLocked(ctx context.Context) (*Conn, error) {
-	if c.conn != nil && c.conn.broken() == nil {
-		return c.conn, nil
+// acquire takes a slot and a live connection: an idle one, or a new one.
+func (c *Client) acquire(ctx context.Context) (*Conn, uint64, error) {
+	select {
+	case c.slots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, 0, fmt.Errorf("%w: %s: waiting for a free connection: %w", ErrConnection, c.Server(), ctx.Err())
 	}
-	if c.conn != nil {
-		c.conn.ws.CloseNow()
-		c.conn = nil
+	c.mu.Lock()
+	gen := c.gen
+	for len(c.idle) > 0 {
+		conn := c.idle[len(c.idle)-1]
+		c.idle = c.idle[:len(c.idle)-1]
+		if conn.broken() == nil {
+			c.mu.Unlock()
+			return conn, gen, nil
+		}
+		conn.ws.CloseNow()
 	}
+	c.mu.Unlock()
 	conn, err := Dial(ctx, c.addr, c.opts)
 	if err != nil {
-		return nil, err
+		<-c.slots
+		return nil, 0, err
 	}
-	c.conn = conn
-	return conn, nil
+	c.mu.Lock()
+	c.fingerprint = conn.Fingerprint()
+	c.mu.Unlock()
+	return conn, gen, nil
 }
 
-// Connected reports whether a connection is open and has not failed. A
-// connection that the server closed while idle still counts as open until
-// the next call finds out.
+// release returns a connection to the pool, unless it broke or the pool
+// was emptied since it was taken, and frees the slot.
+func (c *Client) release(conn *Conn, gen uint64) {
+	c.mu.Lock()
+	if conn.broken() == nil && gen == c.gen {
+		c.idle = append(c.idle, conn)
+		conn = nil
+	}
+	c.mu.Unlock()
+	if conn != nil {
+		conn.ws.CloseNow()
+	}
+	<-c.slots
+}
+
+// discardIdle closes the idle connections and keeps those in use from
+// coming back to the pool.
+func (c *Client) discardIdle() error {
+	c.mu.Lock()
+	idle := c.idle
+	c.idle = nil
+	c.gen++
+	c.mu.Unlock()
+	var errs []error
+	for _, conn := range idle {
+		errs = append(errs, conn.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Connected reports whether an idle connection is open and has not
+// failed, or a call is in flight. A connection that the server closed
+// while idle still counts as open until the next call finds out.
 func (c *Client) Connected() bool {
+	if len(c.slots) > 0 {
+		return true
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.conn != nil && c.conn.broken() == nil
+	for _, conn := range c.idle {
+		if conn.broken() == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Server returns the host:port name the server is pinned under.
@@ -98,42 +176,32 @@ func (c *Client) Server() string {
 func (c *Client) Fingerprint() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.conn == nil {
-		return ""
-	}
-	return c.conn.Fingerprint()
+	return c.fingerprint
 }
 
-// Close closes the connection, if one is open. The Client can be used
-// again afterwards: the next call dials.
+// Close closes the idle connections; those in use close when their call
+// ends. The Client can be used again afterwards: the next call dials.
 func (c *Client) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.conn == nil {
-		return nil
-	}
-	err := c.conn.Close()
-	c.conn = nil
-	return err
+	return c.discardIdle()
 }
 
 // do runs f on a live connection; when the connection drops under f and
 // repeat is set, it runs f once more on a fresh one.
 func (c *Client) do(ctx context.Context, repeat bool, f func(*Conn) error) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	conn, err := c.connLocked(ctx)
+	conn, gen, err := c.acquire(ctx)
 	if err != nil {
 		return err
 	}
 	err = f(conn)
+	c.release(conn, gen)
 	if !dropped(err) || conn.broken() == nil {
 		return err
 	}
+	c.discardIdle()
 	if !(repeat || errors.Is(err, errIdleClosed)) || ctx.Err() != nil {
 		return err
 	}
-	conn, derr := c.connLocked(ctx)
+	conn, gen, derr := c.acquire(ctx)
 	if derr != nil {
 		if errors.Is(err, ErrServerShuttingDown) && dropped(derr) {
 			// Keep saying why: the server went away, and is not back.
@@ -141,6 +209,7 @@ func (c *Client) do(ctx context.Context, repeat bool, f func(*Conn) error) error
 		}
 		return derr
 	}
+	defer c.release(conn, gen)
 	return f(conn)
 }
 
@@ -153,9 +222,15 @@ func dropped(err error) bool {
 // Signup is Conn.Signup on a live connection; it is not repeated when the
 // connection drops under it.
 func (c *Client) Signup(ctx context.Context, username, password, email string) (*SignupResult, error) {
+	return c.SignupWith(ctx, SignupRequest{Username: username, Password: password, Email: email})
+}
+
+// SignupWith is Conn.SignupWith on a live connection; it is not repeated
+// when the connection drops under it.
+func (c *Client) SignupWith(ctx context.Context, req SignupRequest) (*SignupResult, error) {
 	var r *SignupResult
 	err := c.do(ctx, false, func(conn *Conn) (err error) {
-		r, err = conn.Signup(ctx, username, password, email)
+		r, err = conn.SignupWith(ctx, req)
 		return err
 	})
 	return r, err

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -152,33 +151,4 @@ func TestNewClientChecksOptions(t *testing.T) {
 	if _, err := client.NewClient("ftp://x", client.Options{Trust: client.NewKnownServers("x")}); err == nil {
 		t.Error("NewClient with an ftp address: no error")
 	}
-}
-
-// ExampleClient shows a long-lived client: it dials on first use and
-// redials by itself after the server restarts.
-func ExampleClient() {
-	known, err := client.DefaultKnownServersPath()
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	c, err := client.NewClient("127.0.0.1:8080", client.Options{Trust: client.NewKnownServers(known)})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer c.Close()
-	ctx := context.Background()
-	tok, err := c.Login(ctx, "alice", "correct horse battery staple")
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	// Later, even after the connection dropped:
-	id, err := c.Authenticate(ctx, tok.Token)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	fmt.Println("hello,", id.Account.Username)
 }

@@ -24,6 +24,17 @@ const (
 	OpLogoutAll      = "logout_all"
 	OpChangeEmail    = "change_email"
 	OpDeleteAccount  = "delete_account"
+
+	// For application backends (SPEC.md §5.4.2): a service key, and the
+	// admin operations an admin-scoped key may call.
+	OpServiceAuth      = "service_auth"
+	OpAdminListUsers   = "admin_list_users"
+	OpAdminShowUser    = "admin_show_user"
+	OpAdminDisableUser = "admin_disable_user"
+	OpAdminEnableUser  = "admin_enable_user"
+	OpAdminDeleteUser  = "admin_delete_user"
+	OpAdminUnlockUser  = "admin_unlock_user"
+	OpAdminEndSessions = "admin_end_sessions"
 )
 
 // Error codes: the closed list a response's error.code takes. SPEC.md
@@ -42,13 +53,17 @@ const (
 	CodeUnavailable        = "unavailable"
 	CodeOutcomeUnknown     = "outcome_unknown"
 	CodeInternal           = "internal"
+	// CodeForbidden: the connection may not call the operation (an admin
+	// operation without an admin-scoped service key), or may not use a
+	// request member (client_ip without a service key).
+	CodeForbidden = "forbidden"
 )
 
 // Codes lists every error code in the closed list.
 var Codes = []string{
 	CodeBadRequest, CodeUnsupportedOp, CodeInvalidCredentials, CodeInvalidToken,
 	CodeUsernameTaken, CodeEmailTaken, CodeWeakPassword, CodeNotFound, CodeRateLimited,
-	CodeBusy, CodeUnavailable, CodeOutcomeUnknown, CodeInternal,
+	CodeBusy, CodeUnavailable, CodeOutcomeUnknown, CodeInternal, CodeForbidden,
 }
 
 // WebSocket close codes used by accountd (standard ones and 4000–4999).
@@ -75,6 +90,10 @@ type Request struct {
 	ID   uint64          `json:"id"`
 	Op   string          `json:"op"`
 	Body json.RawMessage `json:"body,omitempty"`
+	// ClientIP is the end user's IP address, which a connection
+	// authenticated with service_auth may give for the request's limits
+	// and audit (SPEC.md §5.1); any other connection is refused.
+	ClientIP string `json:"client_ip,omitempty"`
 }
 
 // Response is the plaintext of a server packet: exactly one of Result and
@@ -379,4 +398,61 @@ type AccountResult struct {
 type DeleteAccountRequest struct {
 	Token    string `json:"token"`
 	Password string `json:"password"`
+}
+
+// ServiceAuthRequest is the body of service_auth.
+type ServiceAuthRequest struct {
+	// Key is the service key `accountd services add` printed.
+	Key string `json:"key"`
+}
+
+// ServiceAuthResult is the result of service_auth.
+type ServiceAuthResult struct {
+	// Service is the key's name.
+	Service string `json:"service"`
+	// Scopes are what the key may do beyond the end-user operations.
+	Scopes []string `json:"scopes"`
+}
+
+// ScopeAdmin is the scope that lets a service key call the admin_*
+// operations.
+const ScopeAdmin = "admin"
+
+// AdminListUsersRequest is the body of admin_list_users: empty.
+type AdminListUsersRequest struct{}
+
+// AdminUserRequest is the body of every admin_* operation about one
+// account.
+type AdminUserRequest struct {
+	// User is a username (any case) or an account id.
+	User string `json:"user"`
+}
+
+// AdminUser is an account as the admin operations show it.
+type AdminUser struct {
+	ID        string    `json:"id"`
+	Username  string    `json:"username"`
+	Email     string    `json:"email,omitempty"`
+	Disabled  bool      `json:"disabled"`
+	CreatedAt time.Time `json:"created_at"`
+	// FailedLogins is the count of consecutive failed logins.
+	FailedLogins int `json:"failed_logins"`
+}
+
+// AdminUsersResult is the result of admin_list_users, ordered by
+// username.
+type AdminUsersResult struct {
+	Users []AdminUser `json:"users"`
+}
+
+// AdminUserResult is the result of admin_show_user and
+// admin_enable_user.
+type AdminUserResult struct {
+	User AdminUser `json:"user"`
+}
+
+// AdminUnlockResult is the result of admin_unlock_user.
+type AdminUnlockResult struct {
+	// FailuresCleared is the failed-login count the unlock cleared.
+	FailuresCleared int `json:"failures_cleared"`
 }

@@ -143,6 +143,16 @@ var bodyRules = map[string]struct {
 	protocol.OpAuthenticate: {decodeToken, []string{"token"}},
 	protocol.OpRefresh:      {decodeToken, []string{"token"}},
 	protocol.OpLogout:       {decodeToken, []string{"token"}},
+	protocol.OpServiceAuth: {func(b json.RawMessage) (map[string]string, error) {
+		var r protocol.ServiceAuthRequest
+		err := protocol.DecodeBody(b, &r)
+		return map[string]string{"key": r.Key}, err
+	}, []string{"key"}},
+	protocol.OpAdminDisableUser: {func(b json.RawMessage) (map[string]string, error) {
+		var r protocol.AdminUserRequest
+		err := protocol.DecodeBody(b, &r)
+		return map[string]string{"user": r.User}, err
+	}, []string{"user"}},
 }
 
 func decodeToken(b json.RawMessage) (map[string]string, error) {
@@ -539,6 +549,12 @@ func writeVectors(t *testing.T) {
 		{"s2c", `{"id":9,"result":{"account":{"id":"0f1e2d3c4b5a69788796a5b4c3d2e1f0","username":"alice","email":"alice@example.org","created_at":"2026-01-02T03:04:05Z"}}}`},
 		{"c2s", `{"id":10,"op":"delete_account","body":{"token":"eyJhbGciOiJQUzI1NiJ9.e30.bmV3","password":"a much longer passphrase than before"}}`},
 		{"s2c", `{"id":10,"result":{"sessions_ended":1}}`},
+		{"c2s", `{"id":11,"op":"service_auth","body":{"key":"ask_0f1e2d3c4b5a69788796a5b4c3d2e1f0_5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c"}}`},
+		{"s2c", `{"id":11,"result":{"service":"ops","scopes":["admin"]}}`},
+		{"c2s", `{"id":12,"op":"admin_disable_user","body":{"user":"bob"},"client_ip":"198.51.100.23"}`},
+		{"s2c", `{"id":12,"result":{"sessions_ended":2}}`},
+		{"c2s", `{"id":13,"op":"admin_show_user","body":{"user":"bob"}}`},
+		{"s2c", `{"id":13,"result":{"user":{"id":"1a2b3c4d5e6f708192a3b4c5d6e7f809","username":"bob","disabled":true,"created_at":"2026-01-02T03:04:05Z","failed_logins":0}}}`},
 	}
 	var counters [2]uint64
 	v.Packets = nil
@@ -711,6 +727,9 @@ func writeVectors(t *testing.T) {
 		{`{"id":6,"op":"change_password","body":{"token":"x","current_password":"a","new_password":"b","end_other_sessions":false}}`, "ok"},
 		{`{"id":7,"op":"revoke_session","body":{"token":"x","session_id":"b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6"}}`, "ok"},
 		{`{"id":8,"op":"logout_all","body":{"token":"x"}}`, "ok"},
+		{`{"id":9,"op":"authenticate","body":{"token":"x"},"client_ip":"2001:db8::7"}`, "ok"},
+		{`{"id":9,"op":"authenticate","body":{"token":"x"},"client_ip":7}`, "bad_request"},
+		{`{"id":9,"op":"authenticate","body":{"token":"x"},"Client_IP":"192.0.2.1"}`, "bad_request"},
 		{`{"id":0,"op":"login"}`, "bad_request"},
 		{`{"id":9,"op":"delete_account","body":{"token":"x"},"password":"p"}`, "bad_request"},
 		{`{"id":9007199254740992,"op":"login"}`, "bad_request"},
@@ -755,6 +774,12 @@ func writeVectors(t *testing.T) {
 		{"logout", nil, "bad_request"},
 		{"logout", body(`{}`), "bad_request"},
 		{"logout", body(`{"token":"x","all":true}`), "bad_request"},
+		{"service_auth", body(`{"key":"ask_0f1e2d3c4b5a69788796a5b4c3d2e1f0_5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c"}`), "ok"},
+		{"service_auth", body(`{}`), "bad_request"},
+		{"service_auth", body(`{"key":"x","scopes":["admin"]}`), "bad_request"},
+		{"admin_disable_user", body(`{"user":"bob"}`), "ok"},
+		{"admin_disable_user", body(`{"user":""}`), "bad_request"},
+		{"admin_disable_user", body(`{"username":"bob"}`), "bad_request"},
 	}
 
 	out, err := json.MarshalIndent(&v, "", "  ")

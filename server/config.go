@@ -99,6 +99,15 @@ type Config struct {
 	// HashBurst is how many such requests a client IP may make at once
 	// before HashRate applies. Default 10.
 	HashBurst int
+	// ServiceRateLimit is how many requests per second one service key
+	// may make, over every connection that presented it (service_auth);
+	// such a connection does not count against its IP's RateLimit.
+	// Default 5000.
+	ServiceRateLimit float64
+	// ServiceRateBurst is how many requests a service key may make at
+	// once before ServiceRateLimit applies. Default 5000.
+	ServiceRateBurst int
+
 	// RateLimitIPs bounds how many client IPs are tracked at once; past
 	// it the least recently seen IP is forgotten. Default 65536 (a few
 	// MiB).
@@ -124,6 +133,9 @@ const (
 	// reservedFDs are the file descriptors MaxConns leaves for the
 	// database pool, the log and files.
 	reservedFDs = 256
+
+	DefaultServiceRateLimit = 5000
+	DefaultServiceRateBurst = 5000
 )
 
 // defaultMaxConns is MaxConns' default, from the file-descriptor limit.
@@ -179,6 +191,12 @@ func (c *Config) setDefaults() {
 	if c.RateLimitIPs == 0 {
 		c.RateLimitIPs = DefaultRateLimitIPs
 	}
+	if c.ServiceRateLimit == 0 {
+		c.ServiceRateLimit = DefaultServiceRateLimit
+	}
+	if c.ServiceRateBurst == 0 {
+		c.ServiceRateBurst = DefaultServiceRateBurst
+	}
 	if c.ClientIPHeader == "" {
 		c.ClientIPHeader = HeaderXForwardedFor
 	}
@@ -217,6 +235,10 @@ func (c *Config) checkSettings() error {
 		return errors.New("server: config: hash rate must be a positive number of requests per second")
 	case c.HashBurst < 1:
 		return errors.New("server: config: hash burst must be at least 1")
+	case c.ServiceRateLimit < 0 || math.IsNaN(c.ServiceRateLimit) || math.IsInf(c.ServiceRateLimit, 0):
+		return errors.New("server: config: service rate limit must be a positive number of requests per second")
+	case c.ServiceRateBurst < 1:
+		return errors.New("server: config: service rate burst must be at least 1")
 	case c.RateLimitIPs < 1:
 		return errors.New("server: config: rate-limited IP table size must be at least 1")
 	case c.ClientIPHeader != HeaderXForwardedFor && c.ClientIPHeader != HeaderForwarded:

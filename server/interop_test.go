@@ -84,14 +84,18 @@ func TestIndependentClientAgainstServer(t *testing.T) {
 		t.Fatalf("unknown server: exit %d\n%s%s", code, out, errOut)
 	}
 
-	code, out, errOut = runPython(t, py, "run", "--server", first.Addr, "--known", known, "--trust-on-first-use")
+	shopKey, adminKey := mustServiceKey(t, first, "pyshop"), mustServiceKey(t, first, "pyops", protocol.ScopeAdmin)
+	code, out, errOut = runPython(t, py, "run", "--server", first.Addr, "--known", known, "--trust-on-first-use",
+		"--service-key", shopKey, "--admin-key", adminKey)
 	if code != 0 || strings.Contains(out, "FAIL") {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
 	for _, step := range []string{"handshake", "signup", "login", "authenticate", "refresh", "logout", "authenticate after logout",
 		"policy", "sessions", "change_password", "revoke_session", "logout_all", "change_email", "delete_account",
 		"revoke_session: another account's session answered like a missing one",
-		"the deleted account's token after its name was taken again", "unknown op", "wrong-typed field", "tampered packet: closed 1008 ''"} {
+		"the deleted account's token after its name was taken again", "unknown op", "wrong-typed field", "tampered packet: closed 1008 ''",
+		"client_ip without service_auth", "admin operation without service_auth", "service_auth", "authenticate with client_ip",
+		"admin_disable_user without the admin scope", "admin_disable_user", "admin_show_user", "admin_delete_user"} {
 		if !strings.Contains(out, "ok    "+step) {
 			t.Errorf("step %q missing from the output:\n%s", step, out)
 		}

@@ -70,6 +70,17 @@ var operations = []operation{
 	op(protocol.OpDeleteAccount, (*account.Service).DeleteOwnAccount, func(r protocol.DeleteAccountRequest) error {
 		return required(r.Token != "" && r.Password != "", "token and password are required")
 	}),
+
+	op(protocol.OpServiceAuth, (*account.Service).ServiceAuth, func(r protocol.ServiceAuthRequest) error {
+		return required(r.Key != "", "key is required")
+	}),
+	op(protocol.OpAdminListUsers, (*account.Service).AdminListUsers, nil),
+	op(protocol.OpAdminShowUser, (*account.Service).AdminShowUser, requireUser),
+	op(protocol.OpAdminDisableUser, (*account.Service).AdminDisableUser, requireUser),
+	op(protocol.OpAdminEnableUser, (*account.Service).AdminEnableUser, requireUser),
+	op(protocol.OpAdminDeleteUser, (*account.Service).AdminDeleteUser, requireUser),
+	op(protocol.OpAdminUnlockUser, (*account.Service).AdminUnlockUser, requireUser),
+	op(protocol.OpAdminEndSessions, (*account.Service).AdminEndSessions, requireUser),
 }
 
 // operationsByName indexes the table.
@@ -93,6 +104,10 @@ func required(ok bool, msg string) error {
 
 func requireToken(r protocol.TokenRequest) error { return required(r.Token != "", "token is required") }
 
+func requireUser(r protocol.AdminUserRequest) error {
+	return required(r.User != "", "user is required")
+}
+
 // handle decodes and dispatches one request; it always returns a response.
 func (s *Server) handle(ctx context.Context, plain []byte, ip string) *protocol.Response {
 	ctx = account.WithClientIP(ctx, ip)
@@ -106,9 +121,19 @@ func (s *Server) handle(ctx context.Context, plain []byte, ip string) *protocol.
 		return &protocol.Response{ID: id, Error: &protocol.Error{Code: protocol.CodeBadRequest, Message: err.Error()}}
 	}
 	o, known := operationsByName[req.Op]
-	refused := s.allowRequest(ctx, ip, req.Op)
-	if refused == nil && o.hashes {
-		refused = s.allowHash(ctx, ip, req.Op)
+	var refused error
+	service := account.ConnectionFrom(ctx).Service() != nil
+	if req.ClientIP != "" || service {
+		ctx, ip, refused = s.allowServiceRequest(ctx, req, ip)
+	} else if r := s.allowRequest(ctx, ip, req.Op); r != nil {
+		refused = r
+	}
+	// A service's own requests are bounded by its key's limit; with the
+	// end user's IP, that IP's password-hashing budget applies too.
+	if refused == nil && o.hashes && (!service || req.ClientIP != "") {
+		if r := s.allowHash(ctx, ip, req.Op); r != nil {
+			refused = r
+		}
 	}
 	if refused != nil {
 		werr, _ := toWire(refused)

@@ -2,8 +2,8 @@ package server
 
 // Reconfigure applies, while the server runs, the settings of cfg that can
 // change without a restart: AllowedOrigins, TrustedProxies,
-// ClientIPHeader, ProxyProtocol, RateLimit and RateBurst (existing
-// buckets keep their tokens), and the rules' live settings
+// ClientIPHeader, ProxyProtocol, RateLimit, RateBurst, ServiceRateLimit
+// and ServiceRateBurst (existing buckets keep their tokens), and the rules' live settings
 // (account.Service.Reconfigure). Its other fields are ignored. Zero fields
 // take their defaults. On an error nothing changes. Safe for concurrent
 // use with requests.
@@ -15,6 +15,8 @@ func (s *Server) Reconfigure(cfg Config) error {
 	next.ProxyProtocol = cfg.ProxyProtocol
 	next.RateLimit = cfg.RateLimit
 	next.RateBurst = cfg.RateBurst
+	next.ServiceRateLimit = cfg.ServiceRateLimit
+	next.ServiceRateBurst = cfg.ServiceRateBurst
 	next.setDefaults()
 	if err := next.checkSettings(); err != nil {
 		return err
@@ -24,6 +26,7 @@ func (s *Server) Reconfigure(cfg Config) error {
 	}
 	next.Config = s.svc.Config()
 	s.limiter.setRate(next.RateLimit, next.RateBurst, s.cfg.Now())
+	s.serviceLimiter.setRate(next.ServiceRateLimit, next.ServiceRateBurst, s.cfg.Now())
 	s.live.Store(&next)
 	return nil
 }

@@ -33,7 +33,9 @@ type Server struct {
 	hashLimiter  *ipLimiter
 	// handshakes admits handshake RSA decryptions, fairly across IPs.
 	handshakes *admission.Gate
-	metrics    *metrics
+	// serviceLimiter is the request rate per service key.
+	serviceLimiter *ipLimiter
+	metrics        *metrics
 
 	mu       sync.Mutex
 	conns    map[*websocket.Conn]*connState
@@ -76,8 +78,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		limiter:     newIPLimiter(cfg.RateLimit, cfg.RateBurst, cfg.RateLimitIPs),
 		hashLimiter: newIPLimiter(cfg.HashRate, cfg.HashBurst, cfg.RateLimitIPs),
 		handshakes:  admission.New(admission.Config{Slots: cfg.HandshakeConcurrency, Wait: cfg.HandshakeWait, PerKey: cfg.HandshakesPerClient}),
-		metrics:     m,
-		conns:       make(map[*websocket.Conn]*connState),
+		// Keyed by service key id; the table holds far more keys than any
+		// installation has.
+		serviceLimiter: newIPLimiter(cfg.ServiceRateLimit, cfg.ServiceRateBurst, 1<<12),
+		metrics:        m,
+		conns:          make(map[*websocket.Conn]*connState),
 	}
 	srv.live.Store(&cfg)
 	srv.ready.Store(true) // New has just reached the database

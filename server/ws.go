@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/accountd/accountd/protocol"
+	"github.com/accountd/accountd/server/account"
 )
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
@@ -74,6 +75,7 @@ func (s *Server) serveConn(ctx context.Context, st *connState, ip string) {
 		s.log.Debug("handshake failed", "ip", ip, "err", err)
 		return
 	}
+	ctx = account.WithConnection(ctx, new(account.Connection))
 	// Keep-alive: a timer, not a goroutine, while the connection is idle.
 	var ping *time.Timer
 	ping = time.AfterFunc(s.cfg.PingInterval, func() {

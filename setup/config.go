@@ -98,6 +98,12 @@ type ServerSettings struct {
 	RateLimit float64 `json:"rate_limit,omitempty"`
 	// RateBurst is the requests a client IP may make at once. Default 20.
 	RateBurst int `json:"rate_burst,omitempty"`
+	// ServiceRateLimit is the requests per second allowed per service
+	// key (application backends). Default 5000.
+	ServiceRateLimit int `json:"service_rate_limit,omitempty"`
+	// ServiceRateBurst is the requests a service key may make at once.
+	// Default 5000.
+	ServiceRateBurst int `json:"service_rate_burst,omitempty"`
 	// LockAfter is the consecutive failed logins that lock an account,
 	// 1 to 100. Default 100.
 	LockAfter int `json:"lock_after,omitempty"`
@@ -301,6 +307,9 @@ func (s ServerSettings) Validate() error {
 	}
 	if s.RateBurst < 0 || s.RateBurst > 1e6 {
 		return fmt.Errorf("setup: rate burst %d is outside 0 to 1000000", s.RateBurst)
+	}
+	if s.ServiceRateLimit < 0 || s.ServiceRateLimit > 1e6 || s.ServiceRateBurst < 0 || s.ServiceRateBurst > 1e6 {
+		return fmt.Errorf("setup: service rate limit %d or burst %d is outside 0 to 1000000", s.ServiceRateLimit, s.ServiceRateBurst)
 	}
 	if s.LockAfter < 0 || s.LockAfter > account.MaxLockAfter {
 		return fmt.Errorf("setup: lock-after %d is outside 1 to %d failures", s.LockAfter, account.MaxLockAfter)

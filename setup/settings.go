@@ -153,6 +153,8 @@ func Settings() []Setting {
 				return nil
 			}},
 		intSetting("rate_burst", "requests a client IP may make at once", true, func(c *Config) *int { return &c.Server.RateBurst }),
+		intSetting("service_rate_limit", "requests per second per service key (application backends), instead of their IP's", true, func(c *Config) *int { return &c.Server.ServiceRateLimit }),
+		intSetting("service_rate_burst", "requests a service key may make at once", true, func(c *Config) *int { return &c.Server.ServiceRateBurst }),
 		durationSetting("audit_retention", "how long the audit log keeps an event (at least 1h)", true, func(c *Config) *Duration { return &c.Server.AuditRetention }),
 		listSetting("allowed_origins", "browser origins (host patterns) allowed to open /ws, comma-separated; empty: same origin only", func(c *Config) *[]string { return &c.Server.AllowedOrigins }),
 		listSetting("trusted_proxies", "networks of the proxies whose forwarding headers are believed (CIDR, comma-separated); empty: none", func(c *Config) *[]string { return &c.Server.TrustedProxies }),

@@ -15,6 +15,7 @@ func TestSettingsRoundTrip(t *testing.T) {
 		"signing_algorithm": "RS256", "token_lifetime": "30m0s", "session_lifetime": "12h0m0s",
 		"min_password_length": "20", "throttle_after": "3", "throttle_max_delay": "5m0s",
 		"lock_after": "50", "rate_limit": "2.5", "rate_burst": "7", "audit_retention": "48h0m0s",
+		"service_rate_limit": "2000", "service_rate_burst": "300",
 		"allowed_origins": "https://a.example,https://b.example", "trusted_proxies": "10.0.0.0/8,192.0.2.1",
 		"client_ip_header": "Forwarded", "proxy_protocol": "true", "account_console": "off",
 		"argon2_time": "3", "argon2_memory_kib": "32768", "argon2_threads": "2",

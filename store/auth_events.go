@@ -51,6 +51,15 @@ const (
 	// EventKeyRotated: an administrator wrote the next signing key;
 	// Reason is the new key's id.
 	EventKeyRotated = "key_rotated"
+	// EventServiceKeyAdded: an administrator added a service key; Reason
+	// is its name.
+	EventServiceKeyAdded = "service_key_added"
+	// EventServiceKeyRevoked: an administrator revoked a service key;
+	// Reason is its name.
+	EventServiceKeyRevoked = "service_key_revoked"
+	// EventServiceAuthFailed: a connection presented a service key that
+	// does not exist or does not match.
+	EventServiceAuthFailed = "service_auth_failed"
 	// EventConfigChanged: an administrator changed a setting of the
 	// sealed config; Reason is the setting's key.
 	EventConfigChanged = "config_changed"
@@ -59,6 +68,11 @@ const (
 // ReasonAdmin marks a decision an administrator made (with EventDeleted
 // and the other admin events).
 const ReasonAdmin = "admin"
+
+// ReasonServicePrefix, followed by a service key's name, marks a decision
+// a backend made over the protocol with an admin-scoped key (with the
+// admin events, in place of ReasonAdmin).
+const ReasonServicePrefix = "service:"
 
 // ReasonSelf marks a decision the account's owner made (EventDeleted).
 const ReasonSelf = "self"

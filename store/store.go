@@ -106,6 +106,30 @@ func (s Session) Live(t time.Time) bool { return !s.Revoked() && t.Before(s.Expi
 // Revoked reports whether the session has been revoked.
 func (s Session) Revoked() bool { return !s.RevokedAt.IsZero() }
 
+// ServiceKey is an application backend's key: the backend presents it
+// (service_auth) to get its own request limits and, with ScopeAdmin, the
+// admin operations. Only a hash of its secret is stored.
+type ServiceKey struct {
+	// ID is the key's public, random id (32 hex digits); the key the
+	// backend holds names it.
+	ID string
+	// Name is the operator's name for the backend, unique; it is what
+	// the audit log records for the backend's admin decisions.
+	Name string
+	// SecretHash is the SHA-256 of the key's 32-byte random secret; the
+	// secret has too much entropy for a slow hash to add anything.
+	SecretHash []byte
+	// Scopes are what the key may do beyond the end-user operations.
+	Scopes    []string
+	CreatedAt time.Time
+}
+
+// ScopeAdmin lets a service key call the admin operations.
+const ScopeAdmin = "admin"
+
+// Scopes are every scope a service key may hold.
+var Scopes = []string{ScopeAdmin}
+
 // SigningKey is one JWT signing key. Its private half is stored sealed
 // (encrypted under the master key from the sealed config), never in clear.
 type SigningKey struct {
@@ -250,6 +274,19 @@ type Store interface {
 	// PruneAuthEvents deletes the events before a time and returns how
 	// many it deleted.
 	PruneAuthEvents(ctx context.Context, before time.Time) (int64, error)
+
+	// CreateServiceKey adds an application backend's key, with its audit
+	// event in the same transaction. A name already in use is a
+	// *ConflictError for "name".
+	CreateServiceKey(ctx context.Context, k ServiceKey, e AuthEvent) error
+	// GetServiceKey returns the key with an id, or ErrNotFound.
+	GetServiceKey(ctx context.Context, id string) (ServiceKey, error)
+	// ListServiceKeys returns every service key ordered by name.
+	ListServiceKeys(ctx context.Context) ([]ServiceKey, error)
+	// DeleteServiceKey removes the key with a name (it stops working at
+	// once), with its audit event in the same transaction; ErrNotFound
+	// when there is none.
+	DeleteServiceKey(ctx context.Context, name string, e AuthEvent) error
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

@@ -8,6 +8,7 @@
 //	accountd config get|set  read or change one setting (SIGHUP applies it)
 //	accountd keys list|rotate
 //	accountd users list|show|sessions|logout|disable|enable|delete|unlock
+//	accountd services add|list|revoke
 //	accountd events [flags]  print the audit log
 //	accountd version
 package main
@@ -81,6 +82,10 @@ commands:
                 disable (and log out), enable, or delete an account
   users unlock U
                 clear an account's failed-login throttling
+  services add NAME [--scope admin]
+                add an application backend's service key (shown once)
+  services list | revoke NAME
+                list the service keys, or revoke one at once
   events        print the audit log of authentication decisions
   version       print the version
 
@@ -141,6 +146,8 @@ func run(ctx context.Context, args []string) error {
 		return keysCmd(ctx, args)
 	case "users":
 		return usersCmd(ctx, args)
+	case "services":
+		return servicesCmd(ctx, args)
 	case "version":
 		fmt.Println("accountd", version())
 		return nil

@@ -12,8 +12,9 @@ import (
 )
 
 // The administrator's decisions. Each is written to the audit log with
-// Reason store.ReasonAdmin, in the same transaction as its change; the IP
-// is the context's (WithClientIP), empty for the command line.
+// Reason store.ReasonAdmin (or, made over the protocol with a service
+// key, the service's name), in the same transaction as its change; the
+// IP is the context's (WithClientIP), empty for the command line.
 
 var accountIDRE = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
@@ -37,7 +38,7 @@ func (s *Service) ListAccounts(ctx context.Context) ([]store.Account, error) {
 }
 
 func (s *Service) adminEvent(ctx context.Context, typ, id string) store.AuthEvent {
-	return s.event(ctx, store.AuthEvent{Type: typ, Reason: store.ReasonAdmin, AccountID: id})
+	return s.event(ctx, store.AuthEvent{Type: typ, Reason: adminReason(ctx), AccountID: id})
 }
 
 // DisableAccount disables an account and revokes its live sessions, in

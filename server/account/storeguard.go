@@ -188,6 +188,22 @@ func (g *guardedStore) PruneAuthEvents(ctx context.Context, before time.Time) (i
 	return g.s.PruneAuthEvents(ctx, before)
 }
 
+func (g *guardedStore) CreateServiceKey(ctx context.Context, k store.ServiceKey, e store.AuthEvent) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.CreateServiceKey(ctx, k, e) })
+}
+
+func (g *guardedStore) GetServiceKey(ctx context.Context, id string) (store.ServiceKey, error) {
+	return read(ctx, g, func(ctx context.Context) (store.ServiceKey, error) { return g.s.GetServiceKey(ctx, id) })
+}
+
+func (g *guardedStore) ListServiceKeys(ctx context.Context) ([]store.ServiceKey, error) {
+	return read(ctx, g, g.s.ListServiceKeys)
+}
+
+func (g *guardedStore) DeleteServiceKey(ctx context.Context, name string, e store.AuthEvent) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.DeleteServiceKey(ctx, name, e) })
+}
+
 func (g *guardedStore) Ping(ctx context.Context) error {
 	_, err := read(ctx, g, func(ctx context.Context) (struct{}, error) { return struct{}{}, g.s.Ping(ctx) })
 	return err

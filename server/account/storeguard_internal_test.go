@@ -187,6 +187,18 @@ func (h *hangingStore) ListAuthEvents(ctx context.Context, _ store.AuthEventFilt
 func (h *hangingStore) PruneAuthEvents(ctx context.Context, _ time.Time) (int64, error) {
 	return 0, h.hang(ctx, "PruneAuthEvents")
 }
+func (h *hangingStore) CreateServiceKey(ctx context.Context, _ store.ServiceKey, _ store.AuthEvent) error {
+	return h.hang(ctx, "CreateServiceKey")
+}
+func (h *hangingStore) GetServiceKey(ctx context.Context, _ string) (store.ServiceKey, error) {
+	return store.ServiceKey{}, h.hang(ctx, "GetServiceKey")
+}
+func (h *hangingStore) ListServiceKeys(ctx context.Context) ([]store.ServiceKey, error) {
+	return nil, h.hang(ctx, "ListServiceKeys")
+}
+func (h *hangingStore) DeleteServiceKey(ctx context.Context, _ string, _ store.AuthEvent) error {
+	return h.hang(ctx, "DeleteServiceKey")
+}
 func (h *hangingStore) Ping(ctx context.Context) error { return h.hang(ctx, "Ping") }
 func (h *hangingStore) Close() error                   { return nil }
 

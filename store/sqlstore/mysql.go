@@ -225,6 +225,8 @@ var mysqlUniqueKeys = map[string]string{
 	"accounts_email":    "email",
 	// migrations/mysql/00003
 	"signing_keys_generation": "generation",
+	// migrations/mysql/00005
+	"service_keys_name": "name",
 }
 
 type mysqlDialect struct{}

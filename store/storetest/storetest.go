@@ -74,6 +74,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ChangePassword", testChangePassword},
 		{"ChangeEmail", testChangeEmail},
 		{"PruneSessions", testPruneSessions},
+		{"ServiceKeys", testServiceKeys},
+		{"ServiceKeyInvalid", testServiceKeyInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

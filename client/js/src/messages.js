@@ -28,13 +28,15 @@ export function decodeRequest(text) {
   }
   if (!isObject(r)) throw new ProtocolError('malformed', 'request: not an object');
   for (const k of Object.keys(r)) {
-    if (k !== 'id' && k !== 'op' && k !== 'body') throw new ProtocolError('malformed', `request: unknown member ${JSON.stringify(k.slice(0, 32))}`);
+    if (k !== 'id' && k !== 'op' && k !== 'body' && k !== 'client_ip') throw new ProtocolError('malformed', `request: unknown member ${JSON.stringify(k.slice(0, 32))}`);
   }
   const id = plainInteger(r, 'id', 1, MAX_REQUEST_ID);
   if (id === undefined || Number.isNaN(id)) throw new ProtocolError('malformed', `request: id must be an integer from 1 to ${MAX_REQUEST_ID}`);
   if (typeof r.op !== 'string' || r.op === '') throw new ProtocolError('malformed', 'request: op must be a non-empty string');
   const body = r.body ?? undefined;
   if (body !== undefined && !isObject(body)) throw new ProtocolError('malformed', 'request: body must be an object');
+  // client_ip is for service connections (SPEC.md §5.4.2), which this SDK does not open.
+  if (r.client_ip !== undefined && typeof r.client_ip !== 'string') throw new ProtocolError('malformed', 'request: client_ip must be a string');
   return { id, op: r.op, body };
 }
 

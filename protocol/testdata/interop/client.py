@@ -470,9 +470,12 @@ class Connection:
             raise ProtocolError("malformed", "response needs exactly one of result and error")
         return resp
 
-    def call(self, op, body):
+    def call(self, op, body, client_ip=None):
         self.next_id += 1
-        self.send_plain(json.dumps({"id": self.next_id, "op": op, "body": body}).encode())
+        req = {"id": self.next_id, "op": op, "body": body}
+        if client_ip is not None:
+            req["client_ip"] = client_ip
+        self.send_plain(json.dumps(req).encode())
         resp = self.read_response()
         if resp["id"] != self.next_id:
             raise ProtocolError("malformed", f"response id {resp['id']} for request {self.next_id}")
@@ -537,6 +540,11 @@ def run(args):
 
     self_service(conn, username, password, acct.get("id"))
 
+    # SPEC §5.4.2: without service_auth, no client_ip and no admin operation.
+    expect_error(conn.call("authenticate", {"token": token}, client_ip="198.51.100.7"), "forbidden", "client_ip without service_auth")
+    expect_error(conn.call("admin_list_users", {}), "forbidden", "admin operation without service_auth")
+    expect_error(conn.call("service_auth", {"key": "ask_" + "0" * 32 + "_" + "0" * 64}), "invalid_credentials", "service_auth with an unknown key")
+
     # Error replies keep the connection usable (SPEC §5.3).
     expect_error(conn.call("frobnicate", {}), "unsupported_op", "unknown op")
     expect_error(conn.call("login", {"username": 7, "password": "x"}), "bad_request", "wrong-typed field")
@@ -557,7 +565,45 @@ def run(args):
     except Closed as c:
         check(c.code == 1008 and c.reason == "", f"tampered packet: closed {c.code} {c.reason!r}")
     conn.ws.sock.close()
+    if args.service_key and args.admin_key:
+        services(args, client_key)
     return 1 if failures else 0
+
+
+def services(args, client_key):
+    """SPEC §5.4.2 on fresh connections: a key without scopes, then an
+    admin-scoped one."""
+    shop = Connection(args.server, args.known, False, client_key)
+    r = shop.call("service_auth", {"key": args.service_key}).get("result", {})
+    check(r.get("service") == "pyshop" and r.get("scopes") == [], "service_auth")
+    expect_error(shop.call("service_auth", {"key": args.service_key}), "bad_request", "service_auth twice on one connection")
+    user = "pysvc" + secrets.token_hex(4)
+    password = "a backend signs this user up " + secrets.token_hex(4)
+    check("result" in shop.call("signup", {"username": user, "password": password}, client_ip="198.51.100.7"), "signup with client_ip")
+    login = shop.call("login", {"username": user, "password": password}, client_ip="2001:db8::7").get("result", {})
+    who = shop.call("authenticate", {"token": login.get("token", "")}, client_ip="198.51.100.7").get("result", {})
+    check(who.get("account", {}).get("username") == user, "authenticate with client_ip")
+    expect_error(shop.call("authenticate", {"token": "a.b.c"}, client_ip="not an address"), "bad_request", "malformed client_ip")
+    expect_error(shop.call("admin_disable_user", {"user": user}), "forbidden", "admin_disable_user without the admin scope")
+    shop.ws.close()
+
+    ops = Connection(args.server, args.known, False, client_key)
+    r = ops.call("service_auth", {"key": args.admin_key}).get("result", {})
+    check(r.get("service") == "pyops" and r.get("scopes") == ["admin"], "service_auth with the admin scope")
+    users = ops.call("admin_list_users", {}).get("result", {}).get("users", [])
+    check(any(u.get("username") == user for u in users), "admin_list_users")
+    ended = ops.call("admin_disable_user", {"user": user.upper()}).get("result", {})
+    check(ended.get("sessions_ended") == 1, "admin_disable_user")
+    shown = ops.call("admin_show_user", {"user": user}).get("result", {}).get("user", {})
+    check(shown.get("disabled") is True and shown.get("username") == user, "admin_show_user")
+    expect_error(ops.call("authenticate", {"token": login.get("token", "")}), "invalid_token", "the disabled user's token")
+    enabled = ops.call("admin_enable_user", {"user": user}).get("result", {}).get("user", {})
+    check(enabled.get("disabled") is False, "admin_enable_user")
+    check(ops.call("admin_unlock_user", {"user": user}).get("result", {}).get("failures_cleared") == 0, "admin_unlock_user")
+    check(ops.call("admin_end_sessions", {"user": user}).get("result", {}).get("sessions_ended") == 0, "admin_end_sessions")
+    expect_error(ops.call("admin_show_user", {"user": "nobody" + secrets.token_hex(4)}), "not_found", "admin_show_user of nobody")
+    check(ops.call("admin_delete_user", {"user": user}).get("result", {}).get("sessions_ended") == 0, "admin_delete_user")
+    ops.ws.close()
 
 
 def self_service(conn, username, password, account_id):
@@ -712,8 +758,10 @@ def check_vectors(path):
 def request_outcome(text):
     """SPEC §5.1, as a server judges a request."""
     try:
-        r = strict_object(text, {"id", "op", "body"})
+        r = strict_object(text, {"id", "op", "body", "client_ip"})
         ident, op, body = r.get("id"), r.get("op"), r.get("body")
+        if "client_ip" in r and not isinstance(r["client_ip"], str):
+            return "bad_request"
         if type(ident) is not int or not 1 <= ident <= MAX_ID:
             return "bad_request"
         if not isinstance(op, str) or op == "":
@@ -732,6 +780,13 @@ BODY_MEMBERS = {
     "authenticate": ({"token"}, {"token"}),
     "refresh": ({"token"}, {"token"}),
     "logout": ({"token"}, {"token"}),
+    "service_auth": ({"key"}, {"key"}),
+    "admin_show_user": ({"user"}, {"user"}),
+    "admin_disable_user": ({"user"}, {"user"}),
+    "admin_enable_user": ({"user"}, {"user"}),
+    "admin_delete_user": ({"user"}, {"user"}),
+    "admin_unlock_user": ({"user"}, {"user"}),
+    "admin_end_sessions": ({"user"}, {"user"}),
 }
 
 
@@ -761,6 +816,8 @@ def main():
     rp.add_argument("--server", required=True)
     rp.add_argument("--known", required=True)
     rp.add_argument("--trust-on-first-use", action="store_true")
+    rp.add_argument("--service-key", help="a service key without scopes, named pyshop")
+    rp.add_argument("--admin-key", help="a service key with the admin scope, named pyops")
     args = ap.parse_args()
     if args.cmd == "vectors":
         return check_vectors(args.path)

@@ -1,0 +1,241 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/accountd/accountd/client"
+	"github.com/accountd/accountd/protocol"
+	"github.com/accountd/accountd/server/servertest"
+)
+
+var signupAlice = protocol.SignupRequest{Username: "alice", Password: "correct horse battery staple"}
+
+// exampleTB lets the examples start a servertest server, which wants a
+// testing.TB: examples get none. Methods the server does not call panic.
+type exampleTB struct {
+	testing.TB
+	cleanups []func()
+	dirs     []string
+}
+
+func (*exampleTB) Helper()                      {}
+func (*exampleTB) Logf(string, ...any)          {}
+func (*exampleTB) Errorf(f string, args ...any) { fmt.Fprintf(os.Stderr, f+"\n", args...) }
+func (*exampleTB) Fatal(args ...any)            { panic(fmt.Sprint(args...)) }
+func (*exampleTB) Fatalf(f string, args ...any) { panic(fmt.Sprintf(f, args...)) }
+func (tb *exampleTB) Cleanup(f func())          { tb.cleanups = append(tb.cleanups, f) }
+func (tb *exampleTB) TempDir() string {
+	d, err := os.MkdirTemp("", "accountd-example-")
+	if err != nil {
+		panic(err)
+	}
+	tb.dirs = append(tb.dirs, d)
+	return d
+}
+
+func (tb *exampleTB) stop() {
+	for i := len(tb.cleanups) - 1; i >= 0; i-- {
+		tb.cleanups[i]()
+	}
+	for _, d := range tb.dirs {
+		os.RemoveAll(d)
+	}
+}
+
+// exampleServer starts a server on a loopback port with one account,
+// alice, and returns its address, its identity fingerprint (as accountd
+// prints it at start) and how to stop it.
+func exampleServer() (addr, fingerprint string, stop func()) {
+	tb := &exampleTB{}
+	ts := servertest.MustStart(tb, nil)
+	if _, err := ts.Service().Signup(context.Background(), signupAlice); err != nil {
+		tb.stop()
+		panic(err)
+	}
+	return ts.Addr, ts.Fingerprint(), tb.stop
+}
+
+func ExampleDial() {
+	addr, fingerprint, stop := exampleServer()
+	defer stop()
+
+	// The operator's fingerprint pins the server without trusting
+	// anything on first use.
+	trust, err := client.TrustFingerprint(fingerprint)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx := context.Background()
+	conn, err := client.Dial(ctx, addr, client.Options{Trust: trust})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer conn.Close()
+	tok, err := conn.Login(ctx, "alice", "correct horse battery staple")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	id, err := conn.Authenticate(ctx, tok.Token)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("logged in as", id.Account.Username)
+	// Output: logged in as alice
+}
+
+// ExampleClient: a backend shares one Client between its request
+// handlers; each call gets a connection no other call is using.
+func ExampleClient() {
+	addr, fingerprint, stop := exampleServer()
+	defer stop()
+
+	trust, err := client.TrustFingerprint(fingerprint)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	c, err := client.NewClient(addr, client.Options{Trust: trust, MaxConns: 8})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	ctx := context.Background()
+	tok, err := c.Login(ctx, "alice", "correct horse battery staple")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var wg sync.WaitGroup
+	names := make([]string, 16)
+	for i := range names {
+		wg.Go(func() {
+			if id, err := c.Authenticate(ctx, tok.Token); err == nil {
+				names[i] = id.Account.Username
+			}
+		})
+	}
+	wg.Wait()
+	fmt.Println(len(names), "checks:", names[0], names[15])
+	// Output: 16 checks: alice alice
+}
+
+// ExampleVerifier checks tokens without a call to the server, against
+// the keys it publishes.
+func ExampleVerifier() {
+	addr, fingerprint, stop := exampleServer()
+	defer stop()
+
+	trust, _ := client.TrustFingerprint(fingerprint)
+	c, err := client.NewClient(addr, client.Options{Trust: trust})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	ctx := context.Background()
+	tok, err := c.Login(ctx, "alice", "correct horse battery staple")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	jwks, err := client.JWKSAddress(addr)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	v, err := client.NewVerifier(client.VerifierOptions{JWKSURL: jwks})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer v.Close()
+	claims, err := v.Verify(ctx, tok.Token)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("account:", claims.Subject == tok.Account.ID, "session:", claims.SessionID == tok.SessionID)
+
+	// A logged-out token still verifies locally until it expires; an
+	// Authenticator makes the Verifier ask the server (cached briefly).
+	checked, _ := client.NewVerifier(client.VerifierOptions{JWKSURL: jwks, Authenticator: c, RevocationCacheTTL: -1})
+	defer checked.Close()
+	if err := c.Logout(ctx, tok.Token); err != nil {
+		fmt.Println(err)
+		return
+	}
+	_, err = v.Verify(ctx, tok.Token)
+	fmt.Println("after logout, locally:", err == nil)
+	_, err = checked.Verify(ctx, tok.Token)
+	fmt.Println("after logout, with authenticate:", err == nil)
+	// Output:
+	// account: true session: true
+	// after logout, locally: true
+	// after logout, with authenticate: false
+}
+
+// ExampleMiddleware protects an HTTP API: handlers read who is calling
+// from the request's context.
+func ExampleMiddleware() {
+	addr, fingerprint, stop := exampleServer()
+	defer stop()
+
+	trust, _ := client.TrustFingerprint(fingerprint)
+	c, err := client.NewClient(addr, client.Options{Trust: trust})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close()
+	jwks, _ := client.JWKSAddress(addr)
+	v, err := client.NewVerifier(client.VerifierOptions{JWKSURL: jwks, Authenticator: c})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer v.Close()
+
+	api := http.NewServeMux()
+	api.HandleFunc("GET /me", func(w http.ResponseWriter, r *http.Request) {
+		claims, _ := client.ClaimsFrom(r.Context())
+		fmt.Fprintf(w, "hello, %s", claims.Account.Username)
+	})
+	srv := httptest.NewServer(client.Middleware(v)(api))
+	defer srv.Close()
+
+	tok, err := c.Login(context.Background(), "alice", "correct horse battery staple")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, auth := range []string{"Bearer " + tok.Token, ""} {
+		req, _ := http.NewRequest("GET", srv.URL+"/me", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Printf("%d %s\n", resp.StatusCode, body)
+	}
+	// Output:
+	// 200 hello, alice
+	// 401 authentication required
+}
