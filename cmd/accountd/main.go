@@ -31,6 +31,10 @@ import (
 )
 
 func main() {
+	// Before any secret is read: the admin password, the unsealed config.
+	if err := disableCoreDumps(); err != nil {
+		fmt.Fprintf(os.Stderr, "accountd: warning: could not turn core dumps off: %s\n", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:])
 	stop()
