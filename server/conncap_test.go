@@ -3,6 +3,7 @@ package server_test
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,5 +158,22 @@ func TestIdleConnectionClosed(t *testing.T) {
 		if _, err := c2.Authenticate(ctx, "x.y.z"); !errors.Is(err, client.ErrInvalidToken) {
 			t.Fatalf("a busy connection: %v", err)
 		}
+	}
+}
+
+// TestConnectionCapsTrustedProxy: a trusted proxy carries many clients'
+// connections, so the per-IP cap does not apply to it; the global cap
+// still does.
+func TestConnectionCapsTrustedProxy(t *testing.T) {
+	t.Parallel()
+	const perIP, total, attempts = 4, 10, 16
+	proxy := sourceIP(7)
+	ts := servertest.MustStart(t, func(c *server.Config) {
+		c.MaxConns, c.MaxConnsPerIP = total, perIP
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix(proxy.String() + "/32")}
+	})
+	conns := slowHeaders(t, ts.Addr, proxy, attempts)
+	if n := held(conns); n != total {
+		t.Fatalf("a trusted proxy holds %d of %d connections, want %d (the global cap, not the per-IP %d)", n, attempts, total, perIP)
 	}
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -13,7 +14,11 @@ import (
 // and at most MaxConnsPerIP from one client IP (IPv6: one /64). Serve the
 // server's handler on it (HTTPServer's Serve).
 func (s *Server) Listener(ln net.Listener) net.Listener {
-	return &capListener{Listener: ln, max: s.cfg.MaxConns, perIP: s.cfg.MaxConnsPerIP, byIP: make(map[string]int), m: s.metrics}
+	return &capListener{Listener: ln, max: s.cfg.MaxConns, perIP: s.cfg.MaxConnsPerIP, byIP: make(map[string]int), m: s.metrics,
+		proxy: func(c net.Conn) bool {
+			ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
+			return err == nil && trusted(s.current().TrustedProxies, ap.Addr().Unmap())
+		}}
 }
 
 // capListener is Server.Listener's wrapper. Safe for concurrent use.
@@ -21,6 +26,10 @@ type capListener struct {
 	net.Listener
 	max, perIP int
 	m          *metrics
+	// proxy reports a connection from a trusted proxy: it carries many
+	// clients, so only the global cap applies to it (their own addresses
+	// are limited per request, once the headers name them).
+	proxy func(net.Conn) bool
 
 	mu    sync.Mutex
 	total int
@@ -36,6 +45,9 @@ func (l *capListener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		key := connKey(c)
+		if l.proxy(c) {
+			key = ""
+		}
 		if l.admit(key) {
 			return &cappedConn{Conn: c, release: func() { l.release(key) }}, nil
 		}
@@ -60,11 +72,13 @@ func connKey(c net.Conn) string {
 func (l *capListener) admit(key string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.total >= l.max || l.byIP[key] >= l.perIP {
+	if l.total >= l.max || (key != "" && l.byIP[key] >= l.perIP) {
 		return false
 	}
 	l.total++
-	l.byIP[key]++
+	if key != "" {
+		l.byIP[key]++
+	}
 	l.m.openConns.Set(float64(l.total))
 	return true
 }
@@ -73,6 +87,9 @@ func (l *capListener) release(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.total--
+	if key == "" {
+		return
+	}
 	if l.byIP[key]--; l.byIP[key] <= 0 {
 		delete(l.byIP, key)
 	}

@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/accountd/accountd/protocol"
 	"github.com/accountd/accountd/server/account"
@@ -112,6 +114,11 @@ func requireUser(r protocol.AdminUserRequest) error {
 func (s *Server) handle(ctx context.Context, plain []byte, ip string) *protocol.Response {
 	ctx = account.WithClientIP(ctx, ip)
 	req, err := protocol.DecodeRequest(plain)
+	if err == nil && !utf8.Valid(plain) {
+		// encoding/json would turn invalid bytes into U+FFFD, so that
+		// two different passwords would be one.
+		err = errors.New("request is not valid UTF-8")
+	}
 	if err != nil {
 		id := probeID(plain)
 		if refused := s.allowRequest(ctx, ip, "bad_request"); refused != nil {

@@ -110,7 +110,7 @@ func TestRateLimitHTTP(t *testing.T) {
 	other := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
 		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext}}
 	defer other.CloseIdleConnections()
-	resp, err := other.Get("http://" + ts.Addr + "/metrics")
+	resp, err := other.Get(metricsURL(t, ts))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -92,19 +92,29 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 // Service returns the server's rules.
 func (s *Server) Service() *account.Service { return s.svc }
 
-// Handler returns the HTTP handler: /ws, /.well-known/jwks.json,
-// /healthz, /readyz and /metrics, behind the per-IP rate limit.
+// Handler returns the public HTTP handler: /ws, /.well-known/jwks.json,
+// /healthz and /readyz, behind the per-IP rate limit. The metrics are
+// not on it (MetricsHandler): they are for the operator, not the
+// internet.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws", s.serveWS)
 	mux.HandleFunc("GET /.well-known/jwks.json", s.serveJWKS)
 	mux.HandleFunc("GET /healthz", serveHealth)
 	mux.HandleFunc("GET /readyz", s.serveReady)
-	mux.Handle("GET /metrics", s.metrics.handler())
 	if !s.cfg.DisableConsole {
 		mux.Handle("/account/", s.consoleHandler())
 	}
 	return s.limitHTTP(mux)
+}
+
+// MetricsHandler returns the handler of GET /metrics (Prometheus text
+// format), to serve on an address of its own (accountd serve
+// --metrics-listen).
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics.handler())
+	return mux
 }
 
 // HTTPServer returns an *http.Server for addr with the timeouts set.

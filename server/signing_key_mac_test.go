@@ -88,7 +88,7 @@ func TestForgedSigningKeyRow(t *testing.T) {
 			t.Errorf("log lacks the refusal of %s (%d refusals logged)", kid, n)
 		}
 	}
-	if _, body := httpGet(t, "http://"+ts.Addr+"/metrics"); !strings.Contains(body, "\naccountd_signing_keys_refused_total 2\n") {
+	if _, body := httpGet(t, metricsURL(t, ts)); !strings.Contains(body, "\naccountd_signing_keys_refused_total 2\n") {
 		t.Errorf("/metrics lacks accountd_signing_keys_refused_total 2")
 	}
 }

@@ -62,7 +62,7 @@ func (m *menu) loggedOut(ctx context.Context) error {
 }
 
 func (m *menu) loggedIn(ctx context.Context) error {
-	choice, err := m.choose(ctx, "Logged in as "+m.token.Account.Username+".",
+	choice, err := m.choose(ctx, "Logged in as "+client.Printable(m.token.Account.Username)+".",
 		huh.NewOption("Who am I", doWhoami),
 		huh.NewOption("Refresh session", doRefresh),
 		huh.NewOption("Log out", doLogout),
@@ -164,7 +164,7 @@ func (m *menu) signup(ctx context.Context) error {
 	}
 	now := true
 	if err := m.form(ctx, huh.NewGroup(
-		huh.NewConfirm().Title("Log in as "+r.Account.Username+" now?").Affirmative("Yes").Negative("No").Value(&now),
+		huh.NewConfirm().Title("Log in as "+client.Printable(r.Account.Username)+" now?").Affirmative("Yes").Negative("No").Value(&now),
 	)); err != nil || !now {
 		return err
 	}
@@ -177,7 +177,7 @@ func (m *menu) showOnce(ctx context.Context, password string) error {
 	return m.form(ctx, huh.NewGroup(
 		huh.NewNote().
 			Title("Your new password").
-			Description(password+"\n\nThis is the only time it is shown. Save it in your password manager now.").
+			Description(client.Printable(password)+"\n\nThis is the only time it is shown. Save it in your password manager now.").
 			Next(true).NextLabel("I have saved it"),
 	))
 }
@@ -234,13 +234,13 @@ func (m *menu) whoami(ctx context.Context) error {
 		return err
 	}
 	now := time.Now()
-	m.ok("You are %s.", m.style.strong.Render(id.Account.Username))
-	m.say("  account id    " + id.Account.ID)
+	m.ok("You are %s.", rendered(m.style.strong.Render(client.Printable(id.Account.Username))))
+	m.say("  account id    " + client.Printable(id.Account.ID))
 	if id.Account.Email != "" {
-		m.say("  email         " + id.Account.Email)
+		m.say("  email         " + client.Printable(id.Account.Email))
 	}
 	m.say("  member since  " + id.Account.CreatedAt.Local().Format("2 Jan 2006"))
-	m.say("  session       " + id.Session.ID + ", started " + id.Session.CreatedAt.Local().Format("15:04 MST"))
+	m.say("  session       " + client.Printable(id.Session.ID) + ", started " + id.Session.CreatedAt.Local().Format("15:04 MST"))
 	m.say("  token valid   until " + until(m.token.ExpiresAt, now))
 	m.say("  session ends  " + until(id.Session.ExpiresAt, now) + " at the latest")
 	return nil
@@ -314,7 +314,7 @@ func (m *menu) resume(ctx context.Context) error {
 		return nil
 	}
 	var tok *client.Token
-	err = m.call(ctx, "Resuming the session of "+saved.Username, func(ctx context.Context) (err error) {
+	err = m.call(ctx, "Resuming the session of "+client.Printable(saved.Username), func(ctx context.Context) (err error) {
 		tok, err = m.cl.Refresh(ctx, saved.Token)
 		return err
 	})

@@ -40,12 +40,36 @@ func newStyles(out io.Writer) styles {
 // forms stay on the screen above the next form.
 func (m *menu) say(line string) { fmt.Fprintln(m.out, line) }
 
+// ok and fail print a line of the menu's format; string and error
+// arguments, which may come from the server, go through
+// client.Printable.
 func (m *menu) ok(format string, args ...any) {
-	m.say(m.style.ok.Render("✓ ") + fmt.Sprintf(format, args...))
+	m.say(m.style.ok.Render("✓ ") + fmt.Sprintf(format, printable(args)...))
 }
 
 func (m *menu) fail(format string, args ...any) {
-	m.say(m.style.bad.Render("✗ " + fmt.Sprintf(format, args...)))
+	m.say(m.style.bad.Render("✗ " + fmt.Sprintf(format, printable(args)...)))
+}
+
+// rendered is text the menu styled itself (its escapes are its own): it
+// is printed as it is.
+type rendered string
+
+// printable passes the strings and errors among args through
+// client.Printable; rendered text passes as it is.
+func printable(args []any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			out[i] = client.Printable(v)
+		case error:
+			out[i] = client.Printable(v.Error())
+		default:
+			out[i] = a
+		}
+	}
+	return out
 }
 
 func (m *menu) hint(text string) { m.say(m.style.faint.Render("  " + text)) }

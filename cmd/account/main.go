@@ -189,7 +189,7 @@ func report(stderr io.Writer, err error) int {
 		fmt.Fprintf(stderr, "account: error: %s\nhint: check the fingerprint with the server's operator, then pass --trust-on-first-use\n", strings.TrimPrefix(err.Error(), "client: "))
 		return exitConn
 	case errors.As(err, &se):
-		fmt.Fprintf(stderr, "account: error: %s\n", se.Message)
+		fmt.Fprintf(stderr, "account: error: %s\n", client.Printable(se.Message))
 		if se.RetryAfter > 0 {
 			fmt.Fprintf(stderr, "hint: try again in %s\n", se.RetryAfter.Round(time.Millisecond))
 		}
@@ -198,10 +198,10 @@ func report(stderr io.Writer, err error) int {
 		fmt.Fprintln(stderr, "account: error: the server is shutting down\nhint: try again when it is back")
 		return exitConn
 	case errors.Is(err, client.ErrConnection), errors.Is(err, context.DeadlineExceeded):
-		fmt.Fprintf(stderr, "account: error: %s\nhint: is the server running at that address?\n", strings.TrimPrefix(err.Error(), "client: "))
+		fmt.Fprintf(stderr, "account: error: %s\nhint: is the server running at that address?\n", client.Printable(strings.TrimPrefix(err.Error(), "client: ")))
 		return exitConn
 	default:
-		fmt.Fprintf(stderr, "account: error: %s\n", strings.TrimPrefix(err.Error(), "client: "))
+		fmt.Fprintf(stderr, "account: error: %s\n", client.Printable(strings.TrimPrefix(err.Error(), "client: ")))
 		return exitConn
 	}
 }
@@ -264,11 +264,17 @@ func (o *options) readLine(what string) (string, error) {
 	return line, nil
 }
 
+// print writes v as JSON with --json, else the human line, whose
+// server-supplied parts the caller passed through client.Printable. The
+// JSON escapes what could drive a terminal (client.EscapeJSON).
 func (o *options) print(v any, human string) error {
 	if o.json {
-		enc := json.NewEncoder(o.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = o.stdout.Write(append(client.EscapeJSON(b), '\n'))
+		return err
 	}
 	_, err := fmt.Fprintln(o.stdout, human)
 	return err
@@ -297,9 +303,9 @@ func (o *options) signup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	human := fmt.Sprintf("created account %s (id %s)", r.Account.Username, r.Account.ID)
+	human := fmt.Sprintf("created account %s (id %s)", client.Printable(r.Account.Username), client.Printable(r.Account.ID))
 	if r.GeneratedPassword != "" {
-		human += "\npassword (shown once, keep it safe): " + r.GeneratedPassword
+		human += "\npassword (shown once, keep it safe): " + client.Printable(r.GeneratedPassword)
 	}
 	return o.print(r, human)
 }
@@ -324,7 +330,7 @@ func (o *options) login(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return o.print(t, t.Token)
+	return o.print(t, client.Printable(t.Token))
 }
 
 func (o *options) tokenArg() (string, error) {
@@ -357,7 +363,8 @@ func (o *options) whoami(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		human := fmt.Sprintf("%s (id %s), session %s until %s", id.Account.Username, id.Account.ID, id.Session.ID, id.Session.ExpiresAt.Local().Format(time.RFC1123))
+		human := fmt.Sprintf("%s (id %s), session %s until %s", client.Printable(id.Account.Username), client.Printable(id.Account.ID),
+			client.Printable(id.Session.ID), id.Session.ExpiresAt.Local().Format(time.RFC1123))
 		return o.print(id, human)
 	})
 }
@@ -368,7 +375,7 @@ func (o *options) refresh(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		return o.print(t, t.Token)
+		return o.print(t, client.Printable(t.Token))
 	})
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -165,9 +164,8 @@ func plain(s string) string {
 }
 
 func printEventsJSON(w io.Writer, events []store.AuthEvent, names map[string]string) error {
-	enc := json.NewEncoder(w)
 	for _, e := range events {
-		if err := enc.Encode(struct {
+		if err := writeJSON(w, struct {
 			ID        int64     `json:"id"`
 			At        time.Time `json:"at"`
 			Type      string    `json:"type"`
@@ -177,7 +175,7 @@ func printEventsJSON(w io.Writer, events []store.AuthEvent, names map[string]str
 			Username  string    `json:"username,omitempty"`
 			SessionID string    `json:"session_id,omitempty"`
 			Count     int64     `json:"count,omitempty"`
-		}{e.ID, e.At.UTC(), e.Type, e.Reason, e.IP, e.AccountID, names[e.AccountID], e.SessionID, e.Count}); err != nil {
+		}{e.ID, e.At.UTC(), e.Type, e.Reason, e.IP, e.AccountID, names[e.AccountID], e.SessionID, e.Count}, false); err != nil {
 			return err
 		}
 	}

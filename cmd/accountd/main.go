@@ -33,6 +33,10 @@ import (
 )
 
 func main() {
+	// Before any secret is read: the admin password, the unsealed config.
+	if err := disableCoreDumps(); err != nil {
+		fmt.Fprintf(os.Stderr, "accountd: warning: could not turn core dumps off: %s\n", err)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:])
 	stop()
@@ -244,6 +248,18 @@ func serve(ctx context.Context, cfg *setup.Config, logFormat string, level slog.
 	go srv.Service().RunSessionPruner(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(srv.Listener(ln)) }()
+	var ms *http.Server
+	if opts.metricsListen != "" {
+		mln, err := net.Listen("tcp", opts.metricsListen)
+		if err != nil {
+			hs.Close()
+			srv.Shutdown(ctx)
+			return fmt.Errorf("listen for metrics: %w", err)
+		}
+		ms = &http.Server{Handler: srv.MetricsHandler(), ReadHeaderTimeout: 5 * time.Second}
+		log.Info("metrics served", "addr", mln.Addr().String())
+		go ms.Serve(mln)
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -253,6 +269,9 @@ func serve(ctx context.Context, cfg *setup.Config, logFormat string, level slog.
 	sctx, scancel := context.WithTimeout(context.Background(), opts.shutdownTimeout)
 	defer scancel()
 	hs.Shutdown(sctx)
+	if ms != nil {
+		ms.Shutdown(sctx)
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("connections cut at the shutdown deadline", "err", err)
 	}

@@ -45,6 +45,9 @@ type serveOptions struct {
 	maxConns      int
 	maxConnsPerIP int
 	idleTimeout   time.Duration
+	// metricsListen is where GET /metrics is served; "" serves it
+	// nowhere.
+	metricsListen string
 }
 
 func defaultServeOptions() serveOptions {
@@ -75,6 +78,7 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 	fs.IntVar(&o.handshakesPerClient, "handshakes-per-client", 0, "handshake decryptions one client IP may have running, and as many waiting (default 1)")
 	fs.IntVar(&o.maxConns, "max-conns", 0, "TCP connections open at once; more are closed at accept (default: the open-file limit, raised to its maximum at start, less 256)")
 	fs.IntVar(&o.maxConnsPerIP, "max-conns-per-ip", 0, fmt.Sprintf("TCP connections one client IP (IPv6: one /64) may have open at once (default %d)", server.DefaultMaxConnsPerIP))
+	fs.StringVar(&o.metricsListen, "metrics-listen", "", "address for GET /metrics (Prometheus), host:port, apart from the public listener (default: metrics are not served)")
 	fs.DurationVar(&o.idleTimeout, "idle-timeout", 0, fmt.Sprintf("close a connection with no request for this long (default %v)", server.DefaultIdleTimeout))
 }
 
@@ -106,6 +110,11 @@ func (o *serveOptions) check() error {
 	}
 	if o.hashRate < 0 || o.hashRate > 1e6 || o.hashBurst < 0 || o.hashBurst > 1e6 {
 		return usageError{"--hash-rate and --hash-burst must be between 0 and 1000000"}
+	}
+	if o.metricsListen != "" {
+		if err := setup.ValidateListen(o.metricsListen); err != nil {
+			return usageError{fmt.Sprintf("--metrics-listen: %v", err)}
+		}
 	}
 	if o.maxConns < 0 || o.maxConnsPerIP < 0 || o.idleTimeout < 0 {
 		return usageError{"--max-conns, --max-conns-per-ip and --idle-timeout must not be negative"}

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -105,7 +104,7 @@ func usersCmd(ctx context.Context, args []string) error {
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "USERNAME\tID\tEMAIL\tSTATUS\tCREATED")
 		for _, a := range accounts {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Username, a.ID, a.Email, status(a), a.CreatedAt.Format(time.RFC3339))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", display(a.Username), display(a.ID), display(a.Email), status(a), a.CreatedAt.Format(time.RFC3339))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -131,7 +130,7 @@ func usersCmd(ctx context.Context, args []string) error {
 			failures += ", the last at " + a.Failures.LastAt.Format(time.RFC3339) + " ('accountd users unlock' clears them)"
 		}
 		fmt.Printf("username: %s\nid:       %s\nemail:    %s\nstatus:   %s\nfailed logins in a row: %s\ncreated:  %s\nupdated:  %s\n",
-			a.Username, a.ID, a.Email, status(a), failures, a.CreatedAt.Format(time.RFC3339), a.UpdatedAt.Format(time.RFC3339))
+			display(a.Username), display(a.ID), display(a.Email), status(a), failures, a.CreatedAt.Format(time.RFC3339), a.UpdatedAt.Format(time.RFC3339))
 	case "sessions":
 		return printSessions(ctx, svc, a, *asJSON)
 	case "logout":
@@ -139,7 +138,7 @@ func usersCmd(ctx context.Context, args []string) error {
 		if err != nil {
 			return err
 		}
-		fmt.Printf("logged out %s; revoked %d sessions\n", a.Username, n)
+		fmt.Printf("logged out %s; revoked %d sessions\n", display(a.Username), n)
 	case "disable":
 		n, err := svc.DisableAccount(ctx, a.ID)
 		if err != nil {
@@ -196,18 +195,14 @@ func printSessions(ctx context.Context, svc *account.Service, a store.Account, a
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SESSION\tCREATED\tLAST USED\tEXPIRES\tIP\tCLIENT")
 	for _, x := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%q\n", x.ID, x.CreatedAt.Format(time.RFC3339), x.LastUsedAt.Format(time.RFC3339),
-			x.ExpiresAt.Format(time.RFC3339), x.IP, x.Client)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", x.ID, x.CreatedAt.Format(time.RFC3339), x.LastUsedAt.Format(time.RFC3339),
+			x.ExpiresAt.Format(time.RFC3339), display(x.IP), display(strconv.Quote(x.Client)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "%d live sessions of %s\n", len(list), a.Username)
+	fmt.Fprintf(os.Stderr, "%d live sessions of %s\n", len(list), display(a.Username))
 	return nil
 }
 
-func printJSON(v any) error {
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
+func printJSON(v any) error { return writeJSON(os.Stdout, v, true) }

@@ -185,7 +185,8 @@ func (s *Service) refusal(a store.Account, now time.Time) string {
 		s.metrics.lockouts.Inc()
 		return store.ReasonLocked
 	case now.Before(f.LastAt.Add(cfg.throttleDelay(f.Count))):
-		s.metrics.rateLimited.WithLabelValues(scopeAccount).Inc()
+		// Not counted in accountd_rate_limited_total: a counter that moved
+		// for real accounts only would tell who has one.
 		return store.ReasonThrottled
 	case a.Disabled:
 		return store.ReasonDisabled

@@ -18,8 +18,7 @@ type metrics struct {
 
 // Rate-limit scopes (the "scope" label of accountd_rate_limited_total).
 const (
-	ScopeIP      = "ip"
-	scopeAccount = "account"
+	ScopeIP = "ip"
 )
 
 func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
@@ -50,9 +49,8 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 			Name: "accountd_signing_keys_published", Help: "Signing keys in the JWKS now."},
 			func() float64 { return float64(len(s.keys.JWKS())) }),
 	)
-	// Both scopes are exported from the start, at zero.
+	// Exported from the start, at zero.
 	m.rateLimited.WithLabelValues(ScopeIP)
-	m.rateLimited.WithLabelValues(scopeAccount)
 	return m
 }
 

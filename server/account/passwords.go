@@ -9,6 +9,8 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"golang.org/x/text/unicode/norm"
+
 	"github.com/accountd/accountd/protocol"
 	"github.com/accountd/accountd/server/internal/argon2id"
 )
@@ -43,23 +45,36 @@ func (s *Service) Policy(ctx context.Context, _ protocol.PolicyRequest) (*protoc
 	return &protocol.PolicyResult{MinPasswordLength: s.settings().MinPasswordLength, MaxPasswordLength: MaxPasswordLength}, nil
 }
 
-// hash hashes a password in a slot of the gate, queued fairly by the
-// request's client IP.
+// hash hashes a password, NFC-normalized (NIST SP 800-63B: the same
+// characters typed on two systems are one password), in a slot of the
+// gate, queued fairly by the request's client IP.
 func (s *Service) hash(ctx context.Context, password string) (string, error) {
 	var h string
 	var err error
-	if gerr := s.gate.Do(ctx, ClientKey(clientIPFrom(ctx)), func() { h, err = argon2id.Hash(password, s.cfg.Argon2) }); gerr != nil {
+	if gerr := s.gate.Do(ctx, ClientKey(clientIPFrom(ctx)), func() { h, err = argon2id.Hash(norm.NFC.String(password), s.cfg.Argon2) }); gerr != nil {
 		return "", gerr
 	}
 	return h, err
 }
 
 // verifyPassword checks a password against a PHC string in a slot of the
-// gate. A hash it cannot read is not an error here: it reports
-// unreadable, and the login fails like a wrong password.
+// gate: its NFC form first, then, if that differs, its raw bytes (hashes
+// made before normalization; rehash is then set). A hash it cannot read
+// is not an error here: it reports unreadable, and the login fails like
+// a wrong password.
 func (s *Service) verifyPassword(ctx context.Context, password, phc string) (ok, rehash, unreadable bool, err error) {
 	var verr error
-	if err := s.gate.Do(ctx, ClientKey(clientIPFrom(ctx)), func() { ok, rehash, verr = argon2id.Verify(password, phc, s.cfg.Argon2) }); err != nil {
+	nfc := norm.NFC.String(password)
+	if err := s.gate.Do(ctx, ClientKey(clientIPFrom(ctx)), func() {
+		ok, rehash, verr = argon2id.Verify(nfc, phc, s.cfg.Argon2)
+		if !ok && verr == nil && nfc != password {
+			// A hash made before passwords were normalized: it verifies
+			// the raw bytes, and is re-made from the NFC form.
+			if ok, _, verr = argon2id.Verify(password, phc, s.cfg.Argon2); ok {
+				rehash = true
+			}
+		}
+	}); err != nil {
 		return false, false, false, err
 	}
 	return ok, rehash, verr != nil, nil

@@ -7,6 +7,8 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/accountd/accountd/protocol"
 	"github.com/accountd/accountd/store"
@@ -23,10 +25,19 @@ func normalizeUsername(u string) (string, error) {
 	return u, nil
 }
 
-// normalizeEmail checks a plain address (no display name) and lowercases it.
+// normalizeEmail checks a plain address (no display name) and lowercases
+// it. It is the one check of every email the server stores. Control,
+// format (bidirectional overrides, zero-width characters) and line or
+// paragraph separator characters are refused: they would reach admin
+// terminals and logs, and make two addresses look alike.
 func normalizeEmail(e string) (string, error) {
 	if e == "" {
 		return "", nil
+	}
+	if !utf8.ValidString(e) || strings.IndexFunc(e, func(r rune) bool {
+		return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
+	}) >= 0 {
+		return "", NewError(protocol.CodeBadRequest, "email must not contain control, formatting or invisible characters")
 	}
 	a, err := mail.ParseAddress(e)
 	if err != nil || a.Address != e || a.Name != "" || len(e) > 254 || !strings.Contains(e[strings.LastIndexByte(e, '@'):], ".") {

@@ -3,8 +3,11 @@ package account
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,7 +84,7 @@ func (s *Service) verify(ctx context.Context, token, op string) (store.Account, 
 // whose signature was good, the session it returns carries the session
 // and account ids the token named.
 func (s *Service) checkToken(ctx context.Context, token string) (store.Account, store.Session, error) {
-	if token == "" || len(token) > maxTokenLength {
+	if token == "" || len(token) > maxTokenLength || !compactJWS(token) {
 		return store.Account{}, store.Session{}, ErrInvalidToken
 	}
 	c, err := s.verifySignature(ctx, token)
@@ -107,11 +110,14 @@ func (s *Service) checkToken(ctx context.Context, token string) (store.Account, 
 // claims, and only while its signing key is still in the ring.
 func (s *Service) verifySignature(ctx context.Context, token string) (Claims, error) {
 	now := s.now()
-	if v, ok := s.verified.get(token); ok && s.keys.Has(v.kid) {
+	if v, ok := s.verified.get(token); ok && s.keys.Verifies(v.kid, now) {
 		if !now.Before(v.expiresAt) || now.Before(v.notBefore) {
 			return Claims{}, ErrInvalidToken
 		}
 		return v.claims, nil
+	}
+	if !strictJOSE(token) {
+		return Claims{}, ErrInvalidToken
 	}
 	var c Claims
 	t, err := s.parser.ParseWithClaims(token, &c, s.keys.Keyfunc(ctx))
@@ -127,6 +133,48 @@ func (s *Service) verifySignature(ctx context.Context, token string) (Claims, er
 	kid, _ := t.Header["kid"].(string)
 	s.verified.put(token, verifiedToken{claims: c, kid: kid, expiresAt: c.ExpiresAt.Time, notBefore: c.NotBefore.Time})
 	return c, nil
+}
+
+// compactJWS reports whether token is three base64url segments and
+// nothing else: the parser would otherwise skip some bytes (CR, LF), so
+// that one token had unlimited spellings.
+func compactJWS(token string) bool {
+	dots := 0
+	for i := 0; i < len(token); i++ {
+		switch c := token[i]; {
+		case c == '.':
+			dots++
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '_':
+		default:
+			return false
+		}
+	}
+	return dots == 2
+}
+
+// strictJOSE refuses what golang-jwt would let through: a "crit" header
+// (RFC 7515 requires refusing extensions it does not understand, and it
+// understands none) and time claims that are not JSON numbers ("exp" as
+// a string).
+func strictJOSE(token string) bool {
+	parts := strings.Split(token, ".")
+	var header map[string]json.RawMessage
+	if hb, err := base64.RawURLEncoding.DecodeString(parts[0]); err != nil || json.Unmarshal(hb, &header) != nil {
+		return false
+	}
+	if _, ok := header["crit"]; ok {
+		return false
+	}
+	var payload map[string]json.RawMessage
+	if pb, err := base64.RawURLEncoding.DecodeString(parts[1]); err != nil || json.Unmarshal(pb, &payload) != nil {
+		return false
+	}
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		if v, ok := payload[name]; ok && (len(v) == 0 || !(v[0] == '-' || (v[0] >= '0' && v[0] <= '9'))) {
+			return false
+		}
+	}
+	return true
 }
 
 // Authenticate returns the account and session behind a valid token.

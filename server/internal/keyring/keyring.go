@@ -284,7 +284,7 @@ func (r *Ring) Keyfunc(ctx context.Context) jwt.Keyfunc {
 			k = r.keys[kid]
 			r.mu.RUnlock()
 		}
-		if k == nil {
+		if k == nil || expired(k.rec, r.cfg.Now()) {
 			return nil, errors.New("unknown key id")
 		}
 		if t.Method.Alg() != k.rec.Algorithm {
@@ -292,6 +292,16 @@ func (r *Ring) Keyfunc(ctx context.Context) jwt.Keyfunc {
 		}
 		return k.pub, nil
 	}
+}
+
+// Verifies reports whether the ring holds kid and it is still published
+// at now: a key stops verifying the moment it leaves the JWKS, not at the
+// next reload.
+func (r *Ring) Verifies(kid string, now time.Time) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	k, ok := r.keys[kid]
+	return ok && !expired(k.rec, now)
 }
 
 // Has reports whether the ring holds a key id.

@@ -169,3 +169,29 @@ func TestRetireBoundedBySuccessor(t *testing.T) {
 		t.Fatalf("signer = %v, want next", s)
 	}
 }
+
+// TestVerifiesEndsAtExpiry: a key stops verifying the moment it expires
+// (leaves the JWKS), without waiting for a reload.
+func TestVerifiesEndsAtExpiry(t *testing.T) {
+	t.Parallel()
+	master := make([]byte, 32)
+	rand.Read(master)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	k := legacyKey(t, master, "k", now.Add(-time.Hour), 1)
+	k.RetireAt, k.ExpiresAt = now.Add(-time.Minute), now.Add(time.Second)
+	next := legacyKey(t, master, "n", now.Add(-time.Minute), 2)
+	for _, x := range []*store.SigningKey{&k, &next} {
+		x.MAC, _ = keyMAC(master, *x)
+	}
+	var refused int
+	r := testRing(t, &memStore{keys: []store.SigningKey{k, next}}, master, now, &refused)
+	if err := r.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Verifies("k", now) {
+		t.Fatal("a published key does not verify")
+	}
+	if r.Verifies("k", now.Add(time.Second)) {
+		t.Fatal("a key verifies at its expiry, before a reload")
+	}
+}
