@@ -72,9 +72,14 @@ func newMariaDB(tb testing.TB, install bool) *MariaDB {
 	}
 	tb.Cleanup(func() { os.RemoveAll(dir) })
 	data := filepath.Join(dir, "data")
+	// A temporary folder of its own: servers bootstrapping at once in the
+	// shared /tmp remove each other's temporary tables.
+	if err := os.Mkdir(filepath.Join(dir, "tmp"), 0o700); err != nil {
+		tb.Fatal(err)
+	}
 	if install {
 		args := []string{"--no-defaults", "--datadir=" + data, "--skip-test-db",
-			"--auth-root-authentication-method=normal"}
+			"--auth-root-authentication-method=normal", "--tmpdir=" + filepath.Join(dir, "tmp")}
 		if os.Geteuid() == 0 {
 			args = append(args, "--user=root")
 		}
@@ -186,6 +191,7 @@ func (m *MariaDB) serverArgs(once ...string) []string {
 		"--socket=" + filepath.Join(m.dir, "mysqld.sock"),
 		"--pid-file=" + filepath.Join(m.dir, "mysqld.pid"),
 		"--log-error=" + m.errorLog(),
+		"--tmpdir=" + filepath.Join(m.dir, "tmp"),
 		"--bind-address=127.0.0.1", "--port=" + strconv.Itoa(m.port),
 		"--skip-grant-tables", "--skip-log-bin", "--innodb-buffer-pool-size=16M",
 		"--max-connections=200",
