@@ -132,11 +132,7 @@ func keysCmd(ctx context.Context, args []string) error {
 	if err := opts.check(); err != nil {
 		return err
 	}
-	cfg, _, err := c.unlock()
-	if err != nil {
-		return err
-	}
-	svc, closeSvc, err := openService(ctx, cfg, opts)
+	svc, closeSvc, err := c.openService(ctx, opts)
 	if err != nil {
 		return err
 	}

@@ -64,11 +64,7 @@ func servicesCmd(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, _, err := c.unlock()
-	if err != nil {
-		return err
-	}
-	svc, closeSvc, err := openService(ctx, cfg, defaultServeOptions())
+	svc, closeSvc, err := c.openService(ctx, defaultServeOptions())
 	if err != nil {
 		return err
 	}

@@ -111,6 +111,16 @@ func effectiveSettings(cfg *setup.Config) *setup.Config {
 	return &out
 }
 
+// openService unlocks the sealed config and opens the account rules on
+// its database, for an admin command; close releases them.
+func (c *common) openService(ctx context.Context, opts serveOptions) (*account.Service, func(), error) {
+	cfg, _, err := c.unlock()
+	if err != nil {
+		return nil, nil, err
+	}
+	return openService(ctx, cfg, opts)
+}
+
 // openService opens the configured database (migrated) and the account
 // rules on it, for the admin commands; close releases both.
 func openService(ctx context.Context, cfg *setup.Config, opts serveOptions) (svc *account.Service, close func(), err error) {
