@@ -81,6 +81,10 @@ type ServerSettings struct {
 	Issuer string `json:"issuer,omitempty"`
 	// Audience is the JWT "aud" claim; empty means no "aud" claim.
 	Audience string `json:"audience,omitempty"`
+	// ServiceName is the name users know the service by: the sender name
+	// of its mail and the issuer shown by authenticator apps. Default
+	// "accountd".
+	ServiceName string `json:"service_name,omitempty"`
 	// AllowedOrigins are the browser origins (or origin host patterns)
 	// allowed to open a WebSocket; empty means same-origin only.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`

@@ -124,6 +124,15 @@ func Settings() []Setting {
 		{Key: "audience", Help: `JWT "aud" claim; empty: none`,
 			get: func(c *Config) string { return c.Server.Audience },
 			set: func(c *Config, v string) error { c.Server.Audience = v; return nil }},
+		{Key: "service_name", Help: "name users know the service by, in mail and authenticator apps (default " + account.DefaultServiceName + ")",
+			get: func(c *Config) string { return c.Server.ServiceName },
+			set: func(c *Config, v string) error {
+				if err := account.ValidateServiceName(v); err != nil {
+					return err
+				}
+				c.Server.ServiceName = v
+				return nil
+			}},
 		{Key: "signing_algorithm", Help: "JWT signature algorithm: " + strings.Join(account.SigningAlgorithms, " or "),
 			get: func(c *Config) string { return c.Server.SigningAlgorithm },
 			set: func(c *Config, v string) error { c.Server.SigningAlgorithm = v; return nil }},

@@ -11,7 +11,7 @@ import (
 // returns to its default with "".
 func TestSettingsRoundTrip(t *testing.T) {
 	valid := map[string]string{
-		"listen": "0.0.0.0:9090", "issuer": "https://auth.example", "audience": "app",
+		"listen": "0.0.0.0:9090", "issuer": "https://auth.example", "audience": "app", "service_name": "Chat Ünlimited",
 		"signing_algorithm": "RS256", "token_lifetime": "30m0s", "session_lifetime": "12h0m0s",
 		"min_password_length": "20", "throttle_after": "3", "throttle_max_delay": "5m0s",
 		"lock_after": "50", "rate_limit": "2.5", "rate_burst": "7", "audit_retention": "48h0m0s",
@@ -76,7 +76,7 @@ func TestSettingsRefused(t *testing.T) {
 	cfg := MustConfig(t)
 	for key, v := range map[string]string{
 		"min_password_length": "7", "lock_after": "101", "token_lifetime": "-1h", "rate_limit": "fast",
-		"trusted_proxies": "10.0.0.0/33", "argon2_threads": "300", "proxy_protocol": "maybe", "listen": "nowhere", "account_console": "maybe",
+		"trusted_proxies": "10.0.0.0/33", "argon2_threads": "300", "proxy_protocol": "maybe", "listen": "nowhere", "account_console": "maybe", "service_name": "Bad\r\nBcc: x@evil.example",
 	} {
 		before := cfg.Redacted()
 		err := cfg.Set(key, v)

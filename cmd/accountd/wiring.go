@@ -23,6 +23,7 @@ func serverConfig(cfg *setup.Config, db store.Store, opts serveOptions, log *slo
 			MasterKey:           cfg.MasterKey,
 			Issuer:              s.Issuer,
 			Audience:            s.Audience,
+			ServiceName:         s.ServiceName,
 			TokenLifetime:       time.Duration(s.TokenLifetime),
 			SessionLifetime:     time.Duration(s.SessionLifetime),
 			SigningAlgorithm:    s.SigningAlgorithm,

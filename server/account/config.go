@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"slices"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -96,6 +98,9 @@ type Config struct {
 	Issuer string
 	// Audience, when set, is the "aud" claim and is required on verify.
 	Audience string
+	// ServiceName is the name users know the service by (mail, the
+	// issuer shown by authenticator apps). Default DefaultServiceName.
+	ServiceName string
 	// TokenLifetime is how long a token is valid. Default 1 h.
 	TokenLifetime time.Duration
 	// SessionLifetime is a session's absolute lifetime. Default 24 h.
@@ -178,6 +183,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Issuer == "" {
 		c.Issuer = "accountd"
+	}
+	if c.ServiceName == "" {
+		c.ServiceName = DefaultServiceName
 	}
 	if c.TokenLifetime <= 0 {
 		c.TokenLifetime = time.Hour
@@ -276,6 +284,34 @@ func (c *Config) checkSettings() error {
 	}
 	if err := c.Argon2.Validate(); err != nil {
 		return fmt.Errorf("account: config: %w", err)
+	}
+	if err := ValidateServiceName(c.ServiceName); err != nil {
+		return fmt.Errorf("account: config: %w", err)
+	}
+	return nil
+}
+
+// DefaultServiceName is Config.ServiceName's default.
+const DefaultServiceName = "accountd"
+
+// MaxServiceNameLength bounds Config.ServiceName, in bytes.
+const MaxServiceNameLength = 64
+
+// ValidateServiceName checks a service name: at most
+// MaxServiceNameLength bytes of printable text ("" is the default). It
+// goes into mail headers and otpauth:// URIs, so no control or format
+// character may pass.
+func ValidateServiceName(name string) error {
+	if len(name) > MaxServiceNameLength {
+		return fmt.Errorf("service name is longer than %d bytes", MaxServiceNameLength)
+	}
+	if !utf8.ValidString(name) {
+		return errors.New("service name is not valid UTF-8")
+	}
+	for _, r := range name {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("service name holds the unprintable character %U", r)
+		}
 	}
 	return nil
 }

@@ -85,6 +85,7 @@ func (s *Service) ChangePassword(ctx context.Context, req protocol.ChangePasswor
 	if err != nil {
 		return nil, fmt.Errorf("change password: %w", err)
 	}
+	s.notify(ctx, a, NoticePasswordChanged)
 	tok, err := s.issue(a, sess)
 	if err != nil {
 		return nil, err
@@ -120,6 +121,7 @@ func (s *Service) ChangeEmail(ctx context.Context, req protocol.ChangeEmailReque
 	case err != nil:
 		return nil, fmt.Errorf("change email: %w", err)
 	}
+	s.notify(ctx, a, NoticeEmailChanged) // to the old address
 	a.Email = email
 	return &protocol.AccountResult{Account: publicAccount(a)}, nil
 }
@@ -144,5 +146,6 @@ func (s *Service) DeleteOwnAccount(ctx context.Context, req protocol.DeleteAccou
 	if err != nil {
 		return nil, fmt.Errorf("delete account: %w", err)
 	}
+	s.notify(ctx, a, NoticeAccountDeleted)
 	return &protocol.SessionsEndedResult{SessionsEnded: n}, nil
 }
