@@ -47,9 +47,17 @@ func IsSetUp(dataDir string) (bool, error) {
 }
 
 // Unlock reads the config file in dataDir and opens it with password. It
-// returns ErrNotSetUp when there is no config file, and otherwise the
-// errors of ReadConfigFile and OpenConfig.
+// returns ErrNotSetUp when there is no config file,
+// ErrInsecurePermissions when the data folder is open to group or
+// others, and otherwise the errors of ReadConfigFile and OpenConfig.
 func Unlock(dataDir string, password []byte) (*Config, error) {
+	if ok, err := IsSetUp(dataDir); err == nil && ok {
+		// The folder holds the embedded database too: a folder others can
+		// write lets them swap its files.
+		if err := checkPrivateDir(dataDir); err != nil {
+			return nil, err
+		}
+	}
 	data, err := ReadConfigFile(ConfigPath(dataDir))
 	if err != nil {
 		return nil, err
@@ -69,6 +77,12 @@ func EnsureDataDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("setup: create data folder: %w", err)
 	}
+	return checkPrivateDir(dir)
+}
+
+// checkPrivateDir accepts dir only if it is a directory closed to group
+// and others; the ErrInsecurePermissions error says how to fix it.
+func checkPrivateDir(dir string) error {
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return fmt.Errorf("setup: data folder: %w", err)

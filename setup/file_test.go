@@ -234,3 +234,27 @@ func TestEnsureDataDir(t *testing.T) {
 		t.Fatal("EnsureDataDir(\"\") succeeded")
 	}
 }
+
+// TestUnlockRefusesOpenDataDir: a data folder that group or others may
+// enter is refused at unlock, before the config is read, with the fix.
+func TestUnlockRefusesOpenDataDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := EnsureDataDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteConfigFile(ConfigPath(dir), MustSeal(t, MustConfig(t))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Unlock(dir, testPassword); err != nil {
+		t.Fatalf("private folder: %v", err)
+	}
+	for _, m := range []fs.FileMode{0o750, 0o705, 0o777} {
+		if err := os.Chmod(dir, m); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Unlock(dir, testPassword)
+		if !errors.Is(err, ErrInsecurePermissions) || !strings.Contains(err.Error(), "chmod 700 "+dir) {
+			t.Errorf("folder mode %#o: %v, want ErrInsecurePermissions with the chmod fix", m, err)
+		}
+	}
+}

@@ -136,7 +136,7 @@ func CheckDataDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("setup: data folder: %w", err)
 	}
-	fi, err := os.Stat(abs)
+	_, err = os.Stat(abs)
 	if errors.Is(err, fs.ErrNotExist) {
 		// The nearest existing parent must be a folder we can create in.
 		parent := filepath.Dir(abs)
@@ -157,12 +157,8 @@ func CheckDataDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("setup: data folder: %w", err)
 	}
-	if !fi.IsDir() {
-		return fmt.Errorf("setup: data folder %s is not a directory", abs)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("%w: data folder %s has mode %#o, open to group or others\nhint: run `chmod 700 %s`, or choose another folder",
-			ErrInsecurePermissions, abs, perm, abs)
+	if err := checkPrivateDir(abs); err != nil {
+		return err
 	}
 	if ok, err := IsSetUp(abs); err != nil {
 		return err

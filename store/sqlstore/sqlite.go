@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -101,16 +102,33 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 }
 
 // createPrivateFile creates an empty file at path with mode 0600 unless a
-// file is already there. SQLite would otherwise create it with 0644.
+// file is already there (SQLite would create it with 0644). An existing
+// database, or its -wal or -shm file, open to group or others is refused:
+// it holds password hashes and sealed keys.
 func createPrivateFile(path string) error {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, sqliteFileMode)
-	if errors.Is(err, os.ErrExist) {
-		return nil
+	if err == nil {
+		return f.Close()
 	}
-	if err != nil {
+	if !errors.Is(err, os.ErrExist) {
 		return err
 	}
-	return f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) && p != path {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s is not a regular file", p)
+		}
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			return fmt.Errorf("%s has mode %#o, open to group or others\nhint: run `chmod 600 %s`", p, perm, p)
+		}
+	}
+	return nil
 }
 
 // sqliteDSN builds a modernc.org/sqlite URI for the absolute path abs. The

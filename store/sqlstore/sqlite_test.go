@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,8 +38,9 @@ func TestSQLiteFileMode(t *testing.T) {
 	}
 }
 
-// TestSQLiteExistingFile checks that opening an existing store keeps its
-// data and leaves its file mode as the operator set it.
+// TestSQLiteExistingFile checks that an existing store open to group or
+// others is refused with the fix, and that once private it opens with its
+// data and its mode as the operator set it.
 func TestSQLiteExistingFile(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "accountd.db")
@@ -55,10 +57,22 @@ func TestSQLiteExistingFile(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(path, 0o640); err != nil {
+	for _, m := range []os.FileMode{0o640, 0o604} {
+		if err := os.Chmod(path, m); err != nil {
+			t.Fatal(err)
+		}
+		db, err := sqlstore.Open(ctxFor(t), sqlstore.SQLite, path)
+		if err == nil {
+			db.Close()
+			t.Fatalf("mode %#o: the open store was opened", m)
+		}
+		if !strings.Contains(err.Error(), "chmod 600 "+path) {
+			t.Errorf("mode %#o: %v, want the chmod fix", m, err)
+		}
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
 		t.Fatal(err)
 	}
-
 	db = mustOpen(t, sqlstore.SQLite, path)
 	if _, err := db.GetAccount(ctxFor(t), a.ID); err != nil {
 		t.Errorf("GetAccount after reopening: %v", err)
@@ -67,8 +81,8 @@ func TestSQLiteExistingFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mode := fi.Mode().Perm(); mode != 0o640 {
-		t.Errorf("mode = %#o after reopening, want 0640 as set", mode)
+	if mode := fi.Mode().Perm(); mode != 0o600 {
+		t.Errorf("mode = %#o after reopening, want 0600", mode)
 	}
 }
 
