@@ -176,6 +176,11 @@ type Store interface {
 	GetAccountByUsername(ctx context.Context, username string) (Account, error)
 	// ListAccounts returns every account ordered by username.
 	ListAccounts(ctx context.Context) ([]Account, error)
+	// CountHashParams counts the accounts by the parameter field of their
+	// Argon2id password hash (the field after "$argon2id$v=19$" in the PHC
+	// string, e.g. "m=65536,t=2,p=4"). Hashes of another form are not
+	// counted.
+	CountHashParams(ctx context.Context) (map[string]int64, error)
 	// UpdatePasswordHash replaces an account's hash; ErrNotFound if the
 	// account does not exist.
 	UpdatePasswordHash(ctx context.Context, id, hash string, at time.Time) error

@@ -121,3 +121,62 @@ func measureLogins(ctx context.Context, t *testing.T, svc *account.Service, st s
 	}
 	return med
 }
+
+// TestLoginTimingAfterParameterChange: after the Argon2 cost is raised,
+// the accounts' hashes keep their old, cheaper parameters until their
+// owners log in again. An unknown username must then cost what those
+// accounts cost, not the new cost, or its answer would tell that it
+// names no account. An account made under the new cost is measured too,
+// to show the test can see the difference.
+//
+// It measures time, so it does not run in parallel with the package's
+// other tests.
+func TestLoginTimingAfterParameterChange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: takes a few hundred hashes")
+	}
+	st := sqltest.NewSQLite(t)
+	clock := servertest.NewClock()
+	cfg := testConfig(t, st, clock)
+	cfg.Argon2 = account.Argon2Params{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}
+	cfg.ThrottleAfter = account.MaxLockAfter
+	tctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	ctx := account.WithClientIP(tctx, testIP)
+	old := mustService(t, cfg)
+	alice, err := old.Signup(ctx, protocol.SignupRequest{Username: "alice", Password: goodPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	// The operator raises the cost sixfold and restarts.
+	cfg.Argon2.Time = 6
+	svc := mustService(t, cfg)
+	if _, err := svc.Signup(ctx, protocol.SignupRequest{Username: "carol", Password: goodPassword}); err != nil {
+		t.Fatal(err)
+	}
+	kinds := []loginKind{
+		{"unknown user", protocol.LoginRequest{Username: "nobody", Password: wrongPassword}},
+		{"old-cost account", protocol.LoginRequest{Username: "alice", Password: wrongPassword}},
+		{"new-cost (control)", protocol.LoginRequest{Username: "carol", Password: wrongPassword}},
+	}
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		med := measureLogins(ctx, t, svc, st, alice.Account.ID, kinds)
+		lo, hi := min(med[0], med[1]), max(med[0], med[1])
+		if float64(med[2]) < 1.5*float64(hi) {
+			t.Fatalf("the new-cost account took %v, not clearly more than %v: the test cannot see the cost", med[2], hi)
+		}
+		diff := float64(hi-lo) / float64(hi)
+		if diff <= 0.25 {
+			t.Logf("run %d: unknown and old-cost medians within %.0f%% of each other", attempt, 100*diff)
+			return
+		}
+		msg := fmt.Sprintf("run %d: medians differ by %v (%.0f%%): unknown %v, old-cost %v", attempt, hi-lo, 100*diff, med[0], med[1])
+		if attempt == attempts {
+			t.Fatal(msg)
+		}
+		t.Log(msg + "; measuring again")
+	}
+}

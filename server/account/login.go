@@ -65,7 +65,7 @@ type attempt struct {
 // beginAttempt finds the account and decides whether its password may be
 // checked. release is never nil.
 func (s *Service) beginAttempt(ctx context.Context, username string) (attempt, error) {
-	at := attempt{hash: s.dummy, refused: store.ReasonUnknownUser, release: func() {}}
+	at := attempt{hash: s.dummies.forUnknown(username), refused: store.ReasonUnknownUser, release: func() {}}
 	a, err := s.store.GetAccountByUsername(ctx, strings.ToLower(username))
 	if errors.Is(err, store.ErrNotFound) {
 		return at, nil
@@ -75,6 +75,7 @@ func (s *Service) beginAttempt(ctx context.Context, username string) (attempt, e
 	}
 	now := s.stamp()
 	at.account = a
+	at.hash = dummyLike(a.PasswordHash, s.cfg.Argon2)
 	if at.refused, at.release = s.admit(a, now); at.refused != "" {
 		return at, nil
 	}

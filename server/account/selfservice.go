@@ -31,7 +31,7 @@ func (s *Service) reauthenticate(ctx context.Context, a store.Account, sess stor
 	}
 	defer at.release()
 	if at.refused == "" && at.account.ID != a.ID {
-		at.refused, at.hash = store.ReasonUnknownUser, s.dummy
+		at.refused, at.hash = store.ReasonUnknownUser, dummyLike(a.PasswordHash, s.cfg.Argon2)
 	}
 	ok, _, unreadable, err := s.verifyPassword(ctx, password, at.hash)
 	if err != nil {

@@ -34,7 +34,9 @@ type Service struct {
 	attempts inFlight
 	log      *slog.Logger
 	now      func() time.Time
-	dummy    string // a hash to verify against when the username is unknown
+	// dummies are the hashes to verify against when the username is
+	// unknown.
+	dummies *dummyHashes
 	// verified caches signature checks of tokens seen before.
 	verified *verifiedCache
 	parser   *jwt.Parser
@@ -75,9 +77,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err := s.keys.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load signing keys: %w", err)
 	}
-	var err error
-	if s.dummy, err = argon2id.Dummy(cfg.Argon2); err != nil {
-		return nil, err
+	s.dummies = newDummyHashes(cfg.MasterKey, cfg.Argon2)
+	if err := s.dummies.refresh(ctx, s.store); err != nil {
+		return nil, fmt.Errorf("count password hash parameters: %w", err)
 	}
 	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(SigningAlgorithms),
@@ -95,6 +97,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		defer close(s.stopped)
 		var wg sync.WaitGroup
 		wg.Go(func() { s.runTally(mctx) })
+		wg.Go(func() { s.runDummyRefresh(mctx) })
 		s.keys.Maintain(mctx, s.log)
 		wg.Wait()
 	}()

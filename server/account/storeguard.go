@@ -87,6 +87,10 @@ func (g *guardedStore) ListAccounts(ctx context.Context) ([]store.Account, error
 	return read(ctx, g, g.s.ListAccounts)
 }
 
+func (g *guardedStore) CountHashParams(ctx context.Context) (map[string]int64, error) {
+	return read(ctx, g, g.s.CountHashParams)
+}
+
 func (g *guardedStore) UpdatePasswordHash(ctx context.Context, id, hash string, at time.Time) error {
 	return write0(ctx, g, func(ctx context.Context) error { return g.s.UpdatePasswordHash(ctx, id, hash, at) })
 }

@@ -121,6 +121,9 @@ func (h *hangingStore) GetAccountByUsername(ctx context.Context, _ string) (stor
 func (h *hangingStore) ListAccounts(ctx context.Context) ([]store.Account, error) {
 	return nil, h.hang(ctx, "ListAccounts")
 }
+func (h *hangingStore) CountHashParams(ctx context.Context) (map[string]int64, error) {
+	return nil, h.hang(ctx, "CountHashParams")
+}
 func (h *hangingStore) UpdatePasswordHash(ctx context.Context, _, _ string, _ time.Time) error {
 	return h.hang(ctx, "UpdatePasswordHash")
 }

@@ -85,6 +85,32 @@ func (db *DB) ListAccounts(ctx context.Context) ([]store.Account, error) {
 	return accounts, nil
 }
 
+// CountHashParams implements store.Store.
+func (db *DB) CountHashParams(ctx context.Context) (map[string]int64, error) {
+	const op = "count hash parameters"
+	// SUBSTR and INSTR mean the same in both dialects; the prefix is 15
+	// characters long.
+	rows, err := db.read.QueryContext(ctx, `SELECT SUBSTR(password_hash, 16, INSTR(SUBSTR(password_hash, 16), '$') - 1) AS params, COUNT(*)
+		FROM accounts WHERE password_hash LIKE '$argon2id$v=19$%' GROUP BY params`)
+	if err != nil {
+		return nil, db.translate(op, err)
+	}
+	defer rows.Close()
+	counts := map[string]int64{}
+	for rows.Next() {
+		var params string
+		var n int64
+		if err := rows.Scan(&params, &n); err != nil {
+			return nil, db.translate(op, err)
+		}
+		counts[params] += n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.translate(op, err)
+	}
+	return counts, nil
+}
+
 // UpdatePasswordHash implements store.Store.
 func (db *DB) UpdatePasswordHash(ctx context.Context, id, hash string, at time.Time) error {
 	const op = "update password hash"

@@ -47,6 +47,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"NotFound", testNotFound},
 		{"ListAccountsOrder", testListAccountsOrder},
 		{"UpdatePasswordHash", testUpdatePasswordHash},
+		{"CountHashParams", testCountHashParams},
 		{"DisableEnable", testDisableEnable},
 		{"DeleteCascadesSessions", testDeleteCascadesSessions},
 		{"Session", testSession},
@@ -228,6 +229,35 @@ func testDuplicateAccount(t *testing.T, s store.Store) {
 	}
 	if len(all) != 1 {
 		t.Errorf("ListAccounts returned %d accounts, want 1", len(all))
+	}
+}
+
+func testCountHashParams(t *testing.T, s store.Store) {
+	got, err := s.CountHashParams(ctxFor(t))
+	if err != nil {
+		t.Fatalf("CountHashParams on no accounts: %v", err)
+	}
+	if len(got) != 0 {
+		t.Errorf("CountHashParams on no accounts = %v, want none", got)
+	}
+	hashes := map[string]string{
+		"anna": "$argon2id$v=19$m=65536,t=2,p=4$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaA",
+		"bert": "$argon2id$v=19$m=65536,t=2,p=4$b3RoZXJzYWx0b3RoZXJzYQ$aGFzaGhhc2hoYXNoaGFzaA",
+		"cleo": "$argon2id$v=19$m=19456,t=3,p=1$c2FsdHNhbHRzYWx0c2FsdA$aGFzaGhhc2hoYXNoaGFzaA",
+		"dora": "$2b$10$notanargon2hashatallnotanargon2hashatallxxxxxxxxxxxx",
+	}
+	for name, h := range hashes {
+		a := newAccount(name, "")
+		a.PasswordHash = h
+		mustCreateAccount(t, s, a)
+	}
+	got, err = s.CountHashParams(ctxFor(t))
+	if err != nil {
+		t.Fatalf("CountHashParams: %v", err)
+	}
+	want := map[string]int64{"m=65536,t=2,p=4": 2, "m=19456,t=3,p=1": 1}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("CountHashParams (-want +got):\n%s", diff)
 	}
 }
 

@@ -70,12 +70,10 @@ func Hash(password string, p Params) (string, error) {
 // digest. Verifying any password against it costs what a real
 // verification under p costs, and no password matches it; making it needs
 // no hashing, so a server at rest holds no Argon2 buffer.
-func Dummy(p Params) (string, error) {
+func Dummy(p Params) string {
 	b := make([]byte, saltLen+hashLen)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return format(p, b[:saltLen], b[saltLen:]), nil
+	rand.Read(b) // never fails: it crashes the program instead
+	return format(p, b[:saltLen], b[saltLen:])
 }
 
 func format(p Params, salt, sum []byte) string {
@@ -89,6 +87,21 @@ func ParseParams(phc string) (Params, error) {
 	return p, err
 }
 
+// ParseParamField parses the parameter field of a PHC string
+// ("m=65536,t=2,p=4"), or returns ErrMalformed.
+func ParseParamField(field string) (Params, error) {
+	var p Params
+	var threads uint32
+	if n, err := fmt.Sscanf(field, "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Time, &threads); n != 3 || err != nil {
+		return p, ErrMalformed
+	}
+	if p.MemoryKiB == 0 || p.MemoryKiB > MaxMemoryKiB || p.Time == 0 || p.Time > MaxTime || threads == 0 || threads > 255 {
+		return p, ErrMalformed
+	}
+	p.Threads = uint8(threads)
+	return p, nil
+}
+
 // parse splits an Argon2id PHC string into its parameters, salt and hash.
 func parse(phc string) (Params, []byte, []byte, error) {
 	var p Params
@@ -96,14 +109,10 @@ func parse(phc string) (Params, []byte, []byte, error) {
 	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != fmt.Sprintf("v=%d", argon2.Version) {
 		return p, nil, nil, ErrMalformed
 	}
-	var threads uint32
-	if n, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Time, &threads); n != 3 || err != nil {
-		return p, nil, nil, ErrMalformed
+	p, err := ParseParamField(parts[3])
+	if err != nil {
+		return p, nil, nil, err
 	}
-	if p.MemoryKiB == 0 || p.MemoryKiB > MaxMemoryKiB || p.Time == 0 || p.Time > MaxTime || threads == 0 || threads > 255 {
-		return p, nil, nil, ErrMalformed
-	}
-	p.Threads = uint8(threads)
 	salt, err := phcB64.DecodeString(parts[4])
 	if err != nil || len(salt) < 8 || len(salt) > 64 {
 		return p, nil, nil, ErrMalformed
