@@ -40,8 +40,8 @@
 //
 // # Concurrency
 //
-// The functions are safe for concurrent use, but two processes running Run
-// or Reseal on one data folder at once are not coordinated beyond the
-// atomic file replacement: the last writer wins (Run never replaces an
-// existing config).
+// The functions are safe for concurrent use. UpdateConfig and Reseal hold
+// a lock on the data folder's accountd.conf.lock (flock(2)) while they
+// read, change and re-seal, so changes from several processes wait for
+// each other and none is lost; Run never replaces an existing config.
 package setup

@@ -217,6 +217,11 @@ func Reseal(dataDir string, oldPassword, newPassword []byte, p KDFParams) error 
 	if err := p.Validate(); err != nil {
 		return err
 	}
+	release, err := lockConfig(dataDir)
+	if err != nil {
+		return err
+	}
+	defer release()
 	path := ConfigPath(dataDir)
 	data, err := ReadConfigFile(path)
 	if err != nil {
@@ -237,8 +242,14 @@ func Reseal(dataDir string, oldPassword, newPassword []byte, p KDFParams) error 
 // lets change edit it, and seals the result under the same password and
 // key derivation parameters, replacing the file atomically (mode 0600).
 // Nothing is written when opening, change or sealing fails. It returns
-// the config as written.
+// the config as written. Changes by other processes wait for each other
+// (a lock file in the data folder), so none is lost.
 func UpdateConfig(dataDir string, password []byte, change func(*Config) error) (*Config, error) {
+	release, err := lockConfig(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	path := ConfigPath(dataDir)
 	data, err := ReadConfigFile(path)
 	if err != nil {
