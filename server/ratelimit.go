@@ -152,6 +152,7 @@ func (s *Server) limitHTTP(next http.Handler) http.Handler {
 		if refused := s.allowRequest(r.Context(), s.clientIP(r), "http"); refused != nil {
 			secs := int64(math.Ceil(refused.RetryAfter.Seconds()))
 			w.Header().Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
+			s.allowProbe(w, r)
 			http.Error(w, "accountd: too many requests", http.StatusTooManyRequests)
 			return
 		}

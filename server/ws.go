@@ -21,6 +21,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "accountd: subprotocol "+protocol.Subprotocol+" required", http.StatusBadRequest)
 		return
 	}
+	if r.Header.Get("Upgrade") == "" {
+		s.allowProbe(w, r) // Accept answers it 426
+	}
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols:    []string{protocol.Subprotocol},
 		OriginPatterns:  s.current().AllowedOrigins,

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -127,6 +128,13 @@ func TestBrowser(t *testing.T) {
 	allowing := servertest.MustStart(t, func(c *server.Config) {
 		c.AllowedOrigins = []string{pagesHost}
 	})
+	// An address nothing listens on: bound, then closed.
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedAddr := closed.Addr().String()
+	closed.Close()
 	shots := os.Getenv("ACCOUNTD_SCREENSHOTS")
 	if shots == "" {
 		shots = t.TempDir()
@@ -146,6 +154,7 @@ func TestBrowser(t *testing.T) {
 		"REFUSING_WS=ws://"+refusing.Addr+"/ws",
 		"ALLOWING_WS=ws://"+allowing.Addr+"/ws",
 		"ALLOWING_FINGERPRINT="+allowing.Fingerprint(),
+		"CLOSED_WS=ws://"+closedAddr+"/ws",
 	)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

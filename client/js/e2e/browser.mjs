@@ -72,6 +72,19 @@ try {
     assert.deepEqual(r, { name: 'ConnectionError', code: 'connection', closeCode: 1006 });
   });
 
+  await step('diagnoseConnection tells a refused origin from a reachable server and from none', async () => {
+    const r = await page.evaluate(async ({ refusing, allowing, closed }) => ({
+      refusing: await accountd.diagnoseConnection(refusing),
+      allowing: await accountd.diagnoseConnection(allowing),
+      closed: await accountd.diagnoseConnection(closed),
+    }), { refusing: env('REFUSING_WS'), allowing: allowing.url, closed: env('CLOSED_WS') });
+    assert.deepEqual(r, {
+      refusing: { reason: 'origin_not_allowed' },
+      allowing: { reason: 'reachable', status: 426 },
+      closed: { reason: 'unreachable' },
+    });
+  });
+
   await step('every operation through the SDK from an allowed origin', async () => {
     const r = await page.evaluate(async ({ url, fingerprint }) => {
       const out = {};

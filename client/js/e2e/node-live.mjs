@@ -2,7 +2,7 @@
 // node --experimental-websocket on Node 20, plain node later.
 
 import assert from 'node:assert/strict';
-import { AccountdClient } from '../src/index.js';
+import { AccountdClient, diagnoseConnection } from '../src/index.js';
 
 const { ACCOUNTD_WS: url, ACCOUNTD_FINGERPRINT: fingerprint } = process.env;
 const client = new AccountdClient({ url, fingerprint });
@@ -42,4 +42,5 @@ assert.equal(client.session, null);
 await assert.rejects(client.login({ username: name, password: newPassword }), (e) => e.code === 'invalid_credentials');
 device.close();
 client.close();
-console.log(`ok node ${process.version}: signup, login, authenticate, refresh, logout, policy, sessions, changePassword, revokeSession, changeEmail, logoutAll, deleteAccount`);
+assert.deepEqual(await diagnoseConnection(url), { reason: 'reachable', status: 426 });
+console.log(`ok node ${process.version}: signup, login, authenticate, refresh, logout, policy, sessions, changePassword, revokeSession, changeEmail, logoutAll, deleteAccount, diagnoseConnection`);

@@ -226,7 +226,7 @@ function closeError(ev, when) {
       break;
     case 1006:
       // A browser hides why an upgrade was refused (400, 403, 426, 429).
-      why = 'the connection failed (refused upgrade: wrong origin, rate limit, or unreachable server)';
+      why = 'the connection failed (refused upgrade: wrong origin, rate limit, or unreachable server; diagnoseConnection(url) tells which)';
       break;
     case 1008:
       why = 'the server refused a packet';

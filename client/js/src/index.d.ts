@@ -173,6 +173,23 @@ export class AccountdClient {
 
 /** The WebSocket URL for a server URL (the page's origin by default). */
 export function serverURL(url?: string | URL): string;
+
+/** Why connecting to url fails (a browser reports every refused upgrade as close code 1006). */
+export interface ConnectionDiagnosis {
+  /**
+   * reachable: the server answers this page within its rate (the failure had another cause);
+   * rate_limited: over the client IP's rate; origin_not_allowed: the server answers, but not
+   * to pages of this origin (its allowed_origins setting); unreachable: no answer at all.
+   */
+  reason: 'reachable' | 'rate_limited' | 'origin_not_allowed' | 'unreachable';
+  /** The HTTP status of the probe, when it could be read. */
+  status?: number;
+  /** With rate_limited: how long to wait. */
+  retryAfterMs?: number;
+}
+
+/** Probes url with a plain GET (SPEC.md §1) to tell why a connection closed with 1006. */
+export function diagnoseConnection(url?: string | URL, options?: { fetch?: typeof fetch; signal?: AbortSignal }): Promise<ConnectionDiagnosis>;
 /** The fingerprint of a raw 32-byte Ed25519 identity key. */
 export function fingerprint(identityKey: Uint8Array): Promise<string>;
 /** Generates a client RSA-OAEP key (non-extractable private half) and its SPKI DER. */
