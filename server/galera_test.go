@@ -162,6 +162,9 @@ func testGaleraNodeKilled(t *testing.T, g *sqltest.Galera, inst []*testServer, s
 		mu       sync.Mutex
 		acked    []string // account ids
 		outcomes = map[string]int{}
+		// failed are the usernames of signups answered with an error, by
+		// the error's code.
+		failed = map[string][]string{}
 		stop     atomic.Bool
 		wg       sync.WaitGroup
 	)
@@ -169,7 +172,8 @@ func testGaleraNodeKilled(t *testing.T, g *sqltest.Galera, inst []*testServer, s
 		c := mustDial(t, inst[w%3])
 		wg.Go(func() {
 			for n := 0; !stop.Load() && ctx.Err() == nil; n++ {
-				r, err := c.Signup(ctx, fmt.Sprintf("load%d-%d", w, n), goodPassword, "")
+				name := fmt.Sprintf("load%d-%d", w, n)
+				r, err := c.Signup(ctx, name, goodPassword, "")
 				code := "ok"
 				var se *client.ServerError
 				switch {
@@ -183,6 +187,8 @@ func testGaleraNodeKilled(t *testing.T, g *sqltest.Galera, inst []*testServer, s
 				outcomes[code]++
 				if err == nil {
 					acked = append(acked, r.Account.ID)
+				} else {
+					failed[code] = append(failed[code], name)
 				}
 				mu.Unlock()
 				if code != "ok" {
@@ -209,6 +215,24 @@ func testGaleraNodeKilled(t *testing.T, g *sqltest.Galera, inst []*testServer, s
 	}
 	if len(acked) == 0 {
 		t.Fatal("no signup was acknowledged")
+	}
+	// An outcome_unknown signup may have committed; an unavailable one
+	// must not have: the server reads back a write whose commit it could
+	// not confirm, and answers unavailable only for one it knows failed.
+	committed := func(names []string) (n int) {
+		for _, name := range names {
+			if _, err := stores[0].GetAccountByUsername(ctx, name); err == nil {
+				n++
+			} else if !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("read back %s: %v", name, err)
+			}
+		}
+		return n
+	}
+	t.Logf("of the signups answered outcome_unknown, %d of %d had committed",
+		committed(failed[protocol.CodeOutcomeUnknown]), len(failed[protocol.CodeOutcomeUnknown]))
+	if n := committed(failed[protocol.CodeUnavailable]); n > 0 {
+		t.Errorf("%d of %d signups answered unavailable had committed", n, len(failed[protocol.CodeUnavailable]))
 	}
 	for i, st := range stores {
 		ev, err := st.ListAuthEvents(ctx, store.AuthEventFilter{Limit: 1 << 20})
