@@ -20,6 +20,7 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -452,6 +453,19 @@ type SignupRequest struct {
 	Password string
 	// Email is optional; when given it must be unique.
 	Email string
+	// IdempotencyKey, with a Password, lets the signup be sent again
+	// when its answer is lost: the server answers a repeat with the same
+	// key like the first signup. NewIdempotencyKey makes one; Client
+	// makes one itself when it is empty.
+	IdempotencyKey string
+}
+
+// NewIdempotencyKey returns a fresh random signup idempotency key: 16
+// bytes from crypto/rand in base64url.
+func NewIdempotencyKey() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // LoginRequest is a login with its optional members.
@@ -481,7 +495,7 @@ func (c *Conn) Signup(ctx context.Context, username, password, email string) (*S
 // SignupWith is Signup with the request's optional members named.
 func (c *Conn) SignupWith(ctx context.Context, req SignupRequest) (*SignupResult, error) {
 	var r SignupResult
-	if err := c.call(ctx, protocol.OpSignup, protocol.SignupRequest{Username: req.Username, Password: req.Password, Email: req.Email}, &r); err != nil {
+	if err := c.call(ctx, protocol.OpSignup, protocol.SignupRequest{Username: req.Username, Password: req.Password, Email: req.Email, IdempotencyKey: req.IdempotencyKey}, &r); err != nil {
 		return nil, err
 	}
 	return &r, nil

@@ -26,12 +26,13 @@ import (
 // processed nothing sent after that close.
 //
 // When the connection drops under Login, Authenticate, Refresh, Logout,
-// Policy, Sessions, RevokeSession or LogoutAll, the call is repeated once
+// Policy, Sessions, RevokeSession or LogoutAll, or a Signup with a
+// password (it carries an idempotency key), the call is repeated once
 // on a fresh connection (if the server said it
 // was shutting down and cannot be reached again, the error is
 // ErrServerShuttingDown and wraps the dial error too): repeating them is
 // harmless (at worst a repeated Login leaves an unused session that
-// expires). Signup, ChangePassword, ChangeEmail and DeleteAccount are
+// expires). A Signup without a password, ChangePassword, ChangeEmail and DeleteAccount are
 // never repeated, because the server may have made the change before the
 // connection dropped (and a repeat would then be refused); their error
 // then wraps ErrConnection (or is ErrServerShuttingDown) and the next
@@ -225,14 +226,28 @@ func (c *Client) Signup(ctx context.Context, username, password, email string) (
 	return c.SignupWith(ctx, SignupRequest{Username: username, Password: password, Email: email})
 }
 
-// SignupWith is Conn.SignupWith on a live connection; it is not repeated
-// when the connection drops under it.
+// SignupWith is Conn.SignupWith on a live connection. With a password it
+// carries an idempotency key (a fresh one unless req has one), and is
+// sent once more, with the same key, when the connection drops under it
+// or the server answers ErrOutcomeUnknown: the repeat learns what the
+// first did. Without a password (the server generates one, returned
+// once) it is never repeated.
 func (c *Client) SignupWith(ctx context.Context, req SignupRequest) (*SignupResult, error) {
+	repeat := req.Password != ""
+	if repeat && req.IdempotencyKey == "" {
+		req.IdempotencyKey = NewIdempotencyKey()
+	}
 	var r *SignupResult
-	err := c.do(ctx, false, func(conn *Conn) (err error) {
+	err := c.do(ctx, repeat, func(conn *Conn) (err error) {
 		r, err = conn.SignupWith(ctx, req)
 		return err
 	})
+	if repeat && errors.Is(err, ErrOutcomeUnknown) && ctx.Err() == nil {
+		err = c.do(ctx, false, func(conn *Conn) (err error) {
+			r, err = conn.SignupWith(ctx, req)
+			return err
+		})
+	}
 	return r, err
 }
 

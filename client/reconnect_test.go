@@ -80,8 +80,11 @@ func TestClientSurvivesRestart(t *testing.T) {
 	}
 }
 
-// TestClientSignupNotRepeated: Signup is not repeated when the connection
-// drops under it; the call after it redials.
+// TestClientSignupNotRepeated: a Signup without a password (the server
+// generates one, returned once) is not repeated when the connection drops
+// under it; the call after it redials. A Signup with a password carries an
+// idempotency key and is repeated: the server answers a repeat of a
+// signup it made like the first.
 func TestClientSignupNotRepeated(t *testing.T) {
 	t.Parallel()
 	ts := servertest.MustStart(t, nil)
@@ -92,12 +95,33 @@ func TestClientSignupNotRepeated(t *testing.T) {
 	}
 	ts.Stop()
 	ts.MustRestart()
-	_, err := c.Signup(ctx, "bob", password, "")
+	_, err := c.Signup(ctx, "bob", "", "")
 	if !errors.Is(err, client.ErrConnection) && !errors.Is(err, client.ErrServerShuttingDown) {
 		t.Fatalf("signup on a dropped connection: %v, want a connection error", err)
 	}
-	if _, err := c.Signup(ctx, "bob", password, ""); err != nil {
+	if _, err := c.Signup(ctx, "bob", "", ""); err != nil {
 		t.Fatalf("signup after redial: %v", err)
+	}
+
+	ts.Stop()
+	ts.MustRestart()
+	r, err := c.Signup(ctx, "carol", password, "")
+	if err != nil {
+		t.Fatalf("signup with a password on a dropped connection: %v, want it repeated", err)
+	}
+	// The same signup once more, as a client that lost this answer would
+	// send it: the same account, not username_taken.
+	key := client.NewIdempotencyKey()
+	first, err := c.SignupWith(ctx, client.SignupRequest{Username: "dave", Password: password, IdempotencyKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.SignupWith(ctx, client.SignupRequest{Username: "dave", Password: password, IdempotencyKey: key})
+	if err != nil || again.Account != first.Account {
+		t.Fatalf("signup repeated with its key: %+v, %v; want %+v", again, err, first.Account)
+	}
+	if _, err := c.Signup(ctx, "carol", password, ""); !errors.Is(err, client.ErrUsernameTaken) {
+		t.Fatalf("another signup of %s: %v, want ErrUsernameTaken", r.Account.Username, err)
 	}
 }
 

@@ -233,6 +233,36 @@ type SignupRequest struct {
 	Username string `json:"username"`
 	Password string `json:"password,omitempty"`
 	Email    string `json:"email,omitempty"`
+	// IdempotencyKey, chosen at random by the client and sent again with
+	// a retry of the same signup, makes the retry answer like the first
+	// signup did instead of username_taken. It needs a Password.
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+}
+
+// Bounds of SignupRequest.IdempotencyKey, in characters of the base64url
+// alphabet (A-Z a-z 0-9 - _): at least 128 bits.
+const (
+	MinIdempotencyKeyLength = 22
+	MaxIdempotencyKeyLength = 64
+)
+
+// CheckIdempotencyKey reports whether a signup's idempotency key is
+// acceptable: empty, or MinIdempotencyKeyLength to
+// MaxIdempotencyKeyLength characters of the base64url alphabet.
+func CheckIdempotencyKey(k string) error {
+	if k == "" {
+		return nil
+	}
+	if len(k) < MinIdempotencyKeyLength || len(k) > MaxIdempotencyKeyLength {
+		return fmt.Errorf("idempotency_key must be %d to %d characters", MinIdempotencyKeyLength, MaxIdempotencyKeyLength)
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return errors.New("idempotency_key must be characters of A-Z, a-z, 0-9, '-' and '_'")
+		}
+	}
+	return nil
 }
 
 // SignupResult is the result of signup.

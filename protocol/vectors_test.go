@@ -758,6 +758,8 @@ func writeVectors(t *testing.T) {
 		{"signup", nil, "bad_request"},
 		{"signup", body(`{"username":7}`), "bad_request"},
 		{"signup", body(`{"username":"alice","admin":true}`), "bad_request"},
+		{"signup", body(`{"username":"alice","password":"correct horse battery staple","idempotency_key":"Zk3q9-Vb_1xYt0pQm7Wn2A"}`), "ok"},
+		{"signup", body(`{"username":"alice","password":"correct horse battery staple","idempotency_key":5}`), "bad_request"},
 		{"login", body(`{"username":"alice","password":"correct horse battery staple"}`), "ok"},
 		{"login", body(`{"username":"alice"}`), "bad_request"},
 		{"login", body(`{"username":"alice","password":""}`), "bad_request"},

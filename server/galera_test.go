@@ -165,8 +165,8 @@ func testGaleraNodeKilled(t *testing.T, g *sqltest.Galera, inst []*testServer, s
 		// failed are the usernames of signups answered with an error, by
 		// the error's code.
 		failed = map[string][]string{}
-		stop     atomic.Bool
-		wg       sync.WaitGroup
+		stop   atomic.Bool
+		wg     sync.WaitGroup
 	)
 	for w := range 6 {
 		c := mustDial(t, inst[w%3])

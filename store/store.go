@@ -65,6 +65,10 @@ type Account struct {
 	PendingEmail string
 	// PasswordHash is an Argon2id PHC string.
 	PasswordHash string
+	// SignupKey is the SHA-256 of the idempotency key the signup
+	// carried (nil when none): a retried signup with the same key is
+	// told about this account instead of that its username is taken.
+	SignupKey []byte
 	// Disabled accounts cannot log in and their tokens are refused.
 	Disabled bool
 	// Failures is the failed-login counter; CreateAccount ignores it (a

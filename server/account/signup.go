@@ -2,6 +2,8 @@ package account
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -57,6 +59,14 @@ func (s *Service) Signup(ctx context.Context, req protocol.SignupRequest) (*prot
 	if err != nil {
 		return nil, err
 	}
+	if err := protocol.CheckIdempotencyKey(req.IdempotencyKey); err != nil {
+		return nil, NewError(protocol.CodeBadRequest, err.Error())
+	}
+	if req.IdempotencyKey != "" && req.Password == "" {
+		// A generated password is returned once only: a retry could not
+		// get it again.
+		return nil, NewError(protocol.CodeBadRequest, "idempotency_key needs a password")
+	}
 	password, generated := req.Password, ""
 	if password == "" {
 		if generated, err = GeneratePassword(); err != nil {
@@ -75,7 +85,7 @@ func (s *Service) Signup(ctx context.Context, req protocol.SignupRequest) (*prot
 		return nil, err
 	}
 	now := s.stamp()
-	a := store.Account{ID: id, Username: username, Email: email, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
+	a := store.Account{ID: id, Username: username, Email: email, PasswordHash: hash, SignupKey: signupKey(req.IdempotencyKey), CreatedAt: now, UpdatedAt: now}
 	err = s.store.CreateAccount(ctx, a, s.event(ctx, store.AuthEvent{Type: store.EventSignup, AccountID: a.ID}))
 	if errors.Is(err, store.ErrOutcomeUnknown) {
 		err = s.settle(ctx, err, func(ctx context.Context) (bool, error) {
@@ -86,6 +96,12 @@ func (s *Service) Signup(ctx context.Context, req protocol.SignupRequest) (*prot
 	if err != nil {
 		var ce *store.ConflictError
 		if errors.As(err, &ce) {
+			// A repeat collides with the first on every unique field.
+			if first, ok, err := s.sameSignup(ctx, a, password); err != nil {
+				return nil, err
+			} else if ok {
+				return &protocol.SignupResult{Account: publicAccount(first)}, nil
+			}
 			switch ce.Field {
 			case "username":
 				return nil, NewError(protocol.CodeUsernameTaken, "that username is taken")
@@ -96,4 +112,37 @@ func (s *Service) Signup(ctx context.Context, req protocol.SignupRequest) (*prot
 		return nil, fmt.Errorf("create account: %w", err)
 	}
 	return &protocol.SignupResult{Account: publicAccount(a), GeneratedPassword: generated}, nil
+}
+
+// signupKey is what an account keeps of its signup's idempotency key.
+func signupKey(k string) []byte {
+	if k == "" {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(k))
+	return sum[:]
+}
+
+// sameSignup reports whether a, refused because its username is taken,
+// repeats the signup that took it: the same idempotency key and the
+// same password. It returns that account.
+func (s *Service) sameSignup(ctx context.Context, a store.Account, password string) (store.Account, bool, error) {
+	if a.SignupKey == nil {
+		return store.Account{}, false, nil
+	}
+	first, err := s.store.GetAccountByUsername(ctx, a.Username)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Account{}, false, nil // deleted since
+	}
+	if err != nil {
+		return store.Account{}, false, fmt.Errorf("get account: %w", err)
+	}
+	if first.SignupKey == nil || subtle.ConstantTimeCompare(first.SignupKey, a.SignupKey) != 1 {
+		return store.Account{}, false, nil
+	}
+	ok, _, _, err := s.verifyPassword(ctx, password, first.PasswordHash)
+	if err != nil {
+		return store.Account{}, false, err
+	}
+	return first, ok, nil
 }

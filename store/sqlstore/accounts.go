@@ -9,7 +9,7 @@ import (
 	"github.com/accountd/accountd/store"
 )
 
-const accountColumns = `id, username, email, password_hash, disabled, created_at, updated_at`
+const accountColumns = `id, username, email, password_hash, disabled, created_at, updated_at, signup_key`
 
 // accountSelectColumns adds the failed-login counter and the pending
 // email, which CreateAccount leaves at their defaults.
@@ -26,9 +26,9 @@ func (db *DB) CreateAccount(ctx context.Context, a store.Account, e store.AuthEv
 	}
 	insert := func(x execer) error {
 		_, err := x.ExecContext(ctx,
-			`INSERT INTO accounts (`+accountColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			`INSERT INTO accounts (`+accountColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			a.ID, a.Username, nullIfEmpty(a.Email), a.PasswordHash, a.Disabled,
-			timeArg(db.dialect, a.CreatedAt), timeArg(db.dialect, a.UpdatedAt))
+			timeArg(db.dialect, a.CreatedAt), timeArg(db.dialect, a.UpdatedAt), a.SignupKey)
 		return err
 	}
 	var err error
@@ -235,7 +235,7 @@ func scanAccount(row rowScanner) (store.Account, error) {
 		email, pending sql.NullString
 	)
 	err := row.Scan(&a.ID, &a.Username, &email, &a.PasswordHash, &a.Disabled,
-		timeColumn{&a.CreatedAt}, timeColumn{&a.UpdatedAt},
+		timeColumn{&a.CreatedAt}, timeColumn{&a.UpdatedAt}, &a.SignupKey,
 		&a.Failures.Count, timeColumn{&a.Failures.LastAt}, &pending)
 	if err != nil {
 		return store.Account{}, err

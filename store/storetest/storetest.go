@@ -169,6 +169,11 @@ func testCreateGetAccount(t *testing.T, s store.Store) {
 			a.UpdatedAt = t0.Add(time.Minute)
 			return a
 		}(),
+		func() store.Account {
+			a := newAccount("dave", "")
+			a.SignupKey = bytes.Repeat([]byte{0xd0, 0x0d}, 16)
+			return a
+		}(),
 	} {
 		mustCreateAccount(t, s, a)
 		if diff := cmp.Diff(a, mustGetAccount(t, s, a.ID), cmpOpts...); diff != "" {

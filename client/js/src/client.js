@@ -92,15 +92,26 @@ export class AccountdClient {
 
   /**
    * Creates an account. Without a password the server generates one and
-   * returns it once as generated_password. Never sent twice: if the
-   * connection drops after it left, the error is ConnectionError with code
-   * outcome_unknown (the account may exist; log in to find out).
+   * returns it once as generated_password; such a signup is never sent
+   * twice: if the connection drops after it left, the error is
+   * ConnectionError with code outcome_unknown (the account may exist; log
+   * in to find out). With a password it carries an idempotency key (a
+   * fresh random one unless idempotencyKey is given) and is sent once more
+   * with the same key when the connection drops or the server answers
+   * outcome_unknown: the server answers the repeat like the first signup.
    */
-  signup({ username, password, email } = {}) {
+  async signup({ username, password, email, idempotencyKey } = {}) {
     const body = { username };
     if (password) body.password = password;
     if (email) body.email = email;
-    return this.#call('signup', body);
+    if (!password) return this.#call('signup', body);
+    body.idempotency_key = idempotencyKey ?? newIdempotencyKey();
+    try {
+      return await this.#call('signup', body, true);
+    } catch (e) {
+      if (!(e instanceof ServerError) || e.code !== 'outcome_unknown') throw e;
+      return this.#call('signup', body, true);
+    }
   }
 
   /**
@@ -500,6 +511,12 @@ function pickStorage(s) {
 }
 
 /** The WebSocket URL for a server URL: ws(s)://host/ws; http(s) maps to ws(s); the page's own origin by default. */
+/** A fresh random signup idempotency key: 16 bytes in base64url. */
+export function newIdempotencyKey() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return btoa(String.fromCharCode(...b)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
 export function serverURL(url) {
   let u;
   if (url === undefined) {

@@ -145,7 +145,11 @@ export class AccountdClient {
   /** A copy of the signed-in session, or null. */
   readonly session: Session | null;
   connect(): Promise<void>;
-  signup(body: { username: string; password?: string; email?: string }): Promise<SignupResult>;
+  /**
+   * With a password the signup carries an idempotency key and is sent once more, with the same key,
+   * when the connection drops or the server answers outcome_unknown; without one it is never repeated.
+   */
+  signup(body: { username: string; password?: string; email?: string; idempotencyKey?: string }): Promise<SignupResult>;
   /** client: shown to the account's owner in sessions(); at most 64 printable ASCII characters. */
   login(body: { username: string; password: string; client?: string }): Promise<Session & Record<string, unknown>>;
   authenticate(token?: string): Promise<AuthenticateResult>;
@@ -173,6 +177,9 @@ export class AccountdClient {
 
 /** The WebSocket URL for a server URL (the page's origin by default). */
 export function serverURL(url?: string | URL): string;
+
+/** A fresh random signup idempotency key (16 bytes from crypto.getRandomValues, base64url). */
+export function newIdempotencyKey(): string;
 
 /** Why connecting to url fails (a browser reports every refused upgrade as close code 1006). */
 export interface ConnectionDiagnosis {

@@ -1,6 +1,7 @@
 // AccountdClient against an in-process server that speaks the real
 // handshake with the vector keys, so that drops can be placed exactly:
-// signups are never repeated, other operations are repeated once,
+// signups without a password are never repeated (with one they carry an
+// idempotency key and are), other operations are repeated once,
 // sessions, events, refresh and storage behave as documented.
 
 import { test } from 'node:test';
@@ -117,6 +118,30 @@ test('a signup whose answer was lost is reported, never sent again', async () =>
   await c.request('noop', {});
   assert.deepEqual(srv.requests, ['noop']);
   assert.equal(srv.connections, 2);
+  c.close();
+});
+
+test('a signup with a password carries an idempotency key and is repeated with it', async () => {
+  const keys = [];
+  let n = 0;
+  const srv = fakeServer((req) => {
+    if (req.op !== 'signup') return { result: {} };
+    keys.push(req.body.idempotency_key);
+    n++;
+    if (n === 1) return 'drop';
+    if (n === 2) return { error: { code: 'outcome_unknown', message: 'the database did not confirm the write' } };
+    return { result: { account } };
+  });
+  const c = client(srv);
+  const r = await c.signup({ username: 'alice', password: 'a long enough password' });
+  assert.deepEqual(r, { account });
+  assert.equal(keys.length, 3);
+  assert.match(keys[0], /^[A-Za-z0-9_-]{22}$/);
+  assert.ok(keys.every((k) => k === keys[0]), `keys ${keys}`);
+  // A fresh signup gets a fresh key.
+  n = 2;
+  await c.signup({ username: 'bob', password: 'a long enough password' });
+  assert.notEqual(keys[3], keys[0]);
   c.close();
 });
 

@@ -520,6 +520,15 @@ def run(args):
     expect_error(conn.call("signup", {"username": username + "x", "password": "short"}), "weak_password", "weak password")
     gen = conn.call("signup", {"username": username + "g"}).get("result", {})
     check(len(gen.get("generated_password", "")) == 24, "signup with a generated password")
+    # A signup sent again with its idempotency key (SPEC §5.4) gets the
+    # first answer; the same username under another key is taken.
+    key = base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode()
+    retried = {"username": username + "k", "password": password, "idempotency_key": key}
+    first = conn.call("signup", retried).get("result", {}).get("account", {})
+    again = conn.call("signup", retried).get("result", {}).get("account", {})
+    check(len(first.get("id", "")) == 32 and again == first, "signup repeated with its idempotency key")
+    other_key = base64.urlsafe_b64encode(secrets.token_bytes(16)).rstrip(b"=").decode()
+    expect_error(conn.call("signup", dict(retried, idempotency_key=other_key)), "username_taken", "signup under another idempotency key")
 
     expect_error(conn.call("login", {"username": username, "password": password + "!"}), "invalid_credentials", "wrong password")
     login = conn.call("login", {"username": username, "password": password}).get("result", {})
@@ -775,7 +784,7 @@ def request_outcome(text):
 
 # SPEC §5.4: each operation's body members, and which are required.
 BODY_MEMBERS = {
-    "signup": ({"username", "password", "email"}, {"username"}),
+    "signup": ({"username", "password", "email", "idempotency_key"}, {"username"}),
     "login": ({"username", "password"}, {"username", "password"}),
     "authenticate": ({"token"}, {"token"}),
     "refresh": ({"token"}, {"token"}),
