@@ -110,12 +110,14 @@ func (recoveryCodeStep) check(ctx context.Context, s *Service, a store.Account, 
 	if !ok {
 		return false, nil
 	}
-	e := s.event(ctx, store.AuthEvent{Type: store.EventRecoveryCodeUsed, AccountID: a.ID, SessionID: sessionID})
+	// Stamped, not logged: the store writes it only if the code was there.
+	e := s.stampEvent(ctx, store.AuthEvent{Type: store.EventRecoveryCodeUsed, AccountID: a.ID, SessionID: sessionID})
 	used, err := s.store.UseRecoveryCode(ctx, a.ID, hashRecoveryCode(a.ID, canonical), e)
 	if err != nil {
 		return false, fmt.Errorf("use recovery code: %w", err)
 	}
 	if used {
+		s.logEvent(e)
 		s.notify(ctx, a, NoticeRecoveryCodeUsed)
 	}
 	return used, nil
