@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/pquerna/otp"
-	"github.com/pquerna/otp/totp"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 	"github.com/go-sql-driver/mysql"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/accountd/accountd/store/sqlstore/sqltest"
