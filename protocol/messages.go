@@ -25,7 +25,7 @@ const (
 	OpChangeEmail    = "change_email"
 	OpDeleteAccount  = "delete_account"
 
-	// The second factor (SPEC.md §5.5): TOTP with recovery codes, and
+	// The second factor (SPEC.md §5.4.3): TOTP with recovery codes, and
 	// the step that completes a login answered second_factor_required.
 	OpTOTPBegin               = "totp_begin"
 	OpTOTPConfirm             = "totp_confirm"
