@@ -95,7 +95,11 @@ func TestIndependentClientAgainstServer(t *testing.T) {
 		"revoke_session: another account's session answered like a missing one",
 		"the deleted account's token after its name was taken again", "unknown op", "wrong-typed field", "tampered packet: closed 1008 ''",
 		"client_ip without service_auth", "admin operation without service_auth", "service_auth", "authenticate with client_ip",
-		"admin_disable_user without the admin scope", "admin_disable_user", "admin_show_user", "admin_delete_user"} {
+		"admin_disable_user without the admin scope", "admin_disable_user", "admin_show_user", "admin_delete_user",
+		"totp_begin", "totp_confirm", "login answers second_factor_required", "login_second_factor with a code",
+		"authenticate says amr pwd+otp, aal 2", "the token's amr and aal claims", "the same code twice",
+		"a challenge answered on another connection", "login_second_factor with a recovery code, spaced and upper-case",
+		"a recovery code twice", "a challenge after 5 answers", "recovery_codes_regenerate", "totp_disable"} {
 		if !strings.Contains(out, "ok    "+step) {
 			t.Errorf("step %q missing from the output:\n%s", step, out)
 		}
