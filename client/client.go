@@ -547,6 +547,17 @@ type SecondFactorAnswer struct {
 	Code, RecoveryCode string
 }
 
+// CodeAnswer is the answer a person's typed code makes: 6 digits are a
+// code from the authenticator app, anything else a recovery code (the
+// server checks its form).
+func CodeAnswer(code string) SecondFactorAnswer {
+	code = strings.TrimSpace(code)
+	if len(code) == 6 && strings.Trim(code, "0123456789") == "" {
+		return SecondFactorAnswer{Code: code}
+	}
+	return SecondFactorAnswer{RecoveryCode: code}
+}
+
 // LoginSecondFactor completes a login that answered
 // SecondFactorRequired and returns its token. A wrong code is
 // ErrInvalidCredentials (try again: a challenge allows 5 answers); a

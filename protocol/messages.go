@@ -353,6 +353,9 @@ type Account struct {
 	Username  string    `json:"username"`
 	Email     string    `json:"email,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// SecondFactor is true when two-factor authentication is on (absent
+	// when off).
+	SecondFactor bool `json:"second_factor,omitempty"`
 }
 
 // SessionInfo is the public view of a session.

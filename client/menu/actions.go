@@ -215,6 +215,10 @@ func (m *menu) openSession(ctx context.Context, username, password string) error
 		tok, err = m.cl.LoginWith(ctx, client.LoginRequest{Username: username, Password: password, Client: menuClient})
 		return err
 	})
+	var sf *client.SecondFactorRequired
+	if errors.As(err, &sf) {
+		tok, err = m.secondFactor(ctx, sf)
+	}
 	if err != nil {
 		return err
 	}

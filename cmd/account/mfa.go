@@ -18,16 +18,7 @@ func (o *options) secondFactor(ctx context.Context, c *client.Conn, sf *client.S
 	if err != nil {
 		return nil, err
 	}
-	return c.LoginSecondFactor(ctx, sf.Challenge, answerFor(code))
-}
-
-// answerFor tells a code from the app (6 digits) from a recovery code.
-func answerFor(code string) client.SecondFactorAnswer {
-	code = strings.TrimSpace(code)
-	if len(code) == 6 && strings.Trim(code, "0123456789") == "" {
-		return client.SecondFactorAnswer{Code: code}
-	}
-	return client.SecondFactorAnswer{RecoveryCode: code}
+	return c.LoginSecondFactor(ctx, sf.Challenge, client.CodeAnswer(code))
 }
 
 // codeArg is --code, or the next line of stdin.
