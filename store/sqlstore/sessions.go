@@ -65,7 +65,13 @@ func (db *DB) checkSession(op string, s store.Session) error {
 	if len(s.Client) > store.MaxSessionClient || len(s.IP) > maxSessionIP {
 		return fmt.Errorf("sqlstore: %s: client longer than %d bytes or ip longer than %d", op, store.MaxSessionClient, maxSessionIP)
 	}
-	if amr := strings.Join(s.AMR, " "); len(amr) > maxSessionAMR || strings.ContainsAny(amr, ",") {
+	// The column holds the list joined by spaces.
+	for _, m := range s.AMR {
+		if m == "" || strings.ContainsAny(m, " \t\r\n") {
+			return fmt.Errorf("sqlstore: %s: amr member %q is empty or holds a space", op, m)
+		}
+	}
+	if amr := strings.Join(s.AMR, " "); len(amr) > maxSessionAMR {
 		return fmt.Errorf("sqlstore: %s: amr longer than %d bytes", op, maxSessionAMR)
 	}
 	return nil
