@@ -91,11 +91,13 @@ func (m *menu) enrolTOTP(ctx context.Context) error {
 		})
 		m.say(strings.TrimSuffix(qr.String(), "\n"))
 	}
+	// As text too, for apps without a camera and for screen readers.
+	m.say("Or type this secret into the app: " + secret)
 	for tries := 1; ; tries++ {
 		var code string
 		err := m.form(ctx, huh.NewGroup(
 			huh.NewInput().Title("Code from your app").
-				Description("Or type the secret into the app: "+secret).
+				Description("The 6 digits the app shows for this account.").
 				Validate(validTOTPCode).Value(&code),
 		))
 		if err != nil {

@@ -437,7 +437,7 @@ func TestTwoFactorInTmux(t *testing.T) {
 	p.keys("Enter")
 
 	// The QR code and the secret as text, on one screen.
-	screen, m := p.waitFor(`Or type the secret into the app: ([A-Z2-7]{32})`)
+	screen, m := p.waitFor(`Or type this secret into the app: ([A-Z2-7]{32})`)
 	secret := m[1]
 	if !strings.Contains(screen, "Scan this QR code") || strings.Count(screen, "▀")+strings.Count(screen, "▄") < 100 {
 		t.Fatalf("no QR code drawn beside the secret:\n%s", screen)
