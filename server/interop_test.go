@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/accountd/accountd/protocol"
+	"github.com/accountd/accountd/server"
 	"github.com/accountd/accountd/store/sqlstore/sqltest"
 )
 
@@ -75,7 +76,9 @@ func TestIndependentClientVectors(t *testing.T) {
 func TestIndependentClientAgainstServer(t *testing.T) {
 	t.Parallel()
 	py := mustPython(t)
-	first := mustServe(t, sqltest.NewSQLite(t), nil)
+	// The real clock: the client computes TOTP codes from its own, as an
+	// authenticator app does.
+	first := mustServe(t, sqltest.NewSQLite(t), func(c *server.Config) { c.Now = time.Now })
 	known := filepath.Join(t.TempDir(), "known_servers")
 
 	// Unknown server, no trust on first use: refused, nothing pinned.
