@@ -59,6 +59,10 @@ var (
 	// without an admin-scoped service key, or WithClientIP without a
 	// service key).
 	ErrForbidden = errors.New("client: not allowed on this connection")
+	// ErrChallengeExpired: a login's second-factor step can no longer be
+	// answered (expired, used, out of attempts, or its connection is
+	// gone): log in again.
+	ErrChallengeExpired = errors.New("client: the login expired; log in again")
 )
 
 // errIdleClosed marks a connection the server closed for being idle
@@ -89,6 +93,7 @@ var codeErrors = map[string]error{
 	protocol.CodeOutcomeUnknown:     ErrOutcomeUnknown,
 	protocol.CodeInternal:           ErrInternal,
 	protocol.CodeForbidden:          ErrForbidden,
+	protocol.CodeChallengeExpired:   ErrChallengeExpired,
 }
 
 // ServerError is a refusal from the server. errors.Is matches it against
@@ -507,13 +512,120 @@ func (c *Conn) Login(ctx context.Context, username, password string) (*Token, er
 }
 
 // LoginWith is Login with the optional members of the request.
+//
+// When the account has a second factor on, a right password opens no
+// session yet: the error is a *SecondFactorRequired (errors.Is
+// ErrSecondFactorRequired), which LoginSecondFactor answers on this
+// same connection.
 func (c *Conn) LoginWith(ctx context.Context, req LoginRequest) (*Token, error) {
-	var r Token
+	var r protocol.LoginResult
 	body := protocol.LoginRequest{Username: req.Username, Password: req.Password, Client: req.Client}
 	if err := c.call(ctx, protocol.OpLogin, body, &r); err != nil {
 		return nil, err
 	}
+	switch {
+	case r.SecondFactorRequired != nil:
+		sf := r.SecondFactorRequired
+		return nil, &SecondFactorRequired{Challenge: sf.Challenge, Methods: sf.Methods, ExpiresAt: sf.ExpiresAt, conn: c}
+	case r.TokenResult == nil:
+		return nil, fmt.Errorf("%w: %s: invalid login result", ErrConnection, c.server)
+	}
+	return r.TokenResult, nil
+}
+
+// ErrSecondFactorRequired matches a *SecondFactorRequired.
+var ErrSecondFactorRequired = errors.New("client: second factor required")
+
+// SecondFactorRequired is the error of a login whose password was right
+// for an account with a second factor on. Answer it with
+// LoginSecondFactor before ExpiresAt, on the connection that logged in
+// (the server binds the challenge to it).
+type SecondFactorRequired struct {
+	// Challenge is the single-use id the answer names.
+	Challenge string
+	// Methods are the ways it may be answered: "totp" (a code from the
+	// authenticator app) and "recovery_code".
+	Methods   []string
+	ExpiresAt time.Time
+	conn      *Conn
+}
+
+func (e *SecondFactorRequired) Error() string { return "client: second factor required" }
+
+// Is makes errors.Is(err, ErrSecondFactorRequired) true.
+func (e *SecondFactorRequired) Is(target error) bool { return target == ErrSecondFactorRequired }
+
+// SecondFactorAnswer answers a SecondFactorRequired: exactly one of Code
+// (6 digits from the authenticator app) and RecoveryCode.
+type SecondFactorAnswer struct {
+	Code, RecoveryCode string
+}
+
+// CodeAnswer is the answer a person's typed code makes: 6 digits are a
+// code from the authenticator app, anything else a recovery code (the
+// server checks its form).
+func CodeAnswer(code string) SecondFactorAnswer {
+	code = strings.TrimSpace(code)
+	if len(code) == 6 && strings.Trim(code, "0123456789") == "" {
+		return SecondFactorAnswer{Code: code}
+	}
+	return SecondFactorAnswer{RecoveryCode: code}
+}
+
+// LoginSecondFactor completes a login that answered
+// SecondFactorRequired and returns its token. A wrong code is
+// ErrInvalidCredentials (try again: a challenge allows 5 answers); a
+// challenge that can no longer be answered is ErrChallengeExpired (log
+// in again).
+func (c *Conn) LoginSecondFactor(ctx context.Context, challenge string, answer SecondFactorAnswer) (*Token, error) {
+	var r Token
+	body := protocol.LoginSecondFactorRequest{Challenge: challenge, Code: answer.Code, RecoveryCode: answer.RecoveryCode}
+	if err := c.call(ctx, protocol.OpLoginSecondFactor, body, &r); err != nil {
+		return nil, err
+	}
 	return &r, nil
+}
+
+// TOTPEnrolment is a new TOTP secret, pending until TOTPConfirm.
+type TOTPEnrolment = protocol.TOTPBeginResult
+
+// TOTPBegin starts turning on two-factor authentication: after the
+// password, the server returns a fresh secret and its otpauth:// URI for
+// an authenticator app. Nothing changes until TOTPConfirm.
+func (c *Conn) TOTPBegin(ctx context.Context, token, password string) (*TOTPEnrolment, error) {
+	var r TOTPEnrolment
+	if err := c.call(ctx, protocol.OpTOTPBegin, protocol.TOTPBeginRequest{Token: token, Password: password}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// TOTPConfirm turns two-factor authentication on with a code from the
+// app, and returns the account's recovery codes: shown this once.
+func (c *Conn) TOTPConfirm(ctx context.Context, token, code string) ([]string, error) {
+	var r protocol.RecoveryCodesResult
+	if err := c.call(ctx, protocol.OpTOTPConfirm, protocol.TOTPConfirmRequest{Token: token, Code: code}, &r); err != nil {
+		return nil, err
+	}
+	return r.RecoveryCodes, nil
+}
+
+// TOTPDisable turns two-factor authentication off, with the password and
+// a current code (or a recovery code).
+func (c *Conn) TOTPDisable(ctx context.Context, token, password, code string) error {
+	var r protocol.SecondFactorStatus
+	return c.call(ctx, protocol.OpTOTPDisable, protocol.SecondFactorRequest{Token: token, Password: password, Code: code}, &r)
+}
+
+// RegenerateRecoveryCodes replaces the account's recovery codes, with
+// the password and a current code, and returns the new ones.
+func (c *Conn) RegenerateRecoveryCodes(ctx context.Context, token, password, code string) ([]string, error) {
+	var r protocol.RecoveryCodesResult
+	body := protocol.SecondFactorRequest{Token: token, Password: password, Code: code}
+	if err := c.call(ctx, protocol.OpRecoveryCodesRegenerate, body, &r); err != nil {
+		return nil, err
+	}
+	return r.RecoveryCodes, nil
 }
 
 // Authenticate checks a token and returns the account and session behind it.

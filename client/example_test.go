@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"os"
 	"sync"
 	"testing"
+
+	"github.com/pquerna/otp/totp"
 
 	"github.com/accountd/accountd/client"
 	"github.com/accountd/accountd/protocol"
@@ -53,13 +56,20 @@ func (tb *exampleTB) stop() {
 // alice, and returns its address, its identity fingerprint (as accountd
 // prints it at start) and how to stop it.
 func exampleServer() (addr, fingerprint string, stop func()) {
+	addr, fingerprint, _, stop = exampleServerClock()
+	return addr, fingerprint, stop
+}
+
+// exampleServerClock is exampleServer that also returns the server's
+// clock, which stands still unless moved.
+func exampleServerClock() (addr, fingerprint string, clock *servertest.Clock, stop func()) {
 	tb := &exampleTB{}
 	ts := servertest.MustStart(tb, nil)
 	if _, err := ts.Service().Signup(context.Background(), signupAlice); err != nil {
 		tb.stop()
 		panic(err)
 	}
-	return ts.Addr, ts.Fingerprint(), tb.stop
+	return ts.Addr, ts.Fingerprint(), ts.Clock, tb.stop
 }
 
 func ExampleDial() {
@@ -92,6 +102,66 @@ func ExampleDial() {
 	}
 	fmt.Println("logged in as", id.Account.Username)
 	// Output: logged in as alice
+}
+
+// ExampleConn_LoginSecondFactor logs in to an account with two-factor
+// authentication on: the password answers SecondFactorRequired, and a
+// code from the authenticator app (here computed from the secret, as the
+// app does) completes the login on the same connection.
+func ExampleConn_LoginSecondFactor() {
+	addr, fingerprint, clock, stop := exampleServerClock()
+	defer stop()
+	trust, _ := client.TrustFingerprint(fingerprint)
+	ctx := context.Background()
+	conn, err := client.Dial(ctx, addr, client.Options{Trust: trust})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer conn.Close()
+	const password = "correct horse battery staple"
+	tok, err := conn.Login(ctx, "alice", password)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	en, err := conn.TOTPBegin(ctx, tok.Token, password)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// The example server's clock stands still; an app uses its own.
+	code, _ := totp.GenerateCode(en.Secret, clock.Now())
+	recovery, err := conn.TOTPConfirm(ctx, tok.Token, code)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(len(recovery), "recovery codes")
+
+	_, err = conn.Login(ctx, "alice", password)
+	var sf *client.SecondFactorRequired
+	if !errors.As(err, &sf) {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("second factor required:", sf.Methods)
+	// A recovery code works once, in place of the app's code.
+	two, err := conn.LoginSecondFactor(ctx, sf.Challenge, client.CodeAnswer(recovery[0]))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	id, err := conn.Authenticate(ctx, two.Token)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(id.Account.Username, id.AMR, "aal", id.AAL)
+	// Output:
+	// 10 recovery codes
+	// second factor required: [totp recovery_code]
+	// alice [pwd otp] aal 2
 }
 
 // ExampleClient: a backend shares one Client between its request
@@ -168,6 +238,7 @@ func ExampleVerifier() {
 		return
 	}
 	fmt.Println("account:", claims.Subject == tok.Account.ID, "session:", claims.SessionID == tok.SessionID)
+	fmt.Println("amr:", claims.AMR, "aal:", claims.AAL) // aal 2 after a second factor
 
 	// A logged-out token still verifies locally until it expires; an
 	// Authenticator makes the Verifier ask the server (cached briefly).
@@ -183,6 +254,7 @@ func ExampleVerifier() {
 	fmt.Println("after logout, with authenticate:", err == nil)
 	// Output:
 	// account: true session: true
+	// amr: [pwd] aal: 1
 	// after logout, locally: true
 	// after logout, with authenticate: false
 }

@@ -268,6 +268,77 @@ func (c *Client) LoginWith(ctx context.Context, req LoginRequest) (*Token, error
 	return r, err
 }
 
+// LoginSecondFactor is Conn.LoginSecondFactor on the connection that
+// logged in (the server binds the challenge to it); when that
+// connection is gone or was closed, the error is ErrChallengeExpired.
+func (c *Client) LoginSecondFactor(ctx context.Context, sf *SecondFactorRequired, answer SecondFactorAnswer) (*Token, error) {
+	gen, err := c.acquireConn(ctx, sf.conn)
+	if err != nil {
+		return nil, err
+	}
+	defer c.release(sf.conn, gen)
+	return sf.conn.LoginSecondFactor(ctx, sf.Challenge, answer)
+}
+
+// acquireConn takes a slot and conn itself, which must be idle in the
+// pool and live.
+func (c *Client) acquireConn(ctx context.Context, conn *Conn) (uint64, error) {
+	select {
+	case c.slots <- struct{}{}:
+	case <-ctx.Done():
+		return 0, fmt.Errorf("%w: %s: waiting for a free connection: %w", ErrConnection, c.Server(), ctx.Err())
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, idle := range c.idle {
+		if idle == conn && conn != nil && conn.broken() == nil {
+			c.idle = append(c.idle[:i], c.idle[i+1:]...)
+			return c.gen, nil
+		}
+	}
+	<-c.slots
+	return 0, ErrChallengeExpired
+}
+
+// TOTPBegin is Conn.TOTPBegin on a live connection, repeated once if the
+// connection drops under it (a repeat replaces the pending secret).
+func (c *Client) TOTPBegin(ctx context.Context, token, password string) (*TOTPEnrolment, error) {
+	var r *TOTPEnrolment
+	err := c.do(ctx, true, func(conn *Conn) (err error) {
+		r, err = conn.TOTPBegin(ctx, token, password)
+		return err
+	})
+	return r, err
+}
+
+// TOTPConfirm is Conn.TOTPConfirm on a live connection; it is not
+// repeated when the connection drops under it.
+func (c *Client) TOTPConfirm(ctx context.Context, token, code string) ([]string, error) {
+	var r []string
+	err := c.do(ctx, false, func(conn *Conn) (err error) {
+		r, err = conn.TOTPConfirm(ctx, token, code)
+		return err
+	})
+	return r, err
+}
+
+// TOTPDisable is Conn.TOTPDisable on a live connection; it is not
+// repeated when the connection drops under it.
+func (c *Client) TOTPDisable(ctx context.Context, token, password, code string) error {
+	return c.do(ctx, false, func(conn *Conn) error { return conn.TOTPDisable(ctx, token, password, code) })
+}
+
+// RegenerateRecoveryCodes is Conn.RegenerateRecoveryCodes on a live
+// connection; it is not repeated when the connection drops under it.
+func (c *Client) RegenerateRecoveryCodes(ctx context.Context, token, password, code string) ([]string, error) {
+	var r []string
+	err := c.do(ctx, false, func(conn *Conn) (err error) {
+		r, err = conn.RegenerateRecoveryCodes(ctx, token, password, code)
+		return err
+	})
+	return r, err
+}
+
 // Policy is Conn.Policy on a live connection, repeated once if the
 // connection drops under it.
 func (c *Client) Policy(ctx context.Context) (*Policy, error) {

@@ -78,6 +78,13 @@ type Claims struct {
 	ExpiresAt time.Time
 	// KeyID names the key that signed the token ("kid").
 	KeyID string
+	// AMR says how the session's login was authenticated ("amr", RFC
+	// 8176): ["pwd"], or ["pwd", "otp"] with a second factor. AAL is the
+	// assurance level that makes ("aal"): 1, or 2 with a second factor.
+	// A token without them (from a server before the second factor)
+	// reads as ["pwd"], 1.
+	AMR []string
+	AAL int
 	// Account is the account behind the token, as the server's
 	// authenticate returned it: set only when the Verifier has an
 	// Authenticator.
@@ -203,7 +210,9 @@ func (v *Verifier) Close() { v.cancel() }
 // tokenClaims are the claims the server sets (SPEC.md §8).
 type tokenClaims struct {
 	jwt.RegisteredClaims
-	SessionID string `json:"sid"`
+	SessionID string   `json:"sid"`
+	AMR       []string `json:"amr"`
+	AAL       int      `json:"aal"`
 }
 
 // Verify checks a token and returns its claims. A token that is not
@@ -230,6 +239,11 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		Issuer:    tc.Issuer,
 		Audience:  tc.Audience,
 		ExpiresAt: tc.ExpiresAt.Time,
+		AMR:       tc.AMR,
+		AAL:       tc.AAL,
+	}
+	if len(c.AMR) == 0 || c.AAL == 0 {
+		c.AMR, c.AAL = []string{"pwd"}, 1
 	}
 	if tc.IssuedAt != nil {
 		c.IssuedAt = tc.IssuedAt.Time

@@ -25,6 +25,14 @@ const (
 	OpChangeEmail    = "change_email"
 	OpDeleteAccount  = "delete_account"
 
+	// The second factor (SPEC.md §5.4.3): TOTP with recovery codes, and
+	// the step that completes a login answered second_factor_required.
+	OpTOTPBegin               = "totp_begin"
+	OpTOTPConfirm             = "totp_confirm"
+	OpTOTPDisable             = "totp_disable"
+	OpRecoveryCodesRegenerate = "recovery_codes_regenerate"
+	OpLoginSecondFactor       = "login_second_factor"
+
 	// For application backends (SPEC.md §5.4.2): a service key, and the
 	// admin operations an admin-scoped key may call.
 	OpServiceAuth      = "service_auth"
@@ -57,6 +65,10 @@ const (
 	// operation without an admin-scoped service key), or may not use a
 	// request member (client_ip without a service key).
 	CodeForbidden = "forbidden"
+	// CodeChallengeExpired: a login_second_factor challenge is unknown,
+	// expired, used, out of attempts or from another connection: log in
+	// again.
+	CodeChallengeExpired = "challenge_expired"
 )
 
 // Codes lists every error code in the closed list.
@@ -64,6 +76,7 @@ var Codes = []string{
 	CodeBadRequest, CodeUnsupportedOp, CodeInvalidCredentials, CodeInvalidToken,
 	CodeUsernameTaken, CodeEmailTaken, CodeWeakPassword, CodeNotFound, CodeRateLimited,
 	CodeBusy, CodeUnavailable, CodeOutcomeUnknown, CodeInternal, CodeForbidden,
+	CodeChallengeExpired,
 }
 
 // WebSocket close codes used by accountd (standard ones and 4000–4999).
@@ -312,10 +325,51 @@ type TokenResult struct {
 	Account   Account   `json:"account"`
 }
 
+// LoginResult is the result of login: a token, or, when the account has
+// a second factor on, only SecondFactorRequired (the embedded
+// TokenResult is nil then and none of its members is sent).
+type LoginResult struct {
+	*TokenResult
+	SecondFactorRequired *SecondFactorChallenge `json:"second_factor_required,omitempty"`
+}
+
+// SecondFactorChallenge is login's answer when the password checked out
+// and a second factor is on: login_second_factor completes the login.
+type SecondFactorChallenge struct {
+	// Challenge is the opaque, single-use id login_second_factor takes;
+	// it is no token and opens nothing by itself.
+	Challenge string `json:"challenge"`
+	// Methods lists the steps that may answer it: MethodTOTP,
+	// MethodRecoveryCode.
+	Methods []string `json:"methods"`
+	// ExpiresAt is when the challenge dies.
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Second-factor methods (SecondFactorChallenge.Methods).
+const (
+	MethodTOTP         = "totp"
+	MethodRecoveryCode = "recovery_code"
+)
+
+// LoginSecondFactorRequest is the body of login_second_factor: the
+// challenge and exactly one of code (TOTP) and recovery_code.
+type LoginSecondFactorRequest struct {
+	Challenge    string `json:"challenge"`
+	Code         string `json:"code,omitempty"`
+	RecoveryCode string `json:"recovery_code,omitempty"`
+}
+
 // AuthenticateResult is the result of authenticate.
 type AuthenticateResult struct {
 	Account Account     `json:"account"`
 	Session SessionInfo `json:"session"`
+	// AMR lists how the session's login was authenticated (RFC 8176:
+	// "pwd", then "otp" after a second factor); AAL is the NIST SP
+	// 800-63B assurance level that makes (1 or 2). Tokens carry both as
+	// claims.
+	AMR []string `json:"amr"`
+	AAL int      `json:"aal"`
 }
 
 // LogoutResult is the result of logout.
@@ -329,6 +383,9 @@ type Account struct {
 	Username  string    `json:"username"`
 	Email     string    `json:"email,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
+	// SecondFactor is true when two-factor authentication is on (absent
+	// when off).
+	SecondFactor bool `json:"second_factor,omitempty"`
 }
 
 // SessionInfo is the public view of a session.
@@ -430,6 +487,50 @@ type DeleteAccountRequest struct {
 	Password string `json:"password"`
 }
 
+// TOTPBeginRequest is the body of totp_begin.
+type TOTPBeginRequest struct {
+	Token    string `json:"token"`
+	Password string `json:"password"`
+}
+
+// TOTPBeginResult is the result of totp_begin: a fresh secret for an
+// authenticator app, not in force until totp_confirm.
+type TOTPBeginResult struct {
+	// Secret is the secret in base32 (RFC 4648, no padding), as apps
+	// take it typed in.
+	Secret string `json:"secret"`
+	// URI is the otpauth:// URI apps take from a QR code.
+	URI string `json:"uri"`
+}
+
+// TOTPConfirmRequest is the body of totp_confirm.
+type TOTPConfirmRequest struct {
+	Token string `json:"token"`
+	// Code is a current code from the app: 6 digits.
+	Code string `json:"code"`
+}
+
+// RecoveryCodesResult is the result of totp_confirm and
+// recovery_codes_regenerate: the account's new recovery codes, shown
+// this once (the server keeps their hashes only).
+type RecoveryCodesResult struct {
+	RecoveryCodes []string `json:"recovery_codes"`
+}
+
+// SecondFactorRequest is the body of totp_disable and
+// recovery_codes_regenerate: the password and a current code (TOTP or a
+// recovery code).
+type SecondFactorRequest struct {
+	Token    string `json:"token"`
+	Password string `json:"password"`
+	Code     string `json:"code"`
+}
+
+// SecondFactorStatus is the result of totp_disable.
+type SecondFactorStatus struct {
+	Enabled bool `json:"enabled"`
+}
+
 // ServiceAuthRequest is the body of service_auth.
 type ServiceAuthRequest struct {
 	// Key is the service key `accountd services add` printed.
@@ -467,6 +568,8 @@ type AdminUser struct {
 	CreatedAt time.Time `json:"created_at"`
 	// FailedLogins is the count of consecutive failed logins.
 	FailedLogins int `json:"failed_logins"`
+	// SecondFactor is whether a second factor (TOTP) is on.
+	SecondFactor bool `json:"second_factor"`
 }
 
 // AdminUsersResult is the result of admin_list_users, ordered by

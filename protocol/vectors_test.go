@@ -129,30 +129,55 @@ type vectorBody struct {
 var bodyRules = map[string]struct {
 	decode   func(json.RawMessage) (map[string]string, error)
 	required []string
+	// oneOf lists members of which exactly one must be present.
+	oneOf []string
 }{
 	protocol.OpSignup: {func(b json.RawMessage) (map[string]string, error) {
 		var r protocol.SignupRequest
 		err := protocol.DecodeBody(b, &r)
 		return map[string]string{"username": r.Username}, err
-	}, []string{"username"}},
+	}, []string{"username"}, nil},
 	protocol.OpLogin: {func(b json.RawMessage) (map[string]string, error) {
 		var r protocol.LoginRequest
 		err := protocol.DecodeBody(b, &r)
 		return map[string]string{"username": r.Username, "password": r.Password}, err
-	}, []string{"username", "password"}},
-	protocol.OpAuthenticate: {decodeToken, []string{"token"}},
-	protocol.OpRefresh:      {decodeToken, []string{"token"}},
-	protocol.OpLogout:       {decodeToken, []string{"token"}},
+	}, []string{"username", "password"}, nil},
+	protocol.OpAuthenticate: {decodeToken, []string{"token"}, nil},
+	protocol.OpRefresh:      {decodeToken, []string{"token"}, nil},
+	protocol.OpLogout:       {decodeToken, []string{"token"}, nil},
 	protocol.OpServiceAuth: {func(b json.RawMessage) (map[string]string, error) {
 		var r protocol.ServiceAuthRequest
 		err := protocol.DecodeBody(b, &r)
 		return map[string]string{"key": r.Key}, err
-	}, []string{"key"}},
+	}, []string{"key"}, nil},
 	protocol.OpAdminDisableUser: {func(b json.RawMessage) (map[string]string, error) {
 		var r protocol.AdminUserRequest
 		err := protocol.DecodeBody(b, &r)
 		return map[string]string{"user": r.User}, err
-	}, []string{"user"}},
+	}, []string{"user"}, nil},
+	protocol.OpTOTPBegin: {func(b json.RawMessage) (map[string]string, error) {
+		var r protocol.TOTPBeginRequest
+		err := protocol.DecodeBody(b, &r)
+		return map[string]string{"token": r.Token, "password": r.Password}, err
+	}, []string{"token", "password"}, nil},
+	protocol.OpTOTPConfirm: {func(b json.RawMessage) (map[string]string, error) {
+		var r protocol.TOTPConfirmRequest
+		err := protocol.DecodeBody(b, &r)
+		return map[string]string{"token": r.Token, "code": r.Code}, err
+	}, []string{"token", "code"}, nil},
+	protocol.OpTOTPDisable:             {decodeFactorChange, []string{"token", "password", "code"}, nil},
+	protocol.OpRecoveryCodesRegenerate: {decodeFactorChange, []string{"token", "password", "code"}, nil},
+	protocol.OpLoginSecondFactor: {func(b json.RawMessage) (map[string]string, error) {
+		var r protocol.LoginSecondFactorRequest
+		err := protocol.DecodeBody(b, &r)
+		return map[string]string{"challenge": r.Challenge, "code": r.Code, "recovery_code": r.RecoveryCode}, err
+	}, []string{"challenge"}, []string{"code", "recovery_code"}},
+}
+
+func decodeFactorChange(b json.RawMessage) (map[string]string, error) {
+	var r protocol.SecondFactorRequest
+	err := protocol.DecodeBody(b, &r)
+	return map[string]string{"token": r.Token, "password": r.Password, "code": r.Code}, err
 }
 
 func decodeToken(b json.RawMessage) (map[string]string, error) {
@@ -432,6 +457,17 @@ func TestVectors(t *testing.T) {
 					got = "bad_request"
 				}
 			}
+			if len(rule.oneOf) > 0 {
+				present := 0
+				for _, name := range rule.oneOf {
+					if fields[name] != "" {
+						present++
+					}
+				}
+				if present != 1 {
+					got = "bad_request"
+				}
+			}
 			if got != b.Expect {
 				t.Errorf("%s %v: got %s (%v), want %s", b.Op, b.Body, got, err, b.Expect)
 			}
@@ -555,6 +591,22 @@ func writeVectors(t *testing.T) {
 		{"s2c", `{"id":12,"result":{"sessions_ended":2}}`},
 		{"c2s", `{"id":13,"op":"admin_show_user","body":{"user":"bob"}}`},
 		{"s2c", `{"id":13,"result":{"user":{"id":"1a2b3c4d5e6f708192a3b4c5d6e7f809","username":"bob","disabled":true,"created_at":"2026-01-02T03:04:05Z","failed_logins":0}}}`},
+		{"c2s", `{"id":14,"op":"totp_begin","body":{"token":"eyJhbGciOiJQUzI1NiJ9.e30.bmV3","password":"a much longer passphrase than before"}}`},
+		{"s2c", `{"id":14,"result":{"secret":"JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP","uri":"otpauth://totp/accountd:alice?algorithm=SHA1&digits=6&issuer=accountd&period=30&secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"}}`},
+		{"c2s", `{"id":15,"op":"totp_confirm","body":{"token":"eyJhbGciOiJQUzI1NiJ9.e30.bmV3","code":"492039"}}`},
+		{"s2c", `{"id":15,"result":{"recovery_codes":["abcd-efgh-ijkm-nopq","rstu-vwxy-z234-567a"]}}`},
+		{"c2s", `{"id":16,"op":"login","body":{"username":"alice","password":"a much longer passphrase than before"}}`},
+		{"s2c", `{"id":16,"result":{"second_factor_required":{"challenge":"q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA","methods":["totp","recovery_code"],"expires_at":"2026-01-02T03:09:05Z"}}}`},
+		{"c2s", `{"id":17,"op":"login_second_factor","body":{"challenge":"q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA","code":"123456"}}`},
+		{"s2c", `{"id":17,"error":{"code":"invalid_credentials","message":"wrong code"}}`},
+		{"c2s", `{"id":18,"op":"login_second_factor","body":{"challenge":"q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA","recovery_code":"abcd-efgh-ijkm-nopq"}}`},
+		{"s2c", `{"id":18,"result":{"token":"eyJhbGciOiJQUzI1NiJ9.e30.b3Rw","expires_at":"2026-01-02T04:04:35Z","session_id":"c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7","account":{"id":"0f1e2d3c4b5a69788796a5b4c3d2e1f0","username":"alice","created_at":"2026-01-02T03:04:05Z"}}}`},
+		{"c2s", `{"id":19,"op":"authenticate","body":{"token":"eyJhbGciOiJQUzI1NiJ9.e30.b3Rw"}}`},
+		{"s2c", `{"id":19,"result":{"account":{"id":"0f1e2d3c4b5a69788796a5b4c3d2e1f0","username":"alice","created_at":"2026-01-02T03:04:05Z"},"session":{"id":"c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7","created_at":"2026-01-02T03:04:35Z","expires_at":"2026-01-03T03:04:35Z"},"amr":["pwd","otp"],"aal":2}}`},
+		{"c2s", `{"id":20,"op":"recovery_codes_regenerate","body":{"token":"eyJhbGciOiJQUzI1NiJ9.e30.b3Rw","password":"a much longer passphrase than before","code":"287082"}}`},
+		{"s2c", `{"id":20,"result":{"recovery_codes":["bcde-fghi-jkmn-opqr","stuv-wxyz-2345-67ab"]}}`},
+		{"c2s", `{"id":21,"op":"totp_disable","body":{"token":"eyJhbGciOiJQUzI1NiJ9.e30.b3Rw","password":"a much longer passphrase than before","code":"359152"}}`},
+		{"s2c", `{"id":21,"result":{"enabled":false}}`},
 	}
 	var counters [2]uint64
 	v.Packets = nil
@@ -782,6 +834,21 @@ func writeVectors(t *testing.T) {
 		{"admin_disable_user", body(`{"user":"bob"}`), "ok"},
 		{"admin_disable_user", body(`{"user":""}`), "bad_request"},
 		{"admin_disable_user", body(`{"username":"bob"}`), "bad_request"},
+		{"totp_begin", body(`{"token":"x","password":"correct horse battery staple"}`), "ok"},
+		{"totp_begin", body(`{"token":"x"}`), "bad_request"},
+		{"totp_confirm", body(`{"token":"x","code":"123456"}`), "ok"},
+		{"totp_confirm", body(`{"token":"x","code":123456}`), "bad_request"},
+		{"totp_confirm", body(`{"token":"x"}`), "bad_request"},
+		{"totp_disable", body(`{"token":"x","password":"correct horse battery staple","code":"123456"}`), "ok"},
+		{"totp_disable", body(`{"token":"x","password":"correct horse battery staple"}`), "bad_request"},
+		{"recovery_codes_regenerate", body(`{"token":"x","password":"correct horse battery staple","code":"abcd-efgh-ijkm-nopq"}`), "ok"},
+		{"recovery_codes_regenerate", body(`{"token":"x","code":"123456"}`), "bad_request"},
+		{"login_second_factor", body(`{"challenge":"c","code":"123456"}`), "ok"},
+		{"login_second_factor", body(`{"challenge":"c","recovery_code":"abcd efgh ijkm nopq"}`), "ok"},
+		{"login_second_factor", body(`{"challenge":"c","code":"123456","recovery_code":"abcd-efgh-ijkm-nopq"}`), "bad_request"},
+		{"login_second_factor", body(`{"challenge":"c"}`), "bad_request"},
+		{"login_second_factor", body(`{"code":"123456"}`), "bad_request"},
+		{"login_second_factor", body(`{"challenge":"c","code":"123456","token":"x"}`), "bad_request"},
 	}
 
 	out, err := json.MarshalIndent(&v, "", "  ")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/accountd/accountd/protocol"
+	"github.com/accountd/accountd/server"
 	"github.com/accountd/accountd/store/sqlstore/sqltest"
 )
 
@@ -75,7 +76,9 @@ func TestIndependentClientVectors(t *testing.T) {
 func TestIndependentClientAgainstServer(t *testing.T) {
 	t.Parallel()
 	py := mustPython(t)
-	first := mustServe(t, sqltest.NewSQLite(t), nil)
+	// The real clock: the client computes TOTP codes from its own, as an
+	// authenticator app does.
+	first := mustServe(t, sqltest.NewSQLite(t), func(c *server.Config) { c.Now = time.Now })
 	known := filepath.Join(t.TempDir(), "known_servers")
 
 	// Unknown server, no trust on first use: refused, nothing pinned.
@@ -95,7 +98,11 @@ func TestIndependentClientAgainstServer(t *testing.T) {
 		"revoke_session: another account's session answered like a missing one",
 		"the deleted account's token after its name was taken again", "unknown op", "wrong-typed field", "tampered packet: closed 1008 ''",
 		"client_ip without service_auth", "admin operation without service_auth", "service_auth", "authenticate with client_ip",
-		"admin_disable_user without the admin scope", "admin_disable_user", "admin_show_user", "admin_delete_user"} {
+		"admin_disable_user without the admin scope", "admin_disable_user", "admin_show_user", "admin_delete_user",
+		"totp_begin", "totp_confirm", "login answers second_factor_required", "login_second_factor with a code",
+		"authenticate says amr pwd+otp, aal 2", "the token's amr and aal claims", "the same code twice",
+		"a challenge answered on another connection", "login_second_factor with a recovery code, spaced and upper-case",
+		"a recovery code twice", "a challenge after 5 answers", "recovery_codes_regenerate", "totp_disable"} {
 		if !strings.Contains(out, "ok    "+step) {
 			t.Errorf("step %q missing from the output:\n%s", step, out)
 		}

@@ -72,6 +72,17 @@ var operations = []operation{
 	op(protocol.OpDeleteAccount, (*account.Service).DeleteOwnAccount, func(r protocol.DeleteAccountRequest) error {
 		return required(r.Token != "" && r.Password != "", "token and password are required")
 	}),
+	op(protocol.OpTOTPBegin, (*account.Service).TOTPBegin, func(r protocol.TOTPBeginRequest) error {
+		return required(r.Token != "" && r.Password != "", "token and password are required")
+	}),
+	op(protocol.OpTOTPConfirm, (*account.Service).TOTPConfirm, func(r protocol.TOTPConfirmRequest) error {
+		return required(r.Token != "" && r.Code != "", "token and code are required")
+	}),
+	op(protocol.OpTOTPDisable, (*account.Service).TOTPDisable, requireFactorChange),
+	op(protocol.OpRecoveryCodesRegenerate, (*account.Service).RecoveryCodesRegenerate, requireFactorChange),
+	op(protocol.OpLoginSecondFactor, (*account.Service).LoginSecondFactor, func(r protocol.LoginSecondFactorRequest) error {
+		return required(r.Challenge != "" && (r.Code == "") != (r.RecoveryCode == ""), "challenge and exactly one of code and recovery_code are required")
+	}),
 
 	op(protocol.OpServiceAuth, (*account.Service).ServiceAuth, func(r protocol.ServiceAuthRequest) error {
 		return required(r.Key != "", "key is required")
@@ -105,6 +116,10 @@ func required(ok bool, msg string) error {
 }
 
 func requireToken(r protocol.TokenRequest) error { return required(r.Token != "", "token is required") }
+
+func requireFactorChange(r protocol.SecondFactorRequest) error {
+	return required(r.Token != "" && r.Password != "" && r.Code != "", "token, password and code are required")
+}
 
 func requireUser(r protocol.AdminUserRequest) error {
 	return required(r.User != "", "user is required")

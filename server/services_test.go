@@ -61,7 +61,7 @@ func mustUser(tb testing.TB, ts *testServer, username string) *protocol.TokenRes
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return tok
+	return tok.TokenResult
 }
 
 // TestServiceKeyLimits: two backends with service keys each make 1,000

@@ -60,6 +60,17 @@ const (
 	// EventServiceAuthFailed: a connection presented a service key that
 	// does not exist or does not match.
 	EventServiceAuthFailed = "service_auth_failed"
+	// EventSecondFactorEnabled: the owner confirmed a TOTP factor.
+	EventSecondFactorEnabled = "second_factor_enabled"
+	// EventSecondFactorDisabled: the account's TOTP factor was removed;
+	// Reason says who decided (ReasonSelf or ReasonAdmin).
+	EventSecondFactorDisabled = "second_factor_disabled"
+	// EventRecoveryCodeUsed: a recovery code was spent (at a login, or
+	// in place of a code to change the factor).
+	EventRecoveryCodeUsed = "recovery_code_used"
+	// EventRecoveryCodesRegenerated: the owner replaced the account's
+	// recovery codes.
+	EventRecoveryCodesRegenerated = "recovery_codes_regenerated"
 	// EventConfigChanged: an administrator changed a setting of the
 	// sealed config; Reason is the setting's key.
 	EventConfigChanged = "config_changed"
@@ -103,6 +114,13 @@ const (
 	ReasonLocked = "locked"
 	// ReasonBadHash: the stored hash could not be read.
 	ReasonBadHash = "bad_hash"
+	// ReasonWrongCode: a second-factor code or recovery code was wrong,
+	// malformed or already used; it counts like a wrong password.
+	ReasonWrongCode = "wrong_code"
+	// ReasonChallengeDead: a second-factor answer named a challenge that
+	// is unknown, expired, used, out of attempts or issued on another
+	// connection; the code was not checked.
+	ReasonChallengeDead = "challenge_dead"
 )
 
 // AuthEvent is one row of the audit log. It never holds a password or a

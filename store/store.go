@@ -73,9 +73,12 @@ type Account struct {
 	Disabled bool
 	// Failures is the failed-login counter; CreateAccount ignores it (a
 	// new account has none).
-	Failures  LoginFailures
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Failures LoginFailures
+	// SecondFactor is whether a second factor is on (read only: the
+	// second-factor methods set it with the factor).
+	SecondFactor bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // Session is the revocable server-side state behind every token.
@@ -98,6 +101,9 @@ type Session struct {
 	Client string
 	// IP is the client's address at login; may be empty.
 	IP string
+	// AMR lists how the login was authenticated (RFC 8176 method
+	// references: "pwd", "otp"); nil is read back as ["pwd"].
+	AMR []string
 }
 
 // MaxSessionClient bounds Session.Client, in bytes.
@@ -296,6 +302,56 @@ type Store interface {
 	// once), with its audit event in the same transaction; ErrNotFound
 	// when there is none.
 	DeleteServiceKey(ctx context.Context, name string, e AuthEvent) error
+
+	// BeginSecondFactor stores f as the account's pending TOTP factor
+	// (replacing a pending one), with e in the same transaction when
+	// e.Type is set. ErrAlreadyExists if the account's factor is on;
+	// ErrNotFound if the account does not exist.
+	BeginSecondFactor(ctx context.Context, f SecondFactor, e AuthEvent) error
+	// GetSecondFactor returns an account's factor, pending or on, or
+	// ErrNotFound.
+	GetSecondFactor(ctx context.Context, accountID string) (SecondFactor, error)
+	// EnableSecondFactor turns on the pending factor of an account whose
+	// sealed secret is sealed, with step as its last used step, replaces
+	// its recovery codes by codeHashes and appends e, in one
+	// transaction. ErrNotFound (and nothing written) when the account
+	// has no such pending factor.
+	EnableSecondFactor(ctx context.Context, accountID string, sealed []byte, step int64, codeHashes [][]byte, e AuthEvent) error
+	// DisableSecondFactor removes an account's factor (pending or on)
+	// and its recovery codes, revokes every live session but keep when
+	// endSessions is set, and appends e, in one transaction. It returns
+	// how many sessions it revoked; ErrNotFound (and nothing written)
+	// when the account has no factor.
+	DisableSecondFactor(ctx context.Context, accountID string, endSessions bool, keep string, e AuthEvent) (int, error)
+	// UseTOTPStep records that a code for step was accepted: it moves
+	// the factor's LastStep to step only when the factor is on and
+	// LastStep is below step, in one conditional update, and reports
+	// whether it did (false: the step, or a later one, was used).
+	UseTOTPStep(ctx context.Context, accountID string, step int64) (bool, error)
+	// UseRecoveryCode marks the unused recovery code with hash codeHash
+	// used at e.At and appends e, in one transaction, and reports
+	// whether there was such a code (false writes nothing).
+	UseRecoveryCode(ctx context.Context, accountID string, codeHash []byte, e AuthEvent) (bool, error)
+	// ReplaceRecoveryCodes replaces an account's recovery codes by
+	// codeHashes and appends e, in one transaction; ErrNotFound when the
+	// account's factor is not on.
+	ReplaceRecoveryCodes(ctx context.Context, accountID string, codeHashes [][]byte, e AuthEvent) error
+
+	// CreateLoginChallenge stores a challenge (deleting the ones expired
+	// before c.CreatedAt). ErrAlreadyExists if the id is taken;
+	// ErrNotFound if the account does not exist.
+	CreateLoginChallenge(ctx context.Context, c LoginChallenge) error
+	// GetLoginChallenge returns the challenge with an id, or ErrNotFound.
+	GetLoginChallenge(ctx context.Context, id string) (LoginChallenge, error)
+	// ClaimChallengeAttempt counts one answer to a challenge, in one
+	// conditional update, only while it is unused, unexpired at now and
+	// below maxAttempts; it reports whether it counted (false: the
+	// challenge is dead or gone, and the answer must not be checked).
+	ClaimChallengeAttempt(ctx context.Context, id string, now time.Time, maxAttempts int) (bool, error)
+	// CompleteLoginChallenge marks an unused challenge used and opens
+	// its session as CreateSession does, in one transaction. ErrNotFound
+	// (and nothing written) when the challenge is used or gone.
+	CompleteLoginChallenge(ctx context.Context, id string, s Session, e AuthEvent) error
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -151,6 +152,7 @@ func TestBrowser(t *testing.T) {
 		"PAGE_URL="+pages.URL+"/page.html",
 		"CONSOLE_URL=http://"+refusing.Addr+"/account/",
 		"CONSOLE_FINGERPRINT="+refusing.Fingerprint(),
+		"CONSOLE_NOW="+strconv.FormatInt(refusing.Clock.Now().Unix(), 10),
 		"REFUSING_WS=ws://"+refusing.Addr+"/ws",
 		"ALLOWING_WS=ws://"+allowing.Addr+"/ws",
 		"ALLOWING_FINGERPRINT="+allowing.Fingerprint(),

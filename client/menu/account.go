@@ -19,6 +19,7 @@ const (
 	doLogoutAll      = "logout-all"
 	doChangeEmail    = "email"
 	doDeleteAccount  = "delete"
+	doTwoFactor      = "two-factor"
 	doBack           = "back"
 )
 
@@ -39,6 +40,7 @@ func (m *menu) accountScreen(ctx context.Context) error {
 		huh.NewOption("Sessions", doSessions),
 		huh.NewOption("Log out everywhere", doLogoutAll),
 		huh.NewOption("Change email", doChangeEmail),
+		huh.NewOption("Two-factor authentication", doTwoFactor),
 		huh.NewOption("Delete account", doDeleteAccount),
 		huh.NewOption("Back", doBack),
 	)
@@ -56,6 +58,8 @@ func (m *menu) accountScreen(ctx context.Context) error {
 		return m.changeEmail(ctx)
 	case doDeleteAccount:
 		return m.deleteAccount(ctx)
+	case doTwoFactor:
+		return m.twoFactor(ctx)
 	}
 	return nil
 }

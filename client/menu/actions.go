@@ -215,6 +215,10 @@ func (m *menu) openSession(ctx context.Context, username, password string) error
 		tok, err = m.cl.LoginWith(ctx, client.LoginRequest{Username: username, Password: password, Client: menuClient})
 		return err
 	})
+	var sf *client.SecondFactorRequired
+	if errors.As(err, &sf) {
+		tok, err = m.secondFactor(ctx, sf)
+	}
 	if err != nil {
 		return err
 	}
@@ -241,6 +245,11 @@ func (m *menu) whoami(ctx context.Context) error {
 	}
 	m.say("  member since  " + id.Account.CreatedAt.Local().Format("2 Jan 2006"))
 	m.say("  session       " + client.Printable(id.Session.ID) + ", started " + id.Session.CreatedAt.Local().Format("15:04 MST"))
+	if id.AAL >= 2 {
+		m.say("  logged in     with your password and a second factor")
+	} else {
+		m.say("  logged in     with your password")
+	}
 	m.say("  token valid   until " + until(m.token.ExpiresAt, now))
 	m.say("  session ends  " + until(id.Session.ExpiresAt, now) + " at the latest")
 	return nil

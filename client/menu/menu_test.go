@@ -16,6 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
 	"github.com/accountd/accountd/client"
 	"github.com/accountd/accountd/client/menu"
 	"github.com/accountd/accountd/server"
@@ -29,7 +32,7 @@ const password = "correct horse battery staple"
 // the next answer.
 type script struct {
 	mu    sync.Mutex
-	steps []any // string (an answer) or func() (an action)
+	steps []any // string (an answer), func() (an action) or func() string (an answer made from what the screen shows)
 }
 
 func (s *script) Read(p []byte) (int, error) {
@@ -43,6 +46,8 @@ func (s *script) Read(p []byte) (int, error) {
 			step()
 		case string:
 			return copy(p, step+"\n"), nil
+		case func() string:
+			return copy(p, step()+"\n"), nil
 		}
 	}
 	return 0, io.EOF
@@ -89,8 +94,18 @@ func TestAccessibleAsksForServer(t *testing.T) {
 
 func runMenu(t *testing.T, addr, dir string, remember bool, steps ...any) run {
 	t.Helper()
+	return runMenuWith(t, addr, dir, remember, &syncBuffer{}, steps...)
+}
+
+// runMenuOut is runMenu writing to out, which the steps may read.
+func runMenuOut(t *testing.T, addr, dir string, out *syncBuffer, steps ...any) run {
+	t.Helper()
+	return runMenuWith(t, addr, dir, false, out, steps...)
+}
+
+func runMenuWith(t *testing.T, addr, dir string, remember bool, out *syncBuffer, steps ...any) run {
+	t.Helper()
 	_, ck := servertest.Keys(t)
-	out := &syncBuffer{}
 	known := filepath.Join(dir, "known_servers")
 	opts := menu.Options{
 		Server:     addr,
@@ -414,4 +429,73 @@ func TestAccessibleRateLimited(t *testing.T) {
 		t.Fatalf("Run: %v", r.err)
 	}
 	wantLines(t, r.out.String(), `Wrong username or password\.`, `Too many attempts\.`, `Wait \d+s, then try again\.`)
+}
+
+// TestAccessibleTwoFactor: turn two-factor authentication on from the
+// Account screen (the code computed from the secret the screen shows),
+// make new recovery codes with an old one, log in again with a wrong code
+// then the right one, and turn it off with a recovery code.
+func TestAccessibleTwoFactor(t *testing.T) {
+	t.Parallel()
+	ts := servertest.MustStart(t, nil)
+	out := &syncBuffer{}
+	secretRE := regexp.MustCompile(`this secret into the app: ([A-Z2-7]{32})`)
+	codeRE := regexp.MustCompile(`(?m)^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$`)
+	appCode := func() string {
+		m := secretRE.FindStringSubmatch(out.String())
+		if m == nil {
+			t.Error("no secret on the screen")
+			return ""
+		}
+		code, err := totp.GenerateCodeCustom(m[1], ts.Clock.Now(), totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+		if err != nil {
+			t.Error(err)
+		}
+		return code
+	}
+	// recoveryCode is the first of the codes the screen showed last.
+	recoveryCode := func() string {
+		codes := codeRE.FindAllString(out.String(), -1)
+		if len(codes) < 10 {
+			t.Errorf("%d recovery codes on the screen", len(codes))
+			return ""
+		}
+		return codes[len(codes)-10]
+	}
+	var shown []string
+	r := runMenuOut(t, ts.Addr, t.TempDir(), out,
+		"y",
+		"2", "carol", "", "1", password, password, "y", // sign up and log in
+		"4", "5", password, appCode, // Account…, Two-factor authentication: on
+		func() { shown = codeRE.FindAllString(out.String(), -1) },
+		"4", "5", "1", password, recoveryCode, // new recovery codes, with an old one
+		"3", // Log out
+		func() { ts.Clock.Advance(30 * time.Second) }, // the enrolment's code works once
+		"1", "", password, "000000", appCode, // a wrong code, then the app's
+		"1",                                   // Who am I
+		"4", "5", "2", password, recoveryCode, // turn it off with a new recovery code
+		"5", // Quit
+	)
+	if r.err != nil {
+		t.Fatalf("Run: %v", r.err)
+	}
+	screen := r.out.String()
+	wantLines(t, screen,
+		`Scan this QR code with your authenticator app`,
+		`Two-factor authentication is on\.`,
+		`Your recovery codes`,
+		`Two-factor authentication is on\.\n`,
+		`New recovery codes made; the old ones no longer work\.`,
+		`Two-factor code`,
+		`Wrong code\.`,
+		`Logged in as carol\.`,
+		`logged in +with your password and a second factor`,
+		`Two-factor authentication is off\.`,
+	)
+	if len(shown) != 10 {
+		t.Errorf("%d recovery codes shown at enrolment, want 10", len(shown))
+	}
+	if got := codeRE.FindAllString(screen, -1); len(got) != 20 || got[0] == got[10] {
+		t.Errorf("recovery codes on the screen: %d, want two sets of 10", len(got))
+	}
 }

@@ -160,6 +160,8 @@ func describeRefusal(se *client.ServerError) (msg, hint string) {
 			wait = "a moment"
 		}
 		return sentence(se.Message), "Try again in " + wait + "."
+	case errors.Is(se, client.ErrChallengeExpired):
+		return "This login has expired.", "Log in again."
 	case errors.Is(se, client.ErrInternal):
 		return "The server failed to do that (internal error).", "Try again; if it keeps failing, tell the server's operator."
 	}

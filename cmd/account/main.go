@@ -1,7 +1,7 @@
 // Command account is accountd's terminal client: an interactive menu
 // (client/menu) when run without a command in a terminal, and
 // non-interactive subcommands for scripts (signup, login, whoami,
-// refresh, logout, passwd, sessions, email, delete).
+// refresh, logout, passwd, sessions, email, delete, mfa).
 //
 // Exit codes: 0 ok, 1 refused by the server, 2 usage, 3 connection or
 // trust failure.
@@ -43,7 +43,7 @@ const usage = `usage: account [--server URL] [--remember] [--accessible]   the i
 
 commands:
   signup   create an account      --server URL --username U [--email E] (--password-stdin | --generate-password)
-  login    log in, print a token  --server URL --username U --password-stdin
+  login    log in, print a token  --server URL --username U --password-stdin [--totp-stdin]
   whoami   show who a token is    --server URL --token T
   refresh  get a fresh token      --server URL --token T
   logout   revoke a token         --server URL --token T [--all]
@@ -51,10 +51,21 @@ commands:
   sessions list live sessions     --server URL --token T [--revoke ID]
   email    change the email       --server URL --token T --email E [--password-stdin]
   delete   delete the account     --server URL --token T [--password-stdin] [--yes]
+  mfa enable          start two-factor authentication: print the otpauth:// URI and secret
+                      --server URL --token T [--password-stdin]
+  mfa confirm         turn it on with a code from the app; print the recovery codes
+                      --server URL --token T --code C
+  mfa disable         turn it off   --server URL --token T [--password-stdin] [--code C]
+  mfa recovery-codes  new recovery codes (the old ones stop working)
+                      --server URL --token T [--password-stdin] [--code C]
 
 Passwords are read from the terminal without echo, or with
 --password-stdin from stdin, one per line (passwd: the current password,
 then the new one; after the token when --token-stdin is given too).
+With a second factor on, login --totp-stdin reads the code (or a
+recovery code) from the line after the password; mfa disable and
+recovery-codes read the code from the next line of stdin unless --code
+is given.
 
 common flags:
   --json                  machine-readable output
@@ -81,6 +92,19 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return exitOK
 	}
 	cmd, args := args[0], args[1:]
+	var sub string
+	if cmd == "mfa" {
+		const choices = "enable, confirm, disable or recovery-codes"
+		if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+			return report(stderr, usageError{"account mfa: give a subcommand: " + choices})
+		}
+		switch sub, args = args[0], args[1:]; sub {
+		case "enable", "confirm", "disable", "recovery-codes":
+		default:
+			return report(stderr, usageError{fmt.Sprintf("account mfa: unknown subcommand %q (want %s)", sub, choices)})
+		}
+		cmd = "mfa " + sub
+	}
 	fs := flag.NewFlagSet("account "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o options
@@ -99,7 +123,9 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "login":
 		fs.StringVar(&o.username, "username", "", "username")
 		fs.BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
-	case "whoami", "refresh", "logout", "passwd", "sessions", "email", "delete":
+		fs.BoolVar(&o.totpStdin, "totp-stdin", false, "with a second factor on, read the code (or a recovery code) from the line after the password")
+	case "whoami", "refresh", "logout", "passwd", "sessions", "email", "delete",
+		"mfa enable", "mfa confirm", "mfa disable", "mfa recovery-codes":
 		fs.StringVar(&o.token, "token", os.Getenv("ACCOUNTD_TOKEN"), "session token; env ACCOUNTD_TOKEN (visible to other local users in the process list: prefer --token-stdin or the env)")
 		fs.BoolVar(&o.tokenStdin, "token-stdin", false, "read the token from the first line of stdin")
 		switch cmd {
@@ -116,6 +142,13 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		case "delete":
 			fs.BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from stdin")
 			fs.BoolVar(&o.yes, "yes", false, "do not ask to type the username to confirm")
+		case "mfa enable":
+			fs.BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from stdin")
+		case "mfa confirm":
+			fs.StringVar(&o.code, "code", "", "the code the authenticator app shows")
+		case "mfa disable", "mfa recovery-codes":
+			fs.BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from stdin")
+			fs.StringVar(&o.code, "code", "", "a code from the app, or a recovery code (default: the next line of stdin)")
 		}
 	default:
 		fmt.Fprintf(stderr, "account: error: unknown command %q\n%s", cmd, usage)
@@ -153,6 +186,14 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = o.changeEmail(ctx)
 	case "delete":
 		err = o.deleteAccount(ctx)
+	case "mfa enable":
+		err = o.mfaEnable(ctx)
+	case "mfa confirm":
+		err = o.mfaConfirm(ctx)
+	case "mfa disable":
+		err = o.mfaDisable(ctx)
+	case "mfa recovery-codes":
+		err = o.mfaRecoveryCodes(ctx)
 	}
 	return report(stderr, err)
 }
@@ -212,6 +253,8 @@ type options struct {
 	timeout              time.Duration
 	username, email      string
 	passwordStdin        bool
+	totpStdin            bool
+	code                 string
 	generate             bool
 	token                string
 	tokenStdin           bool
@@ -327,6 +370,10 @@ func (o *options) login(ctx context.Context) error {
 	}
 	defer c.Close()
 	t, err := c.LoginWith(ctx, client.LoginRequest{Username: o.username, Password: password, Client: clientDescription})
+	var sf *client.SecondFactorRequired
+	if errors.As(err, &sf) {
+		t, err = o.secondFactor(ctx, c, sf)
+	}
 	if err != nil {
 		return err
 	}

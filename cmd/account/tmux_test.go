@@ -12,8 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+
 	"github.com/accountd/accountd/client"
 	"github.com/accountd/accountd/server/servertest"
+	"github.com/accountd/accountd/store"
 )
 
 // tmuxPane is one pane of a private tmux server, driven like a person at
@@ -351,7 +355,7 @@ func TestAccountScreenInTmux(t *testing.T) {
 
 	// Delete the account: the name must be typed exactly.
 	openAccount()
-	p.keys("Down", "Down", "Down", "Down")
+	p.keys("Down", "Down", "Down", "Down", "Down")
 	p.waitFor(`> Delete account`)
 	p.keys("Enter")
 	p.waitFor(`cannot be undone`)
@@ -380,4 +384,126 @@ func TestAccountScreenInTmux(t *testing.T) {
 			t.Errorf("a password is on the screen:\n%s", screen)
 		}
 	}
+}
+
+// TestTwoFactorInTmux turns on two-factor authentication from the menu's
+// Account screen in a real terminal, reading the secret off the screen
+// that shows the QR code and computing the app's code from it, sees the
+// recovery codes once, then logs in again with the second factor.
+func TestTwoFactorInTmux(t *testing.T) {
+	bin := buildAccount(t)
+	ts := servertest.MustStart(t, nil)
+	home := t.TempDir()
+	known := filepath.Join(home, "known_servers")
+	_, ck := servertest.Keys(t)
+	c, err := client.NewClient(ts.Addr, client.Options{Trust: client.NewKnownServers(known), TrustOnFirstUse: true, ClientKey: ck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	const password = "correct horse battery staple"
+	if _, err := c.Signup(ctx, "bob", password, ""); err != nil {
+		t.Fatal(err)
+	}
+
+	p := mustTmux(t, []string{"HOME=" + home, "TERM=xterm-256color", "LANG=C.UTF-8"},
+		bin+" --known-servers "+known+" --server "+ts.Addr)
+	login := func(typeName bool) {
+		p.waitFor(`Not logged in\.`)
+		p.keys("Enter") // Log in
+		p.waitFocus(`Username`)
+		if typeName {
+			p.typeText("bob")
+		}
+		p.keys("Enter") // else the username offered is bob
+		p.waitFocus(`Password`)
+		p.typeText(password)
+		p.keys("Enter")
+	}
+	login(true)
+	p.waitFor(`Logged in as bob\.`)
+	p.waitFor(`Account…`)
+	p.keys("Down", "Down", "Down")
+	p.waitFor(`> Account…`)
+	p.keys("Enter")
+	p.waitFor(`Account bob\.`)
+	p.keys("Down", "Down", "Down", "Down")
+	p.waitFor(`> Two-factor authentication`)
+	p.keys("Enter")
+	p.waitFocus(`Password`)
+	p.typeText(password)
+	p.keys("Enter")
+
+	// The QR code and the secret as text, on one screen.
+	screen, m := p.waitFor(`Or type this secret into the app: ([A-Z2-7]{32})`)
+	secret := m[1]
+	if !strings.Contains(screen, "Scan this QR code") || strings.Count(screen, "▀")+strings.Count(screen, "▄") < 100 {
+		t.Fatalf("no QR code drawn beside the secret:\n%s", screen)
+	}
+	t.Logf("the enrolment screen:\n%s", screen)
+	p.waitFocus(`Code from your app`)
+	p.typeText(totpAt(t, secret, ts.Clock.Now()))
+	p.keys("Enter")
+	p.waitFor(`Two-factor authentication is on\.`)
+	screen, _ = p.waitFor(`only time they are shown`)
+	codes := regexp.MustCompile(`[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}`).FindAllString(screen, -1)
+	if len(codes) != 10 {
+		t.Fatalf("%d recovery codes on the screen, want 10:\n%s", len(codes), screen)
+	}
+	p.keys("Enter") // I have saved them
+	screen = p.waitGone(`only time they are shown`)
+	if strings.Contains(screen, codes[0]) {
+		t.Errorf("a recovery code is still on the screen:\n%s", screen)
+	}
+
+	// Log out, and in again: the form asks for the code.
+	p.waitFor(`Log out`)
+	p.keys("Down", "Down", "Enter")
+	p.waitFor(`Logged out bob\.`)
+	ts.Clock.Advance(30 * time.Second) // the enrolment's code works once
+	login(false)
+	p.waitFocus(`Two-factor code`)
+	right := totpAt(t, secret, ts.Clock.Now())
+	wrong := "000000"
+	if right == wrong {
+		wrong = "111111"
+	}
+	p.typeText(wrong)
+	p.keys("Enter")
+	p.waitFor(`✗ Wrong code\.`)
+	p.waitFocus(`Two-factor code`)
+	p.typeText(right)
+	p.keys("Enter")
+	p.waitFor(`Logged in as bob\. This token is valid until`)
+	a, err := ts.Config.Store.GetAccountByUsername(ctx, "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := servertest.Events(t, ts.Config.Store, store.AuthEventFilter{AccountID: a.ID})
+	if servertest.CountEvents(ev, store.EventLogin, "pwd+otp") != 1 || servertest.CountEvents(ev, store.EventLoginFailed, store.ReasonWrongCode) != 1 {
+		t.Errorf("events %+v: want one two-factor login and one wrong code", ev)
+	}
+
+	p.keys("C-c")
+	screen, _ = p.waitFor(`exit status (\d+)`)
+	if !strings.Contains(screen, "exit status 0") {
+		t.Errorf("the menu did not exit cleanly:\n%s", screen)
+	}
+	for _, secret := range append([]string{password}, codes...) {
+		if strings.Contains(screen, secret) {
+			t.Errorf("a secret is on the screen at the end:\n%s", screen)
+		}
+	}
+}
+
+// totpAt is the code an authenticator app shows for secret at t.
+func totpAt(t *testing.T, secret string, at time.Time) string {
+	t.Helper()
+	code, err := totp.GenerateCodeCustom(secret, at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code
 }

@@ -7,7 +7,7 @@
 //	accountd config show     print every setting, secrets redacted
 //	accountd config get|set  read or change one setting (SIGHUP applies it)
 //	accountd keys list|rotate
-//	accountd users list|show|sessions|logout|disable|enable|delete|unlock
+//	accountd users list|show|sessions|logout|disable|enable|delete|unlock|reset-mfa
 //	accountd services add|list|revoke
 //	accountd events [flags]  print the audit log
 //	accountd version
@@ -86,6 +86,8 @@ commands:
                 disable (and log out), enable, or delete an account
   users unlock U
                 clear an account's failed-login throttling
+  users reset-mfa U
+                turn an account's two-factor authentication off (and log it out)
   services add NAME [--scope admin]
                 add an application backend's service key (shown once)
   services list | revoke NAME

@@ -16,6 +16,8 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	josejwt "github.com/go-jose/go-jose/v4/jwt"
 	"github.com/go-sql-driver/mysql"
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/accountd/accountd/store/sqlstore/sqltest"
@@ -116,6 +118,7 @@ func scriptParams(dir string, vars map[string]string) testscript.Params {
 			"filemode":   cmdFileMode,
 			"flipbyte":   cmdFlipByte,
 			"jsonenv":    cmdJSONEnv,
+			"totpcode":   cmdTOTPCode,
 		},
 	}
 }
@@ -135,6 +138,24 @@ func cmdJSONEnv(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s has no string member %q", args[1], args[2])
 	}
 	ts.Setenv(args[0], v)
+}
+
+// totpcode VAR secret [next] — set VAR, and write VAR.txt with a line,
+// to the code an authenticator app shows for secret now, or with next
+// the code of the following step (which the server accepts as clock
+// skew): a later step than any used before, without waiting.
+func cmdTOTPCode(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 || len(args) > 3 || (len(args) == 3 && args[2] != "next") {
+		ts.Fatalf("usage: totpcode VAR secret [next]")
+	}
+	at := time.Now()
+	if len(args) == 3 {
+		at = at.Add(30 * time.Second)
+	}
+	code, err := totp.GenerateCodeCustom(args[1], at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+	ts.Check(err)
+	ts.Setenv(args[0], code)
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]+".txt"), []byte(code+"\n"), 0o600))
 }
 
 func freePort() (string, error) {

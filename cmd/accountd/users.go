@@ -24,13 +24,23 @@ type accountJSON struct {
 	Disabled bool   `json:"disabled"`
 	// FailedLogins is the consecutive failed logins that throttle or lock
 	// the account; `users unlock` clears them.
-	FailedLogins int       `json:"failed_logins"`
+	FailedLogins int `json:"failed_logins"`
+	// SecondFactor is whether TOTP is on; `users reset-mfa` turns it off.
+	SecondFactor bool      `json:"second_factor"`
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 func toJSON(a store.Account) accountJSON {
-	return accountJSON{ID: a.ID, Username: a.Username, Email: a.Email, Disabled: a.Disabled, FailedLogins: a.Failures.Count, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+	return accountJSON{ID: a.ID, Username: a.Username, Email: a.Email, Disabled: a.Disabled, FailedLogins: a.Failures.Count,
+		SecondFactor: a.SecondFactor, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+}
+
+func secondFactor(a store.Account) string {
+	if a.SecondFactor {
+		return "on (TOTP; 'accountd users reset-mfa' turns it off)"
+	}
+	return "off"
 }
 
 func status(a store.Account) string {
@@ -50,9 +60,9 @@ type sessionJSON struct {
 	Client     string    `json:"client,omitempty"`
 }
 
-// usersCmd: accountd users list|show|sessions|logout|disable|enable|delete|unlock.
+// usersCmd: accountd users list|show|sessions|logout|disable|enable|delete|unlock|reset-mfa.
 func usersCmd(ctx context.Context, args []string) error {
-	const choices = "list, show, sessions, logout, disable, enable, delete or unlock"
+	const choices = "list, show, sessions, logout, disable, enable, delete, unlock or reset-mfa"
 	sub, args, err := subcommand("users", args, choices)
 	if err != nil {
 		return err
@@ -67,7 +77,7 @@ func usersCmd(ctx context.Context, args []string) error {
 	case "show", "sessions":
 		asJSON = fs.Bool("json", false, "print JSON")
 		want = []string{"USERNAME"}
-	case "logout", "disable", "enable", "unlock":
+	case "logout", "disable", "enable", "unlock", "reset-mfa":
 		want = []string{"USERNAME"}
 	case "delete":
 		yes = fs.Bool("yes", false, "do not ask for confirmation")
@@ -125,8 +135,8 @@ func usersCmd(ctx context.Context, args []string) error {
 		if a.Failures.Count > 0 {
 			failures += ", the last at " + a.Failures.LastAt.Format(time.RFC3339) + " ('accountd users unlock' clears them)"
 		}
-		fmt.Printf("username: %s\nid:       %s\nemail:    %s\nstatus:   %s\nfailed logins in a row: %s\ncreated:  %s\nupdated:  %s\n",
-			display(a.Username), display(a.ID), display(a.Email), status(a), failures, a.CreatedAt.Format(time.RFC3339), a.UpdatedAt.Format(time.RFC3339))
+		fmt.Printf("username: %s\nid:       %s\nemail:    %s\nstatus:   %s\nfailed logins in a row: %s\ntwo-factor authentication: %s\ncreated:  %s\nupdated:  %s\n",
+			display(a.Username), display(a.ID), display(a.Email), status(a), failures, secondFactor(a), a.CreatedAt.Format(time.RFC3339), a.UpdatedAt.Format(time.RFC3339))
 	case "sessions":
 		return printSessions(ctx, svc, a, *asJSON)
 	case "logout":
@@ -146,6 +156,15 @@ func usersCmd(ctx context.Context, args []string) error {
 			return err
 		}
 		fmt.Printf("enabled %s\n", a.Username)
+	case "reset-mfa":
+		if !a.SecondFactor {
+			return fmt.Errorf("%s has no second factor on", display(a.Username))
+		}
+		n, err := svc.ResetSecondFactor(ctx, a.ID)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("turned two-factor authentication off for %s; revoked %d sessions\n", display(a.Username), n)
 	case "unlock":
 		n, err := svc.UnlockAccount(ctx, a.ID)
 		if err != nil {

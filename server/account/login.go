@@ -22,7 +22,11 @@ import (
 // across server instances: past ThrottleAfter failures each attempt must
 // wait a growing delay, and at LockAfter the account is locked until an
 // administrator unlocks it (UnlockAccount).
-func (s *Service) Login(ctx context.Context, req protocol.LoginRequest) (*protocol.TokenResult, error) {
+//
+// When the account has a second factor on, a good password does not open
+// a session: the answer is second_factor_required with a challenge that
+// LoginSecondFactor completes.
+func (s *Service) Login(ctx context.Context, req protocol.LoginRequest) (*protocol.LoginResult, error) {
 	if err := protocol.CheckClient(req.Client); err != nil {
 		return nil, NewError(protocol.CodeBadRequest, err.Error())
 	}
@@ -48,7 +52,17 @@ func (s *Service) Login(ctx context.Context, req protocol.LoginRequest) (*protoc
 	if !ok {
 		return nil, s.recordFailure(ctx, at.account, "", unreadable)
 	}
-	return s.openSession(ctx, at.account, req, rehash)
+	if rehash {
+		s.upgradeHash(ctx, at.account.ID, req.Password)
+	}
+	if steps := stepsFor(at.account); len(steps) > 0 {
+		return s.challenge(ctx, at.account, req, steps)
+	}
+	tok, err := s.openSession(ctx, at.account, req.Client, amrOf(), "")
+	if err != nil {
+		return nil, err
+	}
+	return &protocol.LoginResult{TokenResult: tok}, nil
 }
 
 // attempt is one login attempt after admission: the account (zero when
@@ -108,6 +122,16 @@ func (s *Service) recordFailure(ctx context.Context, a store.Account, sessionID 
 		s.log.Error("stored password hash unreadable", "account", a.ID)
 		reason = store.ReasonBadHash
 	}
+	if err := s.countFailure(ctx, a, sessionID, reason); err != nil {
+		return err
+	}
+	return ErrInvalidCredentials
+}
+
+// countFailure counts a failed credential (reason says which) against
+// the account, with its audit event in the same transaction, and audits
+// the lock when this failure reached LockAfter.
+func (s *Service) countFailure(ctx context.Context, a store.Account, sessionID, reason string) error {
 	f, err := s.store.RecordLoginFailure(ctx, s.event(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: reason, AccountID: a.ID, SessionID: sessionID}))
 	if err != nil {
 		return fmt.Errorf("record login failure: %w", err)
@@ -115,32 +139,43 @@ func (s *Service) recordFailure(ctx context.Context, a store.Account, sessionID 
 	if f.Count == s.settings().LockAfter {
 		s.audit(ctx, store.AuthEvent{Type: store.EventLocked, AccountID: a.ID})
 	}
-	return ErrInvalidCredentials
+	return nil
 }
 
-// openSession finishes a login whose password checked out: it upgrades
-// an outdated hash and opens a session, which clears the failure counter
-// (unconditionally: another instance may have counted a failure since the
-// account was read) and writes the login's audit row in one transaction.
-func (s *Service) openSession(ctx context.Context, a store.Account, req protocol.LoginRequest, rehash bool) (*protocol.TokenResult, error) {
-	if rehash {
-		s.upgradeHash(ctx, a.ID, req.Password)
-	}
+// openSession finishes a login whose steps all checked out: it opens a
+// session authenticated by amr, which clears the failure counter
+// (unconditionally: another instance may have counted a failure since
+// the account was read) and writes the login's audit row in one
+// transaction. challenge is the stored id of the challenge the last
+// step answered, used up in the same transaction, or "" for a
+// password-only login; store.ErrNotFound when it was used meanwhile.
+func (s *Service) openSession(ctx context.Context, a store.Account, client string, amr []string, challenge string) (*protocol.TokenResult, error) {
 	sid, err := randomID()
 	if err != nil {
 		return nil, err
 	}
-	e := s.event(ctx, store.AuthEvent{Type: store.EventLogin, AccountID: a.ID, SessionID: sid})
+	reason := ""
+	if len(amr) > 1 {
+		reason = strings.Join(amr, "+")
+	}
+	e := s.event(ctx, store.AuthEvent{Type: store.EventLogin, Reason: reason, AccountID: a.ID, SessionID: sid})
 	sess := store.Session{
 		ID: sid, AccountID: a.ID, CreatedAt: e.At, ExpiresAt: e.At.Add(s.settings().SessionLifetime),
-		LastUsedAt: e.At, Client: req.Client, IP: e.IP,
+		LastUsedAt: e.At, Client: client, IP: e.IP, AMR: amr,
 	}
-	err = s.store.CreateSession(ctx, sess, e)
+	if challenge != "" {
+		err = s.store.CompleteLoginChallenge(ctx, challenge, sess, e)
+	} else {
+		err = s.store.CreateSession(ctx, sess, e)
+	}
 	if errors.Is(err, store.ErrOutcomeUnknown) {
 		err = s.settle(ctx, err, func(ctx context.Context) (bool, error) {
 			got, err := s.store.GetSession(ctx, sess.ID)
 			return err == nil && got.AccountID == a.ID, notFound(err)
 		})
+	}
+	if errors.Is(err, store.ErrNotFound) && challenge != "" {
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create session: %w", err)

@@ -138,7 +138,7 @@ func randomID() (string, error) {
 }
 
 func publicAccount(a store.Account) protocol.Account {
-	return protocol.Account{ID: a.ID, Username: a.Username, Email: a.Email, CreatedAt: a.CreatedAt}
+	return protocol.Account{ID: a.ID, Username: a.Username, Email: a.Email, CreatedAt: a.CreatedAt, SecondFactor: a.SecondFactor}
 }
 
 // stamp returns now in UTC at the store's precision.

@@ -97,7 +97,7 @@ func mustLogin(tb testing.TB, svc *account.Service, username string) *protocol.T
 	if err != nil {
 		tb.Fatalf("login %s: %v", username, err)
 	}
-	return tok
+	return tok.TokenResult
 }
 
 // isCode reports whether err is an *account.Error with code.

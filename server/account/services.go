@@ -35,6 +35,8 @@ var serviceNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,31}$`)
 type Connection struct {
 	mu      sync.Mutex
 	service *ServiceIdentity
+	// id binds the login challenges issued on the connection to it.
+	id string
 }
 
 // ServiceIdentity is the service key a connection presented.
@@ -236,7 +238,7 @@ func adminReason(ctx context.Context) string {
 }
 
 func adminUser(a store.Account) protocol.AdminUser {
-	return protocol.AdminUser{ID: a.ID, Username: a.Username, Email: a.Email, Disabled: a.Disabled, CreatedAt: a.CreatedAt, FailedLogins: a.Failures.Count}
+	return protocol.AdminUser{ID: a.ID, Username: a.Username, Email: a.Email, Disabled: a.Disabled, CreatedAt: a.CreatedAt, FailedLogins: a.Failures.Count, SecondFactor: a.SecondFactor}
 }
 
 // adminFind is requireAdmin and FindAccount, with no such account as

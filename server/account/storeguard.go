@@ -215,3 +215,51 @@ func (g *guardedStore) Ping(ctx context.Context) error {
 
 // Close closes nothing: the store belongs to the caller of New.
 func (g *guardedStore) Close() error { return nil }
+
+func (g *guardedStore) BeginSecondFactor(ctx context.Context, f store.SecondFactor, e store.AuthEvent) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.BeginSecondFactor(ctx, f, e) })
+}
+
+func (g *guardedStore) GetSecondFactor(ctx context.Context, accountID string) (store.SecondFactor, error) {
+	return read(ctx, g, func(ctx context.Context) (store.SecondFactor, error) { return g.s.GetSecondFactor(ctx, accountID) })
+}
+
+func (g *guardedStore) EnableSecondFactor(ctx context.Context, accountID string, sealed []byte, step int64, codeHashes [][]byte, e store.AuthEvent) error {
+	return write0(ctx, g, func(ctx context.Context) error {
+		return g.s.EnableSecondFactor(ctx, accountID, sealed, step, codeHashes, e)
+	})
+}
+
+func (g *guardedStore) DisableSecondFactor(ctx context.Context, accountID string, endSessions bool, keep string, e store.AuthEvent) (int, error) {
+	return write(ctx, g, func(ctx context.Context) (int, error) {
+		return g.s.DisableSecondFactor(ctx, accountID, endSessions, keep, e)
+	})
+}
+
+func (g *guardedStore) UseTOTPStep(ctx context.Context, accountID string, step int64) (bool, error) {
+	return write(ctx, g, func(ctx context.Context) (bool, error) { return g.s.UseTOTPStep(ctx, accountID, step) })
+}
+
+func (g *guardedStore) UseRecoveryCode(ctx context.Context, accountID string, codeHash []byte, e store.AuthEvent) (bool, error) {
+	return write(ctx, g, func(ctx context.Context) (bool, error) { return g.s.UseRecoveryCode(ctx, accountID, codeHash, e) })
+}
+
+func (g *guardedStore) ReplaceRecoveryCodes(ctx context.Context, accountID string, codeHashes [][]byte, e store.AuthEvent) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.ReplaceRecoveryCodes(ctx, accountID, codeHashes, e) })
+}
+
+func (g *guardedStore) CreateLoginChallenge(ctx context.Context, c store.LoginChallenge) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.CreateLoginChallenge(ctx, c) })
+}
+
+func (g *guardedStore) GetLoginChallenge(ctx context.Context, id string) (store.LoginChallenge, error) {
+	return read(ctx, g, func(ctx context.Context) (store.LoginChallenge, error) { return g.s.GetLoginChallenge(ctx, id) })
+}
+
+func (g *guardedStore) ClaimChallengeAttempt(ctx context.Context, id string, now time.Time, maxAttempts int) (bool, error) {
+	return write(ctx, g, func(ctx context.Context) (bool, error) { return g.s.ClaimChallengeAttempt(ctx, id, now, maxAttempts) })
+}
+
+func (g *guardedStore) CompleteLoginChallenge(ctx context.Context, id string, s store.Session, e store.AuthEvent) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.CompleteLoginChallenge(ctx, id, s, e) })
+}

@@ -202,6 +202,39 @@ func (h *hangingStore) ListServiceKeys(ctx context.Context) ([]store.ServiceKey,
 func (h *hangingStore) DeleteServiceKey(ctx context.Context, _ string, _ store.AuthEvent) error {
 	return h.hang(ctx, "DeleteServiceKey")
 }
+func (h *hangingStore) BeginSecondFactor(ctx context.Context, _ store.SecondFactor, _ store.AuthEvent) error {
+	return h.hang(ctx, "BeginSecondFactor")
+}
+func (h *hangingStore) GetSecondFactor(ctx context.Context, _ string) (store.SecondFactor, error) {
+	return store.SecondFactor{}, h.hang(ctx, "GetSecondFactor")
+}
+func (h *hangingStore) EnableSecondFactor(ctx context.Context, _ string, _ []byte, _ int64, _ [][]byte, _ store.AuthEvent) error {
+	return h.hang(ctx, "EnableSecondFactor")
+}
+func (h *hangingStore) DisableSecondFactor(ctx context.Context, _ string, _ bool, _ string, _ store.AuthEvent) (int, error) {
+	return 0, h.hang(ctx, "DisableSecondFactor")
+}
+func (h *hangingStore) UseTOTPStep(ctx context.Context, _ string, _ int64) (bool, error) {
+	return false, h.hang(ctx, "UseTOTPStep")
+}
+func (h *hangingStore) UseRecoveryCode(ctx context.Context, _ string, _ []byte, _ store.AuthEvent) (bool, error) {
+	return false, h.hang(ctx, "UseRecoveryCode")
+}
+func (h *hangingStore) ReplaceRecoveryCodes(ctx context.Context, _ string, _ [][]byte, _ store.AuthEvent) error {
+	return h.hang(ctx, "ReplaceRecoveryCodes")
+}
+func (h *hangingStore) CreateLoginChallenge(ctx context.Context, _ store.LoginChallenge) error {
+	return h.hang(ctx, "CreateLoginChallenge")
+}
+func (h *hangingStore) GetLoginChallenge(ctx context.Context, _ string) (store.LoginChallenge, error) {
+	return store.LoginChallenge{}, h.hang(ctx, "GetLoginChallenge")
+}
+func (h *hangingStore) ClaimChallengeAttempt(ctx context.Context, _ string, _ time.Time, _ int) (bool, error) {
+	return false, h.hang(ctx, "ClaimChallengeAttempt")
+}
+func (h *hangingStore) CompleteLoginChallenge(ctx context.Context, _ string, _ store.Session, _ store.AuthEvent) error {
+	return h.hang(ctx, "CompleteLoginChallenge")
+}
 func (h *hangingStore) Ping(ctx context.Context) error { return h.hang(ctx, "Ping") }
 func (h *hangingStore) Close() error                   { return nil }
 

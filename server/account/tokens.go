@@ -23,6 +23,23 @@ type Claims struct {
 	jwt.RegisteredClaims
 	// SessionID is the "sid" claim: the session behind the token.
 	SessionID string `json:"sid"`
+	// AMR and AAL say how the session's login was authenticated (RFC
+	// 8176 method references; the NIST SP 800-63B level they make).
+	AMR []string `json:"amr,omitempty"`
+	AAL int      `json:"aal,omitempty"`
+}
+
+// sessionAMR is how a session was authenticated, and the assurance level
+// that makes: 2 with a second factor, else 1.
+func sessionAMR(sess store.Session) ([]string, int) {
+	amr := sess.AMR
+	if len(amr) == 0 {
+		amr = []string{"pwd"}
+	}
+	if len(amr) > 1 {
+		return amr, 2
+	}
+	return amr, 1
 }
 
 // maxTokenLength bounds a token before any parsing.
@@ -54,6 +71,7 @@ func (s *Service) issue(a store.Account, sess store.Session) (*protocol.TokenRes
 		},
 		SessionID: sess.ID,
 	}
+	c.AMR, c.AAL = sessionAMR(sess)
 	if s.cfg.Audience != "" {
 		c.Audience = jwt.ClaimStrings{s.cfg.Audience}
 	}
@@ -183,9 +201,11 @@ func (s *Service) Authenticate(ctx context.Context, req protocol.TokenRequest) (
 	if err != nil {
 		return nil, err
 	}
+	amr, aal := sessionAMR(sess)
 	return &protocol.AuthenticateResult{
 		Account: publicAccount(a),
 		Session: protocol.SessionInfo{ID: sess.ID, CreatedAt: sess.CreatedAt, ExpiresAt: sess.ExpiresAt},
+		AMR:     amr, AAL: aal,
 	}, nil
 }
 

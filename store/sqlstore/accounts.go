@@ -13,7 +13,7 @@ const accountColumns = `id, username, email, password_hash, disabled, created_at
 
 // accountSelectColumns adds the failed-login counter and the pending
 // email, which CreateAccount leaves at their defaults.
-const accountSelectColumns = accountColumns + `, failed_logins, last_failed_login_at, pending_email`
+const accountSelectColumns = accountColumns + `, failed_logins, last_failed_login_at, pending_email, second_factor`
 
 // CreateAccount implements store.Store.
 func (db *DB) CreateAccount(ctx context.Context, a store.Account, e store.AuthEvent) error {
@@ -236,7 +236,7 @@ func scanAccount(row rowScanner) (store.Account, error) {
 	)
 	err := row.Scan(&a.ID, &a.Username, &email, &a.PasswordHash, &a.Disabled,
 		timeColumn{&a.CreatedAt}, timeColumn{&a.UpdatedAt}, &a.SignupKey,
-		&a.Failures.Count, timeColumn{&a.Failures.LastAt}, &pending)
+		&a.Failures.Count, timeColumn{&a.Failures.LastAt}, &pending, &a.SecondFactor)
 	if err != nil {
 		return store.Account{}, err
 	}

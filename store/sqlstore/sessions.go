@@ -10,48 +10,93 @@ import (
 	"github.com/accountd/accountd/store"
 )
 
-const sessionColumns = `id, account_id, created_at, expires_at, revoked_at, last_used_at, client, ip`
+const sessionColumns = `id, account_id, created_at, expires_at, revoked_at, last_used_at, client, ip, amr`
 
 // sessionDest returns the scan destinations of sessionColumns for s.
 func sessionDest(s *store.Session) []any {
 	return []any{&s.ID, &s.AccountID, timeColumn{&s.CreatedAt}, timeColumn{&s.ExpiresAt},
-		timeColumn{&s.RevokedAt}, timeColumn{&s.LastUsedAt}, &s.Client, &s.IP}
+		timeColumn{&s.RevokedAt}, timeColumn{&s.LastUsedAt}, &s.Client, &s.IP, amrColumn{&s.AMR}}
+}
+
+// amrColumn scans the space-separated amr column into a list.
+type amrColumn struct{ amr *[]string }
+
+func (c amrColumn) Scan(src any) error {
+	var v string
+	switch x := src.(type) {
+	case string:
+		v = x
+	case []byte:
+		v = string(x)
+	default:
+		return fmt.Errorf("sqlstore: amr column of type %T", src)
+	}
+	*c.amr = strings.Fields(v)
+	return nil
 }
 
 // Column bounds of sessions (see the migrations).
-const maxSessionIP = 64
+const (
+	maxSessionIP  = 64
+	maxSessionAMR = 32
+)
 
 // CreateSession implements store.Store.
 func (db *DB) CreateSession(ctx context.Context, s store.Session, e store.AuthEvent) error {
 	const op = "create session"
+	if err := db.checkSession(op, s); err != nil {
+		return err
+	}
+	if err := db.checkOptionalEvent(op, e); err != nil {
+		return err
+	}
+	err := db.write.transact(ctx, func(tx *sql.Tx) error { return db.insertSession(ctx, tx, s, e) })
+	if err != nil && db.dialect.isForeignKeyViolation(err) {
+		return store.ErrNotFound // the account went away meanwhile
+	}
+	return db.translateGet(op, err)
+}
+
+// checkSession refuses a session the schema would not hold as given.
+func (db *DB) checkSession(op string, s store.Session) error {
 	if err := checkTimes(op, namedTime{"CreatedAt", s.CreatedAt}, namedTime{"ExpiresAt", s.ExpiresAt}); err != nil {
 		return err
 	}
 	if len(s.Client) > store.MaxSessionClient || len(s.IP) > maxSessionIP {
 		return fmt.Errorf("sqlstore: %s: client longer than %d bytes or ip longer than %d", op, store.MaxSessionClient, maxSessionIP)
 	}
-	if err := db.checkOptionalEvent(op, e); err != nil {
+	// The column holds the list joined by spaces.
+	for _, m := range s.AMR {
+		if m == "" || strings.ContainsAny(m, " \t\r\n") {
+			return fmt.Errorf("sqlstore: %s: amr member %q is empty or holds a space", op, m)
+		}
+	}
+	if amr := strings.Join(s.AMR, " "); len(amr) > maxSessionAMR {
+		return fmt.Errorf("sqlstore: %s: amr longer than %d bytes", op, maxSessionAMR)
+	}
+	return nil
+}
+
+// insertSession opens a session inside a transaction: it clears the
+// account's failed-login counter, inserts s and appends e when set.
+func (db *DB) insertSession(ctx context.Context, tx *sql.Tx, s store.Session, e store.AuthEvent) error {
+	res, err := tx.ExecContext(ctx,
+		`UPDATE accounts SET failed_logins = 0, last_failed_login_at = NULL WHERE id = ?`, s.AccountID)
+	if err := checkAffected(res, err); err != nil {
+		return err // no such account
+	}
+	amr := strings.Join(s.AMR, " ")
+	if amr == "" {
+		amr = "pwd"
+	}
+	_, err = tx.ExecContext(ctx,
+		`INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		s.ID, s.AccountID, timeArg(db.dialect, s.CreatedAt), timeArg(db.dialect, s.ExpiresAt),
+		optionalTimeArg(db.dialect, s.RevokedAt), optionalTimeArg(db.dialect, s.LastUsedAt), s.Client, s.IP, amr)
+	if err != nil {
 		return err
 	}
-	err := db.write.transact(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx,
-			`UPDATE accounts SET failed_logins = 0, last_failed_login_at = NULL WHERE id = ?`, s.AccountID)
-		if err := checkAffected(res, err); err != nil {
-			return err // no such account
-		}
-		_, err = tx.ExecContext(ctx,
-			`INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-			s.ID, s.AccountID, timeArg(db.dialect, s.CreatedAt), timeArg(db.dialect, s.ExpiresAt),
-			optionalTimeArg(db.dialect, s.RevokedAt), optionalTimeArg(db.dialect, s.LastUsedAt), s.Client, s.IP)
-		if err != nil {
-			return err
-		}
-		return db.insertOptionalEvent(ctx, tx, e)
-	})
-	if err != nil && db.dialect.isForeignKeyViolation(err) {
-		return store.ErrNotFound // the account went away meanwhile
-	}
-	return db.translateGet(op, err)
+	return db.insertOptionalEvent(ctx, tx, e)
 }
 
 // GetSession implements store.Store.

@@ -77,6 +77,9 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"PruneSessions", testPruneSessions},
 		{"ServiceKeys", testServiceKeys},
 		{"ServiceKeyInvalid", testServiceKeyInvalid},
+		{"SecondFactor", testSecondFactor},
+		{"ConcurrentSecondFactorUse", testConcurrentSecondFactorUse},
+		{"LoginChallenge", testLoginChallenge},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -130,6 +133,7 @@ func newSession(accountID string) store.Session {
 		AccountID: accountID,
 		CreatedAt: t0,
 		ExpiresAt: t0.Add(24 * time.Hour),
+		AMR:       []string{"pwd"},
 	}
 }
 

@@ -27,7 +27,10 @@ function describe(e, { reauth = false, unknown } = {}) {
     const wait = e.retryAfterMs ? ` Try again in ${Math.ceil(e.retryAfterMs / 1000)} s.` : '';
     switch (e.code) {
       case 'invalid_credentials':
+        if (e.message === 'wrong code') return 'Wrong code. Type the code the app shows now, or an unused recovery code.';
         return reauth ? 'Wrong password.' : 'Wrong username or password.';
+      case 'challenge_expired':
+        return 'This login has expired; please log in again.';
       case 'not_found':
         return 'That session is not one of yours; it may have ended already.';
       case 'outcome_unknown':
@@ -300,8 +303,51 @@ if (client) {
     busy([$('login-submit')], async () => {
       const r = await client.login({ username, password, client: 'accountd console' });
       $('login-password').value = '';
+      if (r.second_factor_required) {
+        // The password was right; the login needs the second factor.
+        $('login-form').hidden = true;
+        $('code-form').hidden = false;
+        say('Enter the code from your authenticator app.');
+        $('login-code').focus();
+        return;
+      }
       say(`Logged in as ${r.account.username}.`);
       $('whoami').focus();
+    });
+  });
+
+  const endCodeStep = () => {
+    $('code-form').reset();
+    $('code-form').hidden = true;
+    $('login-form').hidden = false;
+  };
+
+  $('code-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const code = $('login-code').value.trim();
+    if (!code) {
+      say('Enter the code.', 'error');
+      $('login-code').focus();
+      return;
+    }
+    // Six digits come from the app; anything else is a recovery code.
+    const answer = /^[0-9]{6}$/.test(code) ? { code } : { recoveryCode: code };
+    busy([$('code-submit')], async () => {
+      try {
+        const r = await client.loginSecondFactor(answer);
+        endCodeStep();
+        say(`Logged in as ${r.account.username}.`);
+        $('whoami').focus();
+      } catch (e) {
+        $('login-code').value = '';
+        if (!client.pendingSecondFactor) {
+          endCodeStep();
+          $('login-password').focus();
+        } else {
+          $('login-code').focus();
+        }
+        throw e;
+      }
     });
   });
 

@@ -474,6 +474,64 @@ try {
     await con.evaluate(() => window.devices.forEach((d) => d.close()));
     await con.close();
   });
+
+  await step('the console: a login with two-factor authentication asks for the code', async () => {
+    const con = await context.newPage();
+    await con.setViewportSize({ width: 360, height: 780 });
+    await con.goto(env('CONSOLE_URL'));
+    await con.getByRole('heading', { name: 'Log in' }).waitFor();
+    const name = `tfa${Date.now() % 1e6}`;
+    const pw = `the two-factor passphrase of ${name}`;
+    // The server's clock is stopped at CONSOLE_NOW: the codes are the app's at that time.
+    const now = Number(env('CONSOLE_NOW'));
+    const codes = await con.evaluate(async ({ name, pw, now }) => {
+      const { AccountdClient } = await import('./sdk/index.js');
+      const totp = async (secret, t) => {
+        const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+        let bits = '';
+        for (const ch of secret) bits += alphabet.indexOf(ch).toString(2).padStart(5, '0');
+        const raw = new Uint8Array(Math.floor(bits.length / 8)).map((_, i) => parseInt(bits.slice(i * 8, i * 8 + 8), 2));
+        const key = await crypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-1' }, false, ['sign']);
+        const msg = new Uint8Array(8);
+        new DataView(msg.buffer).setBigUint64(0, BigInt(Math.floor(t / 30)));
+        const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, msg));
+        const off = mac[19] & 15;
+        const v = (((mac[off] & 0x7f) << 24) | (mac[off + 1] << 16) | (mac[off + 2] << 8) | mac[off + 3]) % 1e6;
+        return String(v).padStart(6, '0');
+      };
+      const fp = document.querySelector('meta[name="accountd-fingerprint"]').content;
+      const c = new AccountdClient({ fingerprint: fp, syncTabs: false, autoRefresh: false });
+      await c.signup({ username: name, password: pw });
+      await c.login({ username: name, password: pw });
+      const { secret } = await c.totpBegin({ password: pw });
+      await c.totpConfirm({ code: await totp(secret, now) });
+      const valid = [await totp(secret, now - 30), await totp(secret, now), await totp(secret, now + 30)];
+      c.close();
+      // The next step's code: later than the one that confirmed, and within the skew.
+      return { next: valid[2], wrong: ['000000', '111111', '222222'].find((w) => !valid.includes(w)) };
+    }, { name, pw, now });
+
+    await con.locator('#login-username').fill(name);
+    await con.locator('#login-password').fill(pw);
+    await con.getByRole('button', { name: 'Log in' }).click();
+    await con.getByRole('heading', { name: 'Two-factor code' }).waitFor();
+    assert.equal(await con.evaluate(() => document.activeElement.id), 'login-code');
+    assert.equal(await con.locator('#login-form').isVisible(), false);
+    await con.locator('#login-code').fill(codes.wrong);
+    await con.locator('#login-code').press('Enter');
+    await con.locator('#status').filter({ hasText: 'Wrong code.' }).waitFor();
+    await con.locator('#login-code').fill(codes.next);
+    await con.getByRole('button', { name: 'Continue' }).click();
+    await con.getByRole('heading', { name: `Signed in as ${name}` }).waitFor();
+    assert.match(await con.locator('#status').textContent(), new RegExp(`Logged in as ${name}`));
+    assert.equal(await con.locator('#code-form').isVisible(), false);
+    await con.getByRole('button', { name: 'Who am I' }).click();
+    await con.locator('#status').filter({ hasText: `You are ${name}` }).waitFor();
+    await con.screenshot({ path: join(env('SCREENSHOT_DIR'), 'console-two-factor.png'), fullPage: true });
+    await con.getByRole('button', { name: 'Log out', exact: true }).click();
+    await con.locator('#status').filter({ hasText: 'Logged out.' }).waitFor();
+    await con.close();
+  });
 } finally {
   rl.close();
   await context.close();

@@ -34,6 +34,7 @@ export class AccountdClient {
   #storage = null;
   #storageKey;
   #closed = false;
+  #challenge = null; // the pending second_factor_required of the last login
 
   /**
    * @param {object} options see index.d.ts (ClientOptions)
@@ -123,8 +124,84 @@ export class AccountdClient {
     const body = { username, password };
     if (client) body.client = client;
     const result = await this.#call('login', body);
+    if (result.second_factor_required) {
+      // No session yet: loginSecondFactor completes the login, on this
+      // connection (the server binds the challenge to it).
+      this.#challenge = result.second_factor_required;
+      return result;
+    }
+    this.#challenge = null;
     this.#setSession(sessionOf(result), 'SIGNED_IN', true);
     return result;
+  }
+
+  /**
+   * The second_factor_required answer of the last login ({challenge,
+   * methods, expires_at}) while it awaits loginSecondFactor, or null.
+   */
+  get pendingSecondFactor() {
+    return this.#challenge ? structuredClone(this.#challenge) : null;
+  }
+
+  /**
+   * Completes a login that answered second_factor_required with a code
+   * from the authenticator app or a recovery code (exactly one); the
+   * session becomes the signed-in session (event SIGNED_IN). A wrong code
+   * is invalid_credentials (try again: the challenge takes 5 answers);
+   * challenge_expired means log in again. Never sent twice: the challenge
+   * belongs to the connection the login used.
+   */
+  async loginSecondFactor({ code, recoveryCode, challenge } = {}) {
+    const c = challenge ?? this.#challenge?.challenge;
+    if (!c) throw new AccountdError('no_challenge', 'accountd: no login awaits a second factor: log in first');
+    const body = { challenge: c };
+    if (code) body.code = code;
+    if (recoveryCode) body.recovery_code = recoveryCode;
+    let result;
+    try {
+      result = await this.#call('login_second_factor', body, false);
+    } catch (e) {
+      if (e.code === 'challenge_expired' && this.#challenge?.challenge === c) this.#challenge = null;
+      throw e;
+    }
+    if (this.#challenge?.challenge === c) this.#challenge = null;
+    this.#setSession(sessionOf(result), 'SIGNED_IN', true);
+    return result;
+  }
+
+  /**
+   * Starts turning on two-factor authentication for the signed-in
+   * account (the password is checked again): resolves with {secret, uri},
+   * the base32 secret and the otpauth:// URI to show as a QR code. Nothing
+   * changes until totpConfirm.
+   */
+  totpBegin({ password } = {}) {
+    return this.#withToken('totp_begin', { password });
+  }
+
+  /**
+   * Turns two-factor authentication on with a code from the app; resolves
+   * with {recovery_codes}: show them to the user this once. Never sent
+   * twice.
+   */
+  totpConfirm({ code } = {}) {
+    return this.#withToken('totp_confirm', { code });
+  }
+
+  /**
+   * Turns two-factor authentication off: the password and a current code
+   * (or a recovery code). Never sent twice.
+   */
+  totpDisable({ password, code } = {}) {
+    return this.#withToken('totp_disable', { password, code });
+  }
+
+  /**
+   * Replaces the recovery codes (the old ones stop working): the password
+   * and a current code. Resolves with {recovery_codes}. Never sent twice.
+   */
+  regenerateRecoveryCodes({ password, code } = {}) {
+    return this.#withToken('recovery_codes_regenerate', { password, code });
   }
 
   /**

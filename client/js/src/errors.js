@@ -16,6 +16,8 @@ export const SERVER_CODES = Object.freeze([
   'unavailable',
   'outcome_unknown',
   'internal',
+  'forbidden',
+  'challenge_expired',
 ]);
 
 /** Base class of every error the SDK throws. */

@@ -21,7 +21,9 @@ export type ServerCode =
   | 'busy'
   | 'unavailable'
   | 'outcome_unknown'
-  | 'internal';
+  | 'internal'
+  | 'forbidden'
+  | 'challenge_expired';
 
 /** A Storage-like object (localStorage and sessionStorage are ones). */
 export interface SessionStore {
@@ -95,6 +97,34 @@ export interface SignupResult {
 export interface AuthenticateResult {
   account: Account;
   session: SessionInfo;
+  /** How the session's login was authenticated (RFC 8176): ["pwd"], or ["pwd", "otp"] with a second factor. */
+  amr: string[];
+  /** The NIST SP 800-63B assurance level that makes: 1, or 2 with a second factor. */
+  aal: number;
+  [member: string]: unknown;
+}
+
+/** login's answer when the account has a second factor on: no session yet (SPEC.md §5.4.3). */
+export interface SecondFactorRequired {
+  /** Single-use, bound to this connection, dies after 5 answers or at expires_at. */
+  challenge: string;
+  /** "totp" (a code from the app) and "recovery_code"; ignore methods you do not know. */
+  methods: string[];
+  expires_at: string;
+  [member: string]: unknown;
+}
+
+/** The result of login: a session, or only second_factor_required. */
+export type LoginResult =
+  | (Session & { second_factor_required?: undefined; [member: string]: unknown })
+  | { second_factor_required: SecondFactorRequired; token?: undefined; [member: string]: unknown };
+
+/** A new TOTP secret, pending until totpConfirm. */
+export interface TOTPEnrolment {
+  /** Base32, for typing into an authenticator app. */
+  secret: string;
+  /** The otpauth:// URI, for a QR code. */
+  uri: string;
   [member: string]: unknown;
 }
 
@@ -151,7 +181,20 @@ export class AccountdClient {
    */
   signup(body: { username: string; password?: string; email?: string; idempotencyKey?: string }): Promise<SignupResult>;
   /** client: shown to the account's owner in sessions(); at most 64 printable ASCII characters. */
-  login(body: { username: string; password: string; client?: string }): Promise<Session & Record<string, unknown>>;
+  /** With a second factor on, resolves with only second_factor_required and signs nothing in: call loginSecondFactor. */
+  login(body: { username: string; password: string; client?: string }): Promise<LoginResult>;
+  /** The second_factor_required of the last login while it awaits loginSecondFactor, or null. */
+  readonly pendingSecondFactor: SecondFactorRequired | null;
+  /** Completes the login with exactly one of code and recoveryCode (SIGNED_IN). Never sent twice. */
+  loginSecondFactor(body: { code?: string; recoveryCode?: string; challenge?: string }): Promise<Session & Record<string, unknown>>;
+  /** The password is checked again; nothing changes until totpConfirm. */
+  totpBegin(body: { password: string }): Promise<TOTPEnrolment>;
+  /** Turns TOTP on; the recovery codes are shown this once. Never sent twice. */
+  totpConfirm(body: { code: string }): Promise<{ recovery_codes: string[]; [member: string]: unknown }>;
+  /** The password and a current code (or a recovery code). Never sent twice. */
+  totpDisable(body: { password: string; code: string }): Promise<{ enabled: false; [member: string]: unknown }>;
+  /** The password and a current code; the old recovery codes stop working. Never sent twice. */
+  regenerateRecoveryCodes(body: { password: string; code: string }): Promise<{ recovery_codes: string[]; [member: string]: unknown }>;
   authenticate(token?: string): Promise<AuthenticateResult>;
   refresh(): Promise<Session & Record<string, unknown>>;
   updateToken(minValidityMs?: number): Promise<Session | null>;

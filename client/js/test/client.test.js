@@ -550,3 +550,63 @@ test('a change in one tab reaches the other: USER_UPDATED and SIGNED_OUT over th
   a.close();
   b.close();
 });
+
+test('a login that needs a second factor signs in only after loginSecondFactor, on the same connection', async () => {
+  const challenge = { challenge: 'c'.repeat(43), methods: ['totp', 'recovery_code'], expires_at: '2026-01-02T03:09:05Z' };
+  const bodies = [];
+  const srv = fakeServer((req, sock) => {
+    bodies.push({ op: req.op, body: req.body, sock });
+    if (req.op === 'login') return { result: { second_factor_required: challenge } };
+    if (req.op === 'login_second_factor' && req.body.code === '000000') return { error: { code: 'invalid_credentials', message: 'wrong code' } };
+    if (req.op === 'login_second_factor' && req.body.code === '999999') return { error: { code: 'challenge_expired', message: 'log in again' } };
+    if (req.op === 'login_second_factor') return { result: tokenResult(1) };
+    return { result: { recovery_codes: ['abcd-efgh-ijkm-nopq'] } };
+  });
+  const c = client(srv);
+  const events = [];
+  c.onAuthStateChange((e) => events.push(e));
+  await assert.rejects(c.loginSecondFactor({ code: '123456' }), (e) => e.code === 'no_challenge');
+  const r = await c.login({ username: 'alice', password: 'pw' });
+  assert.deepEqual(r.second_factor_required, challenge);
+  assert.equal(c.session, null);
+  assert.deepEqual(c.pendingSecondFactor, challenge);
+  await assert.rejects(c.loginSecondFactor({ code: '000000' }), (e) => e instanceof ServerError && e.code === 'invalid_credentials');
+  assert.deepEqual(c.pendingSecondFactor, challenge, 'a wrong code keeps the challenge for another try');
+  const s = await c.loginSecondFactor({ recoveryCode: 'abcd efgh ijkm nopq' });
+  assert.equal(s.token, 't1.x.y');
+  assert.equal(c.session.token, 't1.x.y');
+  assert.equal(c.pendingSecondFactor, null);
+  assert.deepEqual(events, ['INITIAL_SESSION', 'SIGNED_IN']);
+  const answers = bodies.filter((b) => b.op === 'login_second_factor');
+  assert.deepEqual(answers.map((b) => b.body), [
+    { challenge: challenge.challenge, code: '000000' },
+    { challenge: challenge.challenge, recovery_code: 'abcd efgh ijkm nopq' },
+  ]);
+  assert.ok(answers.every((b) => b.sock === bodies[0].sock), 'the answers went on the login\'s connection');
+
+  // challenge_expired forgets the challenge.
+  await c.login({ username: 'alice', password: 'pw' });
+  await assert.rejects(c.loginSecondFactor({ code: '999999' }), (e) => e.code === 'challenge_expired');
+  assert.equal(c.pendingSecondFactor, null);
+
+  // The enrolment calls carry the session's token.
+  await c.totpConfirm({ code: '123456' });
+  await c.regenerateRecoveryCodes({ password: 'pw', code: 'abcd-efgh-ijkm-nopq' });
+  assert.deepEqual(bodies.slice(-2).map((b) => [b.op, b.body]), [
+    ['totp_confirm', { token: 't1.x.y', code: '123456' }],
+    ['recovery_codes_regenerate', { token: 't1.x.y', password: 'pw', code: 'abcd-efgh-ijkm-nopq' }],
+  ]);
+  c.close();
+});
+
+test('a dropped connection under loginSecondFactor is not repeated', async () => {
+  const srv = fakeServer((req) => {
+    if (req.op === 'login') return { result: { second_factor_required: { challenge: 'x', methods: ['totp'], expires_at: '' } } };
+    return 'drop';
+  });
+  const c = client(srv);
+  await c.login({ username: 'alice', password: 'pw' });
+  await assert.rejects(c.loginSecondFactor({ code: '123456' }), (e) => e instanceof ConnectionError);
+  assert.deepEqual(srv.requests, ['login', 'login_second_factor']);
+  c.close();
+});

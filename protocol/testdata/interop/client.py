@@ -8,7 +8,9 @@ the WebSocket framing (RFC 6455) is written here over a plain socket.
         check the committed test vectors (SPEC.md section 9)
     client.py run --server HOST:PORT --known FILE [--trust-on-first-use]
         handshake with a live server, pin its identity key in FILE, and run
-        every operation, the error replies, and a tampered packet
+        every operation (the second factor included: TOTP codes are
+        computed here from RFC 6238), the error replies, and a tampered
+        packet
 
 Exit status: 0 all checks passed, 1 a check failed, 3 connection or trust
 failure (an identity key other than the pinned one, or a server_key whose
@@ -18,12 +20,14 @@ signature does not verify under it).
 import argparse
 import base64
 import hashlib
+import hmac
 import json
 import os
 import secrets
 import socket
 import struct
 import sys
+import time
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -548,6 +552,7 @@ def run(args):
     expect_error(conn.call("refresh", {"token": fresh.get("token", "")}), "invalid_token", "refresh after logout")
 
     self_service(conn, username, password, acct.get("id"))
+    second_factor(conn, args, client_key)
 
     # SPEC §5.4.2: without service_auth, no client_ip and no admin operation.
     expect_error(conn.call("authenticate", {"token": token}, client_ip="198.51.100.7"), "forbidden", "client_ip without service_auth")
@@ -678,6 +683,97 @@ def self_service(conn, username, password, account_id):
     check(other.get("account", {}).get("id") is not None, "the other account was untouched")
 
 
+def totp(secret_b32, at):
+    """RFC 6238 with SPEC §5.4.3's parameters: HMAC-SHA-1, 6 digits, 30 s."""
+    key = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
+    mac = hmac.new(key, struct.pack(">Q", int(at) // 30), hashlib.sha1).digest()
+    off = mac[-1] & 0x0F
+    value = struct.unpack(">I", mac[off:off + 4])[0] & 0x7FFFFFFF
+    return f"{value % 1000000:06d}"
+
+
+def second_factor(conn, args, client_key):
+    """SPEC §5.4.3: enrol, log in with a code and with a recovery code,
+    the refusals, new recovery codes, and turning it off."""
+    username = "pymfa" + secrets.token_hex(4)
+    password = "a second factor from python " + secrets.token_hex(4)
+    conn.call("signup", {"username": username, "password": password})
+    token = conn.call("login", {"username": username, "password": password}).get("result", {}).get("token", "")
+    expect_error(conn.call("totp_begin", {"token": token, "password": password + "!"}), "invalid_credentials", "totp_begin with a wrong password")
+    begun = conn.call("totp_begin", {"token": token, "password": password}).get("result", {})
+    secret, uri = begun.get("secret", ""), begun.get("uri", "")
+    check(len(secret) == 32 and uri.startswith("otpauth://totp/") and "secret=" + secret in uri
+          and "issuer=" in uri and "digits=6" in uri and "period=30" in uri and "algorithm=SHA1" in uri, "totp_begin")
+    now = time.time()
+    wrong = next(c for c in ("000000", "111111", "222222") if c not in {totp(secret, now + d) for d in (-30, 0, 30)})
+    expect_error(conn.call("totp_confirm", {"token": token, "code": wrong}), "invalid_credentials", "totp_confirm with a wrong code")
+    codes = conn.call("totp_confirm", {"token": token, "code": totp(secret, now)}).get("result", {}).get("recovery_codes", [])
+    shape = all(len(c) == 19 and c.count("-") == 3 and all(ch in "abcdefghijklmnopqrstuvwxyz234567-" for ch in c) for c in codes)
+    check(len(codes) == 10 and len(set(codes)) == 10 and shape, "totp_confirm")
+
+    r = conn.call("login", {"username": username, "password": password}).get("result", {})
+    sf = r.get("second_factor_required", {})
+    check("token" not in r and len(sf.get("challenge", "")) == 43 and sf.get("methods") == ["totp", "recovery_code"],
+          "login answers second_factor_required")
+    challenge = sf.get("challenge", "")
+    expect_error(conn.call("login_second_factor", {"challenge": challenge, "code": "123456", "recovery_code": codes[0]}),
+                 "bad_request", "login_second_factor with both a code and a recovery code")
+    # The next step's code: later than the one that confirmed, whatever
+    # the clock did meanwhile, and inside the allowed skew.
+    code = totp(secret, time.time() + 30)
+    done = conn.call("login_second_factor", {"challenge": challenge, "code": code}).get("result", {})
+    check(done.get("token", "").count(".") == 2, "login_second_factor with a code")
+    who = conn.call("authenticate", {"token": done.get("token", "")}).get("result", {})
+    check(who.get("amr") == ["pwd", "otp"] and who.get("aal") == 2, "authenticate says amr pwd+otp, aal 2")
+    seg = done.get("token", "..").split(".")[1]
+    payload = json.loads(base64.urlsafe_b64decode(seg + "=" * (-len(seg) % 4)))
+    check(payload.get("amr") == ["pwd", "otp"] and payload.get("aal") == 2, "the token's amr and aal claims")
+    expect_error(conn.call("login_second_factor", {"challenge": challenge, "code": code}), "challenge_expired", "a used challenge")
+
+    challenge = conn.call("login", {"username": username, "password": password}).get("result", {}).get("second_factor_required", {}).get("challenge", "")
+    expect_error(conn.call("login_second_factor", {"challenge": challenge, "code": code}), "invalid_credentials", "the same code twice")
+    other = Connection(args.server, args.known, False, client_key)
+    expect_error(other.call("login_second_factor", {"challenge": challenge, "recovery_code": codes[0]}), "challenge_expired",
+                 "a challenge answered on another connection")
+    other.ws.close()
+    expect_error(conn.call("login_second_factor", {"challenge": challenge, "recovery_code": codes[0].replace("-", "_")}),
+                 "invalid_credentials", "a recovery code with underscores")
+    spaced = codes[0].replace("-", " ").upper()
+    rec = conn.call("login_second_factor", {"challenge": challenge, "recovery_code": spaced}).get("result", {})
+    check(rec.get("token", "").count(".") == 2, "login_second_factor with a recovery code, spaced and upper-case")
+    challenge = conn.call("login", {"username": username, "password": password}).get("result", {}).get("second_factor_required", {}).get("challenge", "")
+    expect_error(conn.call("login_second_factor", {"challenge": challenge, "recovery_code": codes[0]}), "invalid_credentials",
+                 "a recovery code twice")
+
+    token = rec.get("token", "")
+    expect_error(conn.call("recovery_codes_regenerate", {"token": token, "password": password, "code": wrong}),
+                 "invalid_credentials", "recovery_codes_regenerate with a wrong code")
+    fresh = conn.call("recovery_codes_regenerate", {"token": token, "password": password, "code": codes[1]}).get("result", {}).get("recovery_codes", [])
+    check(len(fresh) == 10 and not set(fresh) & set(codes), "recovery_codes_regenerate")
+    expect_error(conn.call("totp_disable", {"token": token, "password": password + "!", "code": fresh[0]}),
+                 "invalid_credentials", "totp_disable with a wrong password")
+    expect_error(conn.call("totp_disable", {"token": token, "password": password, "code": codes[2]}),
+                 "invalid_credentials", "totp_disable with a replaced recovery code")
+    off = conn.call("totp_disable", {"token": token, "password": password, "code": fresh[0]}).get("result", {})
+    check(off.get("enabled") is False, "totp_disable")
+    again = conn.call("login", {"username": username, "password": password}).get("result", {})
+    check(again.get("token", "").count(".") == 2 and "second_factor_required" not in again, "login after totp_disable")
+
+    # A challenge dies after 5 answers (another account: the wrong ones
+    # count toward its throttle).
+    bob = username + "b"
+    conn.call("signup", {"username": bob, "password": password})
+    token = conn.call("login", {"username": bob, "password": password}).get("result", {}).get("token", "")
+    secret = conn.call("totp_begin", {"token": token, "password": password}).get("result", {}).get("secret", "")
+    codes = conn.call("totp_confirm", {"token": token, "code": totp(secret, time.time())}).get("result", {}).get("recovery_codes", [])
+    challenge = conn.call("login", {"username": bob, "password": password}).get("result", {}).get("second_factor_required", {}).get("challenge", "")
+    wrong = next(c for c in ("000000", "111111", "222222") if c not in {totp(secret, time.time() + d) for d in (-30, 0, 30, 60)})
+    answers = [conn.call("login_second_factor", {"challenge": challenge, "code": wrong}) for _ in range(5)]
+    check(all(a.get("error", {}).get("code") == "invalid_credentials" for a in answers), "5 wrong codes")
+    expect_error(conn.call("login_second_factor", {"challenge": challenge, "recovery_code": codes[0] if codes else "x"}), "challenge_expired",
+                 "a challenge after 5 answers")
+
+
 def check_vectors(path):
     with open(path) as f:
         v = json.load(f)
@@ -796,6 +892,16 @@ BODY_MEMBERS = {
     "admin_delete_user": ({"user"}, {"user"}),
     "admin_unlock_user": ({"user"}, {"user"}),
     "admin_end_sessions": ({"user"}, {"user"}),
+    "totp_begin": ({"token", "password"}, {"token", "password"}),
+    "totp_confirm": ({"token", "code"}, {"token", "code"}),
+    "totp_disable": ({"token", "password", "code"}, {"token", "password", "code"}),
+    "recovery_codes_regenerate": ({"token", "password", "code"}, {"token", "password", "code"}),
+    "login_second_factor": ({"challenge", "code", "recovery_code"}, {"challenge"}),
+}
+
+# Bodies that need exactly one member of a set (SPEC §5.4.3).
+BODY_ONE_OF = {
+    "login_second_factor": {"code", "recovery_code"},
 }
 
 
@@ -812,6 +918,8 @@ def body_outcome(op, text):
         if val is not None and not isinstance(val, str):
             return "bad_request"
     if any(not body.get(k) for k in required):
+        return "bad_request"
+    if op in BODY_ONE_OF and sum(1 for k in BODY_ONE_OF[op] if body.get(k)) != 1:
         return "bad_request"
     return "ok"
 
