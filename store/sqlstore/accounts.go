@@ -9,11 +9,11 @@ import (
 	"github.com/accountd/accountd/store"
 )
 
-const accountColumns = `id, username, email, password_hash, disabled, created_at, updated_at`
+const accountColumns = `id, username, email, password_hash, disabled, created_at, updated_at, pending_email`
 
-// accountSelectColumns adds the failed-login counter and the pending
-// email, which CreateAccount leaves at their defaults.
-const accountSelectColumns = accountColumns + `, failed_logins, last_failed_login_at, pending_email`
+// accountSelectColumns adds the failed-login counter, which CreateAccount
+// leaves at its default.
+const accountSelectColumns = accountColumns + `, failed_logins, last_failed_login_at`
 
 // CreateAccount implements store.Store.
 func (db *DB) CreateAccount(ctx context.Context, a store.Account, e store.AuthEvent) error {
@@ -26,9 +26,9 @@ func (db *DB) CreateAccount(ctx context.Context, a store.Account, e store.AuthEv
 	}
 	insert := func(x execer) error {
 		_, err := x.ExecContext(ctx,
-			`INSERT INTO accounts (`+accountColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			`INSERT INTO accounts (`+accountColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			a.ID, a.Username, nullIfEmpty(a.Email), a.PasswordHash, a.Disabled,
-			timeArg(db.dialect, a.CreatedAt), timeArg(db.dialect, a.UpdatedAt))
+			timeArg(db.dialect, a.CreatedAt), timeArg(db.dialect, a.UpdatedAt), nullIfEmpty(a.PendingEmail))
 		return err
 	}
 	var err error
@@ -209,8 +209,8 @@ func scanAccount(row rowScanner) (store.Account, error) {
 		email, pending sql.NullString
 	)
 	err := row.Scan(&a.ID, &a.Username, &email, &a.PasswordHash, &a.Disabled,
-		timeColumn{&a.CreatedAt}, timeColumn{&a.UpdatedAt},
-		&a.Failures.Count, timeColumn{&a.Failures.LastAt}, &pending)
+		timeColumn{&a.CreatedAt}, timeColumn{&a.UpdatedAt}, &pending,
+		&a.Failures.Count, timeColumn{&a.Failures.LastAt})
 	if err != nil {
 		return store.Account{}, err
 	}

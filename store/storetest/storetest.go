@@ -76,6 +76,11 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"PruneSessions", testPruneSessions},
 		{"ServiceKeys", testServiceKeys},
 		{"ServiceKeyInvalid", testServiceKeyInvalid},
+		{"EmailCodes", testEmailCodes},
+		{"ConcurrentCodeAttempts", testConcurrentCodeAttempts},
+		{"VerifyEmail", testVerifyEmail},
+		{"ResetPassword", testResetPassword},
+		{"MailQueue", testMailQueue},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
