@@ -25,6 +25,12 @@ const (
 	OpChangeEmail    = "change_email"
 	OpDeleteAccount  = "delete_account"
 
+	// Email (SPEC.md §5.5): codes mailed to the account's address.
+	OpVerifyEmail          = "verify_email"
+	OpResendVerification   = "resend_verification"
+	OpRequestPasswordReset = "request_password_reset"
+	OpResetPassword        = "reset_password"
+
 	// For application backends (SPEC.md §5.4.2): a service key, and the
 	// admin operations an admin-scoped key may call.
 	OpServiceAuth      = "service_auth"
@@ -57,6 +63,12 @@ const (
 	// operation without an admin-scoped service key), or may not use a
 	// request member (client_ip without a service key).
 	CodeForbidden = "forbidden"
+	// CodeInvalidCode: a mailed code is wrong, expired, used, used up
+	// (too many attempts) or not the account's; every case alike.
+	CodeInvalidCode = "invalid_code"
+	// CodeEmailUnverified: the server requires a verified email before
+	// login; a code was mailed to the pending address.
+	CodeEmailUnverified = "email_unverified"
 )
 
 // Codes lists every error code in the closed list.
@@ -64,6 +76,7 @@ var Codes = []string{
 	CodeBadRequest, CodeUnsupportedOp, CodeInvalidCredentials, CodeInvalidToken,
 	CodeUsernameTaken, CodeEmailTaken, CodeWeakPassword, CodeNotFound, CodeRateLimited,
 	CodeBusy, CodeUnavailable, CodeOutcomeUnknown, CodeInternal, CodeForbidden,
+	CodeInvalidCode, CodeEmailUnverified,
 }
 
 // WebSocket close codes used by accountd (standard ones and 4000–4999).
@@ -297,8 +310,12 @@ type LogoutResult struct {
 type Account struct {
 	ID        string    `json:"id"`
 	Username  string    `json:"username"`
-	Email     string    `json:"email,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
+	// Email is the account's verified address.
+	Email string `json:"email,omitempty"`
+	// PendingEmail is an address waiting for its owner to type the code
+	// mailed to it (verify_email).
+	PendingEmail string    `json:"pending_email,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
 }
 
 // SessionInfo is the public view of a session.
@@ -392,6 +409,38 @@ type ChangeEmailRequest struct {
 // AccountResult is the result of change_email.
 type AccountResult struct {
 	Account Account `json:"account"`
+}
+
+// VerifyEmailRequest is the body of verify_email: the code mailed to
+// the pending address, and either the account's token or, when login
+// is refused until the address is verified, its login (username).
+type VerifyEmailRequest struct {
+	Token string `json:"token,omitempty"`
+	Login string `json:"login,omitempty"`
+	Code  string `json:"code"`
+}
+
+// ResendVerificationRequest is the body of resend_verification.
+type ResendVerificationRequest struct {
+	Token string `json:"token"`
+}
+
+// MailQueuedResult is the result of resend_verification and
+// request_password_reset: empty, whether or not a mail goes out.
+type MailQueuedResult struct{}
+
+// RequestPasswordResetRequest is the body of request_password_reset.
+type RequestPasswordResetRequest struct {
+	// Login is a username or a verified email.
+	Login string `json:"login"`
+}
+
+// ResetPasswordRequest is the body of reset_password.
+type ResetPasswordRequest struct {
+	// Login is the username or email request_password_reset was given.
+	Login       string `json:"login"`
+	Code        string `json:"code"`
+	NewPassword string `json:"new_password"`
 }
 
 // DeleteAccountRequest is the body of delete_account.

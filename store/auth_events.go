@@ -112,6 +112,9 @@ const (
 	ReasonLocked = "locked"
 	// ReasonBadHash: the stored hash could not be read.
 	ReasonBadHash = "bad_hash"
+	// ReasonEmailUnverified: the password was right, but the server
+	// requires a verified email and the account has none.
+	ReasonEmailUnverified = "email_unverified"
 )
 
 // AuthEvent is one row of the audit log. It never holds a password or a

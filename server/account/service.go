@@ -17,6 +17,7 @@ import (
 	"github.com/accountd/accountd/protocol"
 	"github.com/accountd/accountd/server/internal/argon2id"
 	"github.com/accountd/accountd/server/internal/keyring"
+	"github.com/accountd/accountd/server/internal/mailer"
 	"github.com/accountd/accountd/store"
 )
 
@@ -42,6 +43,13 @@ type Service struct {
 	// refusals aggregates the audit events tied to no account.
 	refusals tally
 
+	// sender and templates are nil while mail is off.
+	sender     *mailer.Sender
+	templates  *mailer.Templates
+	codeKey    []byte
+	mailKick   chan struct{}
+	mailLimits mailLimiter
+
 	stop    context.CancelFunc // ends the key maintenance and the tally
 	stopped chan struct{}
 }
@@ -60,6 +68,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		now:  cfg.Now,
 		// 16384 entries of about 300 bytes: at most ~5 MB.
 		verified: newVerifiedCache(16384),
+		codeKey:  codeKey(cfg.MasterKey),
+		mailKick: make(chan struct{}, 1),
+	}
+	var err error
+	if s.sender, s.templates, err = newMailer(cfg.Mail); err != nil {
+		return nil, fmt.Errorf("mail: %w", err)
 	}
 	s.live.Store(&cfg)
 	s.store = &guardedStore{s: cfg.Store, timeout: cfg.StoreTimeout, retried: func() { s.metrics.readRetries.Inc() }}
@@ -75,7 +89,6 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err := s.keys.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load signing keys: %w", err)
 	}
-	var err error
 	if s.dummy, err = argon2id.Dummy(cfg.Argon2); err != nil {
 		return nil, err
 	}
@@ -95,6 +108,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		defer close(s.stopped)
 		var wg sync.WaitGroup
 		wg.Go(func() { s.runTally(mctx) })
+		if s.mailOn() {
+			wg.Go(func() { s.runMail(mctx) })
+		}
 		s.keys.Maintain(mctx, s.log)
 		wg.Wait()
 	}()
@@ -102,7 +118,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 }
 
 // Close stops the Service's background work (signing-key reloads and
-// rotation) and writes the aggregated audit events counted so far. It
+// rotation, the mail sender) and writes the aggregated audit events counted so far. It
 // does not close the store.
 func (s *Service) Close() {
 	s.stop()
@@ -135,7 +151,7 @@ func randomID() (string, error) {
 }
 
 func publicAccount(a store.Account) protocol.Account {
-	return protocol.Account{ID: a.ID, Username: a.Username, Email: a.Email, CreatedAt: a.CreatedAt}
+	return protocol.Account{ID: a.ID, Username: a.Username, Email: a.Email, PendingEmail: a.PendingEmail, CreatedAt: a.CreatedAt}
 }
 
 // stamp returns now in UTC at the store's precision.
