@@ -787,6 +787,9 @@ BODY_MEMBERS = {
     "admin_delete_user": ({"user"}, {"user"}),
     "admin_unlock_user": ({"user"}, {"user"}),
     "admin_end_sessions": ({"user"}, {"user"}),
+    "request_password_reset": ({"login"}, {"login"}),
+    "reset_password": ({"login", "code", "new_password"}, {"login", "code", "new_password"}),
+    "resend_verification": ({"token"}, {"token"}),
 }
 
 
