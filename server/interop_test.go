@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/accountd/accountd/protocol"
+	"github.com/accountd/accountd/server"
+	"github.com/accountd/accountd/server/account"
+	"github.com/accountd/accountd/server/servertest"
 	"github.com/accountd/accountd/store/sqlstore/sqltest"
 )
 
@@ -75,7 +78,12 @@ func TestIndependentClientVectors(t *testing.T) {
 func TestIndependentClientAgainstServer(t *testing.T) {
 	t.Parallel()
 	py := mustPython(t)
-	first := mustServe(t, sqltest.NewSQLite(t), nil)
+	mailDir := t.TempDir()
+	ms := servertest.StartMailServer(t, servertest.MailServerOptions{Dir: mailDir})
+	first := mustServe(t, sqltest.NewSQLite(t), func(c *server.Config) {
+		c.Mail = account.MailConfig{Host: ms.Host, Port: ms.Port, From: "accounts@example.com", TLS: account.SMTPNoTLS}
+		c.MailPollInterval = 20 * time.Millisecond
+	})
 	known := filepath.Join(t.TempDir(), "known_servers")
 
 	// Unknown server, no trust on first use: refused, nothing pinned.
@@ -86,7 +94,7 @@ func TestIndependentClientAgainstServer(t *testing.T) {
 
 	shopKey, adminKey := mustServiceKey(t, first, "pyshop"), mustServiceKey(t, first, "pyops", protocol.ScopeAdmin)
 	code, out, errOut = runPython(t, py, "run", "--server", first.Addr, "--known", known, "--trust-on-first-use",
-		"--service-key", shopKey, "--admin-key", adminKey)
+		"--service-key", shopKey, "--admin-key", adminKey, "--mail-dir", mailDir)
 	if code != 0 || strings.Contains(out, "FAIL") {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
@@ -95,7 +103,10 @@ func TestIndependentClientAgainstServer(t *testing.T) {
 		"revoke_session: another account's session answered like a missing one",
 		"the deleted account's token after its name was taken again", "unknown op", "wrong-typed field", "tampered packet: closed 1008 ''",
 		"client_ip without service_auth", "admin operation without service_auth", "service_auth", "authenticate with client_ip",
-		"admin_disable_user without the admin scope", "admin_disable_user", "admin_show_user", "admin_delete_user"} {
+		"admin_disable_user without the admin scope", "admin_disable_user", "admin_show_user", "admin_delete_user",
+		"signup: the address waits for verification", "verify_email with a wrong code", "verify_email", "request_password_reset",
+		"request_password_reset for nobody answers alike", "reset_password with a wrong code", "reset_password",
+		"the token from before reset_password", "login after reset_password", "notice of the reset mailed"} {
 		if !strings.Contains(out, "ok    "+step) {
 			t.Errorf("step %q missing from the output:\n%s", step, out)
 		}

@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"mime"
@@ -17,6 +18,8 @@ import (
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -55,6 +58,9 @@ type MailServerOptions struct {
 	StartTLS bool
 	// Username and Password, when set, are required (AUTH PLAIN).
 	Username, Password string
+	// Dir, when set, receives each accepted message as a file
+	// NNNNNN.eml, for a client in another process to read.
+	Dir string
 }
 
 // Mail is one accepted message.
@@ -168,12 +174,22 @@ func (m *MailServer) WaitFor(tb testing.TB, ctx context.Context, address string,
 	}
 }
 
-func (m *MailServer) add(ml Mail) {
+func (m *MailServer) add(ml Mail) error {
 	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.opts.Dir != "" {
+		name := filepath.Join(m.opts.Dir, fmt.Sprintf("%06d.eml", len(m.mails)))
+		if err := os.WriteFile(name+".tmp", ml.Raw, 0o600); err != nil {
+			return err
+		}
+		if err := os.Rename(name+".tmp", name); err != nil {
+			return err
+		}
+	}
 	m.mails = append(m.mails, ml)
 	close(m.notify)
 	m.notify = make(chan struct{})
-	m.mu.Unlock()
+	return nil
 }
 
 type backend struct{ m *MailServer }
@@ -231,8 +247,7 @@ func (s *session) Data(r io.Reader) error {
 	if err := readParts(&ml, msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body); err != nil {
 		return err
 	}
-	s.m.add(ml)
-	return nil
+	return s.m.add(ml)
 }
 
 func (s *session) Reset()        { s.from, s.to = "", nil }
