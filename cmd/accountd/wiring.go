@@ -38,6 +38,11 @@ func serverConfig(cfg *setup.Config, db store.Store, opts serveOptions, log *slo
 			JWKSMaxAge:          opts.jwksMaxAge,
 			HashesPerClient:     opts.hashesPerClient,
 			Logger:              log,
+			Mail: account.MailConfig{
+				Host: s.SMTPHost, Port: s.SMTPPort, Username: s.SMTPUsername, Password: s.SMTPPassword,
+				From: s.SMTPFrom, TLS: s.SMTPTLS, TemplatesDir: s.MailTemplates,
+			},
+			RequireVerifiedEmail: s.RequireVerifiedEmail,
 		},
 		Identity:         cfg.IdentityKey,
 		AllowedOrigins:   s.AllowedOrigins,
