@@ -308,8 +308,8 @@ type LogoutResult struct {
 
 // Account is the public view of an account.
 type Account struct {
-	ID        string    `json:"id"`
-	Username  string    `json:"username"`
+	ID       string `json:"id"`
+	Username string `json:"username"`
 	// Email is the account's verified address.
 	Email string `json:"email,omitempty"`
 	// PendingEmail is an address waiting for its owner to type the code

@@ -314,4 +314,3 @@ func selfSigned(tb testing.TB) (tls.Certificate, *tls.Config) {
 	pool.AddCert(cert)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 }
-

@@ -93,8 +93,8 @@ type wizard struct {
 	port     string
 	listen   string
 	// smtp holds the mail answers, each as typed.
-	smtp struct{ host, port, tls, username, password, from string }
-	proceed  bool
+	smtp    struct{ host, port, tls, username, password, from string }
+	proceed bool
 	// remember: the new setup becomes the remembered one.
 	remember bool
 }
