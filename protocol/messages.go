@@ -479,11 +479,14 @@ type AdminUserRequest struct {
 
 // AdminUser is an account as the admin operations show it.
 type AdminUser struct {
-	ID        string    `json:"id"`
-	Username  string    `json:"username"`
-	Email     string    `json:"email,omitempty"`
-	Disabled  bool      `json:"disabled"`
-	CreatedAt time.Time `json:"created_at"`
+	ID       string `json:"id"`
+	Username string `json:"username"`
+	// Email is the verified address; PendingEmail one waiting for its
+	// code.
+	Email        string    `json:"email,omitempty"`
+	PendingEmail string    `json:"pending_email,omitempty"`
+	Disabled     bool      `json:"disabled"`
+	CreatedAt    time.Time `json:"created_at"`
 	// FailedLogins is the count of consecutive failed logins.
 	FailedLogins int `json:"failed_logins"`
 }

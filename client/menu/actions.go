@@ -239,6 +239,9 @@ func (m *menu) whoami(ctx context.Context) error {
 	if id.Account.Email != "" {
 		m.say("  email         " + client.Printable(id.Account.Email))
 	}
+	if id.Account.PendingEmail != "" {
+		m.say("  email         " + client.Printable(id.Account.PendingEmail) + " (unverified: Account… > Verify email)")
+	}
 	m.say("  member since  " + id.Account.CreatedAt.Local().Format("2 Jan 2006"))
 	m.say("  session       " + client.Printable(id.Session.ID) + ", started " + id.Session.CreatedAt.Local().Format("15:04 MST"))
 	m.say("  token valid   until " + until(m.token.ExpiresAt, now))

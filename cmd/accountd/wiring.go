@@ -110,6 +110,16 @@ func effectiveSettings(cfg *setup.Config) *setup.Config {
 		ClientIPHeader:    c.ClientIPHeader,
 		ProxyProtocol:     c.ProxyProtocol,
 		DisableConsole:    c.DisableConsole,
+		ServiceName:       c.ServiceName,
+		// Mail has no defaults to show but the ones the settings name.
+		SMTPHost:             cfg.Server.SMTPHost,
+		SMTPPort:             cfg.Server.SMTPPort,
+		SMTPUsername:         cfg.Server.SMTPUsername,
+		SMTPPassword:         cfg.Server.SMTPPassword,
+		SMTPFrom:             cfg.Server.SMTPFrom,
+		SMTPTLS:              cfg.Server.SMTPTLS,
+		MailTemplates:        cfg.Server.MailTemplates,
+		RequireVerifiedEmail: c.RequireVerifiedEmail,
 	}
 	if out.Listen == "" {
 		out.Listen = setup.DefaultListen

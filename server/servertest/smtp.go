@@ -84,18 +84,42 @@ func (m Mail) Code() string { return codeRE.FindString(m.Text) }
 // test ends.
 func StartMailServer(tb testing.TB, opts MailServerOptions) *MailServer {
 	tb.Helper()
-	m := &MailServer{Host: "127.0.0.1", opts: opts, notify: make(chan struct{})}
-	if opts.StartTLS {
-		m.cert, m.TLSConfig = selfSigned(tb)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	m, err := NewMailServer(opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	m.Port = ln.Addr().(*net.TCPAddr).Port
-	m.serve(ln)
 	tb.Cleanup(m.Stop)
 	return m
+}
+
+// NewMailServer starts a MailServer on 127.0.0.1; the caller stops it.
+func NewMailServer(opts MailServerOptions) (*MailServer, error) {
+	m := &MailServer{Host: "127.0.0.1", opts: opts, notify: make(chan struct{})}
+	if opts.StartTLS {
+		var err error
+		if m.cert, m.TLSConfig, err = selfSigned(); err != nil {
+			return nil, err
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	m.Port = ln.Addr().(*net.TCPAddr).Port
+	m.serve(ln)
+	return m, nil
+}
+
+// ReadMail parses a raw message the way the MailServer does.
+func ReadMail(raw []byte) (Mail, error) {
+	ml := Mail{Raw: raw}
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		return ml, err
+	}
+	ml.Header = msg.Header
+	err = readParts(&ml, msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body)
+	return ml, err
 }
 
 func (m *MailServer) serve(ln net.Listener) {
@@ -238,15 +262,11 @@ func (s *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	ml := Mail{From: s.from, To: s.to, Raw: raw}
-	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	ml, err := ReadMail(raw)
 	if err != nil {
 		return err
 	}
-	ml.Header = msg.Header
-	if err := readParts(&ml, msg.Header.Get("Content-Type"), msg.Header.Get("Content-Transfer-Encoding"), msg.Body); err != nil {
-		return err
-	}
+	ml.From, ml.To = s.from, s.to
 	return s.m.add(ml)
 }
 
@@ -290,11 +310,10 @@ func readParts(ml *Mail, contentType, encoding string, body io.Reader) error {
 	return nil
 }
 
-func selfSigned(tb testing.TB) (tls.Certificate, *tls.Config) {
-	tb.Helper()
+func selfSigned() (tls.Certificate, *tls.Config, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		tb.Fatal(err)
+		return tls.Certificate{}, nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
@@ -304,13 +323,13 @@ func selfSigned(tb testing.TB) (tls.Certificate, *tls.Config) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		tb.Fatal(err)
+		return tls.Certificate{}, nil, err
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		tb.Fatal(err)
+		return tls.Certificate{}, nil, err
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
