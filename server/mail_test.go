@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/accountd/accountd/server/account"
 	"github.com/accountd/accountd/server/servertest"
 	"github.com/accountd/accountd/store"
+	"github.com/accountd/accountd/store/sqlstore/sqltest"
 )
 
 // mustServeMail starts a server whose mail goes to a fresh SMTP server
@@ -240,5 +242,120 @@ func waitMetric(t *testing.T, ctx context.Context, ts *testServer, name string, 
 			t.Fatalf("%s did not reach %v:\n%s", name, min, body)
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// TestMailChangeEmailAndRequireVerified: change_email mails a code to the
+// new address and a notice to the old, which stays until the code is
+// typed; a code expires after 10 minutes; with require_verified_email a
+// login is refused until the owner verifies with the login and the
+// mailed code.
+func TestMailChangeEmailAndRequireVerified(t *testing.T) {
+	t.Parallel()
+	ts, ms := mustServeMail(t, sqltest.NewSQLite(t), func(c *server.Config) { c.RequireVerifiedEmail = true })
+	c := mustDial(t, ts)
+	ctx := ctxT(t)
+
+	if _, err := c.Signup(ctx, "nomail", goodPassword, ""); !errors.Is(err, client.ErrBadRequest) {
+		t.Errorf("signup without an email where one is required: %v", err)
+	}
+	if _, err := c.Signup(ctx, "dave", goodPassword, "dave@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	first := waitSubject(t, ctx, ms, "dave@example.com", "verification code", 1)[0].Code()
+	if _, err := c.Login(ctx, "dave", goodPassword); !errors.Is(err, client.ErrEmailUnverified) {
+		t.Fatalf("login before verification = %v, want email_unverified", err)
+	}
+	if _, err := c.Login(ctx, "dave", goodPassword+"x"); !errors.Is(err, client.ErrInvalidCredentials) {
+		t.Fatalf("a wrong password before verification = %v, want invalid_credentials", err)
+	}
+	// The refused login mailed a fresh code: the first no longer works.
+	second := waitSubject(t, ctx, ms, "dave@example.com", "verification code", 2)[1].Code()
+	if _, err := c.VerifyEmailLogin(ctx, "dave", first); !errors.Is(err, client.ErrInvalidCode) && first != second {
+		t.Errorf("the replaced code = %v, want invalid_code", err)
+	}
+	ts.Clock.Advance(11 * time.Minute)
+	if _, err := c.VerifyEmailLogin(ctx, "dave", second); !errors.Is(err, client.ErrInvalidCode) {
+		t.Errorf("a code 11 minutes old = %v, want invalid_code", err)
+	}
+	if _, err := c.Login(ctx, "dave", goodPassword); !errors.Is(err, client.ErrEmailUnverified) {
+		t.Fatal(err)
+	}
+	third := waitSubject(t, ctx, ms, "dave@example.com", "verification code", 3)[2].Code()
+	if a, err := c.VerifyEmailLogin(ctx, "dave", third[:4]+" "+third[4:]); err != nil || a.Email != "dave@example.com" {
+		t.Fatalf("verify_email by login with a spaced code = %+v, %v", a, err)
+	}
+	tok, err := c.Login(ctx, "dave", goodPassword)
+	if err != nil {
+		t.Fatalf("login after verification: %v", err)
+	}
+
+	// change_email: the old address stays and is told; the new one gets
+	// a code.
+	a, err := c.ChangeEmail(ctx, tok.Token, goodPassword, "dave@example.org")
+	if err != nil || a.Email != "dave@example.com" || a.PendingEmail != "dave@example.org" {
+		t.Fatalf("change_email = %+v, %v", a, err)
+	}
+	waitSubject(t, ctx, ms, "dave@example.com", "email address is changing", 1)
+	code := waitSubject(t, ctx, ms, "dave@example.org", "verification code", 1)[0].Code()
+	if err := c.RequestPasswordReset(ctx, "dave@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := c.VerifyEmail(ctx, tok.Token, code); err != nil || a.Email != "dave@example.org" || a.PendingEmail != "" {
+		t.Fatalf("verify the new address = %+v, %v", a, err)
+	}
+	// The reset asked for while the new address was pending mailed
+	// nothing to it; one asked for now does.
+	if err := c.RequestPasswordReset(ctx, "dave@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitSubject(t, ctx, ms, "dave@example.org", "password reset code", 1); len(got) != 1 {
+		t.Errorf("%d reset mails to the new address, want 1", len(got))
+	}
+	if err := c.ResendVerification(ctx, tok.Token); !errors.Is(err, client.ErrBadRequest) {
+		t.Errorf("resend with nothing pending = %v, want bad_request", err)
+	}
+}
+
+// TestMailStartTLSAndAuth: mail goes through STARTTLS with SMTP auth;
+// with a wrong SMTP password the operation still answers, the failure
+// is counted, no mail arrives, and the log names the failure without
+// the SMTP password.
+func TestMailStartTLSAndAuth(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, password string
+		delivered      bool
+	}{{"right password", "smtp secret", true}, {"wrong password", "not the smtp secret", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var logs syncBuffer
+			ms := servertest.StartMailServer(t, servertest.MailServerOptions{StartTLS: true, Username: "mailer", Password: "smtp secret"})
+			ts := mustServe(t, sqltest.NewSQLite(t), func(c *server.Config) {
+				c.Mail = account.MailConfig{Host: ms.Host, Port: ms.Port, From: "accounts@example.com", TLS: account.SMTPStartTLS,
+					TLSConfig: ms.TLSConfig, Username: "mailer", Password: tc.password, Timeout: 5 * time.Second}
+				c.MailPollInterval = 20 * time.Millisecond
+				c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			})
+			c := mustDial(t, ts)
+			ctx := ctxT(t)
+			if _, err := c.Signup(ctx, "erin", goodPassword, "erin@example.com"); err != nil {
+				t.Fatal(err)
+			}
+			if tc.delivered {
+				m := waitSubject(t, ctx, ms, "erin@example.com", "verification code", 1)[0]
+				if m.Code() == "" {
+					t.Fatal("no code")
+				}
+				return
+			}
+			waitMetric(t, ctx, ts, "accountd_mail_failures_total", 1)
+			if n := len(ms.Mails()); n != 0 {
+				t.Errorf("%d mails delivered with a wrong SMTP password", n)
+			}
+			if s := logs.String(); strings.Contains(s, tc.password) || !strings.Contains(s, "mail send failed") {
+				t.Errorf("log:\n%s", s)
+			}
+		})
 	}
 }
