@@ -16,6 +16,8 @@ export const SERVER_CODES = Object.freeze([
   'unavailable',
   'outcome_unknown',
   'internal',
+  'invalid_code',
+  'email_unverified',
 ]);
 
 /** Base class of every error the SDK throws. */
