@@ -20,6 +20,7 @@ const (
 	doRefresh  = "refresh"
 	doLogout   = "logout"
 	doAccount  = "account"
+	doForgot   = "forgot"
 	doQuit     = "quit"
 	titleMenu  = "accountd"
 	signupHelp = "3 to 32 characters: a-z, 0-9, '.', '_' and '-'"
@@ -47,6 +48,7 @@ func (m *menu) loggedOut(ctx context.Context) error {
 	choice, err := m.choose(ctx, "Not logged in.",
 		huh.NewOption("Log in", doLogin),
 		huh.NewOption("Sign up", doSignup),
+		huh.NewOption("Forgot password?", doForgot),
 		huh.NewOption("Quit", doQuit),
 	)
 	if err != nil {
@@ -57,6 +59,8 @@ func (m *menu) loggedOut(ctx context.Context) error {
 		return m.handled(m.signup(ctx))
 	case doLogin:
 		return m.handled(m.login(ctx))
+	case doForgot:
+		return m.handled(m.forgotPassword(ctx))
 	}
 	return errQuit
 }
@@ -162,6 +166,11 @@ func (m *menu) signup(ctx context.Context) error {
 			return err
 		}
 	}
+	if r.Account.PendingEmail != "" {
+		if err := m.askSignupCode(ctx, r.Account.Username, r.Account.PendingEmail); err != nil {
+			return err
+		}
+	}
 	now := true
 	if err := m.form(ctx, huh.NewGroup(
 		huh.NewConfirm().Title("Log in as "+client.Printable(r.Account.Username)+" now?").Affirmative("Yes").Negative("No").Value(&now),
@@ -215,6 +224,9 @@ func (m *menu) openSession(ctx context.Context, username, password string) error
 		tok, err = m.cl.LoginWith(ctx, client.LoginRequest{Username: username, Password: password, Client: menuClient})
 		return err
 	})
+	if errors.Is(err, client.ErrEmailUnverified) {
+		return m.verifyBeforeLogin(ctx, username, password)
+	}
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/accountd/accountd/client"
 	"github.com/accountd/accountd/client/menu"
 	"github.com/accountd/accountd/server"
+	"github.com/accountd/accountd/server/account"
 	"github.com/accountd/accountd/server/servertest"
 )
 
@@ -29,7 +30,7 @@ const password = "correct horse battery staple"
 // the next answer.
 type script struct {
 	mu    sync.Mutex
-	steps []any // string (an answer) or func() (an action)
+	steps []any // string (an answer), func() string (an answer known only then) or func() (an action)
 }
 
 func (s *script) Read(p []byte) (int, error) {
@@ -41,6 +42,8 @@ func (s *script) Read(p []byte) (int, error) {
 		switch step := step.(type) {
 		case func():
 			step()
+		case func() string:
+			return copy(p, step()+"\n"), nil
 		case string:
 			return copy(p, step+"\n"), nil
 		}
@@ -80,7 +83,7 @@ type run struct {
 func TestAccessibleAsksForServer(t *testing.T) {
 	t.Parallel()
 	ts := servertest.MustStart(t, nil)
-	r := runMenu(t, "", t.TempDir(), false, "ftp://"+ts.Addr, " "+ts.Addr+" ", "y", "3")
+	r := runMenu(t, "", t.TempDir(), false, "ftp://"+ts.Addr, " "+ts.Addr+" ", "y", "4")
 	if r.err != nil {
 		t.Fatalf("Run: %v", r.err)
 	}
@@ -120,7 +123,7 @@ func wantLines(t *testing.T, screen string, patterns ...string) {
 	}
 }
 
-// The logged-out menu: 1 Log in, 2 Sign up, 3 Quit.
+// The logged-out menu: 1 Log in, 2 Sign up, 3 Forgot password?, 4 Quit.
 // The logged-in menu: 1 Who am I, 2 Refresh session, 3 Log out, 4 Quit.
 
 // TestAccessibleWalkthrough drives the menu as a person with a screen
@@ -144,7 +147,7 @@ func TestAccessibleWalkthrough(t *testing.T) {
 		"1", // Who am I
 		"2", // Refresh session
 		"3", // Log out
-		"3", // Quit
+		"4", // Quit
 	)
 	if r.err != nil {
 		t.Fatalf("Run: %v", r.err)
@@ -188,6 +191,7 @@ func TestAccessibleGeneratedAndRemembered(t *testing.T) {
 	r := runMenu(t, ts.Addr, dir, true,
 		"y",
 		"2", "bob", "bob@example.com", "2", // generate
+		"",  // verify the address later
 		"y", // log in now
 		"5", // Quit, keeping the session
 	)
@@ -229,7 +233,7 @@ func TestAccessibleGeneratedAndRemembered(t *testing.T) {
 	r = runMenu(t, ts.Addr, dir, true,
 		"1", // Who am I, in the resumed session
 		"3", // Log out
-		"3", // Quit
+		"4", // Quit
 	)
 	if r.err != nil {
 		t.Fatalf("second Run: %v", r.err)
@@ -257,7 +261,7 @@ func TestAccessibleReconnect(t *testing.T) {
 		"1",                         // Try again: it is still down
 		func() { ts.MustRestart() }, // the operator starts it again
 		"1",                         // Try again
-		"3", "3",                    // Log out, Quit
+		"3", "4",                    // Log out, Quit
 	)
 	if r.err != nil {
 		t.Fatalf("Run: %v", r.err)
@@ -314,7 +318,7 @@ func TestAccessibleTrust(t *testing.T) {
 	if err := os.WriteFile(r.known, []byte(pin), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r = runMenu(t, ts.Addr, dir, false, "3")
+	r = runMenu(t, ts.Addr, dir, false, "4")
 	var mismatch *client.KeyMismatchError
 	if !errors.As(r.err, &mismatch) {
 		t.Fatalf("changed key: %v, want *client.KeyMismatchError", r.err)
@@ -408,10 +412,49 @@ func TestAccessibleRateLimited(t *testing.T) {
 		"y",
 		"1", "henry", "not the password 1",
 		"1", "henry", "not the password 2",
-		"3",
+		"4",
 	)
 	if r.err != nil {
 		t.Fatalf("Run: %v", r.err)
 	}
 	wantLines(t, r.out.String(), `Wrong username or password\.`, `Too many attempts\.`, `Wait \d+s, then try again\.`)
+}
+
+// TestAccessibleMailCodes: against a server that mails through a real
+// SMTP server on loopback, the code asked for after signup verifies the
+// address, and Forgot password? mails a code that sets a new password.
+func TestAccessibleMailCodes(t *testing.T) {
+	t.Parallel()
+	ms := servertest.StartMailServer(t, servertest.MailServerOptions{})
+	ts := servertest.MustStart(t, func(c *server.Config) {
+		c.Mail = account.MailConfig{Host: ms.Host, Port: ms.Port, From: "accounts@example.com", TLS: account.SMTPNoTLS}
+		c.MailPollInterval = 20 * time.Millisecond
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	codeOf := func(n int) func() string {
+		return func() string { return ms.WaitFor(t, ctx, "gina@example.com", n)[n-1].Code() }
+	}
+	const newPassword = "gina's brand new passphrase"
+	r := runMenu(t, ts.Addr, t.TempDir(), false,
+		"y",
+		"2", "gina", "gina@example.com", "1", password, password,
+		"12345",   // not 8 digits: asked again
+		codeOf(1), // the code mailed at signup
+		"n",       // not logging in now
+		"3", "gina@example.com", // Forgot password?
+		codeOf(2), newPassword, newPassword,
+		"1", "gina", newPassword, // log in with the new one
+		"1", // Who am I
+		"3", // Log out
+		"4", // Quit
+	)
+	if r.err != nil {
+		t.Fatalf("Run: %v", r.err)
+	}
+	wantLines(t, r.out.String(), `Code mailed to gina@example\.com`, `the code is 8 digits`, `Email gina@example\.com verified`,
+		`a code is on its way`, `Password reset; 0 sessions ended`, `Logged in as gina`, `email +gina@example\.com`)
+	if strings.Contains(r.out.String(), "unverified") {
+		t.Error("the verified address is shown as unverified")
+	}
 }

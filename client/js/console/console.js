@@ -109,6 +109,7 @@ function render(session) {
   details([
     ['Username', session.account.username],
     ['Email', session.account.email],
+    ['New email (unverified)', session.account.pending_email],
     ['Account id', session.account.id],
     ['Session', session.session_id],
     ['Token expires', when(session.expires_at)],
@@ -387,7 +388,7 @@ if (client) {
       async () => {
         const r = await client.changeEmail({ password, newEmail });
         $('email-form').reset();
-        say(`Email changed to ${r.account.email}.`, 'ok', true);
+        say(`A code was mailed to ${r.account.pending_email}; the address is used once it is verified.`, 'ok', true);
       },
       { reauth: true, unknown: 'The connection dropped before the answer came: the email may have been changed. Press Who am I to check.' },
     );

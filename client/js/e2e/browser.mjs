@@ -431,7 +431,8 @@ try {
     await con.getByRole('button', { name: 'Log in' }).click();
     await account.waitFor();
 
-    // Change email: a wrong password is refused, the right one changes it.
+    // Change email: a wrong password is refused; the right one makes the
+    // address pending until it is verified.
     const email = `${name}@example.org`;
     await account.getByLabel('New email').fill(email);
     await con.locator('#ce-password').fill(pw1);
@@ -439,8 +440,8 @@ try {
     await said('Wrong password.');
     await con.locator('#ce-password').fill(pw2);
     await account.getByRole('button', { name: 'Change email' }).click();
-    await said(`Email changed to ${email}.`);
-    assert.match(await con.locator('#details').textContent(), new RegExp(`Email${email.replace(/\./g, '\\.')}`));
+    await said(`A code was mailed to ${email}; the address is used once it is verified.`);
+    assert.match(await con.locator('#details').textContent(), new RegExp(`New email \\(unverified\\)${email.replace(/\./g, '\\.')}`));
 
     // Delete the account: the typed username must match.
     await con.locator('#da-password').fill(pw2);
