@@ -439,9 +439,9 @@ func TestAccessibleMailCodes(t *testing.T) {
 	r := runMenu(t, ts.Addr, t.TempDir(), false,
 		"y",
 		"2", "gina", "gina@example.com", "1", password, password,
-		"12345",   // not 8 digits: asked again
-		codeOf(1), // the code mailed at signup
-		"n",       // not logging in now
+		"12345",                 // not 8 digits: asked again
+		codeOf(1),               // the code mailed at signup
+		"n",                     // not logging in now
 		"3", "gina@example.com", // Forgot password?
 		codeOf(2), newPassword, newPassword,
 		"1", "gina", newPassword, // log in with the new one
