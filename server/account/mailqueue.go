@@ -112,6 +112,14 @@ func (s *Service) deliver(ctx context.Context, m store.QueuedMail) {
 		}
 		return
 	}
+	if ctx.Err() != nil {
+		// Stopped in the middle (Close): not the mail's failure; it is
+		// due again at once, for whichever instance runs next.
+		if err := s.store.RetryMail(bctx, m.ID, m.Attempts, s.stamp()); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("mail queue: release failed; the lease brings it back", "id", m.ID, "err", err)
+		}
+		return
+	}
 	s.metrics.mailFailures.Inc()
 	attempts := m.Attempts + 1
 	if attempts >= mailMaxAttempts {
