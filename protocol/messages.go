@@ -335,6 +335,9 @@ type PolicyResult struct {
 	// in Unicode code points.
 	MinPasswordLength int `json:"min_password_length"`
 	MaxPasswordLength int `json:"max_password_length"`
+	// Mail is true when the server mails codes (SPEC.md §5.4.3), so a
+	// client offers to type one after a signup with an email.
+	Mail bool `json:"mail,omitempty"`
 }
 
 // ChangePasswordRequest is the body of change_password.

@@ -75,6 +75,12 @@ func TestMailLoopback(t *testing.T) {
 			ts, ms := mustServeMail(t, backend.open(t), nil)
 			c := mustDial(t, ts)
 			ctx := ctxT(t)
+			if p, err := c.Policy(ctx); err != nil || !p.Mail {
+				t.Errorf("policy = %+v, %v; want mail announced", p, err)
+			}
+			if p, err := mustDial(t, mustServe(t, backend.open(t), nil)).Policy(ctx); err != nil || p.Mail {
+				t.Errorf("policy without mail = %+v, %v; want no mail announced", p, err)
+			}
 
 			// Signup with an email: the address waits, a code is mailed.
 			res, err := c.Signup(ctx, "alice", goodPassword, "Alice@Example.com")

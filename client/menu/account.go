@@ -31,6 +31,7 @@ func (m *menu) askPolicy(ctx context.Context) {
 	defer cancel()
 	if p, err := m.cl.Policy(ctx); err == nil && p.MinPasswordLength > 0 {
 		m.minPassword = p.MinPasswordLength
+		m.mailOn = p.Mail
 	}
 }
 

@@ -166,7 +166,7 @@ func (m *menu) signup(ctx context.Context) error {
 			return err
 		}
 	}
-	if r.Account.PendingEmail != "" {
+	if r.Account.PendingEmail != "" && m.mailOn {
 		if err := m.askSignupCode(ctx, r.Account.Username, r.Account.PendingEmail); err != nil {
 			return err
 		}

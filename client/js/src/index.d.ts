@@ -107,6 +107,8 @@ export interface AuthenticateResult {
 export interface PasswordPolicy {
   min_password_length: number;
   max_password_length: number;
+  /** True when the server mails codes (verifyEmail, requestPasswordReset). */
+  mail?: boolean;
   [member: string]: unknown;
 }
 
