@@ -63,3 +63,19 @@ func TestNewSenderRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestSendRefusesInjectedRecipient: a recipient carrying a line break
+// (a header injection attempt) is refused before any connection.
+func TestSendRefusesInjectedRecipient(t *testing.T) {
+	t.Parallel()
+	s, err := mailer.NewSender(mailer.Config{Host: "127.0.0.1", Port: 1, From: "a@example.com", TLS: mailer.TLSNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, to := range []string{"a@example.com\r\nBcc: x@evil.example", "a@example.com\nBcc: x@evil.example", "Evil <a@example.com>, x@evil.example"} {
+		err := s.Send(t.Context(), mailer.Message{To: to, Subject: "s", Text: "t"})
+		if err == nil || !strings.Contains(err.Error(), "recipient") {
+			t.Errorf("Send to %q = %v, want the recipient refused", to, err)
+		}
+	}
+}
