@@ -63,6 +63,12 @@ var (
 	// answered (expired, used, out of attempts, or its connection is
 	// gone): log in again.
 	ErrChallengeExpired = errors.New("client: the login expired; log in again")
+	// ErrInvalidCode: a mailed code is wrong, expired, used or used up;
+	// ask for a new one.
+	ErrInvalidCode = errors.New("client: code is wrong or no longer valid")
+	// ErrEmailUnverified: the server requires a verified email before
+	// login; a code was mailed to the account's address (VerifyEmailLogin).
+	ErrEmailUnverified = errors.New("client: email not verified")
 )
 
 // errIdleClosed marks a connection the server closed for being idle
@@ -94,6 +100,8 @@ var codeErrors = map[string]error{
 	protocol.CodeInternal:           ErrInternal,
 	protocol.CodeForbidden:          ErrForbidden,
 	protocol.CodeChallengeExpired:   ErrChallengeExpired,
+	protocol.CodeInvalidCode:        ErrInvalidCode,
+	protocol.CodeEmailUnverified:    ErrEmailUnverified,
 }
 
 // ServerError is a refusal from the server. errors.Is matches it against
@@ -703,14 +711,64 @@ func (c *Conn) LogoutAll(ctx context.Context, token string, keepCurrent bool) (i
 	return r.SessionsEnded, nil
 }
 
-// ChangeEmail sets the account's email address, re-authenticating with
-// its password; an address another account has is ErrEmailTaken.
+// ChangeEmail gives the account a new email address, re-authenticating
+// with its password. The address waits as the account's PendingEmail
+// while a code is mailed to it (VerifyEmail); the current one stays
+// until then.
 func (c *Conn) ChangeEmail(ctx context.Context, token, password, newEmail string) (*Account, error) {
 	var r protocol.AccountResult
 	if err := c.call(ctx, protocol.OpChangeEmail, protocol.ChangeEmailRequest{Token: token, Password: password, NewEmail: newEmail}, &r); err != nil {
 		return nil, err
 	}
 	return &r.Account, nil
+}
+
+// VerifyEmail makes the token's account's pending address its email,
+// with the code mailed to it; a wrong or dead code is ErrInvalidCode.
+func (c *Conn) VerifyEmail(ctx context.Context, token, code string) (*Account, error) {
+	var r protocol.AccountResult
+	if err := c.call(ctx, protocol.OpVerifyEmail, protocol.VerifyEmailRequest{Token: token, Code: code}, &r); err != nil {
+		return nil, err
+	}
+	return &r.Account, nil
+}
+
+// VerifyEmailLogin is VerifyEmail for an account that cannot log in
+// before its email is verified (ErrEmailUnverified): it names the
+// account by username.
+func (c *Conn) VerifyEmailLogin(ctx context.Context, username, code string) (*Account, error) {
+	var r protocol.AccountResult
+	if err := c.call(ctx, protocol.OpVerifyEmail, protocol.VerifyEmailRequest{Login: username, Code: code}, &r); err != nil {
+		return nil, err
+	}
+	return &r.Account, nil
+}
+
+// ResendVerification mails a fresh code to the token's account's pending
+// address; the one before stops working.
+func (c *Conn) ResendVerification(ctx context.Context, token string) error {
+	var r protocol.MailQueuedResult
+	return c.call(ctx, protocol.OpResendVerification, protocol.ResendVerificationRequest{Token: token}, &r)
+}
+
+// RequestPasswordReset asks for a reset code for a username or verified
+// email. The answer is the same whether or not such an account exists:
+// only its owner's mailbox learns.
+func (c *Conn) RequestPasswordReset(ctx context.Context, login string) error {
+	var r protocol.MailQueuedResult
+	return c.call(ctx, protocol.OpRequestPasswordReset, protocol.RequestPasswordResetRequest{Login: login}, &r)
+}
+
+// ResetPassword sets a new password with the code RequestPasswordReset
+// mailed, ends every session of the account and returns how many ended.
+// A wrong or dead code is ErrInvalidCode.
+func (c *Conn) ResetPassword(ctx context.Context, login, code, newPassword string) (int, error) {
+	var r protocol.SessionsEndedResult
+	req := protocol.ResetPasswordRequest{Login: login, Code: code, NewPassword: newPassword}
+	if err := c.call(ctx, protocol.OpResetPassword, req, &r); err != nil {
+		return 0, err
+	}
+	return r.SessionsEnded, nil
 }
 
 // DeleteAccount deletes the token's account and all its sessions,

@@ -400,6 +400,51 @@ func (c *Client) ChangeEmail(ctx context.Context, token, password, newEmail stri
 	return r, err
 }
 
+// VerifyEmail is Conn.VerifyEmail on a live connection; it is not
+// repeated when the connection drops under it (the code may be used).
+func (c *Client) VerifyEmail(ctx context.Context, token, code string) (*Account, error) {
+	var r *Account
+	err := c.do(ctx, false, func(conn *Conn) (err error) {
+		r, err = conn.VerifyEmail(ctx, token, code)
+		return err
+	})
+	return r, err
+}
+
+// VerifyEmailLogin is Conn.VerifyEmailLogin on a live connection; it is
+// not repeated when the connection drops under it.
+func (c *Client) VerifyEmailLogin(ctx context.Context, username, code string) (*Account, error) {
+	var r *Account
+	err := c.do(ctx, false, func(conn *Conn) (err error) {
+		r, err = conn.VerifyEmailLogin(ctx, username, code)
+		return err
+	})
+	return r, err
+}
+
+// ResendVerification is Conn.ResendVerification on a live connection; it
+// is not repeated when the connection drops under it.
+func (c *Client) ResendVerification(ctx context.Context, token string) error {
+	return c.do(ctx, false, func(conn *Conn) error { return conn.ResendVerification(ctx, token) })
+}
+
+// RequestPasswordReset is Conn.RequestPasswordReset on a live
+// connection; it is not repeated when the connection drops under it.
+func (c *Client) RequestPasswordReset(ctx context.Context, login string) error {
+	return c.do(ctx, false, func(conn *Conn) error { return conn.RequestPasswordReset(ctx, login) })
+}
+
+// ResetPassword is Conn.ResetPassword on a live connection; it is not
+// repeated when the connection drops under it.
+func (c *Client) ResetPassword(ctx context.Context, login, code, newPassword string) (int, error) {
+	var n int
+	err := c.do(ctx, false, func(conn *Conn) (err error) {
+		n, err = conn.ResetPassword(ctx, login, code, newPassword)
+		return err
+	})
+	return n, err
+}
+
 // DeleteAccount is Conn.DeleteAccount on a live connection; it is not
 // repeated when the connection drops under it.
 func (c *Client) DeleteAccount(ctx context.Context, token, password string) (int, error) {

@@ -18,8 +18,8 @@ func TestSignupWith(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.GeneratedPassword == "" || r.Account.Email != "gen@example.org" {
-		t.Fatalf("signup without a password: %+v, want a generated password and the email", r)
+	if r.GeneratedPassword == "" || r.Account.PendingEmail != "gen@example.org" {
+		t.Fatalf("signup without a password: %+v, want a generated password and the email pending", r)
 	}
 	if _, err := c.Login(ctx, "gen", r.GeneratedPassword); err != nil {
 		t.Errorf("login with the generated password: %v", err)

@@ -32,6 +32,11 @@ const (
 	OpTOTPDisable             = "totp_disable"
 	OpRecoveryCodesRegenerate = "recovery_codes_regenerate"
 	OpLoginSecondFactor       = "login_second_factor"
+	// Email (SPEC.md §5.5): codes mailed to the account's address.
+	OpVerifyEmail          = "verify_email"
+	OpResendVerification   = "resend_verification"
+	OpRequestPasswordReset = "request_password_reset"
+	OpResetPassword        = "reset_password"
 
 	// For application backends (SPEC.md §5.4.2): a service key, and the
 	// admin operations an admin-scoped key may call.
@@ -69,6 +74,12 @@ const (
 	// expired, used, out of attempts or from another connection: log in
 	// again.
 	CodeChallengeExpired = "challenge_expired"
+	// CodeInvalidCode: a mailed code is wrong, expired, used, used up
+	// (too many attempts) or not the account's; every case alike.
+	CodeInvalidCode = "invalid_code"
+	// CodeEmailUnverified: the server requires a verified email before
+	// login; a code was mailed to the pending address.
+	CodeEmailUnverified = "email_unverified"
 )
 
 // Codes lists every error code in the closed list.
@@ -77,6 +88,7 @@ var Codes = []string{
 	CodeUsernameTaken, CodeEmailTaken, CodeWeakPassword, CodeNotFound, CodeRateLimited,
 	CodeBusy, CodeUnavailable, CodeOutcomeUnknown, CodeInternal, CodeForbidden,
 	CodeChallengeExpired,
+	CodeInvalidCode, CodeEmailUnverified,
 }
 
 // WebSocket close codes used by accountd (standard ones and 4000–4999).
@@ -379,10 +391,14 @@ type LogoutResult struct {
 
 // Account is the public view of an account.
 type Account struct {
-	ID        string    `json:"id"`
-	Username  string    `json:"username"`
-	Email     string    `json:"email,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
+	ID       string `json:"id"`
+	Username string `json:"username"`
+	// Email is the account's verified address.
+	Email string `json:"email,omitempty"`
+	// PendingEmail is an address waiting for its owner to type the code
+	// mailed to it (verify_email).
+	PendingEmail string    `json:"pending_email,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
 	// SecondFactor is true when two-factor authentication is on (absent
 	// when off).
 	SecondFactor bool `json:"second_factor,omitempty"`
@@ -405,6 +421,9 @@ type PolicyResult struct {
 	// in Unicode code points.
 	MinPasswordLength int `json:"min_password_length"`
 	MaxPasswordLength int `json:"max_password_length"`
+	// Mail is true when the server mails codes (SPEC.md §5.4.3), so a
+	// client offers to type one after a signup with an email.
+	Mail bool `json:"mail,omitempty"`
 }
 
 // ChangePasswordRequest is the body of change_password.
@@ -479,6 +498,38 @@ type ChangeEmailRequest struct {
 // AccountResult is the result of change_email.
 type AccountResult struct {
 	Account Account `json:"account"`
+}
+
+// VerifyEmailRequest is the body of verify_email: the code mailed to
+// the pending address, and either the account's token or, when login
+// is refused until the address is verified, its login (username).
+type VerifyEmailRequest struct {
+	Token string `json:"token,omitempty"`
+	Login string `json:"login,omitempty"`
+	Code  string `json:"code"`
+}
+
+// ResendVerificationRequest is the body of resend_verification.
+type ResendVerificationRequest struct {
+	Token string `json:"token"`
+}
+
+// MailQueuedResult is the result of resend_verification and
+// request_password_reset: empty, whether or not a mail goes out.
+type MailQueuedResult struct{}
+
+// RequestPasswordResetRequest is the body of request_password_reset.
+type RequestPasswordResetRequest struct {
+	// Login is a username or a verified email.
+	Login string `json:"login"`
+}
+
+// ResetPasswordRequest is the body of reset_password.
+type ResetPasswordRequest struct {
+	// Login is the username or email request_password_reset was given.
+	Login       string `json:"login"`
+	Code        string `json:"code"`
+	NewPassword string `json:"new_password"`
 }
 
 // DeleteAccountRequest is the body of delete_account.
@@ -561,11 +612,14 @@ type AdminUserRequest struct {
 
 // AdminUser is an account as the admin operations show it.
 type AdminUser struct {
-	ID        string    `json:"id"`
-	Username  string    `json:"username"`
-	Email     string    `json:"email,omitempty"`
-	Disabled  bool      `json:"disabled"`
-	CreatedAt time.Time `json:"created_at"`
+	ID       string `json:"id"`
+	Username string `json:"username"`
+	// Email is the verified address; PendingEmail one waiting for its
+	// code.
+	Email        string    `json:"email,omitempty"`
+	PendingEmail string    `json:"pending_email,omitempty"`
+	Disabled     bool      `json:"disabled"`
+	CreatedAt    time.Time `json:"created_at"`
 	// FailedLogins is the count of consecutive failed logins.
 	FailedLogins int `json:"failed_logins"`
 	// SecondFactor is whether a second factor (TOTP) is on.

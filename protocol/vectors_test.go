@@ -172,6 +172,21 @@ var bodyRules = map[string]struct {
 		err := protocol.DecodeBody(b, &r)
 		return map[string]string{"challenge": r.Challenge, "code": r.Code, "recovery_code": r.RecoveryCode}, err
 	}, []string{"challenge"}, []string{"code", "recovery_code"}},
+	protocol.OpRequestPasswordReset: {func(b json.RawMessage) (map[string]string, error) {
+		var r protocol.RequestPasswordResetRequest
+		err := protocol.DecodeBody(b, &r)
+		return map[string]string{"login": r.Login}, err
+	}, []string{"login"}, nil},
+	protocol.OpResetPassword: {func(b json.RawMessage) (map[string]string, error) {
+		var r protocol.ResetPasswordRequest
+		err := protocol.DecodeBody(b, &r)
+		return map[string]string{"login": r.Login, "code": r.Code, "new_password": r.NewPassword}, err
+	}, []string{"login", "code", "new_password"}, nil},
+	protocol.OpResendVerification: {func(b json.RawMessage) (map[string]string, error) {
+		var r protocol.ResendVerificationRequest
+		err := protocol.DecodeBody(b, &r)
+		return map[string]string{"token": r.Token}, err
+	}, []string{"token"}, nil},
 }
 
 func decodeFactorChange(b json.RawMessage) (map[string]string, error) {
@@ -582,7 +597,7 @@ func writeVectors(t *testing.T) {
 		{"c2s", `{"id":8,"op":"logout_all","body":{"token":"eyJhbGciOiJQUzI1NiJ9.e30.bmV3","keep_current":true}}`},
 		{"s2c", `{"id":8,"result":{"sessions_ended":0}}`},
 		{"c2s", `{"id":9,"op":"change_email","body":{"token":"eyJhbGciOiJQUzI1NiJ9.e30.bmV3","password":"a much longer passphrase than before","new_email":"alice@example.org"}}`},
-		{"s2c", `{"id":9,"result":{"account":{"id":"0f1e2d3c4b5a69788796a5b4c3d2e1f0","username":"alice","email":"alice@example.org","created_at":"2026-01-02T03:04:05Z"}}}`},
+		{"s2c", `{"id":9,"result":{"account":{"id":"0f1e2d3c4b5a69788796a5b4c3d2e1f0","username":"alice","pending_email":"alice@example.org","created_at":"2026-01-02T03:04:05Z"}}}`},
 		{"c2s", `{"id":10,"op":"delete_account","body":{"token":"eyJhbGciOiJQUzI1NiJ9.e30.bmV3","password":"a much longer passphrase than before"}}`},
 		{"s2c", `{"id":10,"result":{"sessions_ended":1}}`},
 		{"c2s", `{"id":11,"op":"service_auth","body":{"key":"ask_0f1e2d3c4b5a69788796a5b4c3d2e1f0_5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c"}}`},
@@ -607,6 +622,20 @@ func writeVectors(t *testing.T) {
 		{"s2c", `{"id":20,"result":{"recovery_codes":["bcde-fghi-jkmn-opqr","stuv-wxyz-2345-67ab"]}}`},
 		{"c2s", `{"id":21,"op":"totp_disable","body":{"token":"eyJhbGciOiJQUzI1NiJ9.e30.b3Rw","password":"a much longer passphrase than before","code":"359152"}}`},
 		{"s2c", `{"id":21,"result":{"enabled":false}}`},
+		{"c2s", `{"id":22,"op":"verify_email","body":{"token":"eyJhbGciOiJQUzI1NiJ9.e30.bmV3","code":"48151623"}}`},
+		{"s2c", `{"id":22,"result":{"account":{"id":"0f1e2d3c4b5a69788796a5b4c3d2e1f0","username":"alice","email":"alice@example.org","created_at":"2026-01-02T03:04:05Z"}}}`},
+		{"c2s", `{"id":23,"op":"resend_verification","body":{"token":"eyJhbGciOiJQUzI1NiJ9.e30.bmV3"}}`},
+		{"s2c", `{"id":23,"error":{"code":"bad_request","message":"no email address awaits verification"}}`},
+		{"c2s", `{"id":24,"op":"request_password_reset","body":{"login":"alice@example.org"}}`},
+		{"s2c", `{"id":24,"result":{}}`},
+		{"c2s", `{"id":25,"op":"reset_password","body":{"login":"alice","code":"00000000","new_password":"a brand new passphrase for alice"}}`},
+		{"s2c", `{"id":25,"error":{"code":"invalid_code","message":"the code is wrong or no longer valid; ask for a new one"}}`},
+		{"c2s", `{"id":26,"op":"reset_password","body":{"login":"alice","code":"2342 1508","new_password":"a brand new passphrase for alice"}}`},
+		{"s2c", `{"id":26,"result":{"sessions_ended":2}}`},
+		{"c2s", `{"id":27,"op":"login","body":{"username":"carol","password":"correct horse battery staple"}}`},
+		{"s2c", `{"id":27,"error":{"code":"email_unverified","message":"verify your email first: a code was mailed to it"}}`},
+		{"c2s", `{"id":28,"op":"verify_email","body":{"login":"carol","code":"16234815"}}`},
+		{"s2c", `{"id":28,"result":{"account":{"id":"2b3c4d5e6f708192a3b4c5d6e7f8091a","username":"carol","email":"carol@example.com","created_at":"2026-01-02T03:04:05Z"}}}`},
 	}
 	var counters [2]uint64
 	v.Packets = nil
@@ -849,6 +878,14 @@ func writeVectors(t *testing.T) {
 		{"login_second_factor", body(`{"challenge":"c"}`), "bad_request"},
 		{"login_second_factor", body(`{"code":"123456"}`), "bad_request"},
 		{"login_second_factor", body(`{"challenge":"c","code":"123456","token":"x"}`), "bad_request"},
+		{"request_password_reset", body(`{"login":"alice@example.com"}`), "ok"},
+		{"request_password_reset", body(`{"login":""}`), "bad_request"},
+		{"request_password_reset", body(`{"username":"alice"}`), "bad_request"},
+		{"reset_password", body(`{"login":"alice","code":"48151623","new_password":"a brand new passphrase for alice"}`), "ok"},
+		{"reset_password", body(`{"login":"alice","code":48151623,"new_password":"a brand new passphrase for alice"}`), "bad_request"},
+		{"reset_password", body(`{"login":"alice","new_password":"a brand new passphrase for alice"}`), "bad_request"},
+		{"resend_verification", body(`{"token":"x"}`), "ok"},
+		{"resend_verification", body(`{"token":"x","email":"a@example.com"}`), "bad_request"},
 	}
 
 	out, err := json.MarshalIndent(&v, "", "  ")

@@ -13,6 +13,8 @@ import (
 
 	"github.com/accountd/accountd/protocol"
 	"github.com/accountd/accountd/server"
+	"github.com/accountd/accountd/server/account"
+	"github.com/accountd/accountd/server/servertest"
 	"github.com/accountd/accountd/store/sqlstore/sqltest"
 )
 
@@ -76,9 +78,15 @@ func TestIndependentClientVectors(t *testing.T) {
 func TestIndependentClientAgainstServer(t *testing.T) {
 	t.Parallel()
 	py := mustPython(t)
+	mailDir := t.TempDir()
+	ms := servertest.StartMailServer(t, servertest.MailServerOptions{Dir: mailDir})
 	// The real clock: the client computes TOTP codes from its own, as an
 	// authenticator app does.
-	first := mustServe(t, sqltest.NewSQLite(t), func(c *server.Config) { c.Now = time.Now })
+	first := mustServe(t, sqltest.NewSQLite(t), func(c *server.Config) {
+		c.Now = time.Now
+		c.Mail = account.MailConfig{Host: ms.Host, Port: ms.Port, From: "accounts@example.com", TLS: account.SMTPNoTLS}
+		c.MailPollInterval = 20 * time.Millisecond
+	})
 	known := filepath.Join(t.TempDir(), "known_servers")
 
 	// Unknown server, no trust on first use: refused, nothing pinned.
@@ -89,7 +97,7 @@ func TestIndependentClientAgainstServer(t *testing.T) {
 
 	shopKey, adminKey := mustServiceKey(t, first, "pyshop"), mustServiceKey(t, first, "pyops", protocol.ScopeAdmin)
 	code, out, errOut = runPython(t, py, "run", "--server", first.Addr, "--known", known, "--trust-on-first-use",
-		"--service-key", shopKey, "--admin-key", adminKey)
+		"--service-key", shopKey, "--admin-key", adminKey, "--mail-dir", mailDir)
 	if code != 0 || strings.Contains(out, "FAIL") {
 		t.Fatalf("exit %d\n%s%s", code, out, errOut)
 	}
@@ -102,7 +110,10 @@ func TestIndependentClientAgainstServer(t *testing.T) {
 		"totp_begin", "totp_confirm", "login answers second_factor_required", "login_second_factor with a code",
 		"authenticate says amr pwd+otp, aal 2", "the token's amr and aal claims", "the same code twice",
 		"a challenge answered on another connection", "login_second_factor with a recovery code, spaced and upper-case",
-		"a recovery code twice", "a challenge after 5 answers", "recovery_codes_regenerate", "totp_disable"} {
+		"a recovery code twice", "a challenge after 5 answers", "recovery_codes_regenerate", "totp_disable",
+		"signup: the address waits for verification", "verify_email with a wrong code", "verify_email", "request_password_reset",
+		"request_password_reset for nobody answers alike", "reset_password with a wrong code", "reset_password",
+		"the token from before reset_password", "login after reset_password", "notice of the reset mailed"} {
 		if !strings.Contains(out, "ok    "+step) {
 			t.Errorf("step %q missing from the output:\n%s", step, out)
 		}

@@ -83,6 +83,18 @@ var operations = []operation{
 	op(protocol.OpLoginSecondFactor, (*account.Service).LoginSecondFactor, func(r protocol.LoginSecondFactorRequest) error {
 		return required(r.Challenge != "" && (r.Code == "") != (r.RecoveryCode == ""), "challenge and exactly one of code and recovery_code are required")
 	}),
+	op(protocol.OpVerifyEmail, (*account.Service).VerifyEmail, func(r protocol.VerifyEmailRequest) error {
+		return required((r.Token != "") != (r.Login != "") && r.Code != "", "code and one of token or login are required")
+	}),
+	op(protocol.OpResendVerification, (*account.Service).ResendVerification, func(r protocol.ResendVerificationRequest) error {
+		return required(r.Token != "", "token is required")
+	}),
+	op(protocol.OpRequestPasswordReset, (*account.Service).RequestPasswordReset, func(r protocol.RequestPasswordResetRequest) error {
+		return required(r.Login != "", "login is required")
+	}),
+	op(protocol.OpResetPassword, (*account.Service).ResetPassword, func(r protocol.ResetPasswordRequest) error {
+		return required(r.Login != "" && r.Code != "" && r.NewPassword != "", "login, code and new_password are required")
+	}).hashing(),
 
 	op(protocol.OpServiceAuth, (*account.Service).ServiceAuth, func(r protocol.ServiceAuthRequest) error {
 		return required(r.Key != "", "key is required")

@@ -85,6 +85,24 @@ type ServerSettings struct {
 	// of its mail and the issuer shown by authenticator apps. Default
 	// "accountd".
 	ServiceName string `json:"service_name,omitempty"`
+	// SMTPHost is the SMTP server mail goes through; empty turns mail
+	// (verification, password reset, notices) off.
+	SMTPHost string `json:"smtp_host,omitempty"`
+	// SMTPPort defaults to 587 (465 with SMTPTLS "tls").
+	SMTPPort int `json:"smtp_port,omitempty"`
+	// SMTPUsername and SMTPPassword authenticate to the SMTP server.
+	SMTPUsername string `json:"smtp_username,omitempty"`
+	SMTPPassword string `json:"smtp_password,omitempty"`
+	// SMTPFrom is the sender address, optionally with a display name.
+	SMTPFrom string `json:"smtp_from,omitempty"`
+	// SMTPTLS is starttls (default), tls or none.
+	SMTPTLS string `json:"smtp_tls,omitempty"`
+	// MailTemplates is a folder of templates that replace the built-in
+	// ones of the same name.
+	MailTemplates string `json:"mail_templates,omitempty"`
+	// RequireVerifiedEmail refuses login until the account's email is
+	// verified.
+	RequireVerifiedEmail bool `json:"require_verified_email,omitempty"`
 	// AllowedOrigins are the browser origins (or origin host patterns)
 	// allowed to open a WebSocket; empty means same-origin only.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
@@ -368,9 +386,14 @@ type redactedConfig struct {
 }
 
 // Redacted returns c as indented JSON fit to print: the database password,
-// the master key and the identity private key are replaced by "REDACTED",
+// the SMTP password, the master key and the identity private key are
+// replaced by "REDACTED",
 // and the identity key's fingerprint is shown instead.
 func (c *Config) Redacted() string {
+	server := c.Server
+	if server.SMTPPassword != "" {
+		server.SMTPPassword = "REDACTED"
+	}
 	r := redactedConfig{
 		Version:     c.Version,
 		Listen:      c.Listen,
@@ -378,7 +401,7 @@ func (c *Config) Redacted() string {
 		MasterKey:   "REDACTED",
 		IdentityKey: "REDACTED",
 		Fingerprint: c.IdentityFingerprint(),
-		Server:      c.Server,
+		Server:      server,
 	}
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,17 +25,35 @@ type Setting struct {
 	// Live is true when a running server applies a change on SIGHUP;
 	// otherwise the change waits for a restart.
 	Live bool
+	// FromFile marks a secret: its value is given as the name of a file
+	// that holds it (flag --KEY-file, env ACCOUNTD_KEY_FILE), and Get
+	// shows REDACTED.
+	FromFile bool
 
 	get func(*Config) string
 	set func(*Config, string) error
 }
 
-// Flag is the setting's setup flag name, e.g. "min-password-length".
-func (s Setting) Flag() string { return strings.ReplaceAll(s.Key, "_", "-") }
+// Flag is the setting's setup flag name, e.g. "min-password-length"
+// ("smtp-password-file" for a FromFile setting).
+func (s Setting) Flag() string {
+	f := strings.ReplaceAll(s.Key, "_", "-")
+	if s.FromFile {
+		f += "-file"
+	}
+	return f
+}
 
 // Env is the setting's environment variable, e.g.
-// "ACCOUNTD_MIN_PASSWORD_LENGTH".
-func (s Setting) Env() string { return "ACCOUNTD_" + strings.ToUpper(s.Key) }
+// "ACCOUNTD_MIN_PASSWORD_LENGTH" ("ACCOUNTD_SMTP_PASSWORD_FILE" for a
+// FromFile setting).
+func (s Setting) Env() string {
+	e := "ACCOUNTD_" + strings.ToUpper(s.Key)
+	if s.FromFile {
+		e += "_FILE"
+	}
+	return e
+}
 
 // Get returns the setting's value in c, or "" when c leaves it to the
 // default.
@@ -131,6 +151,101 @@ func Settings() []Setting {
 					return err
 				}
 				c.Server.ServiceName = v
+				return nil
+			}},
+		{Key: "smtp_host", Help: "SMTP server for mail (verification codes, password reset, notices); empty: mail off",
+			get: func(c *Config) string { return c.Server.SMTPHost },
+			set: func(c *Config, v string) error {
+				if strings.ContainsAny(v, " /\t\r\n") {
+					return fmt.Errorf("%q is not a host name or address", v)
+				}
+				c.Server.SMTPHost = v
+				return nil
+			}},
+		{Key: "smtp_port", Help: "SMTP server port (default 587, or 465 with smtp_tls tls)",
+			get: func(c *Config) string {
+				if c.Server.SMTPPort == 0 {
+					return ""
+				}
+				return strconv.Itoa(c.Server.SMTPPort)
+			},
+			set: func(c *Config, v string) error {
+				if v == "" {
+					c.Server.SMTPPort = 0
+					return nil
+				}
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 || n > 65535 {
+					return fmt.Errorf("%q is not a port (1 to 65535)", v)
+				}
+				c.Server.SMTPPort = n
+				return nil
+			}},
+		{Key: "smtp_username", Help: "SMTP login; empty: no SMTP authentication",
+			get: func(c *Config) string { return c.Server.SMTPUsername },
+			set: func(c *Config, v string) error { c.Server.SMTPUsername = v; return nil }},
+		{Key: "smtp_password", Help: "SMTP password, read from the file named here (the config keeps it sealed); empty: none", FromFile: true,
+			get: func(c *Config) string {
+				if c.Server.SMTPPassword == "" {
+					return ""
+				}
+				return "REDACTED"
+			},
+			set: func(c *Config, v string) error {
+				if v == "" {
+					c.Server.SMTPPassword = ""
+					return nil
+				}
+				b, err := os.ReadFile(v)
+				if err != nil {
+					return fmt.Errorf("read the password file: %w", err)
+				}
+				pw := strings.TrimRight(string(b), "\r\n")
+				if pw == "" || strings.ContainsAny(pw, "\r\n\x00") || len(pw) > 1024 {
+					return errors.New("the password file must hold one line of at most 1024 bytes")
+				}
+				c.Server.SMTPPassword = pw
+				return nil
+			}},
+		{Key: "smtp_from", Help: `sender of the mail, e.g. "Example <accounts@example.com>"; required with smtp_host`,
+			get: func(c *Config) string { return c.Server.SMTPFrom },
+			set: func(c *Config, v string) error {
+				if v != "" {
+					if err := account.ValidateSMTPFrom(v); err != nil {
+						return err
+					}
+				}
+				c.Server.SMTPFrom = v
+				return nil
+			}},
+		{Key: "smtp_tls", Help: "how mail reaches the SMTP server: starttls (default), tls (implicit, port 465) or none (a local relay only)",
+			get: func(c *Config) string { return c.Server.SMTPTLS },
+			set: func(c *Config, v string) error {
+				if v != "" && !slices.Contains(account.SMTPTLSModes, v) {
+					return fmt.Errorf("%q is not one of %s", v, strings.Join(account.SMTPTLSModes, ", "))
+				}
+				c.Server.SMTPTLS = v
+				return nil
+			}},
+		{Key: "mail_templates", Help: "folder of mail templates (NAME.txt, NAME.html) replacing the built-in ones; empty: built-in only",
+			get: func(c *Config) string { return c.Server.MailTemplates },
+			set: func(c *Config, v string) error { c.Server.MailTemplates = v; return nil }},
+		{Key: "require_verified_email", Help: "refuse login until the account's email is verified: true or false (needs smtp_host)",
+			get: func(c *Config) string {
+				if !c.Server.RequireVerifiedEmail {
+					return ""
+				}
+				return "true"
+			},
+			set: func(c *Config, v string) error {
+				if v == "" {
+					v = "false"
+				}
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return fmt.Errorf("%q is not true or false", v)
+				}
+				c.Server.RequireVerifiedEmail = b
 				return nil
 			}},
 		{Key: "signing_algorithm", Help: "JWT signature algorithm: " + strings.Join(account.SigningAlgorithms, " or "),

@@ -2,6 +2,8 @@ package setup
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -19,7 +21,14 @@ func TestSettingsRoundTrip(t *testing.T) {
 		"allowed_origins": "https://a.example,https://b.example", "trusted_proxies": "10.0.0.0/8,192.0.2.1",
 		"client_ip_header": "Forwarded", "proxy_protocol": "true", "account_console": "off",
 		"argon2_time": "3", "argon2_memory_kib": "32768", "argon2_threads": "2",
+		"smtp_host": "smtp.example.com", "smtp_port": "465", "smtp_username": "mailer", "smtp_tls": "tls",
+		"smtp_from": "Example <accounts@example.com>", "mail_templates": "/etc/accountd/mail", "require_verified_email": "true",
 	}
+	pwFile := filepath.Join(t.TempDir(), "smtp-password")
+	if err := os.WriteFile(pwFile, []byte("s3cret mail password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	valid["smtp_password"] = pwFile
 	cfg := MustConfig(t)
 	seen := map[string]bool{}
 	for _, s := range Settings() {
@@ -29,7 +38,11 @@ func TestSettingsRoundTrip(t *testing.T) {
 			t.Errorf("setting %s has no test value", s.Key)
 			continue
 		}
-		if s.Flag() != strings.ReplaceAll(s.Key, "_", "-") || s.Env() != "ACCOUNTD_"+strings.ToUpper(s.Key) {
+		suffix, envSuffix := "", ""
+		if s.FromFile {
+			suffix, envSuffix = "-file", "_FILE"
+		}
+		if s.Flag() != strings.ReplaceAll(s.Key, "_", "-")+suffix || s.Env() != "ACCOUNTD_"+strings.ToUpper(s.Key)+envSuffix {
 			t.Errorf("setting %s: flag %q, env %q", s.Key, s.Flag(), s.Env())
 		}
 		if fresh := MustConfig(t); !s.IsDefault(fresh) {
@@ -37,6 +50,9 @@ func TestSettingsRoundTrip(t *testing.T) {
 		}
 		if err := cfg.Set(s.Key, v); err != nil {
 			t.Fatalf("Set(%s, %q): %v", s.Key, v, err)
+		}
+		if s.FromFile {
+			v = "REDACTED"
 		}
 		if got := s.Get(cfg); got != v && !(s.Key == "trusted_proxies" && got == "10.0.0.0/8,192.0.2.1") {
 			t.Errorf("Get(%s) = %q after Set %q", s.Key, got, v)
@@ -46,6 +62,12 @@ func TestSettingsRoundTrip(t *testing.T) {
 		if !seen[k] {
 			t.Errorf("test value for %s, which is no setting", k)
 		}
+	}
+	if cfg.Server.SMTPPassword != "s3cret mail password" {
+		t.Errorf("smtp_password from its file = %q", cfg.Server.SMTPPassword)
+	}
+	if strings.Contains(cfg.Redacted(), "s3cret") {
+		t.Error("Redacted shows the SMTP password")
 	}
 	sealed, err := SealConfig(cfg, testPassword, cheapKDF)
 	if err != nil {
@@ -77,6 +99,8 @@ func TestSettingsRefused(t *testing.T) {
 	for key, v := range map[string]string{
 		"min_password_length": "7", "lock_after": "101", "token_lifetime": "-1h", "rate_limit": "fast",
 		"trusted_proxies": "10.0.0.0/33", "argon2_threads": "300", "proxy_protocol": "maybe", "listen": "nowhere", "account_console": "maybe", "service_name": "Bad\r\nBcc: x@evil.example",
+		"smtp_from": "a@example.com\r\nBcc: x@evil.example", "smtp_tls": "ssl", "smtp_port": "70000", "smtp_host": "a b",
+		"smtp_password": "/nonexistent/password-file", "require_verified_email": "maybe",
 	} {
 		before := cfg.Redacted()
 		err := cfg.Set(key, v)

@@ -43,6 +43,15 @@ const (
 	EventPasswordChanged = "password_changed"
 	// EventEmailChanged: the owner changed the account's email.
 	EventEmailChanged = "email_changed"
+	// EventEmailVerified: the owner typed the code mailed to the
+	// account's pending address, which became its email.
+	EventEmailVerified = "email_verified"
+	// EventPasswordReset: the owner set a new password with a code
+	// mailed to the verified address; every session ended.
+	EventPasswordReset = "password_reset"
+	// EventCodeRejected: a wrong, expired, used-up or foreign code was
+	// typed; Reason is the code's purpose.
+	EventCodeRejected = "code_rejected"
 	// EventSessionsRevoked: sessions were ended other than by logout;
 	// Reason says how (ReasonOneSession, ReasonAllSessions,
 	// ReasonOthersEnded, ReasonAdmin). SessionID is the session revoked
@@ -121,6 +130,9 @@ const (
 	// is unknown, expired, used, out of attempts or issued on another
 	// connection; the code was not checked.
 	ReasonChallengeDead = "challenge_dead"
+	// ReasonEmailUnverified: the password was right, but the server
+	// requires a verified email and the account has none.
+	ReasonEmailUnverified = "email_unverified"
 )
 
 // AuthEvent is one row of the audit log. It never holds a password or a

@@ -59,9 +59,9 @@ type Account struct {
 	// Email is optional ("" means none); unique when present, stored in
 	// lowercase.
 	Email string
-	// PendingEmail is a new address waiting beside Email until it is
-	// verified ("" means none); not unique, stored in lowercase.
-	// CreateAccount ignores it; ChangeEmail sets it.
+	// PendingEmail is an address waiting beside Email until its owner
+	// types the code mailed to it ("" means none); not unique, stored in
+	// lowercase. Email holds only verified addresses.
 	PendingEmail string
 	// PasswordHash is an Argon2id PHC string.
 	PasswordHash string
@@ -184,6 +184,9 @@ type Store interface {
 	// GetAccountByUsername returns the account with the given (lowercase)
 	// username, or ErrNotFound.
 	GetAccountByUsername(ctx context.Context, username string) (Account, error)
+	// GetAccountByEmail returns the account whose (verified, lowercase)
+	// Email is email, or ErrNotFound; pending addresses do not match.
+	GetAccountByEmail(ctx context.Context, email string) (Account, error)
 	// ListAccounts returns every account ordered by username.
 	ListAccounts(ctx context.Context) ([]Account, error)
 	// CountHashParams counts the accounts by the parameter field of their
@@ -352,6 +355,42 @@ type Store interface {
 	// its session as CreateSession does, in one transaction. ErrNotFound
 	// (and nothing written) when the challenge is used or gone.
 	CompleteLoginChallenge(ctx context.Context, id string, s Session, e AuthEvent) error
+	// PutEmailCode stores c as the account's one code for c.Purpose,
+	// replacing any earlier one. ErrNotFound if the account does not
+	// exist.
+	PutEmailCode(ctx context.Context, c EmailCode) error
+	// GetEmailCode returns the account's code for a purpose, or
+	// ErrNotFound.
+	GetEmailCode(ctx context.Context, accountID, purpose string) (EmailCode, error)
+	// CountEmailCodeAttempt adds one to the attempts of the account's
+	// code for a purpose, atomically (concurrent calls each count), and
+	// returns the code after the update; ErrNotFound if there is none.
+	CountEmailCodeAttempt(ctx context.Context, accountID, purpose string) (EmailCode, error)
+	// VerifyEmail uses the account's verify code whose hash is hash: in
+	// one transaction it deletes the code, makes email (the account's
+	// pending email) its Email, and appends e. ErrNotFound, and nothing
+	// changed, when no such code exists or email is no longer pending; a
+	// *ConflictError for "email" when another account has verified it.
+	VerifyEmail(ctx context.Context, accountID, email string, hash []byte, e AuthEvent) error
+	// ResetPassword uses the account's reset code whose hash is
+	// codeHash: in one transaction it deletes the code, sets the
+	// password hash, clears the failed-login counter, revokes every live
+	// session and appends e. It returns how many sessions it revoked;
+	// ErrNotFound, and nothing changed, when no such code exists.
+	ResetPassword(ctx context.Context, accountID string, codeHash []byte, passwordHash string, e AuthEvent) (int, error)
+
+	// EnqueueMail adds m to the mail queue.
+	EnqueueMail(ctx context.Context, m QueuedMail) error
+	// ClaimMail returns up to limit mails whose NextAt is at or before
+	// now, oldest first, each moved to NextAt = until so that no other
+	// sender takes it meanwhile.
+	ClaimMail(ctx context.Context, now, until time.Time, limit int) ([]QueuedMail, error)
+	// RetryMail records a failed send of mail id: its attempts and its
+	// next try. ErrNotFound if it is no longer queued.
+	RetryMail(ctx context.Context, id string, attempts int, next time.Time) error
+	// DeleteMail removes mail id from the queue (sent, or given up).
+	// Deleting a mail that is gone does nothing.
+	DeleteMail(ctx context.Context, id string) error
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

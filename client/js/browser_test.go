@@ -22,6 +22,7 @@ import (
 
 	js "github.com/accountd/accountd/client/js"
 	"github.com/accountd/accountd/server"
+	"github.com/accountd/accountd/server/account"
 	"github.com/accountd/accountd/server/servertest"
 )
 
@@ -118,16 +119,24 @@ func pagesServer(t *testing.T) *httptest.Server {
 // servers: the SDK's operations from a page on another origin (refused,
 // then allowed by AllowedOrigins), tabs kept in step, reconnection after a
 // restart, and the console's flows by clicking, down to a changed server
-// identity being refused, and the Account section's self-service. It also logs the handshake time with client key
+// identity being refused, and the Account section's self-service (its
+// codes read from the mail of an SMTP server on loopback). It also logs the handshake time with client key
 // generation (MEASURE_RUNS runs per key size, default 3). The script is e2e/browser.mjs; it asks this test
 // to restart servers by writing "@@ <command>" lines.
 func TestBrowser(t *testing.T) {
 	node := needBrowser(t)
 	pages := pagesServer(t)
 	pagesHost := strings.TrimPrefix(pages.URL, "http://")
-	refusing := servertest.MustStart(t, nil)
+	ms := servertest.StartMailServer(t, servertest.MailServerOptions{})
+	refusing := servertest.MustStart(t, func(c *server.Config) {
+		c.Mail = account.MailConfig{Host: ms.Host, Port: ms.Port, From: "accounts@example.com", TLS: account.SMTPNoTLS}
+		c.MailPollInterval = 20 * time.Millisecond
+	})
 	allowing := servertest.MustStart(t, func(c *server.Config) {
 		c.AllowedOrigins = []string{pagesHost}
+		// With mail, the email operations judge their bodies like the
+		// others rather than answering that mail is off.
+		c.Mail = account.MailConfig{Host: ms.Host, Port: ms.Port, From: "accounts@example.com", TLS: account.SMTPNoTLS}
 	})
 	// An address nothing listens on: bound, then closed.
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
@@ -174,6 +183,22 @@ func TestBrowser(t *testing.T) {
 	sc := bufio.NewScanner(stdout)
 	for sc.Scan() {
 		line := sc.Text()
+		if mail, ok := strings.CutPrefix(line, "@@ mailcode "); ok {
+			// "@@ mailcode ADDRESS N": the N-th code mailed to ADDRESS.
+			address, nth, _ := strings.Cut(mail, " ")
+			n, err := strconv.Atoi(nth)
+			if err != nil || n < 1 {
+				t.Fatalf("browser.mjs asked for %q", line)
+			}
+			var codes []string
+			for i := 1; len(codes) < n; i++ {
+				if code := ms.WaitFor(t, ctx, address, i)[i-1].Code(); code != "" {
+					codes = append(codes, code)
+				}
+			}
+			fmt.Fprintln(stdin, codes[n-1])
+			continue
+		}
 		verb, name, ok := strings.Cut(strings.TrimPrefix(line, "@@ "), " ")
 		if !strings.HasPrefix(line, "@@ ") || !ok || servers[name] == nil {
 			t.Log(line)

@@ -18,6 +18,7 @@ const (
 	doSessions       = "sessions"
 	doLogoutAll      = "logout-all"
 	doChangeEmail    = "email"
+	doVerifyEmail    = "verify"
 	doDeleteAccount  = "delete"
 	doTwoFactor      = "two-factor"
 	doBack           = "back"
@@ -31,19 +32,23 @@ func (m *menu) askPolicy(ctx context.Context) {
 	defer cancel()
 	if p, err := m.cl.Policy(ctx); err == nil && p.MinPasswordLength > 0 {
 		m.minPassword = p.MinPasswordLength
+		m.mailOn = p.Mail
 	}
 }
 
 func (m *menu) accountScreen(ctx context.Context) error {
-	choice, err := m.choose(ctx, "Account "+m.token.Account.Username+".",
+	options := []huh.Option[string]{
 		huh.NewOption("Change password", doChangePassword),
 		huh.NewOption("Sessions", doSessions),
 		huh.NewOption("Log out everywhere", doLogoutAll),
 		huh.NewOption("Change email", doChangeEmail),
 		huh.NewOption("Two-factor authentication", doTwoFactor),
-		huh.NewOption("Delete account", doDeleteAccount),
-		huh.NewOption("Back", doBack),
-	)
+	}
+	if m.token.Account.PendingEmail != "" {
+		options = append(options, huh.NewOption("Verify email", doVerifyEmail))
+	}
+	options = append(options, huh.NewOption("Delete account", doDeleteAccount), huh.NewOption("Back", doBack))
+	choice, err := m.choose(ctx, "Account "+m.token.Account.Username+".", options...)
 	if err != nil {
 		return err
 	}
@@ -56,6 +61,8 @@ func (m *menu) accountScreen(ctx context.Context) error {
 		return m.logoutAll(ctx)
 	case doChangeEmail:
 		return m.changeEmail(ctx)
+	case doVerifyEmail:
+		return m.verifyEmail(ctx)
 	case doDeleteAccount:
 		return m.deleteAccount(ctx)
 	case doTwoFactor:
@@ -254,8 +261,7 @@ func (m *menu) changeEmail(ctx context.Context) error {
 		return m.wrongPassword(err)
 	}
 	m.token.Account = *a
-	m.email = a.Email
-	m.ok("Email changed to %s.", a.Email)
+	m.ok("A code was mailed to %s; the address is used once it is verified (Account… > Verify email).", a.PendingEmail)
 	return nil
 }
 

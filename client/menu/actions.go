@@ -20,6 +20,7 @@ const (
 	doRefresh  = "refresh"
 	doLogout   = "logout"
 	doAccount  = "account"
+	doForgot   = "forgot"
 	doQuit     = "quit"
 	titleMenu  = "accountd"
 	signupHelp = "3 to 32 characters: a-z, 0-9, '.', '_' and '-'"
@@ -47,6 +48,7 @@ func (m *menu) loggedOut(ctx context.Context) error {
 	choice, err := m.choose(ctx, "Not logged in.",
 		huh.NewOption("Log in", doLogin),
 		huh.NewOption("Sign up", doSignup),
+		huh.NewOption("Forgot password?", doForgot),
 		huh.NewOption("Quit", doQuit),
 	)
 	if err != nil {
@@ -57,6 +59,8 @@ func (m *menu) loggedOut(ctx context.Context) error {
 		return m.handled(m.signup(ctx))
 	case doLogin:
 		return m.handled(m.login(ctx))
+	case doForgot:
+		return m.handled(m.forgotPassword(ctx))
 	}
 	return errQuit
 }
@@ -162,6 +166,11 @@ func (m *menu) signup(ctx context.Context) error {
 			return err
 		}
 	}
+	if r.Account.PendingEmail != "" && m.mailOn {
+		if err := m.askSignupCode(ctx, r.Account.Username, r.Account.PendingEmail); err != nil {
+			return err
+		}
+	}
 	now := true
 	if err := m.form(ctx, huh.NewGroup(
 		huh.NewConfirm().Title("Log in as "+client.Printable(r.Account.Username)+" now?").Affirmative("Yes").Negative("No").Value(&now),
@@ -219,6 +228,9 @@ func (m *menu) openSession(ctx context.Context, username, password string) error
 	if errors.As(err, &sf) {
 		tok, err = m.secondFactor(ctx, sf)
 	}
+	if errors.Is(err, client.ErrEmailUnverified) {
+		return m.verifyBeforeLogin(ctx, username, password)
+	}
 	if err != nil {
 		return err
 	}
@@ -242,6 +254,9 @@ func (m *menu) whoami(ctx context.Context) error {
 	m.say("  account id    " + client.Printable(id.Account.ID))
 	if id.Account.Email != "" {
 		m.say("  email         " + client.Printable(id.Account.Email))
+	}
+	if id.Account.PendingEmail != "" {
+		m.say("  email         " + client.Printable(id.Account.PendingEmail) + " (unverified: Account… > Verify email)")
 	}
 	m.say("  member since  " + id.Account.CreatedAt.Local().Format("2 Jan 2006"))
 	m.say("  session       " + client.Printable(id.Session.ID) + ", started " + id.Session.CreatedAt.Local().Format("15:04 MST"))

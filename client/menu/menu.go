@@ -106,6 +106,8 @@ type menu struct {
 	// minPassword is the server's announced password minimum, or
 	// Options.MinPasswordLength when it announced none.
 	minPassword int
+	// mailOn: the server said it mails codes (policy).
+	mailOn bool
 
 	token    *client.Token // nil when logged out
 	username string        // last username typed, to prefill forms

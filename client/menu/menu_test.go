@@ -22,6 +22,7 @@ import (
 	"github.com/accountd/accountd/client"
 	"github.com/accountd/accountd/client/menu"
 	"github.com/accountd/accountd/server"
+	"github.com/accountd/accountd/server/account"
 	"github.com/accountd/accountd/server/servertest"
 )
 
@@ -44,10 +45,10 @@ func (s *script) Read(p []byte) (int, error) {
 		switch step := step.(type) {
 		case func():
 			step()
-		case string:
-			return copy(p, step+"\n"), nil
 		case func() string:
 			return copy(p, step()+"\n"), nil
+		case string:
+			return copy(p, step+"\n"), nil
 		}
 	}
 	return 0, io.EOF
@@ -85,7 +86,7 @@ type run struct {
 func TestAccessibleAsksForServer(t *testing.T) {
 	t.Parallel()
 	ts := servertest.MustStart(t, nil)
-	r := runMenu(t, "", t.TempDir(), false, "ftp://"+ts.Addr, " "+ts.Addr+" ", "y", "3")
+	r := runMenu(t, "", t.TempDir(), false, "ftp://"+ts.Addr, " "+ts.Addr+" ", "y", "4")
 	if r.err != nil {
 		t.Fatalf("Run: %v", r.err)
 	}
@@ -135,7 +136,7 @@ func wantLines(t *testing.T, screen string, patterns ...string) {
 	}
 }
 
-// The logged-out menu: 1 Log in, 2 Sign up, 3 Quit.
+// The logged-out menu: 1 Log in, 2 Sign up, 3 Forgot password?, 4 Quit.
 // The logged-in menu: 1 Who am I, 2 Refresh session, 3 Log out, 4 Quit.
 
 // TestAccessibleWalkthrough drives the menu as a person with a screen
@@ -159,7 +160,7 @@ func TestAccessibleWalkthrough(t *testing.T) {
 		"1", // Who am I
 		"2", // Refresh session
 		"3", // Log out
-		"3", // Quit
+		"4", // Quit
 	)
 	if r.err != nil {
 		t.Fatalf("Run: %v", r.err)
@@ -202,7 +203,7 @@ func TestAccessibleGeneratedAndRemembered(t *testing.T) {
 	dir := t.TempDir()
 	r := runMenu(t, ts.Addr, dir, true,
 		"y",
-		"2", "bob", "bob@example.com", "2", // generate
+		"2", "bob", "bob@example.com", "2", // generate; no code to ask for: the server sends no mail
 		"y", // log in now
 		"5", // Quit, keeping the session
 	)
@@ -244,7 +245,7 @@ func TestAccessibleGeneratedAndRemembered(t *testing.T) {
 	r = runMenu(t, ts.Addr, dir, true,
 		"1", // Who am I, in the resumed session
 		"3", // Log out
-		"3", // Quit
+		"4", // Quit
 	)
 	if r.err != nil {
 		t.Fatalf("second Run: %v", r.err)
@@ -272,7 +273,7 @@ func TestAccessibleReconnect(t *testing.T) {
 		"1",                         // Try again: it is still down
 		func() { ts.MustRestart() }, // the operator starts it again
 		"1",                         // Try again
-		"3", "3",                    // Log out, Quit
+		"3", "4",                    // Log out, Quit
 	)
 	if r.err != nil {
 		t.Fatalf("Run: %v", r.err)
@@ -329,7 +330,7 @@ func TestAccessibleTrust(t *testing.T) {
 	if err := os.WriteFile(r.known, []byte(pin), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r = runMenu(t, ts.Addr, dir, false, "3")
+	r = runMenu(t, ts.Addr, dir, false, "4")
 	var mismatch *client.KeyMismatchError
 	if !errors.As(r.err, &mismatch) {
 		t.Fatalf("changed key: %v, want *client.KeyMismatchError", r.err)
@@ -423,7 +424,7 @@ func TestAccessibleRateLimited(t *testing.T) {
 		"y",
 		"1", "henry", "not the password 1",
 		"1", "henry", "not the password 2",
-		"3",
+		"4",
 	)
 	if r.err != nil {
 		t.Fatalf("Run: %v", r.err)
@@ -497,5 +498,44 @@ func TestAccessibleTwoFactor(t *testing.T) {
 	}
 	if got := codeRE.FindAllString(screen, -1); len(got) != 20 || got[0] == got[10] {
 		t.Errorf("recovery codes on the screen: %d, want two sets of 10", len(got))
+	}
+}
+
+// TestAccessibleMailCodes: against a server that mails through a real
+// SMTP server on loopback, the code asked for after signup verifies the
+// address, and Forgot password? mails a code that sets a new password.
+func TestAccessibleMailCodes(t *testing.T) {
+	t.Parallel()
+	ms := servertest.StartMailServer(t, servertest.MailServerOptions{})
+	ts := servertest.MustStart(t, func(c *server.Config) {
+		c.Mail = account.MailConfig{Host: ms.Host, Port: ms.Port, From: "accounts@example.com", TLS: account.SMTPNoTLS}
+		c.MailPollInterval = 20 * time.Millisecond
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	codeOf := func(n int) func() string {
+		return func() string { return ms.WaitFor(t, ctx, "gina@example.com", n)[n-1].Code() }
+	}
+	const newPassword = "gina's brand new passphrase"
+	r := runMenu(t, ts.Addr, t.TempDir(), false,
+		"y",
+		"2", "gina", "gina@example.com", "1", password, password,
+		"12345",                 // not 8 digits: asked again
+		codeOf(1),               // the code mailed at signup
+		"n",                     // not logging in now
+		"3", "gina@example.com", // Forgot password?
+		codeOf(2), newPassword, newPassword,
+		"1", "gina", newPassword, // log in with the new one
+		"1", // Who am I
+		"3", // Log out
+		"4", // Quit
+	)
+	if r.err != nil {
+		t.Fatalf("Run: %v", r.err)
+	}
+	wantLines(t, r.out.String(), `Code mailed to gina@example\.com`, `the code is 8 digits`, `Email gina@example\.com verified`,
+		`a code is on its way`, `Password reset; 0 sessions ended`, `Logged in as gina`, `email +gina@example\.com`)
+	if strings.Contains(r.out.String(), "unverified") {
+		t.Error("the verified address is shown as unverified")
 	}
 }

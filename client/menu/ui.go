@@ -148,6 +148,10 @@ func describeRefusal(se *client.ServerError) (msg, hint string) {
 		return "That username is taken.", "Choose another one, or log in if it is yours."
 	case errors.Is(se, client.ErrEmailTaken):
 		return "That email address is already registered.", "Log in to that account, or use another address."
+	case errors.Is(se, client.ErrInvalidCode):
+		return "That code is wrong or no longer valid.", "Codes work once, for 10 minutes and 5 tries: ask for a new one."
+	case errors.Is(se, client.ErrEmailUnverified):
+		return "This server needs a verified email before you log in.", "Type the code mailed to your address."
 	case errors.Is(se, client.ErrInvalidToken):
 		return "Your session has ended (it expired or was logged out).", "Log in again."
 	case errors.Is(se, client.ErrRateLimited):

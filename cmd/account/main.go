@@ -1,7 +1,8 @@
 // Command account is accountd's terminal client: an interactive menu
 // (client/menu) when run without a command in a terminal, and
 // non-interactive subcommands for scripts (signup, login, whoami,
-// refresh, logout, passwd, sessions, email, delete, mfa).
+// refresh, logout, passwd, sessions, email, delete, mfa, verify-email,
+// resend-verification, forgot-password, reset-password).
 //
 // Exit codes: 0 ok, 1 refused by the server, 2 usage, 3 connection or
 // trust failure.
@@ -58,6 +59,10 @@ commands:
   mfa disable         turn it off   --server URL --token T [--password-stdin] [--code C]
   mfa recovery-codes  new recovery codes (the old ones stop working)
                       --server URL --token T [--password-stdin] [--code C]
+  verify-email         type the code mailed to the new address   --server URL (--token T | --username U) --code C
+  resend-verification  mail a fresh verification code           --server URL --token T
+  forgot-password      mail a password reset code                --server URL --login USERNAME-OR-EMAIL
+  reset-password       set a new password with the mailed code   --server URL --login L --code C [--password-stdin]
 
 Passwords are read from the terminal without echo, or with
 --password-stdin from stdin, one per line (passwd: the current password,
@@ -124,7 +129,18 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fs.StringVar(&o.username, "username", "", "username")
 		fs.BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from the first line of stdin")
 		fs.BoolVar(&o.totpStdin, "totp-stdin", false, "with a second factor on, read the code (or a recovery code) from the line after the password")
-	case "whoami", "refresh", "logout", "passwd", "sessions", "email", "delete",
+	case "verify-email":
+		fs.StringVar(&o.token, "token", os.Getenv("ACCOUNTD_TOKEN"), "session token; env ACCOUNTD_TOKEN")
+		fs.BoolVar(&o.tokenStdin, "token-stdin", false, "read the token from the first line of stdin")
+		fs.StringVar(&o.username, "username", "", "the account, when it cannot log in before its email is verified (instead of a token)")
+		fs.StringVar(&o.code, "code", "", "the code mailed to the address")
+	case "forgot-password":
+		fs.StringVar(&o.loginName, "login", "", "username or verified email")
+	case "reset-password":
+		fs.StringVar(&o.loginName, "login", "", "username or verified email, as given to forgot-password")
+		fs.StringVar(&o.code, "code", "", "the code mailed to the address")
+		fs.BoolVar(&o.passwordStdin, "password-stdin", false, "read the new password from stdin")
+	case "whoami", "refresh", "logout", "passwd", "sessions", "email", "delete", "resend-verification",
 		"mfa enable", "mfa confirm", "mfa disable", "mfa recovery-codes":
 		fs.StringVar(&o.token, "token", os.Getenv("ACCOUNTD_TOKEN"), "session token; env ACCOUNTD_TOKEN (visible to other local users in the process list: prefer --token-stdin or the env)")
 		fs.BoolVar(&o.tokenStdin, "token-stdin", false, "read the token from the first line of stdin")
@@ -194,6 +210,14 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = o.mfaDisable(ctx)
 	case "mfa recovery-codes":
 		err = o.mfaRecoveryCodes(ctx)
+	case "verify-email":
+		err = o.verifyEmail(ctx)
+	case "resend-verification":
+		err = o.resendVerification(ctx)
+	case "forgot-password":
+		err = o.forgotPassword(ctx)
+	case "reset-password":
+		err = o.resetPassword(ctx)
 	}
 	return report(stderr, err)
 }
@@ -262,6 +286,7 @@ type options struct {
 	all, keepSessions    bool
 	yes                  bool
 	revoke               string
+	loginName            string
 	stdin                io.Reader
 	stdout, stderr       io.Writer
 	lines                *bufio.Reader // stdin, read line by line

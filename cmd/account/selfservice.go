@@ -129,7 +129,8 @@ func (o *options) changeEmail(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return o.print(a, "email changed to "+a.Email)
+	return o.print(a, "a code was mailed to "+client.Printable(a.PendingEmail)+"; the address is used once it is verified\n"+
+		"hint: run 'account verify-email --code CODE' with the code from the mail")
 }
 
 func (o *options) deleteAccount(ctx context.Context) error {

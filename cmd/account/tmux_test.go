@@ -239,7 +239,7 @@ func TestAccessibleMenuInTmux(t *testing.T) {
 
 	p := mustTmux(t, []string{"HOME=" + home, "TERM=xterm-256color", "LANG=C.UTF-8"},
 		bin+" --accessible --known-servers "+known+" --server "+ts.Addr)
-	p.waitFor(`(?m)Enter a number between 1 and 3: *$`)
+	p.waitFor(`(?m)Enter a number between 1 and 4: *$`)
 	p.typeText("1")
 	p.keys("Enter")
 	p.waitFor(`(?m)^Username *$`)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +20,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/accountd/accountd/server/servertest"
 	"github.com/accountd/accountd/store/sqlstore/sqltest"
 )
 
@@ -220,6 +223,12 @@ func TestComposeSmoke(t *testing.T) {
 	}
 	addr := "127.0.0.1:" + port
 
+	// The mail service becomes an SMTP server on loopback, in clear as
+	// on the compose network.
+	ms := servertest.StartMailServer(t, servertest.MailServerOptions{})
+	if _, ok := c.Services["mailpit"]; !ok {
+		t.Fatal("no mailpit service")
+	}
 	dbHost, dbPort, _ := net.SplitHostPort(u.Addr)
 	var environ []string
 	for k, v := range env {
@@ -241,6 +250,13 @@ func TestComposeSmoke(t *testing.T) {
 			v = u.Name
 		case k == "ACCOUNTD_DB_NAME":
 			v = u.Database
+		case k == "ACCOUNTD_SMTP_HOST":
+			if _, isService := c.Services[v]; !isService {
+				t.Fatalf("ACCOUNTD_SMTP_HOST=%s is not a service of the compose file", v)
+			}
+			v = ms.Host
+		case k == "ACCOUNTD_SMTP_PORT":
+			v = strconv.Itoa(ms.Port)
 		}
 		environ = append(environ, k+"="+v)
 	}
@@ -284,6 +300,12 @@ func TestComposeSmoke(t *testing.T) {
 	cmd, logs := start()
 	runAccount(t, dir, "signup", "--server", addr, "--username", "compose-smoke", "--password-stdin", "--trust-on-first-use")
 	runAccount(t, dir, "login", "--server", addr, "--username", "compose-smoke", "--password-stdin")
+	runAccount(t, dir, "signup", "--server", addr, "--username", "compose-mail", "--email", "compose@example.com", "--password-stdin")
+	mctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if m := ms.WaitFor(t, mctx, "compose@example.com", 1)[0]; m.Code() == "" {
+		t.Fatalf("the verification mail holds no code:\n%s", m.Text)
+	}
 	stop(cmd, logs)
 	if !strings.Contains(logs.String(), "accountd: set up in") || !strings.Contains(logs.String(), `"store":"mysql `) {
 		t.Fatalf("the first start did not set up with MariaDB:\n%s", logs.String())

@@ -246,6 +246,11 @@ func serve(ctx context.Context, cfg *setup.Config, logFormat string, level slog.
 	go reloadOnHangup(ctx, srv, cfg, db, opts, log)
 	hs := srv.HTTPServer(cfg.Listen)
 	log.Info("accountd serving", "addr", ln.Addr().String(), "tls", opts.tlsCert != "", "store", cfg.Database.String(), "identity", cfg.IdentityFingerprint(), "version", version())
+	if cfg.Server.SMTPHost == "" {
+		log.Info("mail is off (no smtp_host): no email verification, password reset or notices")
+	} else {
+		log.Info("mail on", "smtp_host", cfg.Server.SMTPHost, "smtp_tls", cmpOr(cfg.Server.SMTPTLS, "starttls"))
+	}
 	go srv.Service().RunAuditPruner(ctx)
 	go srv.Service().RunSessionPruner(ctx)
 	errc := make(chan error, 1)

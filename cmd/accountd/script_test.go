@@ -20,6 +20,7 @@ import (
 	"github.com/pquerna/otp/totp"
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/accountd/accountd/server/servertest"
 	"github.com/accountd/accountd/store/sqlstore/sqltest"
 )
 
@@ -119,7 +120,71 @@ func scriptParams(dir string, vars map[string]string) testscript.Params {
 			"flipbyte":   cmdFlipByte,
 			"jsonenv":    cmdJSONEnv,
 			"totpcode":   cmdTOTPCode,
+			"mailserver": cmdMailServer,
+			"mailcode":   cmdMailCode,
 		},
+	}
+}
+
+// mailserver — start an SMTP server on loopback for this script (stopped
+// at its end), writing each message it accepts into $WORK/mail; set
+// SMTP_PORT to its port.
+func cmdMailServer(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 0 || neg {
+		ts.Fatalf("usage: mailserver")
+	}
+	dir := ts.MkAbs("mail")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		ts.Fatalf("%v", err)
+	}
+	ms, err := servertest.NewMailServer(servertest.MailServerOptions{Dir: dir})
+	if err != nil {
+		ts.Fatalf("start the mail server: %v", err)
+	}
+	ts.Defer(ms.Stop)
+	ts.Setenv("SMTP_PORT", strconv.Itoa(ms.Port))
+}
+
+// mailcode VAR address subject n — wait (at most 20 s) for the n-th
+// message to address whose subject holds subject, and set VAR to the
+// 8-digit code in it.
+func cmdMailCode(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 4 || neg {
+		ts.Fatalf("usage: mailcode VAR address subject n")
+	}
+	n, err := strconv.Atoi(args[3])
+	if err != nil {
+		ts.Fatalf("n: %v", err)
+	}
+	dir := ts.MkAbs("mail")
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		var found []servertest.Mail
+		files, _ := filepath.Glob(filepath.Join(dir, "*.eml"))
+		for _, f := range files {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				ts.Fatalf("%v", err)
+			}
+			m, err := servertest.ReadMail(raw)
+			if err != nil {
+				ts.Fatalf("%s: %v", f, err)
+			}
+			if strings.Contains(strings.ToLower(m.Header.Get("To")), args[1]) && strings.Contains(m.Header.Get("Subject"), args[2]) {
+				found = append(found, m)
+			}
+		}
+		if len(found) >= n {
+			code := found[n-1].Code()
+			if code == "" {
+				ts.Fatalf("no code in:\n%s", found[n-1].Text)
+			}
+			ts.Setenv(args[0], code)
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%d messages to %s about %q, want %d", len(found), args[1], args[2], n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

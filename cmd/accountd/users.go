@@ -21,7 +21,9 @@ type accountJSON struct {
 	ID       string `json:"id"`
 	Username string `json:"username"`
 	Email    string `json:"email,omitempty"`
-	Disabled bool   `json:"disabled"`
+	// PendingEmail waits for its owner to type the code mailed to it.
+	PendingEmail string `json:"pending_email,omitempty"`
+	Disabled     bool   `json:"disabled"`
 	// FailedLogins is the consecutive failed logins that throttle or lock
 	// the account; `users unlock` clears them.
 	FailedLogins int `json:"failed_logins"`
@@ -32,7 +34,7 @@ type accountJSON struct {
 }
 
 func toJSON(a store.Account) accountJSON {
-	return accountJSON{ID: a.ID, Username: a.Username, Email: a.Email, Disabled: a.Disabled, FailedLogins: a.Failures.Count,
+	return accountJSON{ID: a.ID, Username: a.Username, Email: a.Email, PendingEmail: a.PendingEmail, Disabled: a.Disabled, FailedLogins: a.Failures.Count,
 		SecondFactor: a.SecondFactor, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
 }
 
@@ -41,6 +43,17 @@ func secondFactor(a store.Account) string {
 		return "on (TOTP; 'accountd users reset-mfa' turns it off)"
 	}
 	return "off"
+}
+
+// emailColumn is the verified email, else the pending one marked so.
+func emailColumn(a store.Account) string {
+	if a.Email == "" && a.PendingEmail != "" {
+		return display(a.PendingEmail) + " (unverified)"
+	}
+	if a.PendingEmail != "" {
+		return display(a.Email) + " (changing to " + display(a.PendingEmail) + ", unverified)"
+	}
+	return display(a.Email)
 }
 
 func status(a store.Account) string {
@@ -110,7 +123,7 @@ func usersCmd(ctx context.Context, args []string) error {
 		tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "USERNAME\tID\tEMAIL\tSTATUS\tCREATED")
 		for _, a := range accounts {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", display(a.Username), display(a.ID), display(a.Email), status(a), a.CreatedAt.Format(time.RFC3339))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", display(a.Username), display(a.ID), emailColumn(a), status(a), a.CreatedAt.Format(time.RFC3339))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -136,7 +149,7 @@ func usersCmd(ctx context.Context, args []string) error {
 			failures += ", the last at " + a.Failures.LastAt.Format(time.RFC3339) + " ('accountd users unlock' clears them)"
 		}
 		fmt.Printf("username: %s\nid:       %s\nemail:    %s\nstatus:   %s\nfailed logins in a row: %s\ntwo-factor authentication: %s\ncreated:  %s\nupdated:  %s\n",
-			display(a.Username), display(a.ID), display(a.Email), status(a), failures, secondFactor(a), a.CreatedAt.Format(time.RFC3339), a.UpdatedAt.Format(time.RFC3339))
+			display(a.Username), display(a.ID), emailColumn(a), status(a), failures, secondFactor(a), a.CreatedAt.Format(time.RFC3339), a.UpdatedAt.Format(time.RFC3339))
 	case "sessions":
 		return printSessions(ctx, svc, a, *asJSON)
 	case "logout":

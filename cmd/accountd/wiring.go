@@ -38,6 +38,11 @@ func serverConfig(cfg *setup.Config, db store.Store, opts serveOptions, log *slo
 			JWKSMaxAge:          opts.jwksMaxAge,
 			HashesPerClient:     opts.hashesPerClient,
 			Logger:              log,
+			Mail: account.MailConfig{
+				Host: s.SMTPHost, Port: s.SMTPPort, Username: s.SMTPUsername, Password: s.SMTPPassword,
+				From: s.SMTPFrom, TLS: s.SMTPTLS, TemplatesDir: s.MailTemplates,
+			},
+			RequireVerifiedEmail: s.RequireVerifiedEmail,
 		},
 		Identity:         cfg.IdentityKey,
 		AllowedOrigins:   s.AllowedOrigins,
@@ -105,6 +110,16 @@ func effectiveSettings(cfg *setup.Config) *setup.Config {
 		ClientIPHeader:    c.ClientIPHeader,
 		ProxyProtocol:     c.ProxyProtocol,
 		DisableConsole:    c.DisableConsole,
+		ServiceName:       c.ServiceName,
+		// Mail has no defaults to show but the ones the settings name.
+		SMTPHost:             cfg.Server.SMTPHost,
+		SMTPPort:             cfg.Server.SMTPPort,
+		SMTPUsername:         cfg.Server.SMTPUsername,
+		SMTPPassword:         cfg.Server.SMTPPassword,
+		SMTPFrom:             cfg.Server.SMTPFrom,
+		SMTPTLS:              cfg.Server.SMTPTLS,
+		MailTemplates:        cfg.Server.MailTemplates,
+		RequireVerifiedEmail: c.RequireVerifiedEmail,
 	}
 	if out.Listen == "" {
 		out.Listen = setup.DefaultListen

@@ -152,6 +152,21 @@ type Config struct {
 	// 1 min.
 	AuditAggregateInterval time.Duration
 
+	// Mail is how the Service sends mail; mail, and with it verification,
+	// password reset and notices, is off while Mail.Host is "".
+	Mail MailConfig
+	// RequireVerifiedEmail refuses login (email_unverified) to accounts
+	// without a verified email, and mails them a code. It needs Mail.
+	RequireVerifiedEmail bool
+	// MailRequestsPerIP is how many mail-sending requests (signup with
+	// an email, change_email, resend_verification,
+	// request_password_reset) one client IP (IPv6: its /64) may make per
+	// hour on this instance. Default 20.
+	MailRequestsPerIP int
+	// MailPollInterval is how often the mail sender looks for mail due
+	// (queued by other instances, or waiting for a retry). Default 5 s.
+	MailPollInterval time.Duration
+
 	// Metrics receives the Service's metrics. Default: a registry of its
 	// own (see Service.Metrics).
 	Metrics prometheus.Registerer
@@ -226,6 +241,12 @@ func (c *Config) SetDefaults() {
 	if c.AuditAggregateInterval <= 0 {
 		c.AuditAggregateInterval = time.Minute
 	}
+	if c.MailRequestsPerIP <= 0 {
+		c.MailRequestsPerIP = 20
+	}
+	if c.MailPollInterval <= 0 {
+		c.MailPollInterval = 5 * time.Second
+	}
 	if c.Metrics == nil {
 		c.Metrics = prometheus.NewRegistry()
 	}
@@ -287,6 +308,12 @@ func (c *Config) checkSettings() error {
 	}
 	if err := ValidateServiceName(c.ServiceName); err != nil {
 		return fmt.Errorf("account: config: %w", err)
+	}
+	if err := c.Mail.check(); err != nil {
+		return fmt.Errorf("account: config: %w", err)
+	}
+	if c.RequireVerifiedEmail && !c.Mail.Enabled() {
+		return errors.New("account: config: requiring a verified email needs mail (an SMTP host)")
 	}
 	return nil
 }

@@ -55,6 +55,9 @@ func (s *Service) Login(ctx context.Context, req protocol.LoginRequest) (*protoc
 	if rehash {
 		s.upgradeHash(ctx, at.account.ID, req.Password)
 	}
+	if s.settings().RequireVerifiedEmail && at.account.Email == "" {
+		return nil, s.refuseUnverified(ctx, at.account)
+	}
 	if steps := stepsFor(at.account); len(steps) > 0 {
 		return s.challenge(ctx, at.account, req, steps)
 	}
@@ -63,6 +66,21 @@ func (s *Service) Login(ctx context.Context, req protocol.LoginRequest) (*protoc
 		return nil, err
 	}
 	return &protocol.LoginResult{TokenResult: tok}, nil
+}
+
+// refuseUnverified answers the right password of an account without a
+// verified email, where one is required: it mails a code to the pending
+// address (within the per-account limit) so the owner can verify it with
+// verify_email {login, code}.
+func (s *Service) refuseUnverified(ctx context.Context, a store.Account) error {
+	s.audit(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: store.ReasonEmailUnverified, AccountID: a.ID})
+	if a.PendingEmail == "" {
+		return NewError(protocol.CodeEmailUnverified, "this server requires a verified email, and the account has none: ask an administrator")
+	}
+	if wait, err := s.codeLimitWait(ctx, a.ID, store.PurposeVerify); err == nil && wait == 0 {
+		s.mailAddressCheck(ctx, a, a.PendingEmail)
+	}
+	return NewError(protocol.CodeEmailUnverified, "verify your email first: a code was mailed to it")
 }
 
 // attempt is one login attempt after admission: the account (zero when

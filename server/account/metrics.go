@@ -14,11 +14,15 @@ type metrics struct {
 	keyRotations prometheus.Counter
 	keysRefused  prometheus.Counter
 	readRetries  prometheus.Counter
+	mailSent     prometheus.Counter
+	mailFailures prometheus.Counter
 }
 
 // Rate-limit scopes (the "scope" label of accountd_rate_limited_total).
 const (
 	ScopeIP = "ip"
+	// ScopeMail: a client's mail-sending requests per hour.
+	ScopeMail = "mail"
 )
 
 func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
@@ -33,9 +37,13 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 			Name: "accountd_signing_keys_refused_total", Help: "Signing-key rows refused: MAC wrong, or missing with a private half that does not open under the master key."}),
 		readRetries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "accountd_db_read_retries_total", Help: "Database reads run again after failing on a broken connection."}),
+		mailSent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "accountd_mail_sent_total", Help: "Mails the SMTP server accepted from this instance."}),
+		mailFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "accountd_mail_failures_total", Help: "Failed mail sends (each is retried) and mails that could not be queued."}),
 	}
 	gate := s.gate
-	reg.MustRegister(m.rateLimited, m.lockouts, m.keyRotations, m.keysRefused, m.readRetries,
+	reg.MustRegister(m.rateLimited, m.lockouts, m.keyRotations, m.keysRefused, m.readRetries, m.mailSent, m.mailFailures,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "accountd_argon2_in_flight", Help: "Argon2 password hashes running now."},
 			func() float64 { return float64(gate.Running()) }),
@@ -51,6 +59,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 	)
 	// Exported from the start, at zero.
 	m.rateLimited.WithLabelValues(ScopeIP)
+	m.rateLimited.WithLabelValues(ScopeMail)
 	return m
 }
 

@@ -40,9 +40,10 @@ func checkPassword(password, username string, minLen int) error {
 }
 
 // Policy returns the password rules signup and change_password apply,
-// so that a client can check a password as the user types it.
+// so that a client can check a password as the user types it, and
+// whether the server mails codes.
 func (s *Service) Policy(ctx context.Context, _ protocol.PolicyRequest) (*protocol.PolicyResult, error) {
-	return &protocol.PolicyResult{MinPasswordLength: s.settings().MinPasswordLength, MaxPasswordLength: MaxPasswordLength}, nil
+	return &protocol.PolicyResult{MinPasswordLength: s.settings().MinPasswordLength, MaxPasswordLength: MaxPasswordLength, Mail: s.mailOn()}, nil
 }
 
 // hash hashes a password, NFC-normalized (NIST SP 800-63B: the same

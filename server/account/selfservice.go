@@ -93,8 +93,10 @@ func (s *Service) ChangePassword(ctx context.Context, req protocol.ChangePasswor
 	return &protocol.ChangePasswordResult{TokenResult: *tok, SessionsEnded: n}, nil
 }
 
-// ChangeEmail sets the email of the token's account, under signup's
-// rules for an address (valid, unique).
+// ChangeEmail gives the token's account a new address, under signup's
+// rules for one: it waits as the pending address, while a code is mailed
+// to it, and the current email stays until the code is typed
+// (verify_email). The current address is mailed a notice.
 func (s *Service) ChangeEmail(ctx context.Context, req protocol.ChangeEmailRequest) (*protocol.AccountResult, error) {
 	a, sess, err := s.verify(ctx, req.Token, protocol.OpChangeEmail)
 	if err != nil {
@@ -107,22 +109,28 @@ func (s *Service) ChangeEmail(ctx context.Context, req protocol.ChangeEmailReque
 	if email == "" {
 		return nil, NewError(protocol.CodeBadRequest, "new_email is required")
 	}
+	if email == a.Email {
+		return nil, NewError(protocol.CodeBadRequest, "that is already the account's email")
+	}
 	if err := s.reauthenticate(ctx, a, sess, req.Password); err != nil {
 		return nil, err
 	}
+	if s.mailOn() {
+		if err := s.admitMail(ctx); err != nil {
+			return nil, err
+		}
+	}
 	e := s.event(ctx, store.AuthEvent{Type: store.EventEmailChanged, AccountID: a.ID, SessionID: sess.ID})
-	err = s.store.ChangeEmail(ctx, a.ID, email, "", e)
-	var ce *store.ConflictError
+	err = s.store.ChangeEmail(ctx, a.ID, a.Email, email, e)
 	switch {
-	case errors.As(err, &ce):
-		return nil, NewError(protocol.CodeEmailTaken, "that email is already registered")
 	case errors.Is(err, store.ErrNotFound):
 		return nil, ErrInvalidToken
 	case err != nil:
 		return nil, fmt.Errorf("change email: %w", err)
 	}
-	s.notify(ctx, a, NoticeEmailChanged) // to the old address
-	a.Email = email
+	s.notify(ctx, a, NoticeEmailChanged) // to the current address
+	a.PendingEmail = email
+	s.mailAddressCheck(ctx, a, email)
 	return &protocol.AccountResult{Account: publicAccount(a)}, nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/accountd/accountd/protocol"
 	"github.com/accountd/accountd/server/internal/argon2id"
 	"github.com/accountd/accountd/server/internal/keyring"
+	"github.com/accountd/accountd/server/internal/mailer"
 	"github.com/accountd/accountd/store"
 )
 
@@ -44,6 +45,13 @@ type Service struct {
 	// refusals aggregates the audit events tied to no account.
 	refusals tally
 
+	// sender and templates are nil while mail is off.
+	sender     *mailer.Sender
+	templates  *mailer.Templates
+	codeKey    []byte
+	mailKick   chan struct{}
+	mailLimits mailLimiter
+
 	stop    context.CancelFunc // ends the key maintenance and the tally
 	stopped chan struct{}
 }
@@ -62,6 +70,12 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		now:  cfg.Now,
 		// 16384 entries of about 300 bytes: at most ~5 MB.
 		verified: newVerifiedCache(16384),
+		codeKey:  codeKey(cfg.MasterKey),
+		mailKick: make(chan struct{}, 1),
+	}
+	var err error
+	if s.sender, s.templates, err = newMailer(cfg.Mail); err != nil {
+		return nil, fmt.Errorf("mail: %w", err)
 	}
 	s.live.Store(&cfg)
 	s.store = &guardedStore{s: cfg.Store, timeout: cfg.StoreTimeout, retried: func() { s.metrics.readRetries.Inc() }}
@@ -98,6 +112,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		var wg sync.WaitGroup
 		wg.Go(func() { s.runTally(mctx) })
 		wg.Go(func() { s.runDummyRefresh(mctx) })
+		if s.mailOn() {
+			wg.Go(func() { s.runMail(mctx) })
+		}
 		s.keys.Maintain(mctx, s.log)
 		wg.Wait()
 	}()
@@ -105,7 +122,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 }
 
 // Close stops the Service's background work (signing-key reloads and
-// rotation) and writes the aggregated audit events counted so far. It
+// rotation, the mail sender) and writes the aggregated audit events counted so far. It
 // does not close the store.
 func (s *Service) Close() {
 	s.stop()
@@ -138,7 +155,7 @@ func randomID() (string, error) {
 }
 
 func publicAccount(a store.Account) protocol.Account {
-	return protocol.Account{ID: a.ID, Username: a.Username, Email: a.Email, CreatedAt: a.CreatedAt, SecondFactor: a.SecondFactor}
+	return protocol.Account{ID: a.ID, Username: a.Username, Email: a.Email, PendingEmail: a.PendingEmail, CreatedAt: a.CreatedAt, SecondFactor: a.SecondFactor}
 }
 
 // stamp returns now in UTC at the store's precision.

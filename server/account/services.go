@@ -238,7 +238,7 @@ func adminReason(ctx context.Context) string {
 }
 
 func adminUser(a store.Account) protocol.AdminUser {
-	return protocol.AdminUser{ID: a.ID, Username: a.Username, Email: a.Email, Disabled: a.Disabled, CreatedAt: a.CreatedAt, FailedLogins: a.Failures.Count, SecondFactor: a.SecondFactor}
+	return protocol.AdminUser{ID: a.ID, Username: a.Username, Email: a.Email, PendingEmail: a.PendingEmail, Disabled: a.Disabled, CreatedAt: a.CreatedAt, FailedLogins: a.Failures.Count, SecondFactor: a.SecondFactor}
 }
 
 // adminFind is requireAdmin and FindAccount, with no such account as

@@ -49,7 +49,11 @@ func normalizeEmail(e string) (string, error) {
 }
 
 // Signup creates an account. Without a password it generates one and
-// returns it once in the result.
+// returns it once in the result. An email waits as the account's pending
+// address while a code is mailed to it; when another account has already
+// verified that address, its owner is mailed a notice instead, and the
+// answer is the same, so signup tells nobody which addresses are
+// registered.
 func (s *Service) Signup(ctx context.Context, req protocol.SignupRequest) (*protocol.SignupResult, error) {
 	username, err := normalizeUsername(req.Username)
 	if err != nil {
@@ -67,6 +71,9 @@ func (s *Service) Signup(ctx context.Context, req protocol.SignupRequest) (*prot
 		// get it again.
 		return nil, NewError(protocol.CodeBadRequest, "idempotency_key needs a password")
 	}
+	if email == "" && s.settings().RequireVerifiedEmail {
+		return nil, NewError(protocol.CodeBadRequest, "an email is required: this server requires a verified one before login")
+	}
 	password, generated := req.Password, ""
 	if password == "" {
 		if generated, err = GeneratePassword(); err != nil {
@@ -75,6 +82,11 @@ func (s *Service) Signup(ctx context.Context, req protocol.SignupRequest) (*prot
 		password = generated
 	} else if err := checkPassword(password, username, s.settings().MinPasswordLength); err != nil {
 		return nil, err
+	}
+	if email != "" && s.mailOn() {
+		if err := s.admitMail(ctx); err != nil {
+			return nil, err
+		}
 	}
 	hash, err := s.hash(ctx, password)
 	if err != nil {
@@ -85,7 +97,7 @@ func (s *Service) Signup(ctx context.Context, req protocol.SignupRequest) (*prot
 		return nil, err
 	}
 	now := s.stamp()
-	a := store.Account{ID: id, Username: username, Email: email, PasswordHash: hash, SignupKey: signupKey(req.IdempotencyKey), CreatedAt: now, UpdatedAt: now}
+	a := store.Account{ID: id, Username: username, PendingEmail: email, PasswordHash: hash, SignupKey: signupKey(req.IdempotencyKey), CreatedAt: now, UpdatedAt: now}
 	err = s.store.CreateAccount(ctx, a, s.event(ctx, store.AuthEvent{Type: store.EventSignup, AccountID: a.ID}))
 	if errors.Is(err, store.ErrOutcomeUnknown) {
 		err = s.settle(ctx, err, func(ctx context.Context) (bool, error) {
@@ -105,11 +117,12 @@ func (s *Service) Signup(ctx context.Context, req protocol.SignupRequest) (*prot
 			switch ce.Field {
 			case "username":
 				return nil, NewError(protocol.CodeUsernameTaken, "that username is taken")
-			case "email":
-				return nil, NewError(protocol.CodeEmailTaken, "that email is already registered")
 			}
 		}
 		return nil, fmt.Errorf("create account: %w", err)
+	}
+	if email != "" {
+		s.mailAddressCheck(ctx, a, email)
 	}
 	return &protocol.SignupResult{Account: publicAccount(a), GeneratedPassword: generated}, nil
 }

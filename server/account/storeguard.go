@@ -208,6 +208,50 @@ func (g *guardedStore) DeleteServiceKey(ctx context.Context, name string, e stor
 	return write0(ctx, g, func(ctx context.Context) error { return g.s.DeleteServiceKey(ctx, name, e) })
 }
 
+func (g *guardedStore) GetAccountByEmail(ctx context.Context, email string) (store.Account, error) {
+	return read(ctx, g, func(ctx context.Context) (store.Account, error) { return g.s.GetAccountByEmail(ctx, email) })
+}
+
+func (g *guardedStore) PutEmailCode(ctx context.Context, c store.EmailCode) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.PutEmailCode(ctx, c) })
+}
+
+func (g *guardedStore) GetEmailCode(ctx context.Context, accountID, purpose string) (store.EmailCode, error) {
+	return read(ctx, g, func(ctx context.Context) (store.EmailCode, error) { return g.s.GetEmailCode(ctx, accountID, purpose) })
+}
+
+func (g *guardedStore) CountEmailCodeAttempt(ctx context.Context, accountID, purpose string) (store.EmailCode, error) {
+	return write(ctx, g, func(ctx context.Context) (store.EmailCode, error) {
+		return g.s.CountEmailCodeAttempt(ctx, accountID, purpose)
+	})
+}
+
+func (g *guardedStore) VerifyEmail(ctx context.Context, accountID, email string, hash []byte, e store.AuthEvent) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.VerifyEmail(ctx, accountID, email, hash, e) })
+}
+
+func (g *guardedStore) ResetPassword(ctx context.Context, accountID string, codeHash []byte, passwordHash string, e store.AuthEvent) (int, error) {
+	return write(ctx, g, func(ctx context.Context) (int, error) {
+		return g.s.ResetPassword(ctx, accountID, codeHash, passwordHash, e)
+	})
+}
+
+func (g *guardedStore) EnqueueMail(ctx context.Context, m store.QueuedMail) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.EnqueueMail(ctx, m) })
+}
+
+func (g *guardedStore) ClaimMail(ctx context.Context, now, until time.Time, limit int) ([]store.QueuedMail, error) {
+	return write(ctx, g, func(ctx context.Context) ([]store.QueuedMail, error) { return g.s.ClaimMail(ctx, now, until, limit) })
+}
+
+func (g *guardedStore) RetryMail(ctx context.Context, id string, attempts int, next time.Time) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.RetryMail(ctx, id, attempts, next) })
+}
+
+func (g *guardedStore) DeleteMail(ctx context.Context, id string) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.DeleteMail(ctx, id) })
+}
+
 func (g *guardedStore) Ping(ctx context.Context) error {
 	_, err := read(ctx, g, func(ctx context.Context) (struct{}, error) { return struct{}{}, g.s.Ping(ctx) })
 	return err

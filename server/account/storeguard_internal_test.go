@@ -235,6 +235,36 @@ func (h *hangingStore) ClaimChallengeAttempt(ctx context.Context, _ string, _ ti
 func (h *hangingStore) CompleteLoginChallenge(ctx context.Context, _ string, _ store.Session, _ store.AuthEvent) error {
 	return h.hang(ctx, "CompleteLoginChallenge")
 }
+func (h *hangingStore) GetAccountByEmail(ctx context.Context, _ string) (store.Account, error) {
+	return store.Account{}, h.hang(ctx, "GetAccountByEmail")
+}
+func (h *hangingStore) PutEmailCode(ctx context.Context, _ store.EmailCode) error {
+	return h.hang(ctx, "PutEmailCode")
+}
+func (h *hangingStore) GetEmailCode(ctx context.Context, _, _ string) (store.EmailCode, error) {
+	return store.EmailCode{}, h.hang(ctx, "GetEmailCode")
+}
+func (h *hangingStore) CountEmailCodeAttempt(ctx context.Context, _, _ string) (store.EmailCode, error) {
+	return store.EmailCode{}, h.hang(ctx, "CountEmailCodeAttempt")
+}
+func (h *hangingStore) VerifyEmail(ctx context.Context, _, _ string, _ []byte, _ store.AuthEvent) error {
+	return h.hang(ctx, "VerifyEmail")
+}
+func (h *hangingStore) ResetPassword(ctx context.Context, _ string, _ []byte, _ string, _ store.AuthEvent) (int, error) {
+	return 0, h.hang(ctx, "ResetPassword")
+}
+func (h *hangingStore) EnqueueMail(ctx context.Context, _ store.QueuedMail) error {
+	return h.hang(ctx, "EnqueueMail")
+}
+func (h *hangingStore) ClaimMail(ctx context.Context, _, _ time.Time, _ int) ([]store.QueuedMail, error) {
+	return nil, h.hang(ctx, "ClaimMail")
+}
+func (h *hangingStore) RetryMail(ctx context.Context, _ string, _ int, _ time.Time) error {
+	return h.hang(ctx, "RetryMail")
+}
+func (h *hangingStore) DeleteMail(ctx context.Context, _ string) error {
+	return h.hang(ctx, "DeleteMail")
+}
 func (h *hangingStore) Ping(ctx context.Context) error { return h.hang(ctx, "Ping") }
 func (h *hangingStore) Close() error                   { return nil }
 

@@ -92,7 +92,9 @@ type wizard struct {
 	mysql    setup.MySQLServer
 	port     string
 	listen   string
-	proceed  bool
+	// smtp holds the mail answers, each as typed.
+	smtp    struct{ host, port, tls, username, password, from string }
+	proceed bool
 	// remember: the new setup becomes the remembered one.
 	remember bool
 }
@@ -139,7 +141,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 
-	steps := []func(context.Context) error{w.askDataDir, w.askReplace, w.askPassword, w.askDatabase, w.askListen, w.askProceed}
+	steps := []func(context.Context) error{w.askDataDir, w.askReplace, w.askPassword, w.askDatabase, w.askListen, w.askMail, w.askProceed}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return nil, err
@@ -418,6 +420,74 @@ func (w *wizard) askListen(ctx context.Context) error {
 	return nil
 }
 
+// askMail asks for the SMTP server mail goes through, optional: without
+// one, email verification, password reset and notices are off. Settings
+// given beforehand (flags, environment) are not asked again.
+func (w *wizard) askMail(ctx context.Context) error {
+	if w.o.Server.SMTPHost != "" {
+		return nil
+	}
+	probe := setup.Config{}
+	check := func(key string) func(string) error {
+		return func(v string) error {
+			s, err := setup.LookupSetting(key)
+			if err != nil {
+				return err
+			}
+			return trimPrefix(s.Set(&probe, strings.TrimSpace(v)))
+		}
+	}
+	err := w.run(ctx, huh.NewGroup(
+		huh.NewInput().
+			Title("SMTP server for mail (empty: no mail)").
+			Description("Mail carries email verification codes, password reset codes and notices of\n"+
+				"account changes. Without it these are off; turn it on later with\n"+
+				"'accountd config set smtp_host ...'.").
+			Value(&w.smtp.host).
+			Validate(check("smtp_host")),
+	))
+	if err != nil {
+		return err
+	}
+	w.smtp.host = strings.TrimSpace(w.smtp.host)
+	if w.smtp.host == "" {
+		fmt.Fprintln(w.o.Out, "Mail is off: no email verification, password reset or notices.")
+		return nil
+	}
+	w.smtp.tls = "starttls"
+	err = w.run(ctx, huh.NewGroup(
+		huh.NewSelect[string]().
+			Title("How should mail reach it?").
+			Options(
+				huh.NewOption("STARTTLS (port 587)", "starttls"),
+				huh.NewOption("Implicit TLS (port 465)", "tls"),
+				huh.NewOption("No TLS: a relay on this host or network only", "none"),
+			).
+			Value(&w.smtp.tls),
+		huh.NewInput().Title(w.title("Port", "by the choice above")).Value(&w.smtp.port).Validate(check("smtp_port")),
+		huh.NewInput().Title("SMTP username (empty: no login)").Value(&w.smtp.username),
+		huh.NewInput().Title("SMTP password (empty: none)").EchoMode(w.secret).Value(&w.smtp.password),
+		huh.NewInput().Title("Sender address, e.g. Example <accounts@example.com>").Value(&w.smtp.from).
+			Validate(func(v string) error {
+				if strings.TrimSpace(v) == "" {
+					return errors.New("a sender address is required with an SMTP server")
+				}
+				return check("smtp_from")(v)
+			}),
+	))
+	if err != nil {
+		return err
+	}
+	srv := &w.o.Server
+	srv.SMTPHost, srv.SMTPTLS, srv.SMTPUsername = w.smtp.host, w.smtp.tls, strings.TrimSpace(w.smtp.username)
+	srv.SMTPPassword, srv.SMTPFrom = w.smtp.password, strings.TrimSpace(w.smtp.from)
+	if p := strings.TrimSpace(w.smtp.port); p != "" {
+		srv.SMTPPort, _ = strconv.Atoi(p)
+	}
+	w.smtp.password = ""
+	return nil
+}
+
 func (w *wizard) askProceed(ctx context.Context) error {
 	store := "embedded SQLite file " + filepath.Join(w.dataDir, setup.SQLiteFileName)
 	if w.driver == setup.DriverMySQL {
@@ -426,7 +496,7 @@ func (w *wizard) askProceed(ctx context.Context) error {
 	err := w.run(ctx, huh.NewGroup(
 		huh.NewConfirm().
 			Title("Set up accountd now?").
-			Description(fmt.Sprintf("Data folder: %s\nAccounts:    %s\nListen on:   %s", w.dataDir, store, w.listen)).
+			Description(fmt.Sprintf("Data folder: %s\nAccounts:    %s\nListen on:   %s\nMail:        %s", w.dataDir, store, w.listen, w.mailSummary())).
 			Affirmative("Set up").
 			Negative("Cancel").
 			Value(&w.proceed),
@@ -438,6 +508,13 @@ func (w *wizard) askProceed(ctx context.Context) error {
 		return ErrAborted
 	}
 	return nil
+}
+
+func (w *wizard) mailSummary() string {
+	if w.o.Server.SMTPHost == "" {
+		return "off"
+	}
+	return "via " + w.o.Server.SMTPHost
 }
 
 // title shows the default beside the question in accessible mode, where

@@ -72,6 +72,7 @@ func TestSQLite(t *testing.T) {
 		adminPassword, // again
 		"1",           // SQLite
 		listen,        // listen address
+		"",            // no mail
 		"y",           // set up now
 	)
 	if err != nil {
@@ -131,6 +132,7 @@ func TestRetries(t *testing.T) {
 		adminPassword+"x", adminPassword,
 		"7", "1",
 		"localhost", busy.Addr().String(), "127.0.0.1:0",
+		"", // no mail
 		"y",
 	)
 	if err != nil {
@@ -214,6 +216,7 @@ func TestMySQL(t *testing.T) {
 		host, port, u.Name, "wrong-"+u.Password, u.Database,
 		"", "", "", u.Password, "", // keep host, port, user, database
 		"127.0.0.1:0",
+		"", // no mail
 		"y",
 	)
 	if err != nil {
@@ -257,7 +260,7 @@ func TestRememberedSetup(t *testing.T) {
 	}{{"", false}, {"n", false}, {"y", true}} {
 		dir := filepath.Join(t.TempDir(), "data")
 		res, out, err := script(t, Options{DataDir: dir, Remembered: old},
-			"", tc.answer, adminPassword, adminPassword, "1", freeAddr(t), "y")
+			"", tc.answer, adminPassword, adminPassword, "1", freeAddr(t), "", "y")
 		if err != nil {
 			t.Fatalf("answer %q: Run: %v\n%s", tc.answer, err, out)
 		}
@@ -275,12 +278,41 @@ func TestRememberedSetup(t *testing.T) {
 			remembered = dir
 		}
 		res, out, err := script(t, Options{DataDir: dir, Remembered: remembered},
-			"", adminPassword, adminPassword, "1", freeAddr(t), "y")
+			"", adminPassword, adminPassword, "1", freeAddr(t), "", "y")
 		if err != nil {
 			t.Fatalf("remembered %q: Run: %v\n%s", remembered, err, out)
 		}
 		if strings.Contains(out, "already set up") || !res.Remember {
 			t.Errorf("remembered %q: asked %v, Remember %v; want no question and Remember true", remembered, strings.Contains(out, "already set up"), res.Remember)
 		}
+	}
+}
+
+// TestMail: the optional SMTP questions land in the sealed settings; a
+// bad sender is asked again.
+func TestMail(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	res, out, err := script(t, Options{DataDir: dir},
+		"", adminPassword, adminPassword, "1", freeAddr(t),
+		"smtp.example.com",
+		"2",           // implicit TLS
+		"",            // the port by the choice
+		"mailer",      // username
+		"mail secret", // password
+		"not an address", "Example <accounts@example.com>",
+		"y")
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, out)
+	}
+	s := res.Config.Server
+	if s.SMTPHost != "smtp.example.com" || s.SMTPTLS != "tls" || s.SMTPPort != 0 || s.SMTPUsername != "mailer" ||
+		s.SMTPPassword != "mail secret" || s.SMTPFrom != "Example <accounts@example.com>" {
+		t.Errorf("mail settings = %+v", s)
+	}
+	if strings.Contains(out, "mail secret") {
+		t.Error("the SMTP password was echoed")
+	}
+	if !strings.Contains(out, "smtp from address") {
+		t.Errorf("a bad sender was not refused:\n%s", out)
 	}
 }

@@ -9,11 +9,11 @@ import (
 	"github.com/accountd/accountd/store"
 )
 
-const accountColumns = `id, username, email, password_hash, disabled, created_at, updated_at, signup_key`
+const accountColumns = `id, username, email, password_hash, disabled, created_at, updated_at, pending_email, signup_key`
 
-// accountSelectColumns adds the failed-login counter and the pending
-// email, which CreateAccount leaves at their defaults.
-const accountSelectColumns = accountColumns + `, failed_logins, last_failed_login_at, pending_email, second_factor`
+// accountSelectColumns adds the failed-login counter and the
+// second-factor flag, which CreateAccount leaves at their defaults.
+const accountSelectColumns = accountColumns + `, failed_logins, last_failed_login_at, second_factor`
 
 // CreateAccount implements store.Store.
 func (db *DB) CreateAccount(ctx context.Context, a store.Account, e store.AuthEvent) error {
@@ -26,9 +26,9 @@ func (db *DB) CreateAccount(ctx context.Context, a store.Account, e store.AuthEv
 	}
 	insert := func(x execer) error {
 		_, err := x.ExecContext(ctx,
-			`INSERT INTO accounts (`+accountColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			`INSERT INTO accounts (`+accountColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			a.ID, a.Username, nullIfEmpty(a.Email), a.PasswordHash, a.Disabled,
-			timeArg(db.dialect, a.CreatedAt), timeArg(db.dialect, a.UpdatedAt), a.SignupKey)
+			timeArg(db.dialect, a.CreatedAt), timeArg(db.dialect, a.UpdatedAt), nullIfEmpty(a.PendingEmail), a.SignupKey)
 		return err
 	}
 	var err error
@@ -235,8 +235,8 @@ func scanAccount(row rowScanner) (store.Account, error) {
 		email, pending sql.NullString
 	)
 	err := row.Scan(&a.ID, &a.Username, &email, &a.PasswordHash, &a.Disabled,
-		timeColumn{&a.CreatedAt}, timeColumn{&a.UpdatedAt}, &a.SignupKey,
-		&a.Failures.Count, timeColumn{&a.Failures.LastAt}, &pending, &a.SecondFactor)
+		timeColumn{&a.CreatedAt}, timeColumn{&a.UpdatedAt}, &pending, &a.SignupKey,
+		&a.Failures.Count, timeColumn{&a.Failures.LastAt}, &a.SecondFactor)
 	if err != nil {
 		return store.Account{}, err
 	}

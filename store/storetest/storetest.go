@@ -80,6 +80,11 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SecondFactor", testSecondFactor},
 		{"ConcurrentSecondFactorUse", testConcurrentSecondFactorUse},
 		{"LoginChallenge", testLoginChallenge},
+		{"EmailCodes", testEmailCodes},
+		{"ConcurrentCodeAttempts", testConcurrentCodeAttempts},
+		{"VerifyEmail", testVerifyEmail},
+		{"ResetPassword", testResetPassword},
+		{"MailQueue", testMailQueue},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -41,6 +41,10 @@ function describe(e, { reauth = false, unknown } = {}) {
         return 'That username is taken.';
       case 'email_taken':
         return 'That email address is already in use.';
+      case 'invalid_code':
+        return 'That code is wrong or no longer valid: codes work once, for 10 minutes and 5 tries. Ask for a new one.';
+      case 'email_unverified':
+        return 'Verify your email first: a code was mailed to it.';
       case 'rate_limited':
       case 'busy':
       case 'unavailable':
@@ -112,16 +116,20 @@ function render(session) {
   details([
     ['Username', session.account.username],
     ['Email', session.account.email],
+    ['New email (unverified)', session.account.pending_email],
     ['Account id', session.account.id],
     ['Session', session.session_id],
     ['Token expires', when(session.expires_at)],
   ]);
+  const pending = session.account.pending_email;
+  $('verify-form').hidden = !pending;
+  $('ve-address').textContent = pending ?? '';
   show('signed-in');
 }
 
 /** Empties the account forms, so that no password stays on the page after a sign-out. */
 function clearAccountForms() {
-  for (const f of ['password-form', 'email-form', 'delete-form']) $(f).reset();
+  for (const f of ['password-form', 'email-form', 'verify-form', 'delete-form']) $(f).reset();
   $('sessions-list').replaceChildren();
   for (const [input, hint] of passwordChecks) check(input, hint);
 }
@@ -433,9 +441,75 @@ if (client) {
       async () => {
         const r = await client.changeEmail({ password, newEmail });
         $('email-form').reset();
-        say(`Email changed to ${r.account.email}.`, 'ok', true);
+        say(`A code was mailed to ${r.account.pending_email}; the address is used once it is verified.`, 'ok', true);
       },
       { reauth: true, unknown: 'The connection dropped before the answer came: the email may have been changed. Press Who am I to check.' },
+    );
+  });
+
+  $('verify-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const code = $('ve-code').value.trim();
+    if (!code) {
+      say('Enter the code from the mail.', 'error');
+      $('ve-code').focus();
+      return;
+    }
+    busy(
+      [$('ve-submit'), $('ve-resend')],
+      async () => {
+        const r = await client.verifyEmail({ code });
+        $('verify-form').reset();
+        say(`Email ${r.account.email} verified.`, 'ok', true);
+      },
+      { unknown: 'The connection dropped before the answer came: the email may have been verified. Press Who am I to check.' },
+    );
+  });
+
+  $('ve-resend').addEventListener('click', () =>
+    busy([$('ve-submit'), $('ve-resend')], async () => {
+      await client.resendVerification();
+      say('A new code is on its way; the one before no longer works.', 'ok', true);
+    }),
+  );
+
+  let resetLogin = '';
+  $('forgot-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const login = $('fp-login').value.trim();
+    if (!login) {
+      say('Enter your username or email.', 'error');
+      $('fp-login').focus();
+      return;
+    }
+    busy([$('fp-submit')], async () => {
+      await client.requestPasswordReset({ login });
+      resetLogin = login;
+      $('reset-form').hidden = false;
+      say('If an account has that username or a verified email, a code is on its way to it (valid 10 minutes).', 'ok', true);
+      $('rp-code').focus();
+    });
+  });
+
+  $('reset-form').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const code = $('rp-code').value.trim();
+    const newPassword = $('rp-password').value;
+    if (!code || !newPassword) {
+      say('Enter the code from the mail and a new password.', 'error');
+      (code ? $('rp-password') : $('rp-code')).focus();
+      return;
+    }
+    busy(
+      [$('rp-submit')],
+      async () => {
+        const r = await client.resetPassword({ login: resetLogin, code, newPassword });
+        $('reset-form').reset();
+        $('reset-form').hidden = true;
+        $('login-username').value = resetLogin.includes('@') ? '' : resetLogin;
+        say(`Password reset; ${r.sessions_ended} ${r.sessions_ended === 1 ? 'session' : 'sessions'} ended. Log in with the new password.`, 'ok', true);
+      },
+      { unknown: 'The connection dropped before the answer came: the password may have been reset. Try logging in with the new one.' },
     );
   });
 

@@ -16,6 +16,14 @@ const env = (k) => {
 
 const rl = createInterface({ input: process.stdin });
 const lines = rl[Symbol.asyncIterator]();
+/** Asks the Go test for the n-th code mailed to address. */
+async function mailCode(address, n) {
+  process.stdout.write(`@@ mailcode ${address} ${n}\n`);
+  const { value } = await lines.next();
+  assert.match(value, /^\d{8}$/, `mail code ${n} to ${address}`);
+  return value;
+}
+
 /** Asks the Go test to act on a server and waits until it has. */
 async function ask(verb, server) {
   process.stdout.write(`@@ ${verb} ${server}\n`);
@@ -444,7 +452,8 @@ try {
     await con.getByRole('button', { name: 'Log in' }).click();
     await account.waitFor();
 
-    // Change email: a wrong password is refused, the right one changes it.
+    // Change email: a wrong password is refused; the right one makes the
+    // address pending until it is verified.
     const email = `${name}@example.org`;
     await account.getByLabel('New email').fill(email);
     await con.locator('#ce-password').fill(pw1);
@@ -452,11 +461,40 @@ try {
     await said('Wrong password.');
     await con.locator('#ce-password').fill(pw2);
     await account.getByRole('button', { name: 'Change email' }).click();
-    await said(`Email changed to ${email}.`);
+    await said(`A code was mailed to ${email}; the address is used once it is verified.`);
+    assert.match(await con.locator('#details').textContent(), new RegExp(`New email \\(unverified\\)${email.replace(/\./g, '\\.')}`));
+
+    // Verify it with the code from the mail; a wrong code first.
+    const verify = con.getByRole('form', { name: 'Verify email' });
+    await verify.getByLabel(`Code mailed to ${email}`).fill('00000000');
+    await verify.getByRole('button', { name: 'Verify email' }).click();
+    await said('That code is wrong or no longer valid');
+    await verify.getByLabel(`Code mailed to ${email}`).fill(await mailCode(email, 1));
+    await verify.getByRole('button', { name: 'Verify email' }).click();
+    await said(`Email ${email} verified.`);
+    assert.equal(await verify.isVisible(), false);
     assert.match(await con.locator('#details').textContent(), new RegExp(`Email${email.replace(/\./g, '\\.')}`));
 
+    // Forgot password: a code to the verified address sets a new one and
+    // ends this session too.
+    const pw3 = `third passphrase, after a reset, of ${name}`;
+    await con.getByRole('button', { name: 'Log out', exact: true }).click();
+    await said('Logged out.');
+    await con.getByLabel('Username or email').fill(email);
+    await con.getByRole('button', { name: 'Mail me a code' }).click();
+    await said('a code is on its way to it');
+    const reset = con.getByRole('form', { name: 'Set a new password' });
+    await reset.getByLabel('Code from the mail').fill(await mailCode(email, 2));
+    await reset.getByLabel('New password').fill(pw3);
+    await reset.getByRole('button', { name: 'Set new password' }).click();
+    await said('Password reset; 0 sessions ended. Log in with the new password.');
+    await con.locator('#login-username').fill(name);
+    await con.locator('#login-password').fill(pw3);
+    await con.getByRole('button', { name: 'Log in' }).click();
+    await account.waitFor();
+
     // Delete the account: the typed username must match.
-    await con.locator('#da-password').fill(pw2);
+    await con.locator('#da-password').fill(pw3);
     await account.getByLabel(`Type your username, ${name}, to confirm`).fill(name + 'x');
     await account.getByRole('button', { name: 'Delete account' }).click();
     await said(`To delete the account, type its username, ${name}, exactly.`);
@@ -467,7 +505,7 @@ try {
     await con.getByRole('heading', { name: 'Log in' }).waitFor();
     assert.equal(await con.locator('#da-password').inputValue(), '');
     await con.locator('#login-username').fill(name);
-    await con.locator('#login-password').fill(pw2);
+    await con.locator('#login-password').fill(pw3);
     await con.getByRole('button', { name: 'Log in' }).click();
     await said('Wrong username or password.');
     assert.deepEqual(violations, []);

@@ -34,7 +34,7 @@ await client.revokeSession(device.session.session_id);
 await assert.rejects(device.authenticate(), (e) => e.code === 'invalid_token');
 await assert.rejects(client.revokeSession('f'.repeat(32)), (e) => e.code === 'not_found');
 const { account: withEmail } = await client.changeEmail({ password: newPassword, newEmail: `${name}@example.org` });
-assert.equal(withEmail.email, `${name}@example.org`);
+assert.equal(withEmail.pending_email, `${name}@example.org`);
 await device.login({ username: name, password: newPassword });
 assert.deepEqual(await client.logoutAll({ keepCurrent: true }), { sessions_ended: 1 });
 assert.deepEqual(await client.deleteAccount({ password: newPassword }), { sessions_ended: 1 });

@@ -318,6 +318,47 @@ export class AccountdClient {
   }
 
   /**
+   * Verifies the account's pending email with the code mailed to it. With
+   * a session, the session's account becomes the one returned (event
+   * USER_UPDATED); without one (a server that refuses login until the
+   * email is verified: email_unverified), pass login, the username. A
+   * wrong or dead code is invalid_code. Never sent twice.
+   */
+  async verifyEmail({ code, login } = {}) {
+    if (login !== undefined) return this.#call('verify_email', { login, code });
+    const own = this.#session?.session_id;
+    const result = await this.#withToken('verify_email', { code });
+    if (own !== undefined && this.#session?.session_id === own) {
+      this.#setSession({ ...this.#session, account: result.account }, 'USER_UPDATED', true);
+    }
+    return result;
+  }
+
+  /** Mails a fresh code to the signed-in account's pending email; the one before stops working. Never sent twice. */
+  resendVerification() {
+    return this.#withToken('resend_verification', {});
+  }
+
+  /**
+   * Asks for a password reset code for a username or verified email. It
+   * resolves with {} whether or not such an account exists: only the
+   * account's mailbox learns. Needs no session. Never sent twice.
+   */
+  requestPasswordReset({ login } = {}) {
+    return this.#call('request_password_reset', { login });
+  }
+
+  /**
+   * Sets a new password with the code requestPasswordReset mailed; every
+   * session of the account ends (a signed-in session of it is signed out
+   * at its next call). Resolves with {sessions_ended}. Needs no session.
+   * Never sent twice.
+   */
+  resetPassword({ login, code, newPassword } = {}) {
+    return this.#call('reset_password', { login, code, new_password: newPassword });
+  }
+
+  /**
    * Deletes the signed-in account and all its sessions (the password is
    * checked again); the client is signed out (event SIGNED_OUT). Resolves
    * with {sessions_ended}. Never sent twice.
@@ -341,7 +382,7 @@ export class AccountdClient {
   /**
    * Registers callback(event, session) for auth-state changes: it is
    * called at once with INITIAL_SESSION, then with SIGNED_IN,
-   * TOKEN_REFRESHED (refresh, changePassword), USER_UPDATED (changeEmail)
+   * TOKEN_REFRESHED (refresh, changePassword), USER_UPDATED (changeEmail, verifyEmail)
    * and SIGNED_OUT (from this tab or another). Callbacks
    * run after the change is complete and are never awaited, so an async
    * callback may call the client freely. Returns an unsubscribe function.

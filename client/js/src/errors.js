@@ -18,6 +18,8 @@ export const SERVER_CODES = Object.freeze([
   'internal',
   'forbidden',
   'challenge_expired',
+  'invalid_code',
+  'email_unverified',
 ]);
 
 /** Base class of every error the SDK throws. */

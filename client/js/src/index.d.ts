@@ -23,7 +23,9 @@ export type ServerCode =
   | 'outcome_unknown'
   | 'internal'
   | 'forbidden'
-  | 'challenge_expired';
+  | 'challenge_expired'
+  | 'invalid_code'
+  | 'email_unverified';
 
 /** A Storage-like object (localStorage and sessionStorage are ones). */
 export interface SessionStore {
@@ -66,7 +68,10 @@ export interface ClientOptions {
 export interface Account {
   id: string;
   username: string;
+  /** The verified address. */
   email?: string;
+  /** An address waiting for the code mailed to it (verifyEmail). */
+  pending_email?: string;
   created_at: string;
   [member: string]: unknown;
 }
@@ -132,6 +137,8 @@ export interface TOTPEnrolment {
 export interface PasswordPolicy {
   min_password_length: number;
   max_password_length: number;
+  /** True when the server mails codes (verifyEmail, requestPasswordReset). */
+  mail?: boolean;
   [member: string]: unknown;
 }
 
@@ -160,7 +167,7 @@ export interface SessionDetail {
 
 /**
  * INITIAL_SESSION when a callback is registered; SIGNED_IN (login); TOKEN_REFRESHED (refresh,
- * updateToken, changePassword); USER_UPDATED (changeEmail: the session's account changed); SIGNED_OUT
+ * updateToken, changePassword); USER_UPDATED (changeEmail, verifyEmail: the session's account changed); SIGNED_OUT
  * (logout, logoutAll without keepCurrent, revokeSession of this session, deleteAccount, an
  * invalid_token answer for the session's token, expiry).
  */
@@ -209,8 +216,23 @@ export class AccountdClient {
   revokeSession(sessionId: string): Promise<{ session_id: string; [member: string]: unknown }>;
   /** Ends every session of the account, this one too (SIGNED_OUT) unless keepCurrent. Never sent twice. */
   logoutAll(options?: { keepCurrent?: boolean }): Promise<{ sessions_ended: number; [member: string]: unknown }>;
-  /** The password is checked again; the session's account is replaced (USER_UPDATED). Never sent twice. */
+  /**
+   * The password is checked again; the new address becomes the account's pending_email (a code is mailed to
+   * it) and the session's account is replaced (USER_UPDATED). Never sent twice.
+   */
   changeEmail(body: { password: string; newEmail: string }): Promise<{ account: Account; [member: string]: unknown }>;
+  /**
+   * The code mailed to the pending email makes it the account's email. With a session its account is replaced
+   * (USER_UPDATED); without one (login refused with email_unverified) pass login, the username. invalid_code
+   * for a wrong or dead code. Never sent twice.
+   */
+  verifyEmail(body: { code: string; login?: string }): Promise<{ account: Account; [member: string]: unknown }>;
+  /** Mails a fresh verification code to the pending email. Never sent twice. */
+  resendVerification(): Promise<Record<string, unknown>>;
+  /** Mails a reset code to the verified email of a username or email; resolves alike whether or not it exists. */
+  requestPasswordReset(body: { login: string }): Promise<Record<string, unknown>>;
+  /** Sets a new password with the mailed code; every session of the account ends. Never sent twice. */
+  resetPassword(body: { login: string; code: string; newPassword: string }): Promise<{ sessions_ended: number; [member: string]: unknown }>;
   /** The password is checked again; the account and its sessions are deleted (SIGNED_OUT). Never sent twice. */
   deleteAccount(body: { password: string }): Promise<{ sessions_ended: number; [member: string]: unknown }>;
   request(op: string, body?: Record<string, unknown>, options?: { repeat?: boolean }): Promise<Record<string, unknown>>;

@@ -270,9 +270,9 @@ test('options are checked', () => {
  * arrived. bodies records every request's op and body.
  */
 function accountModel({ drop = [] } = {}) {
-  const m = { password: 'the old password', email: undefined, sessions: new Map(), known: new Set(), tokens: new Map(), deleted: false, bodies: [] };
+  const m = { password: 'the old password', email: undefined, pending: undefined, code: '12345678', sessions: new Map(), known: new Set(), tokens: new Map(), deleted: false, bodies: [] };
   let n = 0;
-  const acct = () => ({ ...account, ...(m.email ? { email: m.email } : {}) });
+  const acct = () => ({ ...account, ...(m.email ? { email: m.email } : {}), ...(m.pending ? { pending_email: m.pending } : {}) });
   const issue = (sid) => {
     const token = `t${++n}.x.y`;
     m.tokens.set(token, sid);
@@ -291,6 +291,19 @@ function accountModel({ drop = [] } = {}) {
       m.known.add(sid);
       m.sessions.set(sid, { client: b.client });
       return { result: issue(sid) };
+    }
+    if (req.op === 'request_password_reset') return { result: {} };
+    if (req.op === 'reset_password') {
+      if (b.code !== m.code) return err('invalid_code');
+      m.password = b.new_password;
+      const ended = m.sessions.size;
+      m.sessions.clear();
+      return { result: { sessions_ended: ended } };
+    }
+    if (req.op === 'verify_email' && b.login !== undefined) {
+      if (b.code !== m.code || !m.pending) return err('invalid_code');
+      [m.email, m.pending] = [m.pending, undefined];
+      return { result: { account: acct() } };
     }
     const sid = m.tokens.get(b.token);
     if (m.deleted || !m.sessions.has(sid)) return err('invalid_token');
@@ -329,8 +342,14 @@ function accountModel({ drop = [] } = {}) {
       }
       case 'change_email':
         if (b.password !== m.password) return err('invalid_credentials');
-        m.email = b.new_email;
+        m.pending = b.new_email;
         return { result: { account: acct() } };
+      case 'verify_email':
+        if (b.code !== m.code || !m.pending) return err('invalid_code');
+        [m.email, m.pending] = [m.pending, undefined];
+        return { result: { account: acct() } };
+      case 'resend_verification':
+        return m.pending ? { result: {} } : err('bad_request');
       case 'delete_account': {
         if (b.password !== m.password) return err('invalid_credentials');
         const ended = m.sessions.size;
@@ -448,11 +467,51 @@ test('changeEmail replaces the session\'s account (USER_UPDATED); a wrong passwo
   await assert.rejects(c.changeEmail({ password: 'wrong', newEmail: 'a@example.org' }), (e) => e.code === 'invalid_credentials');
   const r = await c.changeEmail({ password: m.password, newEmail: 'alice@example.org' });
   assert.deepEqual(sent(m, 'change_email').at(-1), { token, password: m.password, new_email: 'alice@example.org' });
-  assert.equal(r.account.email, 'alice@example.org');
-  assert.equal(c.session.account.email, 'alice@example.org');
+  assert.equal(r.account.pending_email, 'alice@example.org');
+  assert.equal(c.session.account.pending_email, 'alice@example.org');
   assert.equal(c.session.token, token);
   await tick();
   assert.deepEqual(events, [['USER_UPDATED', token]]);
+  c.close();
+});
+
+test('verifyEmail with a session replaces its account (USER_UPDATED); invalid_code keeps it', async () => {
+  const m = accountModel();
+  const { c, events } = await signedIn(m);
+  const token = c.session.token;
+  await c.changeEmail({ password: m.password, newEmail: 'alice@example.org' });
+  await c.resendVerification();
+  assert.deepEqual(sent(m, 'resend_verification'), [{ token }]);
+  await tick();
+  events.length = 0;
+  await assert.rejects(c.verifyEmail({ code: '00000000' }), (e) => e instanceof ServerError && e.code === 'invalid_code');
+  assert.equal(c.session.account.pending_email, 'alice@example.org');
+  const r = await c.verifyEmail({ code: m.code });
+  assert.deepEqual(sent(m, 'verify_email').at(-1), { token, code: m.code });
+  assert.equal(r.account.email, 'alice@example.org');
+  assert.equal(c.session.account.email, 'alice@example.org');
+  assert.equal(c.session.account.pending_email, undefined);
+  await tick();
+  assert.deepEqual(events, [['USER_UPDATED', token]]);
+  await assert.rejects(c.resendVerification(), (e) => e.code === 'bad_request');
+  c.close();
+});
+
+test('verifyEmail by login, requestPasswordReset and resetPassword need no session', async () => {
+  const m = accountModel();
+  m.pending = 'alice@example.com';
+  const srv = fakeServer(m.handle);
+  const c = client(srv, { syncTabs: false });
+  const r = await c.verifyEmail({ login: 'alice', code: m.code });
+  assert.equal(r.account.email, 'alice@example.com');
+  assert.deepEqual(sent(m, 'verify_email'), [{ login: 'alice', code: m.code }]);
+  assert.deepEqual(await c.requestPasswordReset({ login: 'alice@example.com' }), {});
+  assert.deepEqual(sent(m, 'request_password_reset'), [{ login: 'alice@example.com' }]);
+  await assert.rejects(c.resetPassword({ login: 'alice', code: '1', newPassword: 'a brand new passphrase' }), (e) => e.code === 'invalid_code');
+  assert.deepEqual(await c.resetPassword({ login: 'alice', code: m.code, newPassword: 'a brand new passphrase' }), { sessions_ended: 0 });
+  assert.deepEqual(sent(m, 'reset_password').at(-1), { login: 'alice', code: m.code, new_password: 'a brand new passphrase' });
+  assert.equal(c.session, null);
+  await c.login({ username: 'alice', password: 'a brand new passphrase' });
   c.close();
 });
 
@@ -479,6 +538,8 @@ test('a self-service change whose answer was lost is never sent again: outcome_u
     revoke_session: (c) => c.revokeSession(c.session.session_id),
     logout_all: (c) => c.logoutAll(),
     change_email: (c) => c.changeEmail({ password: 'the old password', newEmail: 'alice@example.org' }),
+    verify_email: (c) => c.verifyEmail({ code: '12345678' }),
+    resend_verification: (c) => c.resendVerification(),
     delete_account: (c) => c.deleteAccount({ password: 'the old password' }),
   };
   for (const [op, call] of Object.entries(calls)) {
@@ -535,7 +596,7 @@ test('a change in one tab reaches the other: USER_UPDATED and SIGNED_OUT over th
   const a = client(srv);
   const b = client(srv);
   const seen = [];
-  b.onAuthStateChange((e, s) => seen.push([e, s?.account?.email ?? null]));
+  b.onAuthStateChange((e, s) => seen.push([e, s?.account?.pending_email ?? null]));
   await a.login({ username: 'alice', password: m.password });
   await a.changeEmail({ password: m.password, newEmail: 'alice@example.org' });
   await a.deleteAccount({ password: m.password });
