@@ -1,6 +1,11 @@
 package sqlstore
 
-import "context"
+import (
+	"context"
+	"database/sql"
+
+	"github.com/accountd/accountd/store"
+)
 
 // SessionSyncWait returns wsrep_sync_wait as a connection of db's pool
 // sees it ("0" on MariaDB without Galera).
@@ -22,4 +27,22 @@ func MigrateTo(ctx context.Context, db *DB, v int64) error {
 		_, err = db.migrator.UpTo(ctx, v)
 	}
 	return err
+}
+
+// CreateAccountAtSchema7 inserts a as the schema of migration 7 held it
+// (no column a later migration added), for tests of later migrations.
+func CreateAccountAtSchema7(ctx context.Context, db *DB, a store.Account) error {
+	_, err := db.write.ExecContext(ctx,
+		`INSERT INTO accounts (id, username, email, password_hash, disabled, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		a.ID, a.Username, nullIfEmpty(a.Email), a.PasswordHash, a.Disabled,
+		timeArg(db.dialect, a.CreatedAt), timeArg(db.dialect, a.UpdatedAt))
+	return err
+}
+
+// AccountEmails reads an account's email and pending email with a query
+// that every schema since migration 4 answers.
+func AccountEmails(ctx context.Context, db *DB, id string) (email, pending string, err error) {
+	var e, p sql.NullString
+	err = db.read.QueryRowContext(ctx, `SELECT email, pending_email FROM accounts WHERE id = ?`, id).Scan(&e, &p)
+	return e.String, p.String, err
 }
