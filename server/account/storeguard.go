@@ -157,6 +157,16 @@ func (g *guardedStore) PruneSessions(ctx context.Context, before time.Time) (int
 	return g.s.PruneSessions(ctx, before)
 }
 
+func (g *guardedStore) ListRevocations(ctx context.Context, after int64, limit int) ([]store.Revocation, error) {
+	return read(ctx, g, func(ctx context.Context) ([]store.Revocation, error) { return g.s.ListRevocations(ctx, after, limit) })
+}
+
+// PruneRevocations is bounded by the caller's deadline only, like
+// PruneSessions.
+func (g *guardedStore) PruneRevocations(ctx context.Context, before time.Time) (int64, error) {
+	return g.s.PruneRevocations(ctx, before)
+}
+
 func (g *guardedStore) CreateSigningKey(ctx context.Context, k store.SigningKey) error {
 	return write0(ctx, g, func(ctx context.Context) error { return g.s.CreateSigningKey(ctx, k) })
 }

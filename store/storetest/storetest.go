@@ -76,6 +76,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"PruneSessions", testPruneSessions},
 		{"ServiceKeys", testServiceKeys},
 		{"ServiceKeyInvalid", testServiceKeyInvalid},
+		{"RevocationLog", testRevocationLog},
+		{"PruneRevocations", testPruneRevocations},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
