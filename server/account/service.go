@@ -41,6 +41,10 @@ type Service struct {
 	metrics  *metrics
 	// refusals aggregates the audit events tied to no account.
 	refusals tally
+	// feed follows the revocation log; view is the session view it
+	// keeps coherent.
+	feed *feed
+	view *sessionView
 
 	stop    context.CancelFunc // ends the key maintenance and the tally
 	stopped chan struct{}
@@ -62,7 +66,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		verified: newVerifiedCache(16384),
 	}
 	s.live.Store(&cfg)
-	s.store = &guardedStore{s: cfg.Store, timeout: cfg.StoreTimeout, retried: func() { s.metrics.readRetries.Inc() }}
+	s.view = newSessionView(time.Now)
+	s.store = &guardedStore{s: cfg.Store, timeout: cfg.StoreTimeout, retried: func() { s.metrics.readRetries.Inc() }, ended: s.view.ended}
+	s.feed = newFeed(s.store.ListRevocations, cfg.RevocationPoll, cfg.StoreTimeout+revocationSettleMargin, time.Now, s.view.evict)
 	s.keys = keyring.New(keyring.Config{
 		Store: s.store, MasterKey: cfg.MasterKey, Algorithm: cfg.SigningAlgorithm,
 		Policy: cfg.keyPolicy(), Now: cfg.Now, Rotated: func() { s.metrics.keyRotations.Inc() },
@@ -95,6 +101,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		defer close(s.stopped)
 		var wg sync.WaitGroup
 		wg.Go(func() { s.runTally(mctx) })
+		wg.Go(func() {
+			s.feed.run(mctx, func(err error) { s.log.Warn("reading the revocation log failed", "err", err) })
+		})
 		s.keys.Maintain(mctx, s.log)
 		wg.Wait()
 	}()

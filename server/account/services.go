@@ -35,6 +35,7 @@ var serviceNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,31}$`)
 type Connection struct {
 	mu      sync.Mutex
 	service *ServiceIdentity
+	watch   *Watch
 }
 
 // ServiceIdentity is the service key a connection presented.

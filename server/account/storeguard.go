@@ -22,6 +22,18 @@ type guardedStore struct {
 	timeout time.Duration
 	// retried is called before a read is tried again.
 	retried func()
+	// ended is told the account of every write that revokes sessions or
+	// changes what a token check returns, once it returns (whatever
+	// its outcome), so that this instance's session view refuses them
+	// at once. A new store method that ends sessions must call it.
+	ended func(accountID string)
+}
+
+// changed calls ended, when set.
+func (g *guardedStore) changed(accountID string) {
+	if g.ended != nil {
+		g.ended(accountID)
+	}
 }
 
 var _ store.Store = (*guardedStore)(nil)
@@ -92,6 +104,7 @@ func (g *guardedStore) UpdatePasswordHash(ctx context.Context, id, hash string, 
 }
 
 func (g *guardedStore) ChangePassword(ctx context.Context, id, hash string, endOthers bool, keep string, e store.AuthEvent) (int, error) {
+	defer g.changed(id)
 	return write(ctx, g, func(ctx context.Context) (int, error) { return g.s.ChangePassword(ctx, id, hash, endOthers, keep, e) })
 }
 
@@ -100,10 +113,12 @@ func (g *guardedStore) ChangeEmail(ctx context.Context, id, email, pendingEmail 
 }
 
 func (g *guardedStore) SetAccountDisabled(ctx context.Context, id string, disabled bool, e store.AuthEvent) (int, error) {
+	defer g.changed(id)
 	return write(ctx, g, func(ctx context.Context) (int, error) { return g.s.SetAccountDisabled(ctx, id, disabled, e) })
 }
 
 func (g *guardedStore) DeleteAccount(ctx context.Context, id string, e store.AuthEvent) (int, error) {
+	defer g.changed(id)
 	return write(ctx, g, func(ctx context.Context) (int, error) { return g.s.DeleteAccount(ctx, id, e) })
 }
 
@@ -148,6 +163,7 @@ func (g *guardedStore) RevokeSession(ctx context.Context, accountID, id string, 
 }
 
 func (g *guardedStore) RevokeAccountSessions(ctx context.Context, accountID, keep string, e store.AuthEvent) (int, error) {
+	defer g.changed(accountID)
 	return write(ctx, g, func(ctx context.Context) (int, error) { return g.s.RevokeAccountSessions(ctx, accountID, keep, e) })
 }
 
