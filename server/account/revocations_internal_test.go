@@ -2,13 +2,18 @@ package account
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	_ "github.com/go-sql-driver/mysql"
+
 	"github.com/accountd/accountd/store"
+	"github.com/accountd/accountd/store/sqlstore"
+	"github.com/accountd/accountd/store/sqlstore/sqltest"
 )
 
 // fakeLog is a revocation log whose entries become visible in an order
@@ -184,5 +189,88 @@ func TestWatchCatchUpAndPosition(t *testing.T) {
 	h.step(t)
 	if p, err = w.Next(ctx); err != nil || p.Position != 5 {
 		t.Fatalf("push after 4 committed = %+v, %v; want position 5", p, err)
+	}
+}
+
+// TestFeedLateCommitMariaDB: on MariaDB an id is handed out when its
+// transaction inserts, not when it commits, so the log shows a larger id
+// before a smaller one; a follower that read only past the largest id
+// would never see the smaller. The feed does.
+func TestFeedLateCommitMariaDB(t *testing.T) {
+	t.Parallel()
+	dsn := sqltest.MySQLDSN(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := sqlstore.Open(ctx, sqlstore.MySQL, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+
+	var delivered []string
+	f := newFeed(st.ListRevocations, 25*time.Millisecond, 10*time.Second, time.Now, func(rs []store.Revocation) {
+		for _, r := range rs {
+			delivered = append(delivered, r.SessionID)
+		}
+	})
+	step := func() []string {
+		t.Helper()
+		before := len(delivered)
+		if err := f.step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return delivered[before:]
+	}
+	step()
+
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	a := store.Account{ID: fmt.Sprintf("%032x", 1), Username: "alice", PasswordHash: "$argon2id$x", CreatedAt: now, UpdatedAt: now}
+	if err := st.CreateAccount(ctx, a, store.AuthEvent{}); err != nil {
+		t.Fatal(err)
+	}
+	sess := store.Session{ID: fmt.Sprintf("%032x", 2), AccountID: a.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := st.CreateSession(ctx, sess, store.AuthEvent{}); err != nil {
+		t.Fatal(err)
+	}
+	// A revocation whose transaction takes the next id and stays open.
+	tx, err := raw.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	early := fmt.Sprintf("%032x", 3)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO revocations (session_id, expires_at, revoked_at) VALUES (?, ?, ?)`, early, now.Add(time.Hour), now); err != nil {
+		t.Fatal(err)
+	}
+	// A later revocation commits first, with a larger id.
+	if err := st.RevokeSession(ctx, a.ID, sess.ID, store.AuthEvent{At: now}); err != nil {
+		t.Fatal(err)
+	}
+	log, err := st.ListRevocations(ctx, 0, 10)
+	if err != nil || len(log) != 1 || log[0].SessionID != sess.ID {
+		t.Fatalf("log with one transaction open = %+v, %v; want only %s", log, err, sess.ID)
+	}
+	if got := step(); !slices.Equal(got, []string{sess.ID}) {
+		t.Fatalf("delivered %v, want [%s]", got, sess.ID)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if past, err := st.ListRevocations(ctx, log[0].ID, 10); err != nil || len(past) != 0 {
+		t.Fatalf("entries past the largest id = %+v, %v; want none (this is the skip the feed must avoid)", past, err)
+	}
+	if got := step(); !slices.Equal(got, []string{early}) {
+		t.Fatalf("after the late commit: delivered %v, want [%s]", got, early)
+	}
+	if got := step(); len(got) != 0 {
+		t.Fatalf("a read with nothing new delivered %v", got)
 	}
 }

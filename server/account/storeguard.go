@@ -109,6 +109,7 @@ func (g *guardedStore) ChangePassword(ctx context.Context, id, hash string, endO
 }
 
 func (g *guardedStore) ChangeEmail(ctx context.Context, id, email, pendingEmail string, e store.AuthEvent) error {
+	defer g.changed(id)
 	return write0(ctx, g, func(ctx context.Context) error { return g.s.ChangeEmail(ctx, id, email, pendingEmail, e) })
 }
 
@@ -159,6 +160,7 @@ func (g *guardedStore) TouchSession(ctx context.Context, id string, at time.Time
 }
 
 func (g *guardedStore) RevokeSession(ctx context.Context, accountID, id string, e store.AuthEvent) error {
+	defer g.changed(accountID)
 	return write0(ctx, g, func(ctx context.Context) error { return g.s.RevokeSession(ctx, accountID, id, e) })
 }
 
