@@ -251,6 +251,7 @@ type Watch struct {
 
 	mu       sync.Mutex
 	ready    bool // the catch-up is queued; nothing is handed out before
+	sent     bool // the first push (the catch-up, maybe empty) went out
 	pending  []protocol.RevokedSession
 	position int64
 	err      error
@@ -293,8 +294,9 @@ func (w *Watch) end(err error) {
 	w.notify()
 }
 
-// Next waits for entries to push, or for the heartbeat to be due while
-// the feed is current, and returns them with the position a watcher may
+// Next waits for entries to push (the first call returns the catch-up at
+// once, even when empty), or for the heartbeat to be due while the feed
+// is current, and returns them with the position a watcher may
 // resume from. It returns an error once the watch ended (the feed closed,
 // or the watcher fell behind), or ctx's.
 func (w *Watch) Next(ctx context.Context) (*protocol.RevocationsPush, error) {
@@ -307,9 +309,14 @@ func (w *Watch) Next(ctx context.Context) (*protocol.RevocationsPush, error) {
 			w.mu.Unlock()
 			return nil, err
 		}
-		if w.ready && len(w.pending) > 0 {
+		if w.ready && (len(w.pending) > 0 || !w.sent) {
+			// The first push goes out even when empty: it tells the
+			// watcher it is caught up.
 			p := &protocol.RevocationsPush{Revoked: w.pending, Position: w.position}
-			w.pending = nil
+			if p.Revoked == nil {
+				p.Revoked = []protocol.RevokedSession{}
+			}
+			w.pending, w.sent = nil, true
 			w.mu.Unlock()
 			return p, nil
 		}
