@@ -153,6 +153,10 @@ var bodyRules = map[string]struct {
 		err := protocol.DecodeBody(b, &r)
 		return map[string]string{"user": r.User}, err
 	}, []string{"user"}},
+	protocol.OpWatchRevocations: {func(b json.RawMessage) (map[string]string, error) {
+		var r protocol.WatchRevocationsRequest
+		return nil, protocol.DecodeBody(b, &r)
+	}, nil},
 }
 
 func decodeToken(b json.RawMessage) (map[string]string, error) {
@@ -342,6 +346,11 @@ func TestVectors(t *testing.T) {
 			pt, err := receiver.Open(p.Packet)
 			if err != nil || string(pt) != p.Plaintext {
 				t.Errorf("packet %d: opened %q, %v", i, pt, err)
+			}
+			if p.Direction == "s2c" {
+				if _, _, err := protocol.DecodeServerPacket(pt); err != nil {
+					t.Errorf("packet %d: not a response or a push: %v", i, err)
+				}
 			}
 		}
 	})
@@ -555,6 +564,10 @@ func writeVectors(t *testing.T) {
 		{"s2c", `{"id":12,"result":{"sessions_ended":2}}`},
 		{"c2s", `{"id":13,"op":"admin_show_user","body":{"user":"bob"}}`},
 		{"s2c", `{"id":13,"result":{"user":{"id":"1a2b3c4d5e6f708192a3b4c5d6e7f809","username":"bob","disabled":true,"created_at":"2026-01-02T03:04:05Z","failed_logins":0}}}`},
+		{"c2s", `{"id":14,"op":"watch_revocations","body":{"after":0}}`},
+		{"s2c", `{"id":14,"result":{}}`},
+		{"s2c", `{"push":"revocations","body":{"revoked":[{"session_id":"a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5","expires_at":"2026-01-03T03:04:05Z"}],"position":41}}`},
+		{"s2c", `{"push":"revocations","body":{"revoked":[],"position":41}}`},
 	}
 	var counters [2]uint64
 	v.Packets = nil
@@ -780,6 +793,11 @@ func writeVectors(t *testing.T) {
 		{"admin_disable_user", body(`{"user":"bob"}`), "ok"},
 		{"admin_disable_user", body(`{"user":""}`), "bad_request"},
 		{"admin_disable_user", body(`{"username":"bob"}`), "bad_request"},
+		{"watch_revocations", body(`{"after":41}`), "ok"},
+		{"watch_revocations", nil, "ok"},
+		{"watch_revocations", body(`{"after":"41"}`), "bad_request"},
+		{"watch_revocations", body(`{"after":1.5}`), "bad_request"},
+		{"watch_revocations", body(`{"after":0,"kinds":["revocations"]}`), "bad_request"},
 	}
 
 	out, err := json.MarshalIndent(&v, "", "  ")

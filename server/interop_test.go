@@ -95,7 +95,9 @@ func TestIndependentClientAgainstServer(t *testing.T) {
 		"revoke_session: another account's session answered like a missing one",
 		"the deleted account's token after its name was taken again", "unknown op", "wrong-typed field", "tampered packet: closed 1008 ''",
 		"client_ip without service_auth", "admin operation without service_auth", "service_auth", "authenticate with client_ip",
-		"admin_disable_user without the admin scope", "admin_disable_user", "admin_show_user", "admin_delete_user"} {
+		"admin_disable_user without the admin scope", "admin_disable_user", "admin_show_user", "admin_delete_user",
+		"watch_revocations without service_auth", "watch_revocations from a negative position", "watch_revocations",
+		"the logout reached the feed"} {
 		if !strings.Contains(out, "ok    "+step) {
 			t.Errorf("step %q missing from the output:\n%s", step, out)
 		}
