@@ -3,3 +3,4 @@
 export { AccountdClient, serverURL } from './client.js';
 export { AccountdError, ConnectionError, IdentityError, ProtocolError, ServerError, SERVER_CODES } from './errors.js';
 export { SUBPROTOCOL, VERSION, fingerprint, generateClientKey } from './handshake.js';
+export { decodeRevocations, decodeServerPacket } from './messages.js';
