@@ -37,12 +37,6 @@ var (
 	errWrong = errors.New("a revoked token was accepted")
 )
 
-// revocationSession is a logged-in session of the prepared pool.
-type revocationSession struct {
-	conn  *client.Conn
-	token *client.Token
-}
-
 func (b *bench) runRevocation(ctx context.Context, scenario string, conc int) (*Result, error) {
 	r := &Result{Scenario: scenario, Concurrency: conc}
 	if err := b.startFeed(ctx); err != nil {
