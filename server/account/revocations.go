@@ -174,7 +174,7 @@ func (f *feed) step(ctx context.Context) error {
 		f.generation.Add(1)
 		f.evicted(fresh)
 	}
-	position := f.positionLocked(now)
+	position := f.positionLocked()
 	for w := range f.watches {
 		w.deliver(fresh, position)
 	}
@@ -211,7 +211,7 @@ func (f *feed) fill(id int64) {
 
 // positionLocked is the id up to which every entry that will ever be
 // committed has been delivered: below the oldest gap, or max.
-func (f *feed) positionLocked(now time.Time) int64 {
+func (f *feed) positionLocked() int64 {
 	if len(f.gaps) > 0 {
 		return f.gaps[0].lo - 1
 	}
@@ -353,7 +353,7 @@ func (f *feed) subscribe(ctx context.Context, after int64) (*Watch, error) {
 	w := &Watch{f: f, position: after, wake: make(chan struct{}, 1)}
 	f.mu.Lock()
 	f.watches[w] = struct{}{}
-	position := f.positionLocked(f.clock())
+	position := f.positionLocked()
 	f.mu.Unlock()
 	var caught []protocol.RevokedSession
 	for from := after; ; {

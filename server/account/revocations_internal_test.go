@@ -90,7 +90,7 @@ func TestFeedLateCommit(t *testing.T) {
 	if got := h.step(t); !slices.Equal(got, []int64{5}) {
 		t.Fatalf("delivered %v, want [5]", got)
 	}
-	if p := h.f.positionLocked(h.now); p != 2 {
+	if p := h.f.positionLocked(); p != 2 {
 		t.Fatalf("position with 3 and 4 open = %d, want 2", p)
 	}
 	h.now = h.now.Add(9 * time.Second)
@@ -101,7 +101,7 @@ func TestFeedLateCommit(t *testing.T) {
 	if got := h.step(t); len(got) != 0 {
 		t.Fatalf("a read with nothing new delivered %v", got)
 	}
-	if p := h.f.positionLocked(h.now); p != 2 {
+	if p := h.f.positionLocked(); p != 2 {
 		t.Fatalf("position with 3 open = %d, want 2", p)
 	}
 	// 3 was rolled back: once the window has passed it is no longer
@@ -111,7 +111,7 @@ func TestFeedLateCommit(t *testing.T) {
 	if got := h.step(t); !slices.Equal(got, []int64{6}) {
 		t.Fatalf("delivered %v, want [6]", got)
 	}
-	if p := h.f.positionLocked(h.now); p != 6 {
+	if p := h.f.positionLocked(); p != 6 {
 		t.Fatalf("position after the window = %d, want 6", p)
 	}
 	if from := h.f.from(h.now); from != 6 {

@@ -33,6 +33,9 @@ type sessionView struct {
 
 	mu      sync.Mutex
 	entries map[string]viewEntry
+	// byAccount indexes entries by account, so that ending an account's
+	// sessions does not scan the view.
+	byAccount map[string]map[string]struct{}
 }
 
 type viewEntry struct {
@@ -49,7 +52,8 @@ const (
 )
 
 func newSessionView(clock func() time.Time) *sessionView {
-	return &sessionView{clock: clock, ttl: sessionViewTTL, max: sessionViewMax, entries: map[string]viewEntry{}}
+	return &sessionView{clock: clock, ttl: sessionViewTTL, max: sessionViewMax,
+		entries: map[string]viewEntry{}, byAccount: map[string]map[string]struct{}{}}
 }
 
 func (v *sessionView) get(id string) (store.Session, store.Account, bool) {
@@ -72,8 +76,30 @@ func (v *sessionView) put(gen uint64, sess store.Session, acct store.Account) {
 	}
 	if len(v.entries) >= v.max {
 		clear(v.entries)
+		clear(v.byAccount)
 	}
 	v.entries[sess.ID] = viewEntry{sess: sess, acct: acct, at: v.clock()}
+	ids := v.byAccount[sess.AccountID]
+	if ids == nil {
+		ids = map[string]struct{}{}
+		v.byAccount[sess.AccountID] = ids
+	}
+	ids[sess.ID] = struct{}{}
+}
+
+// deleteLocked drops one session's entry.
+func (v *sessionView) deleteLocked(id string) {
+	e, ok := v.entries[id]
+	if !ok {
+		return
+	}
+	delete(v.entries, id)
+	if ids := v.byAccount[e.sess.AccountID]; ids != nil {
+		delete(ids, id)
+		if len(ids) == 0 {
+			delete(v.byAccount, e.sess.AccountID)
+		}
+	}
 }
 
 // touched records a session's new LastUsedAt in its entry.
@@ -91,7 +117,7 @@ func (v *sessionView) evict(rs []store.Revocation) {
 	v.mu.Lock()
 	v.generation.Add(1)
 	for _, r := range rs {
-		delete(v.entries, r.SessionID)
+		v.deleteLocked(r.SessionID)
 	}
 	v.mu.Unlock()
 }
@@ -101,11 +127,10 @@ func (v *sessionView) evict(rs []store.Revocation) {
 func (v *sessionView) ended(accountID string) {
 	v.mu.Lock()
 	v.generation.Add(1)
-	for id, e := range v.entries {
-		if e.sess.AccountID == accountID {
-			delete(v.entries, id)
-		}
+	for id := range v.byAccount[accountID] {
+		delete(v.entries, id)
 	}
+	delete(v.byAccount, accountID)
 	v.mu.Unlock()
 }
 
