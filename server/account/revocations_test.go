@@ -140,3 +140,37 @@ func mustAuthenticate(tb testing.TB, svc *account.Service, tok string) *protocol
 	}
 	return r
 }
+
+// TestPruneRevocations: the session pruner also removes revocations of
+// sessions that ended more than a few minutes ago, and keeps the others.
+func TestPruneRevocations(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st store.Store) {
+		clock := servertest.NewClock()
+		svc := mustService(t, testConfig(t, st, clock))
+		ctx := ctxT(t)
+		mustSignup(t, svc, "alice")
+		early := mustLogin(t, svc, "alice")
+		if _, err := svc.Logout(ctx, protocol.TokenRequest{Token: early.Token}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(12 * time.Hour)
+		late := mustLogin(t, svc, "alice")
+		if _, err := svc.Logout(ctx, protocol.TokenRequest{Token: late.Token}); err != nil {
+			t.Fatal(err)
+		}
+		// The first session ended 24 h after its login; the second has
+		// 12 h left.
+		clock.Advance(12*time.Hour + 10*time.Minute)
+		if _, err := svc.PruneSessions(ctx); err != nil {
+			t.Fatal(err)
+		}
+		left, err := st.ListRevocations(ctx, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(left) != 1 || left[0].SessionID != late.SessionID {
+			t.Fatalf("after the prune the log holds %+v, want only session %s", left, late.SessionID)
+		}
+	})
+}
