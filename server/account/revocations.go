@@ -72,12 +72,14 @@ type feed struct {
 	clock func() time.Time
 	// evicted is told each session id the log names (the session view).
 	evicted func([]store.Revocation)
+	// wall is the clock revocations are stamped with (the Service's):
+	// at start, gaps are waited for only between recent entries.
+	wall func() time.Time
 
 	mu      sync.Mutex
 	started bool  // the first read has set max
 	max     int64 // the largest id seen
 	gaps    []gap // ids below max not seen yet, oldest first
-	seen    map[int64]bool
 	lastOK  time.Time
 	watches map[*Watch]struct{}
 	// generation grows with every delivery, so that a reader of the
@@ -85,9 +87,9 @@ type feed struct {
 	generation atomic.Uint64
 }
 
-func newFeed(list func(context.Context, int64, int) ([]store.Revocation, error), poll, window time.Duration, clock func() time.Time, evicted func([]store.Revocation)) *feed {
-	return &feed{list: list, poll: poll, window: window, clock: clock, evicted: evicted,
-		seen: map[int64]bool{}, watches: map[*Watch]struct{}{}}
+func newFeed(list func(context.Context, int64, int) ([]store.Revocation, error), poll, window time.Duration, clock, wall func() time.Time, evicted func([]store.Revocation)) *feed {
+	return &feed{list: list, poll: poll, window: window, clock: clock, wall: wall, evicted: evicted,
+		watches: map[*Watch]struct{}{}}
 }
 
 // run polls until ctx ends.
@@ -148,7 +150,12 @@ func (f *feed) step(ctx context.Context) error {
 	f.mu.Lock()
 	if !f.started {
 		f.started = true
+		recent := f.wall().Add(-f.window)
 		for _, r := range all {
+			if r.ID > f.max+1 && f.max > 0 && r.RevokedAt.After(recent) {
+				// An id below a recent entry may still commit.
+				f.gaps = append(f.gaps, gap{lo: f.max + 1, hi: r.ID - 1, since: now})
+			}
 			f.max = max(f.max, r.ID)
 		}
 		f.lastOK = now

@@ -22,13 +22,14 @@ import (
 type fakeLog struct {
 	mu      sync.Mutex
 	visible map[int64]store.Revocation
+	at      time.Time // the RevokedAt of the entries committed next
 }
 
 func (l *fakeLog) commit(ids ...int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, id := range ids {
-		l.visible[id] = store.Revocation{ID: id, SessionID: fmt.Sprintf("%032x", id), ExpiresAt: time.Unix(1e9, 0).UTC()}
+		l.visible[id] = store.Revocation{ID: id, SessionID: fmt.Sprintf("%032x", id), ExpiresAt: time.Unix(1e9, 0).UTC(), RevokedAt: l.at}
 	}
 }
 
@@ -57,7 +58,7 @@ type feedHarness struct {
 
 func newFeedHarness(t *testing.T, window time.Duration) *feedHarness {
 	h := &feedHarness{log: &fakeLog{visible: map[int64]store.Revocation{}}, now: time.Unix(2e9, 0)}
-	h.f = newFeed(h.log.list, 25*time.Millisecond, window, func() time.Time { return h.now }, func(rs []store.Revocation) {
+	h.f = newFeed(h.log.list, 25*time.Millisecond, window, func() time.Time { return h.now }, func() time.Time { return h.now }, func(rs []store.Revocation) {
 		for _, r := range rs {
 			h.delivered = append(h.delivered, r.ID)
 		}
@@ -116,6 +117,28 @@ func TestFeedLateCommit(t *testing.T) {
 	}
 	if from := h.f.from(h.now); from != 6 {
 		t.Fatalf("next read from %d, want 6: a gap past its window must not be read again", from)
+	}
+}
+
+// TestFeedStartsAmidLateCommits: an instance that starts while an id
+// below a recent entry is still open delivers it when it commits; gaps
+// between old entries are not waited for.
+func TestFeedStartsAmidLateCommits(t *testing.T) {
+	t.Parallel()
+	h := newFeedHarness(t, 10*time.Second)
+	h.log.at = h.now.Add(-time.Hour)
+	h.log.commit(1, 3)
+	h.log.at = h.now
+	h.log.commit(6)
+	if got := h.step(t); len(got) != 0 {
+		t.Fatalf("first read delivered %v", got)
+	}
+	if from := h.f.from(h.now); from != 3 {
+		t.Fatalf("next read from %d, want 3: only the gap below the recent entry 6 is waited for", from)
+	}
+	h.log.commit(5)
+	if got := h.step(t); !slices.Equal(got, []int64{5}) {
+		t.Fatalf("delivered %v, want [5]", got)
 	}
 }
 
@@ -216,7 +239,7 @@ func TestFeedLateCommitMariaDB(t *testing.T) {
 	defer raw.Close()
 
 	var delivered []string
-	f := newFeed(st.ListRevocations, 25*time.Millisecond, 10*time.Second, time.Now, func(rs []store.Revocation) {
+	f := newFeed(st.ListRevocations, 25*time.Millisecond, 10*time.Second, time.Now, time.Now, func(rs []store.Revocation) {
 		for _, r := range rs {
 			delivered = append(delivered, r.SessionID)
 		}
