@@ -67,6 +67,9 @@ type feed struct {
 	list   func(ctx context.Context, after int64, limit int) ([]store.Revocation, error)
 	poll   time.Duration
 	window time.Duration
+	// lostAfter is how old the last successful read may be for the feed
+	// to count as current: feedLostAfter polls.
+	lostAfter time.Duration
 	// clock is a monotonic clock for gaps and freshness (real time, not
 	// the Service's clock: polls run on real timers).
 	clock func() time.Time
@@ -88,7 +91,7 @@ type feed struct {
 }
 
 func newFeed(list func(context.Context, int64, int) ([]store.Revocation, error), poll, window time.Duration, clock, wall func() time.Time, evicted func([]store.Revocation)) *feed {
-	return &feed{list: list, poll: poll, window: window, clock: clock, wall: wall, evicted: evicted,
+	return &feed{list: list, poll: poll, window: window, lostAfter: feedLostAfter * poll, clock: clock, wall: wall, evicted: evicted,
 		watches: map[*Watch]struct{}{}}
 }
 
@@ -230,7 +233,7 @@ func (f *feed) positionLocked() int64 {
 func (f *feed) current() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.started && f.clock().Sub(f.lastOK) <= feedLostAfter*f.poll
+	return f.started && f.clock().Sub(f.lastOK) <= f.lostAfter
 }
 
 func (f *feed) closeWatches() {

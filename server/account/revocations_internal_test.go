@@ -142,6 +142,28 @@ func TestFeedStartsAmidLateCommits(t *testing.T) {
 	}
 }
 
+// TestFeedLost: the feed counts as current only while its last
+// successful read is at most feedLostAfter polls old.
+func TestFeedLost(t *testing.T) {
+	t.Parallel()
+	h := newFeedHarness(t, time.Second)
+	if h.f.current() {
+		t.Fatal("current before the first read")
+	}
+	h.step(t)
+	if !h.f.current() {
+		t.Fatal("not current right after a read")
+	}
+	h.now = h.now.Add(feedLostAfter * h.f.poll)
+	if !h.f.current() {
+		t.Fatal("not current at the bound")
+	}
+	h.now = h.now.Add(time.Millisecond)
+	if h.f.current() {
+		t.Fatal("current past the bound")
+	}
+}
+
 // TestFeedGaleraOffsets: ids handed out by two nodes (odd and even), with
 // one node's commits arriving later than the other's, are all delivered.
 func TestFeedGaleraOffsets(t *testing.T) {

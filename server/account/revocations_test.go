@@ -28,9 +28,12 @@ func testRevocationAcrossInstances(t *testing.T, st store.Store) {
 	reads := &countingStore{Store: st}
 	cfg.Store = reads
 	b := mustService(t, cfg)
-	// Entries never age out: only the feed can make b refuse.
-	account.SetSessionViewTTL(a, time.Hour)
-	account.SetSessionViewTTL(b, time.Hour)
+	// Entries never age out, and the view answers however late a loaded
+	// machine runs the poll: only the feed can make b refuse.
+	for _, svc := range []*account.Service{a, b} {
+		account.SetSessionViewTTL(svc, time.Hour)
+		account.SetFeedLostAfter(svc, time.Hour)
+	}
 	ctx := ctxT(t)
 	authenticates := func(svc *account.Service, tok string) bool {
 		_, err := svc.Authenticate(ctx, protocol.TokenRequest{Token: tok})
