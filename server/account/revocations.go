@@ -33,10 +33,14 @@ import (
 // revocationPage is how many entries one read of the log takes.
 const revocationPage = 1000
 
-// feedLostAfter is how many poll intervals without a successful read
-// make the feed lost: the session view stops answering and watchers get
-// no heartbeat.
-const feedLostAfter = 4
+// feedLostAfter is how many poll intervals after the start of the last
+// successful read the feed counts as lost: the session view stops
+// answering (token checks read the database) and watchers get no
+// heartbeat. A revocation that committed after that read began is in
+// the next one, so the view never answers for a session more than
+// feedLostAfter polls (50 ms by default) after its revocation committed,
+// however late the machine runs the poll.
+const feedLostAfter = 2
 
 // revocationHeartbeat is how often a watcher hears from the feed when
 // nothing was revoked, so that it can tell a quiet feed from a lost one.
@@ -83,7 +87,7 @@ type feed struct {
 	started bool  // the first read has set max
 	max     int64 // the largest id seen
 	gaps    []gap // ids below max not seen yet, oldest first
-	lastOK  time.Time
+	lastOK  time.Time // when the last successful read began
 	watches map[*Watch]struct{}
 	// generation grows with every delivery, so that a reader of the
 	// database can tell whether a revocation arrived while it read.
@@ -128,7 +132,8 @@ func (f *feed) from(now time.Time) int64 {
 // step reads the log once (page by page) and delivers what is new.
 func (f *feed) step(ctx context.Context) error {
 	f.mu.Lock()
-	after := f.from(f.clock())
+	began := f.clock()
+	after := f.from(began)
 	started := f.started
 	f.mu.Unlock()
 	if !started {
@@ -161,7 +166,7 @@ func (f *feed) step(ctx context.Context) error {
 			}
 			f.max = max(f.max, r.ID)
 		}
-		f.lastOK = now
+		f.lastOK = began
 		f.mu.Unlock()
 		return nil
 	}
@@ -179,7 +184,7 @@ func (f *feed) step(ctx context.Context) error {
 		}
 		fresh = append(fresh, r)
 	}
-	f.lastOK = now
+	f.lastOK = began
 	if len(fresh) > 0 {
 		f.generation.Add(1)
 		f.evicted(fresh)
@@ -228,8 +233,8 @@ func (f *feed) positionLocked() int64 {
 	return f.max
 }
 
-// current reports whether the last successful read is recent: the feed
-// is then at most a few poll intervals behind the database.
+// current reports whether the last successful read began within
+// lostAfter: every revocation committed before then has been delivered.
 func (f *feed) current() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
