@@ -241,6 +241,15 @@ func (f *feed) current() bool {
 	return f.started && f.clock().Sub(f.lastOK) <= f.lostAfter
 }
 
+// readWithin reports whether a successful read of the log began within
+// d: the heartbeat's test, looser than current's, since a watcher
+// applies what it is pushed whenever it comes.
+func (f *feed) readWithin(d time.Duration) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.started && f.clock().Sub(f.lastOK) <= d
+}
+
 func (f *feed) closeWatches() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -311,7 +320,7 @@ func (w *Watch) end(err error) {
 
 // Next waits for entries to push (the first call returns the catch-up at
 // once, even when empty), or for the heartbeat to be due while the feed
-// is current, and returns them with the position a watcher may
+// reads the log (it read it successfully within the last second), and returns them with the position a watcher may
 // resume from. It returns an error once the watch ended (the feed closed,
 // or the watcher fell behind), or ctx's.
 func (w *Watch) Next(ctx context.Context) (*protocol.RevocationsPush, error) {
@@ -341,13 +350,13 @@ func (w *Watch) Next(ctx context.Context) (*protocol.RevocationsPush, error) {
 			return nil, ctx.Err()
 		case <-w.wake:
 		case <-beat.C:
-			if w.f.current() {
+			if w.f.readWithin(revocationHeartbeat) {
 				w.mu.Lock()
 				p := &protocol.RevocationsPush{Revoked: []protocol.RevokedSession{}, Position: w.position}
 				w.mu.Unlock()
 				return p, nil
 			}
-			beat.Reset(revocationHeartbeat)
+			beat.Reset(w.f.poll)
 		}
 	}
 }
