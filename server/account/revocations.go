@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/accountd/accountd/protocol"
@@ -84,14 +83,11 @@ type feed struct {
 	wall func() time.Time
 
 	mu      sync.Mutex
-	started bool  // the first read has set max
-	max     int64 // the largest id seen
-	gaps    []gap // ids below max not seen yet, oldest first
+	started bool      // the first read has set max
+	max     int64     // the largest id seen
+	gaps    []gap     // ids below max not seen yet, oldest first
 	lastOK  time.Time // when the last successful read began
 	watches map[*Watch]struct{}
-	// generation grows with every delivery, so that a reader of the
-	// database can tell whether a revocation arrived while it read.
-	generation atomic.Uint64
 }
 
 func newFeed(list func(context.Context, int64, int) ([]store.Revocation, error), poll, window time.Duration, clock, wall func() time.Time, evicted func([]store.Revocation)) *feed {
@@ -186,7 +182,6 @@ func (f *feed) step(ctx context.Context) error {
 	}
 	f.lastOK = began
 	if len(fresh) > 0 {
-		f.generation.Add(1)
 		f.evicted(fresh)
 	}
 	position := f.positionLocked()
