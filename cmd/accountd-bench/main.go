@@ -78,6 +78,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if len(o.scenarios) == 1 && o.scenarios[0] == "all" {
 		o.scenarios = scenarios
+		if o.spawn == "" && (o.serverB == "" || o.serviceKey == "") {
+			// The revocation scenarios need a second instance and a
+			// service key, which only --spawn makes by itself.
+			o.scenarios = slices.DeleteFunc(slices.Clone(scenarios), isRevocation)
+		}
 	}
 	for _, s := range o.scenarios {
 		if !slices.Contains(scenarios, s) {
