@@ -44,7 +44,7 @@ race: ## the whole suite with the race detector
 bench: build ## Go benchmarks of the hot paths, then a short load pass against a throwaway server
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(BIN)/accountd-bench limits --duration 3s
-	$(BIN)/accountd-bench --spawn $(BIN)/accountd --duration 3s --warmup 1s --concurrency 4 --idle 200 all
+	$(BIN)/accountd-bench --spawn $(BIN)/accountd --duration 3s --warmup 1s --concurrency 4 --idle 200 --sessions 100 all
 
 bench-targets: build ## the README's performance table: every target, MariaDB store (takes a few minutes)
 	$(BIN)/accountd-bench limits --duration 10s
@@ -52,6 +52,7 @@ bench-targets: build ## the README's performance table: every target, MariaDB st
 	$(BIN)/accountd-bench --spawn $(BIN)/accountd --spawn-db mysql --limits --duration 8s --concurrency 2,4,8 handshake
 	$(BIN)/accountd-bench --spawn $(BIN)/accountd --spawn-db mysql --duration 8s --concurrency 4,8,16 authenticate
 	$(BIN)/accountd-bench --spawn $(BIN)/accountd --spawn-db mysql --duration 8s --concurrency 4 --idle 10000 idle
+	$(BIN)/accountd-bench --spawn $(BIN)/accountd --spawn-db mysql --sessions 500 --concurrency 1,4 revocation revocation-instance
 
 # A target that stops with "context deadline exceeded" and writes no
 # failing input under testdata/fuzz hit Go's fuzz-coordinator race at the

@@ -198,9 +198,10 @@ type Conn struct {
 	server      string
 	fingerprint string
 
-	mu     sync.Mutex
-	nextID uint64
-	err    error // sticky: once the connection broke, every call fails
+	mu       sync.Mutex
+	nextID   uint64
+	err      error // sticky: once the connection broke, every call fails
+	watching bool  // WatchRevocations succeeded: only pushes come now
 }
 
 // ServerAddress turns what a user types (host:port, http(s)://..., or
@@ -386,6 +387,9 @@ func (c *Conn) call(ctx context.Context, op string, body, result any) error {
 	defer c.mu.Unlock()
 	if c.err != nil {
 		return c.err
+	}
+	if c.watching {
+		return errWatching
 	}
 	c.nextID++
 	id := c.nextID

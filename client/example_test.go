@@ -10,6 +10,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pquerna/otp/totp"
 
@@ -310,4 +311,67 @@ func ExampleMiddleware() {
 	// Output:
 	// 200 hello, alice
 	// 401 authentication required
+}
+
+// ExampleRevocationFeed makes a Verifier refuse logged-out tokens
+// without asking the server per token: the feed, on a service key's
+// connection of its own, is pushed every revocation as it happens.
+func ExampleRevocationFeed() {
+	tb := &exampleTB{}
+	defer tb.stop()
+	ts := servertest.MustStart(tb, nil)
+	ctx := context.Background()
+	if _, err := ts.Service().Signup(ctx, signupAlice); err != nil {
+		fmt.Println(err)
+		return
+	}
+	key, _, err := ts.Service().NewServiceKey(ctx, "shop", nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	trust, _ := client.TrustFingerprint(ts.Fingerprint())
+	feed, err := client.NewRevocationFeed(ts.Addr, client.Options{Trust: trust, ServiceKey: key}, client.RevocationFeedOptions{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer feed.Close()
+	jwks, _ := client.JWKSAddress(ts.Addr)
+	v, err := client.NewVerifier(client.VerifierOptions{JWKSURL: jwks, Revocations: feed})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer v.Close()
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := feed.Synced(wctx); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	c, _ := client.NewClient(ts.Addr, client.Options{Trust: trust})
+	defer c.Close()
+	tok, err := c.Login(ctx, "alice", "correct horse battery staple")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	_, err = v.Verify(ctx, tok.Token)
+	fmt.Println("before logout:", err == nil)
+	if err := c.Logout(ctx, tok.Token); err != nil {
+		fmt.Println(err)
+		return
+	}
+	// The push comes within about the server's poll of its log.
+	if err := feed.WaitFor(wctx, func() bool { return feed.Revoked(tok.SessionID) }); err != nil {
+		fmt.Println(err)
+		return
+	}
+	_, err = v.Verify(ctx, tok.Token)
+	fmt.Println("after logout:", errors.Is(err, client.ErrInvalidToken))
+	// Output:
+	// before logout: true
+	// after logout: true
 }

@@ -48,6 +48,10 @@ const (
 	OpAdminDeleteUser  = "admin_delete_user"
 	OpAdminUnlockUser  = "admin_unlock_user"
 	OpAdminEndSessions = "admin_end_sessions"
+	// OpWatchRevocations subscribes a service-key connection to the
+	// revocation feed (SPEC.md §5.4.5): the server then pushes packets
+	// (Push) besides its responses.
+	OpWatchRevocations = "watch_revocations"
 )
 
 // Error codes: the closed list a response's error.code takes. SPEC.md
@@ -103,6 +107,7 @@ const (
 	CloseVersion          = 4001 // unsupported protocol version
 	CloseBusy             = 4002 // the server cannot take the handshake now
 	CloseIdle             = 4003 // no request for the server's idle timeout
+	CloseWatchBehind      = 4004 // a revocation watcher fell too far behind
 )
 
 // MaxRequestID is the largest request id (2^53-1, exact in every JSON
@@ -642,4 +647,73 @@ type AdminUserResult struct {
 type AdminUnlockResult struct {
 	// FailuresCleared is the failed-login count the unlock cleared.
 	FailuresCleared int `json:"failures_cleared"`
+}
+
+// WatchRevocationsRequest is the body of watch_revocations.
+type WatchRevocationsRequest struct {
+	// After is the position to resume from: 0 for every revocation the
+	// server still keeps, else the position of the last push received.
+	After int64 `json:"after"`
+}
+
+// WatchRevocationsResult is the result of watch_revocations: empty. The
+// pushes follow it.
+type WatchRevocationsResult struct{}
+
+// Push kinds.
+const (
+	// PushRevocations carries a RevocationsPush.
+	PushRevocations = "revocations"
+)
+
+// Push is the plaintext of a server packet that answers no request
+// (SPEC.md §5.2.1): only a connection that asked for them receives any.
+type Push struct {
+	Push string          `json:"push"`
+	Body json.RawMessage `json:"body"`
+}
+
+// RevocationsPush is the body of a "revocations" push.
+type RevocationsPush struct {
+	// Revoked are sessions revoked since the last push (an entry may
+	// come again). Empty in a heartbeat.
+	Revoked []RevokedSession `json:"revoked"`
+	// Position is where a new watch_revocations resumes without missing
+	// anything this push and the ones before it did not carry.
+	Position int64 `json:"position"`
+}
+
+// RevokedSession is one revoked session: its tokens must be refused
+// until ExpiresAt, the session's end, after which none is valid anyway.
+type RevokedSession struct {
+	SessionID string    `json:"session_id"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// DecodeServerPacket parses the plaintext of a server packet: a push
+// when it has a "push" member, else a response (DecodeResponse). Exactly
+// one of the results is set when the error is nil.
+func DecodeServerPacket(data []byte) (*Response, *Push, error) {
+	var probe struct {
+		Push *string `json:"push"`
+	}
+	if json.Unmarshal(data, &probe) != nil || probe.Push == nil {
+		r, err := DecodeResponse(data)
+		return r, nil, err
+	}
+	var p Push
+	if err := checkNames(data, &p); err != nil {
+		return nil, nil, fmt.Errorf("protocol: push: %s", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&p); err != nil {
+		return nil, nil, fmt.Errorf("protocol: push: %s", jsonProblem(err))
+	}
+	if dec.More() {
+		return nil, nil, errors.New("protocol: push: trailing data")
+	}
+	if p.Push == "" || len(p.Body) == 0 || p.Body[0] != '{' {
+		return nil, nil, errors.New("protocol: push must carry a kind and a body object")
+	}
+	return nil, &p, nil
 }

@@ -187,6 +187,10 @@ var bodyRules = map[string]struct {
 		err := protocol.DecodeBody(b, &r)
 		return map[string]string{"token": r.Token}, err
 	}, []string{"token"}, nil},
+	protocol.OpWatchRevocations: {func(b json.RawMessage) (map[string]string, error) {
+		var r protocol.WatchRevocationsRequest
+		return nil, protocol.DecodeBody(b, &r)
+	}, nil, nil},
 }
 
 func decodeFactorChange(b json.RawMessage) (map[string]string, error) {
@@ -382,6 +386,11 @@ func TestVectors(t *testing.T) {
 			pt, err := receiver.Open(p.Packet)
 			if err != nil || string(pt) != p.Plaintext {
 				t.Errorf("packet %d: opened %q, %v", i, pt, err)
+			}
+			if p.Direction == "s2c" {
+				if _, _, err := protocol.DecodeServerPacket(pt); err != nil {
+					t.Errorf("packet %d: not a response or a push: %v", i, err)
+				}
 			}
 		}
 	})
@@ -636,6 +645,10 @@ func writeVectors(t *testing.T) {
 		{"s2c", `{"id":27,"error":{"code":"email_unverified","message":"verify your email first: a code was mailed to it"}}`},
 		{"c2s", `{"id":28,"op":"verify_email","body":{"login":"carol","code":"16234815"}}`},
 		{"s2c", `{"id":28,"result":{"account":{"id":"2b3c4d5e6f708192a3b4c5d6e7f8091a","username":"carol","email":"carol@example.com","created_at":"2026-01-02T03:04:05Z"}}}`},
+		{"c2s", `{"id":29,"op":"watch_revocations","body":{"after":0}}`},
+		{"s2c", `{"id":29,"result":{}}`},
+		{"s2c", `{"push":"revocations","body":{"revoked":[{"session_id":"a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5","expires_at":"2026-01-03T03:04:05Z"}],"position":41}}`},
+		{"s2c", `{"push":"revocations","body":{"revoked":[],"position":41}}`},
 	}
 	var counters [2]uint64
 	v.Packets = nil
@@ -886,6 +899,11 @@ func writeVectors(t *testing.T) {
 		{"reset_password", body(`{"login":"alice","new_password":"a brand new passphrase for alice"}`), "bad_request"},
 		{"resend_verification", body(`{"token":"x"}`), "ok"},
 		{"resend_verification", body(`{"token":"x","email":"a@example.com"}`), "bad_request"},
+		{"watch_revocations", body(`{"after":41}`), "ok"},
+		{"watch_revocations", nil, "ok"},
+		{"watch_revocations", body(`{"after":"41"}`), "bad_request"},
+		{"watch_revocations", body(`{"after":1.5}`), "bad_request"},
+		{"watch_revocations", body(`{"after":0,"kinds":["revocations"]}`), "bad_request"},
 	}
 
 	out, err := json.MarshalIndent(&v, "", "  ")

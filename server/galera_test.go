@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,7 @@ func TestGaleraInstances(t *testing.T) {
 	}
 	t.Run("AcrossInstances", func(t *testing.T) { testGaleraAcrossInstances(t, conns, clock) })
 	t.Run("ConcurrentWrongLogins", func(t *testing.T) { testGaleraWrongLogins(t, inst, stores) })
+	t.Run("RevocationFeed", func(t *testing.T) { testGaleraRevocationFeed(t, inst, conns) })
 	t.Run("NodeKilledUnderLoad", func(t *testing.T) { testGaleraNodeKilled(t, g, inst, stores) })
 }
 
@@ -256,6 +258,82 @@ func testGaleraNodeKilled(t *testing.T, g *sqltest.Galera, inst []*testServer, s
 		}
 		if missing > 0 || unaudited > 0 {
 			t.Errorf("node %d: %d of %d acknowledged signups missing, %d without their signup event", i+1, missing, len(acked), unaudited)
+		}
+	}
+}
+
+// testGaleraRevocationFeed: logouts made at the same time at all three
+// instances (so on three nodes, each handing out its own revocation ids,
+// committed in no particular id order) all reach instance 2's session
+// view and a revocation feed that follows instance 3.
+func testGaleraRevocationFeed(t *testing.T, inst []*testServer, c []*client.Conn) {
+	ctx := ctxT(t)
+	key, _, err := inst[0].Service().NewServiceKey(ctx, "galera-feed", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ck := mustKeys(t)
+	feed, err := client.NewRevocationFeed(inst[2].Addr, client.Options{
+		Trust:           client.NewKnownServers(filepath.Join(t.TempDir(), "known_servers")),
+		TrustOnFirstUse: true, ClientKey: ck, ServiceKey: key,
+	}, client.RevocationFeedOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer feed.Close()
+	if err := feed.Synced(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c[0].Signup(ctx, "rita", goodPassword, ""); err != nil {
+		t.Fatal(err)
+	}
+	const perInstance = 10
+	tokens := make([][]*client.Token, len(c))
+	for i := range c {
+		for range perInstance {
+			tok, err := c[i].Login(ctx, "rita", goodPassword)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Into instance 2's session view.
+			if _, err := c[1].Authenticate(ctx, tok.Token); err != nil {
+				t.Fatal(err)
+			}
+			tokens[i] = append(tokens[i], tok)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(c)*perInstance)
+	for i := range c {
+		wg.Go(func() {
+			for _, tok := range tokens[i] {
+				errs <- c[i].Logout(ctx, tok.Token)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("logout: %v", err)
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for i := range c {
+		for _, tok := range tokens[i] {
+			if err := feed.WaitFor(wctx, func() bool { return feed.Revoked(tok.SessionID) }); err != nil {
+				t.Fatalf("the feed from instance 3 never named a session logged out at instance %d: %v", i+1, err)
+			}
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+				_, err := c[1].Authenticate(ctx, tok.Token)
+				if errors.Is(err, client.ErrInvalidToken) {
+					break
+				}
+				if err != nil || time.Now().After(deadline) {
+					t.Fatalf("instance 2 still accepts a token logged out at instance %d (%v)", i+1, err)
+				}
+			}
 		}
 	}
 }

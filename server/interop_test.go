@@ -113,7 +113,9 @@ func TestIndependentClientAgainstServer(t *testing.T) {
 		"a recovery code twice", "a challenge after 5 answers", "recovery_codes_regenerate", "totp_disable",
 		"signup: the address waits for verification", "verify_email with a wrong code", "verify_email", "request_password_reset",
 		"request_password_reset for nobody answers alike", "reset_password with a wrong code", "reset_password",
-		"the token from before reset_password", "login after reset_password", "notice of the reset mailed"} {
+		"the token from before reset_password", "login after reset_password", "notice of the reset mailed",
+		"watch_revocations without service_auth", "watch_revocations from a negative position", "watch_revocations",
+		"the logout reached the feed"} {
 		if !strings.Contains(out, "ok    "+step) {
 			t.Errorf("step %q missing from the output:\n%s", step, out)
 		}

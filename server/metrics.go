@@ -22,6 +22,7 @@ type metrics struct {
 	handshakesBusy   prometheus.Counter
 	openConns        prometheus.Gauge
 	connRefused      prometheus.Counter
+	pushed           prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -45,7 +46,9 @@ func newMetrics() *metrics {
 		Name: "accountd_tcp_connections", Help: "TCP connections open now on the capped listener."})
 	m.connRefused = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "accountd_tcp_connections_refused_total", Help: "TCP connections closed at accept: over the global or the per-IP cap."})
-	m.reg.MustRegister(m.connections, m.connectionsTotal, m.operations, m.duration, m.handshakesBusy, m.openConns, m.connRefused,
+	m.pushed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "accountd_revocations_pushed_total", Help: "Revoked sessions pushed to watching service connections (one per session and connection)."})
+	m.reg.MustRegister(m.connections, m.connectionsTotal, m.operations, m.duration, m.handshakesBusy, m.openConns, m.connRefused, m.pushed,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -55,6 +58,8 @@ func (m *metrics) handler() http.Handler { return promhttp.HandlerFor(m.reg, pro
 func (m *metrics) connOpened() { m.connections.Inc(); m.connectionsTotal.Inc() }
 
 func (m *metrics) connClosed() { m.connections.Dec() }
+
+func (m *metrics) revocationsPushed(n int) { m.pushed.Add(float64(n)) }
 
 // operation records one answered operation: outcome is "ok" or the error
 // code sent to the client. An op not in the table counts as "unknown", so

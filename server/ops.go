@@ -106,6 +106,7 @@ var operations = []operation{
 	op(protocol.OpAdminDeleteUser, (*account.Service).AdminDeleteUser, requireUser),
 	op(protocol.OpAdminUnlockUser, (*account.Service).AdminUnlockUser, requireUser),
 	op(protocol.OpAdminEndSessions, (*account.Service).AdminEndSessions, requireUser),
+	op(protocol.OpWatchRevocations, (*account.Service).WatchRevocations, nil),
 }
 
 // operationsByName indexes the table.

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -156,8 +157,11 @@ func testSelfService(t *testing.T, first, second *testServer, st store.Store) {
 		if fresh.SessionsEnded != 1 || fresh.SessionID != mine.SessionID || fresh.Token == mine.Token {
 			t.Errorf("result: ended %d, session %s; want 1 and %s with a new token", fresh.SessionsEnded, fresh.SessionID, mine.SessionID)
 		}
-		if _, err := c2.Authenticate(ctx, other.Token); !errors.Is(err, client.ErrInvalidToken) {
-			t.Errorf("the other session's token at the second instance: %v, want invalid token", err)
+		if _, err := c1.Authenticate(ctx, other.Token); !errors.Is(err, client.ErrInvalidToken) {
+			t.Errorf("the other session's token at the instance that ended it: %v, want invalid token at once", err)
+		}
+		if err := waitRefused(ctx, c2, other.Token); err != nil {
+			t.Errorf("the other session's token at the second instance: %v", err)
 		}
 		for _, tok := range []string{mine.Token, fresh.Token} {
 			if _, err := c2.Authenticate(ctx, tok); err != nil {
@@ -189,8 +193,8 @@ func testSelfService(t *testing.T, first, second *testServer, st store.Store) {
 		if err := c1.RevokeSession(ctx, fresh.Token, extra.SessionID); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c2.Authenticate(ctx, extra.Token); !errors.Is(err, client.ErrInvalidToken) {
-			t.Errorf("revoked session's token: %v, want invalid token", err)
+		if err := waitRefused(ctx, c2, extra.Token); err != nil {
+			t.Errorf("revoked session's token: %v", err)
 		}
 	})
 
@@ -202,13 +206,16 @@ func testSelfService(t *testing.T, first, second *testServer, st store.Store) {
 		if n, err := c1.LogoutAll(ctx, fresh.Token, true); err != nil || n != 1 {
 			t.Fatalf("LogoutAll keeping the current = %d, %v; want 1", n, err)
 		}
-		if _, err := c2.Authenticate(ctx, extra.Token); !errors.Is(err, client.ErrInvalidToken) {
+		if err := waitRefused(ctx, c2, extra.Token); err != nil {
 			t.Errorf("another session after logout_all: %v", err)
 		}
 		if n, err := c1.LogoutAll(ctx, fresh.Token, false); err != nil || n != 1 {
 			t.Fatalf("LogoutAll = %d, %v; want 1 (the caller's)", n, err)
 		}
-		if _, err := c2.Authenticate(ctx, fresh.Token); !errors.Is(err, client.ErrInvalidToken) {
+		if _, err := c1.Authenticate(ctx, fresh.Token); !errors.Is(err, client.ErrInvalidToken) {
+			t.Errorf("the caller's token after logout_all, at the same instance: %v, want invalid token at once", err)
+		}
+		if err := waitRefused(ctx, c2, fresh.Token); err != nil {
 			t.Errorf("the caller's token after logout_all: %v", err)
 		}
 	})
@@ -247,7 +254,10 @@ func testSelfService(t *testing.T, first, second *testServer, st store.Store) {
 		if err != nil || n != 1 {
 			t.Fatalf("DeleteAccount = %d, %v; want 1", n, err)
 		}
-		if _, err := c2.Authenticate(ctx, tok.Token); !errors.Is(err, client.ErrInvalidToken) {
+		if _, err := c1.Authenticate(ctx, tok.Token); !errors.Is(err, client.ErrInvalidToken) {
+			t.Errorf("deleted account's token at the same instance: %v, want invalid token at once", err)
+		}
+		if err := waitRefused(ctx, c2, tok.Token); err != nil {
 			t.Errorf("deleted account's token: %v", err)
 		}
 		again, err := c2.Signup(ctx, "alice", goodPassword, "alice@example.org")
@@ -337,5 +347,27 @@ func TestSessionPruner(t *testing.T) {
 				t.Errorf("the pruned session's token: %v", err)
 			}
 		})
+	}
+}
+
+// waitRefused waits until c's instance refuses token: an instance other
+// than the one that revoked it does within one read of the revocation
+// log (SPEC.md §5.4.3). It returns an error for any other answer, or when
+// 10 s pass, far beyond the 50 ms the instances are held to, so that
+// only a missed revocation fails.
+func waitRefused(ctx context.Context, c *client.Conn, token string) error {
+	start := time.Now()
+	for {
+		_, err := c.Authenticate(ctx, token)
+		if errors.Is(err, client.ErrInvalidToken) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("authenticate: %w, want invalid token", err)
+		}
+		if time.Since(start) > 10*time.Second {
+			return errors.New("still accepted 10 s after the revocation")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

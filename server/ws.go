@@ -78,7 +78,31 @@ func (s *Server) serveConn(ctx context.Context, st *connState, ip string) {
 		s.log.Debug("handshake failed", "ip", ip, "err", err)
 		return
 	}
-	ctx = account.WithConnection(ctx, new(account.Connection))
+	conn := new(account.Connection)
+	ctx = account.WithConnection(ctx, conn)
+	// Responses and pushes share the packet counter: one writer at a
+	// time, sealing and sending in the same order.
+	var wmu sync.Mutex
+	send := func(plain []byte) error {
+		wmu.Lock()
+		defer wmu.Unlock()
+		sealed, err := sess.Seal(plain)
+		if err != nil {
+			return err
+		}
+		wctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+		defer cancel()
+		return c.Write(wctx, websocket.MessageBinary, sealed)
+	}
+	pushCtx, stopPush := context.WithCancel(ctx)
+	var pushing sync.WaitGroup
+	defer func() {
+		stopPush()
+		if w := conn.Watch(); w != nil {
+			w.Close()
+		}
+		pushing.Wait()
+	}()
 	// Keep-alive: a timer, not a goroutine, while the connection is idle.
 	var ping *time.Timer
 	ping = time.AfterFunc(s.cfg.PingInterval, func() {
@@ -114,28 +138,28 @@ func (s *Server) serveConn(ctx context.Context, st *connState, ip string) {
 			return
 		}
 		idle.Stop()
+		watching := conn.Watch() != nil
 		out, err := json.Marshal(s.handle(ctx, plain, ip))
 		if err != nil {
 			s.log.Error("encode response", "err", err)
 			c.Close(websocket.StatusInternalError, "")
 			return
 		}
-		sealed, err := sess.Seal(out)
-		if err != nil {
-			c.Close(websocket.StatusInternalError, "")
+		if err := send(out); err != nil {
 			return
 		}
-		wctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
-		err = c.Write(wctx, websocket.MessageBinary, sealed)
-		cancel()
-		if err != nil {
-			return
+		if w := conn.Watch(); w != nil && !watching {
+			// The pushes start after the response that set them up.
+			pushing.Go(func() { s.push(pushCtx, c, w, send) })
 		}
 		if st.end() {
 			c.Close(websocket.StatusGoingAway, "server shutting down")
 			return
 		}
-		idle.Reset(s.cfg.IdleTimeout)
+		if conn.Watch() == nil {
+			// A watching connection is not idle: it receives pushes.
+			idle.Reset(s.cfg.IdleTimeout)
+		}
 	}
 }
 
@@ -265,5 +289,35 @@ func (st *connState) goAway() {
 	st.mu.Unlock()
 	if !busy {
 		go st.c.Close(websocket.StatusGoingAway, "server shutting down")
+	}
+}
+
+// push sends a watching connection what its revocation watch hands out,
+// until the watch or the connection ends.
+func (s *Server) push(ctx context.Context, c *websocket.Conn, w *account.Watch, send func([]byte) error) {
+	for {
+		p, err := w.Next(ctx)
+		if err != nil {
+			if errors.Is(err, account.ErrWatchBehind) {
+				c.Close(protocol.CloseWatchBehind, "revocation watcher fell behind")
+			} else if ctx.Err() == nil {
+				c.Close(websocket.StatusGoingAway, "server shutting down")
+			}
+			return
+		}
+		body, err := json.Marshal(p)
+		if err != nil {
+			c.Close(websocket.StatusInternalError, "")
+			return
+		}
+		plain, err := json.Marshal(protocol.Push{Push: protocol.PushRevocations, Body: body})
+		if err != nil {
+			c.Close(websocket.StatusInternalError, "")
+			return
+		}
+		if err := send(plain); err != nil {
+			return
+		}
+		s.metrics.revocationsPushed(len(p.Revoked))
 	}
 }

@@ -106,6 +106,24 @@ type Session struct {
 	AMR []string
 }
 
+// Revocation is one entry of the revocation log: a session that was
+// revoked, or deleted with its account, while live. Instances and
+// subscribed backends follow the log to refuse the session's tokens
+// without asking the database each time.
+type Revocation struct {
+	// ID grows with every entry: a follower asks for the entries past
+	// the last one it saw. IDs are handed out when the revoking
+	// transaction writes its entry, not when it commits, so an entry
+	// may become visible after one with a larger ID (see
+	// Store.ListRevocations).
+	ID        int64
+	SessionID string
+	// ExpiresAt is the session's absolute end: no token of it is valid
+	// afterwards, and the entry may be pruned.
+	ExpiresAt time.Time
+	RevokedAt time.Time
+}
+
 // MaxSessionClient bounds Session.Client, in bytes.
 const MaxSessionClient = 64
 
@@ -173,6 +191,12 @@ type SigningKey struct {
 // Store is the persistence interface accountd's rules use. Every method
 // takes a context with the caller's deadline. Methods return ErrUnavailable
 // (wrapped) when the database cannot be reached.
+//
+// Every method that revokes a live session, or deletes one (with its
+// account), appends it to the revocation log (ListRevocations) in the
+// same transaction, with the session's ExpiresAt: the log is how other
+// instances and subscribed backends learn of it. A new method that ends
+// sessions must do the same.
 type Store interface {
 	// CreateAccount inserts a new account and, in the same transaction,
 	// appends e to the audit log when e.Type is set. It returns a
@@ -268,6 +292,18 @@ type Store interface {
 	// PruneSessions deletes the sessions whose ExpiresAt is before a
 	// time and returns how many it deleted.
 	PruneSessions(ctx context.Context, before time.Time) (int64, error)
+
+	// ListRevocations returns at most limit entries of the revocation
+	// log with an ID above after, by ID. An entry may commit after one
+	// with a larger ID was already returned (IDs are handed out before
+	// commit, and on a Galera cluster each node hands out its own): a
+	// follower that must miss nothing asks again from an ID it saw long
+	// enough ago that every transaction open then has ended.
+	ListRevocations(ctx context.Context, after int64, limit int) ([]Revocation, error)
+	// PruneRevocations deletes the log entries whose ExpiresAt is
+	// before a time and returns how many it deleted. IDs are never
+	// handed out again after a prune.
+	PruneRevocations(ctx context.Context, before time.Time) (int64, error)
 
 	// CreateSigningKey inserts a signing key; ErrAlreadyExists if the id is
 	// taken.

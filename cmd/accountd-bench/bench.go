@@ -23,10 +23,11 @@ import (
 
 type benchOptions struct {
 	server, spawn, spawnDB, spawnDSN string
+	serverB, serviceKey              string
 	pid                              int
 	concurrency                      string
 	duration, warmup                 time.Duration
-	maxOps, idle                     int
+	maxOps, idle, sessions           int
 	json, limits                     bool
 	scenarios                        []string
 }
@@ -132,6 +133,10 @@ type bench struct {
 	password string
 	prefix   string
 	seq      atomic.Int64
+	// feed and verifier are the revocation scenario's: a Verifier that
+	// follows instance B's revocation feed.
+	feed     *client.RevocationFeed
+	verifier *client.Verifier
 }
 
 const benchPassword = "load generator password, long enough"
@@ -177,8 +182,48 @@ func newBench(ctx context.Context, o benchOptions) (*bench, error) {
 	return b, nil
 }
 
-// close removes the generator's temporary folder.
-func (b *bench) close() { os.RemoveAll(b.dir) }
+// close stops the revocation feed, if one was started, and removes the
+// generator's temporary folder.
+func (b *bench) close() {
+	if b.verifier != nil {
+		b.verifier.Close()
+		b.feed.Close()
+	}
+	os.RemoveAll(b.dir)
+}
+
+// startFeed starts the revocation scenario's Verifier, fed from instance
+// B, and waits until its feed is caught up.
+func (b *bench) startFeed(ctx context.Context) error {
+	if b.verifier != nil {
+		return nil
+	}
+	opts := b.opts
+	opts.ServiceKey = b.o.serviceKey
+	feed, err := client.NewRevocationFeed(b.o.serverB, opts, client.RevocationFeedOptions{})
+	if err != nil {
+		return err
+	}
+	jwks, err := client.JWKSAddress(b.o.serverB)
+	if err != nil {
+		feed.Close()
+		return err
+	}
+	v, err := client.NewVerifier(client.VerifierOptions{JWKSURL: jwks, Revocations: feed})
+	if err != nil {
+		feed.Close()
+		return err
+	}
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := feed.Synced(sctx); err != nil {
+		v.Close()
+		feed.Close()
+		return fmt.Errorf("revocation feed from %s: %w", b.o.serverB, err)
+	}
+	b.feed, b.verifier = feed, v
+	return nil
+}
 
 func (b *bench) dial(ctx context.Context) (*client.Conn, error) {
 	return client.Dial(ctx, b.o.server, b.opts)
@@ -199,6 +244,12 @@ type worker struct {
 
 func (b *bench) newWorker(ctx context.Context, needAccount bool) (*worker, error) {
 	c, err := b.dial(ctx)
+	for tries := 0; errors.Is(err, client.ErrBusy) && tries < 30 && ctx.Err() == nil; tries++ {
+		// The server's handshake gate is full (close 4002): it asks
+		// for a pause of about a second.
+		sleepCtx(ctx, time.Second)
+		c, err = b.dial(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -279,6 +330,9 @@ func (w *worker) op(ctx context.Context, scenario string) error {
 
 // run measures one scenario at one concurrency.
 func (b *bench) run(ctx context.Context, scenario string, conc int) (*Result, error) {
+	if scenario == "revocation" || scenario == "revocation-instance" {
+		return b.runRevocation(ctx, scenario, conc)
+	}
 	needAccount := scenario != "handshake" && scenario != "signup"
 	r := &Result{Scenario: scenario, Concurrency: conc}
 	if scenario == "idle" {
@@ -374,6 +428,7 @@ func (b *bench) run(ctx context.Context, scenario string, conc int) (*Result, er
 				t0 := time.Now()
 				err := w.op(ctx, scenario)
 				d := time.Since(t0)
+
 				if !measuring.Load() {
 					continue
 				}

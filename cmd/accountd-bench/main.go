@@ -1,7 +1,7 @@
 // Command accountd-bench is accountd's load generator. It speaks the real
 // protocol through the client package, against a server on loopback only.
 //
-//	accountd-bench [flags] <scenario>...   handshake signup login authenticate refresh logout mixed idle
+//	accountd-bench [flags] <scenario>...   handshake signup login authenticate refresh logout mixed idle revocation revocation-instance
 //	accountd-bench limits [flags]          the machine's Argon2id and RSA-3072 limits
 //
 // With --spawn PATH it sets up and starts a throwaway accountd (PATH is the
@@ -34,7 +34,7 @@ func main() {
 	}
 }
 
-var scenarios = []string{"handshake", "signup", "login", "authenticate", "refresh", "logout", "mixed", "idle"}
+var scenarios = []string{"handshake", "signup", "login", "authenticate", "refresh", "logout", "mixed", "idle", "revocation", "revocation-instance"}
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "limits" {
@@ -46,11 +46,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.spawn, "spawn", "", "path of an accountd binary: set up and start a throwaway server")
 	fs.StringVar(&o.spawnDB, "spawn-db", "sqlite", "store of the spawned server: sqlite or mysql")
 	fs.StringVar(&o.spawnDSN, "spawn-dsn", "root@tcp(127.0.0.1:3306)/", "MariaDB server DSN for --spawn-db mysql; a fresh database is created and dropped")
+	fs.StringVar(&o.serverB, "server-b", "", "revocation: a second instance of the same deployment, whose revocation feed the Verifier follows (started by --spawn)")
+	fs.StringVar(&o.serviceKey, "service-key", "", "revocation: a service key of the deployment, to watch the feed (made by --spawn)")
 	fs.IntVar(&o.pid, "pid", 0, "pid of the server process, to report its peak RSS (set by --spawn)")
 	fs.StringVar(&o.concurrency, "concurrency", "4", "comma-separated concurrency levels, one run per level")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per run")
 	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time before each run")
 	fs.IntVar(&o.maxOps, "max-ops", 1_000_000, "stop a run after this many operations")
+	fs.IntVar(&o.sessions, "sessions", 200, "revocation scenarios: sessions logged in beforehand and then logged out, one sample each")
 	fs.IntVar(&o.idle, "idle", 1000, "idle handshaken connections held by the idle scenario")
 	fs.BoolVar(&o.json, "json", false, "print results as JSON")
 	fs.BoolVar(&o.limits, "limits", false, "measure the machine's limit (Argon2id for login, RSA-3072 for handshake) just before and after each such run and report the ratio")
@@ -75,6 +78,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if len(o.scenarios) == 1 && o.scenarios[0] == "all" {
 		o.scenarios = scenarios
+		if o.spawn == "" && (o.serverB == "" || o.serviceKey == "") {
+			// The revocation scenarios need a second instance and a
+			// service key, which only --spawn makes by itself.
+			o.scenarios = slices.DeleteFunc(slices.Clone(scenarios), isRevocation)
+		}
 	}
 	for _, s := range o.scenarios {
 		if !slices.Contains(scenarios, s) {
@@ -91,6 +99,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if o.idle < 0 || o.idle > 100_000 {
 		return errors.New("--idle must be between 0 and 100000")
 	}
+	if o.sessions < 1 || o.sessions > 100_000 {
+		return errors.New("--sessions must be between 1 and 100000")
+	}
 	if o.spawn != "" {
 		srv, err := spawnServer(ctx, o.spawn, o.spawnDB, o.spawnDSN)
 		if err != nil {
@@ -98,12 +109,28 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		defer srv.stop()
 		o.server, o.pid = srv.addr, srv.pid
+		if slices.ContainsFunc(o.scenarios, isRevocation) {
+			if o.serverB, err = srv.startInstance(); err != nil {
+				return err
+			}
+			if o.serviceKey, err = srv.serviceKey(ctx, "bench-feed"); err != nil {
+				return err
+			}
+		}
 	}
 	if o.server == "" {
 		return errors.New("--server or --spawn is required")
 	}
 	if err := checkLoopback(o.server); err != nil {
 		return err
+	}
+	if slices.ContainsFunc(o.scenarios, isRevocation) {
+		if o.serverB == "" || o.serviceKey == "" {
+			return errors.New("revocation needs --server-b and --service-key (or --spawn)")
+		}
+		if err := checkLoopback(o.serverB); err != nil {
+			return err
+		}
 	}
 	b, err := newBench(ctx, o)
 	if err != nil {
@@ -157,4 +184,8 @@ func parseLevels(s string) ([]int, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+func isRevocation(scenario string) bool {
+	return scenario == "revocation" || scenario == "revocation-instance"
 }

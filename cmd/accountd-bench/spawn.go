@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,6 +26,10 @@ type spawned struct {
 	cmd  *exec.Cmd
 	dir  string
 	drop func()
+	// bin and pwFile start more instances and run admin commands.
+	bin, pwFile string
+	// others are the extra instances (startInstance), stopped with it.
+	others []*exec.Cmd
 }
 
 // spawnServer sets up a fresh data folder (and, for mysql, a fresh
@@ -33,7 +39,7 @@ func spawnServer(ctx context.Context, bin, db, dsn string) (*spawned, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &spawned{dir: dir, drop: func() {}}
+	s := &spawned{dir: dir, drop: func() {}, bin: bin}
 	ok := false
 	defer func() {
 		if !ok {
@@ -43,6 +49,7 @@ func spawnServer(ctx context.Context, bin, db, dsn string) (*spawned, error) {
 	pw := make([]byte, 24)
 	rand.Read(pw)
 	pwFile := filepath.Join(dir, "admin-password")
+	s.pwFile = pwFile
 	if err := os.WriteFile(pwFile, []byte(hex.EncodeToString(pw)), 0o600); err != nil {
 		return nil, err
 	}
@@ -64,50 +71,102 @@ func spawnServer(ctx context.Context, bin, db, dsn string) (*spawned, error) {
 	if out, err := setup.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("accountd setup: %w\n%s", err, out)
 	}
-	logf, err := os.Create(filepath.Join(dir, "server.log"))
-	if err != nil {
-		return nil, err
-	}
-	s.cmd = exec.Command(bin, "serve", "--data-dir", filepath.Join(dir, "data"), "--admin-password-file", pwFile, "--log-level", "warn",
-		// One IP (this machine) makes every request: lift the per-IP limit
-		// so that the server's capacity is measured, not the limit.
-		"--rate-limit", "1000000", "--rate-burst", "1000000")
-	s.cmd.Stdout, s.cmd.Stderr = logf, logf
-	if err := s.cmd.Start(); err != nil {
+	if s.cmd, err = s.serve(s.addr, "server.log"); err != nil {
 		return nil, err
 	}
 	s.pid = s.cmd.Process.Pid
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get("http://" + s.addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("spawned server did not become healthy; log in %s", logf.Name())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 	ok = true
 	fmt.Fprintf(os.Stderr, "spawned accountd (%s store) at %s, pid %d\n", db, s.addr, s.pid)
 	return s, nil
 }
 
-func (s *spawned) stop() {
-	if s.cmd != nil && s.cmd.Process != nil {
-		s.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { s.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			s.cmd.Process.Kill()
-			<-done
-		}
+// serve starts `accountd serve` on the spawned data folder, listening on
+// addr and logging to logName in the folder, and waits until it is
+// healthy.
+func (s *spawned) serve(addr, logName string) (*exec.Cmd, error) {
+	logf, err := os.Create(filepath.Join(s.dir, logName))
+	if err != nil {
+		return nil, err
 	}
+	defer logf.Close()
+	cmd := exec.Command(s.bin, "serve", "--data-dir", filepath.Join(s.dir, "data"), "--admin-password-file", s.pwFile, "--log-level", "warn",
+		"--listen", addr,
+		// One IP (this machine) makes every request: lift the per-IP
+		// limits so that the server's capacity is measured, not them.
+		"--rate-limit", "1000000", "--rate-burst", "1000000",
+		"--hash-rate", "1000000", "--hash-burst", "1000000", "--hashes-per-client", "1000", "--handshakes-per-client", "1000")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return cmd, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			stopCmd(cmd)
+			return nil, fmt.Errorf("spawned server did not become healthy; log in %s", logf.Name())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// startInstance starts another instance of the spawned deployment (same
+// data folder, same database) on a free port and returns its address.
+func (s *spawned) startInstance() (string, error) {
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	addr := "127.0.0.1:" + port
+	cmd, err := s.serve(addr, fmt.Sprintf("server-%d.log", len(s.others)+2))
+	if err != nil {
+		return "", err
+	}
+	s.others = append(s.others, cmd)
+	fmt.Fprintf(os.Stderr, "spawned a second accountd instance at %s, pid %d\n", addr, cmd.Process.Pid)
+	return addr, nil
+}
+
+// serviceKey adds a service key to the spawned deployment and returns it.
+func (s *spawned) serviceKey(ctx context.Context, name string) (string, error) {
+	cmd := exec.CommandContext(ctx, s.bin, "services", "add", name)
+	cmd.Env = append(os.Environ(), "ACCOUNTD_DATA_DIR="+filepath.Join(s.dir, "data"), "ACCOUNTD_ADMIN_PASSWORD_FILE="+s.pwFile)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("accountd services add: %w\n%s", err, stderr.Bytes())
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// stopCmd stops a server with SIGTERM, then SIGKILL after 15 s.
+func stopCmd(cmd *exec.Cmd) {
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+}
+
+func (s *spawned) stop() {
+	for _, cmd := range s.others {
+		stopCmd(cmd)
+	}
+	stopCmd(s.cmd)
 	s.drop()
 	os.RemoveAll(s.dir)
 }

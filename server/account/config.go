@@ -66,6 +66,9 @@ const (
 // SigningAlgorithms are the JWS algorithms a config may choose.
 var SigningAlgorithms = keyring.Algorithms
 
+// DefaultRevocationPoll is Config.RevocationPoll's default.
+const DefaultRevocationPoll = 25 * time.Millisecond
+
 // Config configures a Service. Zero fields take the default documented on
 // each.
 type Config struct {
@@ -111,6 +114,10 @@ type Config struct {
 	// longer than the ~6 s a Galera cluster stalls its commits when a
 	// node dies (until its suspect timeout evicts the node).
 	StoreTimeout time.Duration
+	// RevocationPoll is how often the revocation log is read: every
+	// instance learns of a revocation made at another one within about
+	// this time (plus the read's own). Default 25 ms.
+	RevocationPoll time.Duration
 	// KeyRotationInterval is how long a signing key signs before the next
 	// one is written. Default 30 days.
 	KeyRotationInterval time.Duration
@@ -210,6 +217,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.StoreTimeout <= 0 {
 		c.StoreTimeout = 10 * time.Second
+	}
+	if c.RevocationPoll <= 0 {
+		c.RevocationPoll = DefaultRevocationPoll
 	}
 	if c.KeyRotationInterval <= 0 {
 		c.KeyRotationInterval = 30 * 24 * time.Hour

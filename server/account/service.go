@@ -44,6 +44,10 @@ type Service struct {
 	metrics  *metrics
 	// refusals aggregates the audit events tied to no account.
 	refusals tally
+	// feed follows the revocation log; view is the session view it
+	// keeps coherent.
+	feed *feed
+	view *sessionView
 
 	// sender and templates are nil while mail is off.
 	sender     *mailer.Sender
@@ -78,7 +82,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("mail: %w", err)
 	}
 	s.live.Store(&cfg)
-	s.store = &guardedStore{s: cfg.Store, timeout: cfg.StoreTimeout, retried: func() { s.metrics.readRetries.Inc() }}
+	s.view = newSessionView(time.Now)
+	s.store = &guardedStore{s: cfg.Store, timeout: cfg.StoreTimeout, retried: func() { s.metrics.readRetries.Inc() }, ended: s.view.ended}
+	s.feed = newFeed(s.store.ListRevocations, cfg.RevocationPoll, cfg.StoreTimeout+revocationSettleMargin, time.Now, cfg.Now, s.view.evict)
 	s.keys = keyring.New(keyring.Config{
 		Store: s.store, MasterKey: cfg.MasterKey, Algorithm: cfg.SigningAlgorithm,
 		Policy: cfg.keyPolicy(), Now: cfg.Now, Rotated: func() { s.metrics.keyRotations.Inc() },
@@ -115,6 +121,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		if s.mailOn() {
 			wg.Go(func() { s.runMail(mctx) })
 		}
+		wg.Go(func() {
+			s.feed.run(mctx, func(err error) { s.log.Warn("reading the revocation log failed", "err", err) })
+		})
 		s.keys.Maintain(mctx, s.log)
 		wg.Wait()
 	}()

@@ -36,7 +36,8 @@ type Connection struct {
 	mu      sync.Mutex
 	service *ServiceIdentity
 	// id binds the login challenges issued on the connection to it.
-	id string
+	id    string
+	watch *Watch
 }
 
 // ServiceIdentity is the service key a connection presented.

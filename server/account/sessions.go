@@ -27,6 +27,7 @@ func (s *Service) touch(ctx context.Context, sess store.Session) store.Session {
 		s.log.Warn("recording a session's last use failed", "session", sess.ID, "err", err)
 		return sess
 	}
+	s.view.touched(sess.ID, now)
 	sess.LastUsedAt = now
 	return sess
 }
@@ -103,11 +104,16 @@ func (s *Service) LogoutAll(ctx context.Context, req protocol.LogoutAllRequest) 
 }
 
 // PruneSessions deletes the sessions whose absolute lifetime has passed
-// (no token of theirs is accepted any more) and returns how many.
+// (no token of theirs is accepted any more), and the revocation log's
+// entries of sessions that ended a while ago, and returns how many
+// sessions it deleted.
 func (s *Service) PruneSessions(ctx context.Context) (int64, error) {
 	n, err := s.store.PruneSessions(ctx, s.stamp())
 	if err != nil {
 		return 0, fmt.Errorf("prune sessions: %w", err)
+	}
+	if _, err := s.pruneRevocations(ctx); err != nil {
+		return n, fmt.Errorf("prune revocations: %w", err)
 	}
 	return n, nil
 }

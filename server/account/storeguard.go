@@ -22,6 +22,18 @@ type guardedStore struct {
 	timeout time.Duration
 	// retried is called before a read is tried again.
 	retried func()
+	// ended is told the account of every write that revokes sessions or
+	// changes what a token check returns, once it returns (whatever
+	// its outcome), so that this instance's session view refuses them
+	// at once. A new store method that ends sessions must call it.
+	ended func(accountID string)
+}
+
+// changed calls ended, when set.
+func (g *guardedStore) changed(accountID string) {
+	if g.ended != nil {
+		g.ended(accountID)
+	}
 }
 
 var _ store.Store = (*guardedStore)(nil)
@@ -96,18 +108,22 @@ func (g *guardedStore) UpdatePasswordHash(ctx context.Context, id, hash string, 
 }
 
 func (g *guardedStore) ChangePassword(ctx context.Context, id, hash string, endOthers bool, keep string, e store.AuthEvent) (int, error) {
+	defer g.changed(id)
 	return write(ctx, g, func(ctx context.Context) (int, error) { return g.s.ChangePassword(ctx, id, hash, endOthers, keep, e) })
 }
 
 func (g *guardedStore) ChangeEmail(ctx context.Context, id, email, pendingEmail string, e store.AuthEvent) error {
+	defer g.changed(id)
 	return write0(ctx, g, func(ctx context.Context) error { return g.s.ChangeEmail(ctx, id, email, pendingEmail, e) })
 }
 
 func (g *guardedStore) SetAccountDisabled(ctx context.Context, id string, disabled bool, e store.AuthEvent) (int, error) {
+	defer g.changed(id)
 	return write(ctx, g, func(ctx context.Context) (int, error) { return g.s.SetAccountDisabled(ctx, id, disabled, e) })
 }
 
 func (g *guardedStore) DeleteAccount(ctx context.Context, id string, e store.AuthEvent) (int, error) {
+	defer g.changed(id)
 	return write(ctx, g, func(ctx context.Context) (int, error) { return g.s.DeleteAccount(ctx, id, e) })
 }
 
@@ -148,10 +164,12 @@ func (g *guardedStore) TouchSession(ctx context.Context, id string, at time.Time
 }
 
 func (g *guardedStore) RevokeSession(ctx context.Context, accountID, id string, e store.AuthEvent) error {
+	defer g.changed(accountID)
 	return write0(ctx, g, func(ctx context.Context) error { return g.s.RevokeSession(ctx, accountID, id, e) })
 }
 
 func (g *guardedStore) RevokeAccountSessions(ctx context.Context, accountID, keep string, e store.AuthEvent) (int, error) {
+	defer g.changed(accountID)
 	return write(ctx, g, func(ctx context.Context) (int, error) { return g.s.RevokeAccountSessions(ctx, accountID, keep, e) })
 }
 
@@ -159,6 +177,16 @@ func (g *guardedStore) RevokeAccountSessions(ctx context.Context, accountID, kee
 // PruneAuthEvents.
 func (g *guardedStore) PruneSessions(ctx context.Context, before time.Time) (int64, error) {
 	return g.s.PruneSessions(ctx, before)
+}
+
+func (g *guardedStore) ListRevocations(ctx context.Context, after int64, limit int) ([]store.Revocation, error) {
+	return read(ctx, g, func(ctx context.Context) ([]store.Revocation, error) { return g.s.ListRevocations(ctx, after, limit) })
+}
+
+// PruneRevocations is bounded by the caller's deadline only, like
+// PruneSessions.
+func (g *guardedStore) PruneRevocations(ctx context.Context, before time.Time) (int64, error) {
+	return g.s.PruneRevocations(ctx, before)
 }
 
 func (g *guardedStore) CreateSigningKey(ctx context.Context, k store.SigningKey) error {

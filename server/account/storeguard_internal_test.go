@@ -169,6 +169,12 @@ func (h *hangingStore) TouchSession(ctx context.Context, _ string, _ time.Time) 
 func (h *hangingStore) PruneSessions(ctx context.Context, _ time.Time) (int64, error) {
 	return 0, h.hang(ctx, "PruneSessions")
 }
+func (h *hangingStore) ListRevocations(ctx context.Context, _ int64, _ int) ([]store.Revocation, error) {
+	return nil, h.hang(ctx, "ListRevocations")
+}
+func (h *hangingStore) PruneRevocations(ctx context.Context, _ time.Time) (int64, error) {
+	return 0, h.hang(ctx, "PruneRevocations")
+}
 func (h *hangingStore) CreateSigningKey(ctx context.Context, _ store.SigningKey) error {
 	return h.hang(ctx, "CreateSigningKey")
 }
@@ -286,8 +292,9 @@ func TestGuardedStoreBoundsEveryMethod(t *testing.T) {
 	)
 	// Methods bounded by the caller's deadline alone, and why.
 	callerBound := map[string]string{
-		"PruneAuthEvents": "deleting a day of a busy log takes longer than one request's database call may",
-		"PruneSessions":   "deleting a day of ended sessions takes longer than one request's database call may",
+		"PruneAuthEvents":  "deleting a day of a busy log takes longer than one request's database call may",
+		"PruneSessions":    "deleting a day of ended sessions takes longer than one request's database call may",
+		"PruneRevocations": "deleting a day of revocations takes longer than one request's database call may",
 	}
 	// Methods that take no context, and why that is safe.
 	noContext := map[string]string{

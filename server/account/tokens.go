@@ -110,7 +110,7 @@ func (s *Service) checkToken(ctx context.Context, token string) (store.Account, 
 		return store.Account{}, store.Session{}, err
 	}
 	rejected := store.Session{ID: c.SessionID, AccountID: c.Subject}
-	sess, a, err := s.store.GetSessionAccount(ctx, c.SessionID)
+	sess, a, err := s.sessionAccount(ctx, c.SessionID)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Account{}, rejected, ErrInvalidToken
 	}

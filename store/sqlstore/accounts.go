@@ -198,18 +198,18 @@ func (db *DB) SetAccountDisabled(ctx context.Context, id string, disabled bool, 
 }
 
 // DeleteAccount implements store.Store. The foreign key deletes the
-// account's sessions with it.
+// account's sessions with it; the live ones go to the revocation log
+// first.
 func (db *DB) DeleteAccount(ctx context.Context, id string, e store.AuthEvent) (int, error) {
 	const op = "delete account"
 	if err := db.checkAuthEvent(op, e); err != nil {
 		return 0, err
 	}
 	at := timeArg(db.dialect, e.At)
-	var live int
+	var live int64
 	err := db.write.transact(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx,
-			`SELECT COUNT(*) FROM sessions WHERE account_id = ? AND revoked_at IS NULL AND expires_at > ?`, id, at).Scan(&live)
-		if err != nil {
+		var err error
+		if live, err = logLive(ctx, tx, id, "", at); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM accounts WHERE id = ?`, id)
@@ -221,7 +221,7 @@ func (db *DB) DeleteAccount(ctx context.Context, id string, e store.AuthEvent) (
 	if err != nil {
 		return 0, db.translateGet(op, err)
 	}
-	return live, nil
+	return int(live), nil
 }
 
 // rowScanner is *sql.Row or *sql.Rows.

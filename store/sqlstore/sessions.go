@@ -202,11 +202,21 @@ func (db *DB) RevokeSession(ctx context.Context, accountID, id string, e store.A
 		if err != nil {
 			return err // sql.ErrNoRows: not this account's session
 		}
-		_, err = tx.ExecContext(ctx,
+		res, err := tx.ExecContext(ctx,
 			`UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`,
 			timeArg(db.dialect, e.At), id)
 		if err != nil {
 			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n > 0 {
+			_, err = tx.ExecContext(ctx,
+				`INSERT INTO revocations (session_id, expires_at, revoked_at)
+				 SELECT id, expires_at, revoked_at FROM sessions WHERE id = ?`, id)
+			if err != nil {
+				return err
+			}
 		}
 		return db.insertOptionalEvent(ctx, tx, e)
 	})
@@ -239,16 +249,18 @@ func (db *DB) RevokeAccountSessions(ctx context.Context, accountID, keep string,
 }
 
 // revokeLive revokes, inside a transaction, every session of an account
-// live at at but keep, and returns how many.
+// live at at but keep, appends them to the revocation log, and returns
+// how many.
 func revokeLive(ctx context.Context, tx *sql.Tx, accountID, keep string, at any) (int64, error) {
-	res, err := tx.ExecContext(ctx,
+	n, err := logLive(ctx, tx, accountID, keep, at)
+	if err != nil || n == 0 {
+		return n, err
+	}
+	_, err = tx.ExecContext(ctx,
 		`UPDATE sessions SET revoked_at = ?
 		 WHERE account_id = ? AND id <> ? AND revoked_at IS NULL AND expires_at > ?`,
 		at, accountID, keep, at)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
+	return n, err
 }
 
 // PruneSessions implements store.Store.

@@ -85,6 +85,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"VerifyEmail", testVerifyEmail},
 		{"ResetPassword", testResetPassword},
 		{"MailQueue", testMailQueue},
+		{"RevocationLog", testRevocationLog},
+		{"PruneRevocations", testPruneRevocations},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

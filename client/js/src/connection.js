@@ -173,6 +173,8 @@ export class Connection {
       } catch {
         throw new ProtocolError('malformed', 'response: invalid UTF-8');
       }
+      // No connection of this SDK asks for pushes (SPEC.md §5.2.1), so
+      // one is a protocol error, like any packet that is not a response.
       const resp = decodeResponse(text);
       // id 0 answers a request the server could not read; it answers in
       // order, so it is the oldest one.

@@ -290,3 +290,28 @@ export class ConnectionError extends AccountdError {
   /** The WebSocket close code, when one was seen (1006 for any refused upgrade in a browser). */
   readonly closeCode: number | undefined;
 }
+
+/** A push: a server packet that answers no request (SPEC.md §5.2.1). */
+export interface Push {
+  push: string;
+  body: Record<string, unknown>;
+}
+/** A response (SPEC.md §5.2). */
+export interface Response {
+  id: number;
+  result?: Record<string, unknown>;
+  error?: { code: string; message: string; retryAfterMs?: number };
+}
+/** Decodes a server packet's plaintext: a push when it has a "push" member, else a response. */
+export function decodeServerPacket(text: string): Push | Response;
+/** One session named by the revocation feed: its tokens are refused until expiresAt, its end. */
+export interface RevokedSession {
+  sessionId: string;
+  expiresAt: Date;
+}
+/**
+ * Checks the body of a "revocations" push (SPEC.md §5.4.5). This SDK opens
+ * no service connection and receives none; the decoder is for Node
+ * backends that watch the feed on a connection of their own.
+ */
+export function decodeRevocations(body: unknown): { revoked: RevokedSession[]; position: number };

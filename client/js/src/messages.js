@@ -74,3 +74,46 @@ export function decodeResponse(text) {
   if (Number.isNaN(retry)) throw new ProtocolError('malformed', 'response: retry_after_ms');
   return { id, error: { code: e.code, message: e.message ?? '', retryAfterMs: retry || undefined } };
 }
+
+/**
+ * Decodes a server packet (SPEC.md §5.2, §5.2.1): a push when its top
+ * level has a "push" member ({push, body}, nothing else), else a response
+ * (decodeResponse). Returns { push, body } or the response.
+ */
+export function decodeServerPacket(text) {
+  let r;
+  try {
+    r = parseJSON(text);
+  } catch (e) {
+    throw new ProtocolError('malformed', `server packet: ${e.message}`);
+  }
+  if (!isObject(r) || !Object.hasOwn(r, 'push')) return decodeResponse(text);
+  for (const k of Object.keys(r)) {
+    if (k !== 'push' && k !== 'body') throw new ProtocolError('malformed', `push: unknown member ${JSON.stringify(k.slice(0, 32))}`);
+  }
+  if (typeof r.push !== 'string' || r.push === '' || !isObject(r.body)) {
+    throw new ProtocolError('malformed', 'push: needs a kind and a body object');
+  }
+  return { push: r.push, body: r.body };
+}
+
+/**
+ * Checks the body of a "revocations" push (SPEC.md §5.4.5) and returns
+ * { revoked: [{ sessionId, expiresAt: Date }], position }. This SDK
+ * opens no service connection and so receives none; the decoder is for
+ * Node backends that watch the feed on a connection of their own.
+ */
+export function decodeRevocations(body) {
+  if (!isObject(body) || !Array.isArray(body.revoked)) throw new ProtocolError('malformed', 'revocations: revoked must be an array');
+  const position = plainInteger(body, 'position', 0, MAX_REQUEST_ID);
+  if (position === undefined || Number.isNaN(position)) throw new ProtocolError('malformed', 'revocations: position');
+  const revoked = body.revoked.map((s) => {
+    if (!isObject(s) || typeof s.session_id !== 'string' || s.session_id === '' || s.session_id.length > 64 || typeof s.expires_at !== 'string') {
+      throw new ProtocolError('malformed', 'revocations: each revoked session needs session_id and expires_at');
+    }
+    const expiresAt = new Date(s.expires_at);
+    if (Number.isNaN(expiresAt.getTime())) throw new ProtocolError('malformed', 'revocations: expires_at is not a time');
+    return { sessionId: s.session_id, expiresAt };
+  });
+  return { revoked, position };
+}

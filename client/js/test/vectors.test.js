@@ -16,7 +16,7 @@ import {
   signedBytes,
   transcriptInput,
 } from '../src/handshake.js';
-import { decodeRequest, decodeResponse } from '../src/messages.js';
+import { decodeRequest, decodeResponse, decodeRevocations, decodeServerPacket } from '../src/messages.js';
 import { fromBase64, fromHex, parseJSON, toHex, utf8 } from '../src/wire.js';
 
 const V = JSON.parse(readFileSync(new URL('../../../protocol/testdata/vectors.json', import.meta.url), 'utf8'));
@@ -90,8 +90,11 @@ test('packets: sealed byte for byte, opened in order, plaintexts decode', async 
     const receiver = p.direction === 'c2s' ? server : client;
     assert.equal(toHex(await sender.seal(plain)), p.packet, `seal ${p.direction} #${p.counter}`);
     assert.equal(new TextDecoder().decode(await receiver.open(hex(p.packet))), p.plaintext);
-    if (p.direction === 's2c') decodeResponse(p.plaintext);
-    else if (p.plaintext !== '') decodeRequest(p.plaintext);
+    if (p.direction === 's2c') {
+      const packet = decodeServerPacket(p.plaintext);
+      if (packet.push === 'revocations') decodeRevocations(packet.body);
+      else if (packet.push !== undefined) assert.fail(`unknown push ${packet.push}`);
+    } else if (p.plaintext !== '') decodeRequest(p.plaintext);
   }
 });
 
@@ -167,4 +170,22 @@ test('responses: exactly one of result and error; unknown codes read as internal
   const r = decodeResponse('{"id":3,"error":{"code":"busy","message":"m","retry_after_ms":1000,"later":true}}');
   assert.deepEqual(r, { id: 3, error: { code: 'busy', message: 'm', retryAfterMs: 1000 } });
   assert.deepEqual(decodeResponse('{"id":4,"result":{"new_member":1}}').result, { new_member: 1 });
+});
+
+test('revocations pushes: the vector push decodes; malformed ones are refused', () => {
+  const pushes = V.packets.filter((p) => p.direction === 's2c' && p.plaintext.startsWith('{"push"'));
+  assert.ok(pushes.length >= 2, 'the vectors hold no push');
+  const first = decodeServerPacket(pushes[0].plaintext);
+  assert.equal(first.push, 'revocations');
+  const r = decodeRevocations(first.body);
+  assert.equal(r.position, 41);
+  assert.equal(r.revoked[0].sessionId, 'a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5');
+  assert.equal(r.revoked[0].expiresAt.toISOString(), '2026-01-03T03:04:05.000Z');
+  assert.deepEqual(decodeRevocations(decodeServerPacket(pushes[1].plaintext).body).revoked, []);
+  assert.throws(() => decodeResponse(pushes[0].plaintext), /unknown member/);
+  assert.throws(() => decodeServerPacket('{"push":"revocations","body":{},"id":1}'), /unknown member/);
+  assert.throws(() => decodeServerPacket('{"push":"","body":{}}'), /kind/);
+  assert.throws(() => decodeRevocations({ revoked: [], position: -1 }), /position/);
+  assert.throws(() => decodeRevocations({ revoked: [{ session_id: 'x' }], position: 1 }), /expires_at/);
+  assert.throws(() => decodeRevocations({ revoked: [{ session_id: 'x', expires_at: 'soon' }], position: 1 }), /not a time/);
 });

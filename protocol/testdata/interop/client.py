@@ -463,7 +463,8 @@ class Connection:
     def send_plain(self, plaintext):
         self.ws.send_binary(self.send.seal(plaintext))
 
-    def read_response(self):
+    def read_packet(self):
+        """The next server packet: a response, or a push (SPEC §5.2.1)."""
         kind, packet = self.ws.recv()
         if kind != 0x2:
             raise ProtocolError("malformed", "packets are binary")
@@ -472,10 +473,25 @@ class Connection:
         except ProtocolError:
             self.ws.close(1008)
             raise
-        resp = strict_object(plain.decode(), {"id", "result", "error"})
-        if ("result" in resp) == ("error" in resp):
-            raise ProtocolError("malformed", "response needs exactly one of result and error")
+        return server_packet(plain.decode())
+
+    def read_response(self):
+        resp = self.read_packet()
+        if "push" in resp:
+            raise ProtocolError("malformed", "a push on a connection that asked for none")
         return resp
+
+    def read_push(self):
+        p = self.read_packet()
+        if p.get("push") != "revocations":
+            raise ProtocolError("malformed", "expected a revocations push")
+        body = p["body"]
+        if not isinstance(body.get("revoked"), list) or type(body.get("position")) is not int:
+            raise ProtocolError("malformed", "revocations push without revoked and position")
+        for s in body["revoked"]:
+            if not isinstance(s, dict) or not isinstance(s.get("session_id"), str) or not isinstance(s.get("expires_at"), str):
+                raise ProtocolError("malformed", "revoked session without session_id and expires_at")
+        return body
 
     def call(self, op, body, client_ip=None):
         self.next_id += 1
@@ -487,6 +503,23 @@ class Connection:
         if resp["id"] != self.next_id:
             raise ProtocolError("malformed", f"response id {resp['id']} for request {self.next_id}")
         return resp
+
+
+def server_packet(text):
+    """SPEC §5.2 and §5.2.1: a push has a "push" member, else a response."""
+    try:
+        probe = json.loads(text)
+    except ValueError:
+        raise ProtocolError("malformed", "server packet is not JSON")
+    if isinstance(probe, dict) and "push" in probe:
+        p = strict_object(text, {"push", "body"})
+        if not isinstance(p.get("push"), str) or not p["push"] or not isinstance(p.get("body"), dict):
+            raise ProtocolError("malformed", "push needs a kind and a body object")
+        return p
+    resp = strict_object(text, {"id", "result", "error"})
+    if ("result" in resp) == ("error" in resp):
+        raise ProtocolError("malformed", "response needs exactly one of result and error")
+    return resp
 
 
 # ---------------------------------------------------------------- checks
@@ -560,6 +593,7 @@ def run(args):
     # SPEC §5.4.2: without service_auth, no client_ip and no admin operation.
     expect_error(conn.call("authenticate", {"token": token}, client_ip="198.51.100.7"), "forbidden", "client_ip without service_auth")
     expect_error(conn.call("admin_list_users", {}), "forbidden", "admin operation without service_auth")
+    expect_error(conn.call("watch_revocations", {"after": 0}), "forbidden", "watch_revocations without service_auth")
     expect_error(conn.call("service_auth", {"key": "ask_" + "0" * 32 + "_" + "0" * 64}), "invalid_credentials", "service_auth with an unknown key")
 
     # Error replies keep the connection usable (SPEC §5.3).
@@ -666,6 +700,7 @@ def services(args, client_key):
     check(who.get("account", {}).get("username") == user, "authenticate with client_ip")
     expect_error(shop.call("authenticate", {"token": "a.b.c"}, client_ip="not an address"), "bad_request", "malformed client_ip")
     expect_error(shop.call("admin_disable_user", {"user": user}), "forbidden", "admin_disable_user without the admin scope")
+    watch_revocations(args, client_key, shop, user, password)
     shop.ws.close()
 
     ops = Connection(args.server, args.known, False, client_key)
@@ -685,6 +720,30 @@ def services(args, client_key):
     expect_error(ops.call("admin_show_user", {"user": "nobody" + secrets.token_hex(4)}), "not_found", "admin_show_user of nobody")
     check(ops.call("admin_delete_user", {"user": user}).get("result", {}).get("sessions_ended") == 0, "admin_delete_user")
     ops.ws.close()
+
+
+def watch_revocations(args, client_key, shop, user, password):
+    """SPEC §5.4.5: a service connection follows the revocation feed and
+    sees a logout made on another connection."""
+    feed = Connection(args.server, args.known, False, client_key)
+    check("result" in feed.call("service_auth", {"key": args.service_key}), "service_auth for the feed")
+    expect_error(feed.call("watch_revocations", {"after": -1}), "bad_request", "watch_revocations from a negative position")
+    r = feed.call("watch_revocations", {"after": 0})
+    check(r.get("result") == {}, "watch_revocations")
+    first = feed.read_push()
+    check(first["position"] >= 0, f"first push at position {first['position']}")
+    login = shop.call("login", {"username": user, "password": password}).get("result", {})
+    sid = login.get("session_id")
+    check("result" in shop.call("logout", {"token": login.get("token", "")}), "logout of the watched session")
+    seen = None
+    for _ in range(10):  # heartbeats come about every second
+        body = feed.read_push()
+        seen = next((s for s in body["revoked"] if s["session_id"] == sid), None)
+        if seen:
+            check(body["position"] >= first["position"], "position does not move back")
+            break
+    check(seen is not None and seen["expires_at"].endswith("Z"), "the logout reached the feed")
+    feed.ws.close()
 
 
 def self_service(conn, username, password, account_id):
@@ -888,6 +947,11 @@ def check_vectors(path):
         ok = (packet_nonce(p["counter"]) == hx(p["nonce"])
               and send[d].seal(p["plaintext"].encode()) == hx(p["packet"])
               and recv[d].open(hx(p["packet"])) == p["plaintext"].encode())
+        if d == "s2c":
+            try:
+                server_packet(p["plaintext"])
+            except ProtocolError:
+                ok = False
         check(ok, f"packet {i} ({d} #{p['counter']})")
 
     for seq in v["invalid_packets"]:
@@ -967,12 +1031,16 @@ BODY_MEMBERS = {
     "request_password_reset": ({"login"}, {"login"}),
     "reset_password": ({"login", "code", "new_password"}, {"login", "code", "new_password"}),
     "resend_verification": ({"token"}, {"token"}),
+    "watch_revocations": ({"after"}, set()),
 }
 
 # Bodies that need exactly one member of a set (SPEC §5.4.3).
 BODY_ONE_OF = {
     "login_second_factor": {"code", "recovery_code"},
 }
+
+# Body members that are integers rather than strings.
+INTEGER_MEMBERS = {"after"}
 
 
 def body_outcome(op, text):
@@ -985,7 +1053,10 @@ def body_outcome(op, text):
     except ProtocolError:
         return "bad_request"
     for k, val in body.items():
-        if val is not None and not isinstance(val, str):
+        if k in INTEGER_MEMBERS:
+            if val is not None and type(val) is not int:
+                return "bad_request"
+        elif val is not None and not isinstance(val, str):
             return "bad_request"
     if any(not body.get(k) for k in required):
         return "bad_request"
