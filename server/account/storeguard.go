@@ -255,10 +255,12 @@ func (g *guardedStore) CountEmailCodeAttempt(ctx context.Context, accountID, pur
 }
 
 func (g *guardedStore) VerifyEmail(ctx context.Context, accountID, email string, hash []byte, e store.AuthEvent) error {
+	defer g.changed(accountID)
 	return write0(ctx, g, func(ctx context.Context) error { return g.s.VerifyEmail(ctx, accountID, email, hash, e) })
 }
 
 func (g *guardedStore) ResetPassword(ctx context.Context, accountID string, codeHash []byte, passwordHash string, e store.AuthEvent) (int, error) {
+	defer g.changed(accountID)
 	return write(ctx, g, func(ctx context.Context) (int, error) {
 		return g.s.ResetPassword(ctx, accountID, codeHash, passwordHash, e)
 	})
@@ -297,12 +299,14 @@ func (g *guardedStore) GetSecondFactor(ctx context.Context, accountID string) (s
 }
 
 func (g *guardedStore) EnableSecondFactor(ctx context.Context, accountID string, sealed []byte, step int64, codeHashes [][]byte, e store.AuthEvent) error {
+	defer g.changed(accountID)
 	return write0(ctx, g, func(ctx context.Context) error {
 		return g.s.EnableSecondFactor(ctx, accountID, sealed, step, codeHashes, e)
 	})
 }
 
 func (g *guardedStore) DisableSecondFactor(ctx context.Context, accountID string, endSessions bool, keep string, e store.AuthEvent) (int, error) {
+	defer g.changed(accountID)
 	return write(ctx, g, func(ctx context.Context) (int, error) {
 		return g.s.DisableSecondFactor(ctx, accountID, endSessions, keep, e)
 	})
