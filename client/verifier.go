@@ -85,8 +85,10 @@ type Claims struct {
 }
 
 // Algorithms are the JWS algorithms a Verifier accepts (SPEC.md §8):
-// the server signs with PS256, or RS256 by configuration.
-var Algorithms = []string{"PS256", "RS256"}
+// the server signs with ES256 by default, or PS256, RS256 or EdDSA by
+// configuration, and publishes the keys of two algorithms while it
+// changes from one to the other.
+var Algorithms = []string{"ES256", "PS256", "RS256", "EdDSA"}
 
 // ErrVerifierUnavailable wraps a failure to decide about a token that is
 // not the token's fault: the key set or the Authenticator could not be
@@ -97,12 +99,15 @@ var ErrVerifierUnavailable = errors.New("client: token cannot be checked now")
 // server's key set (cached, refreshed in the background and when a token
 // names a key it has not seen), algorithm, issuer, audience, expiry and
 // not-before, and, with an Authenticator, that the session is still
-// live. Safe for concurrent use; Close stops its background refresh.
+// live. A token seen before skips the signature check (see
+// verifiedTokens for why that is safe); its time claims are checked
+// again. Safe for concurrent use; Close stops its background refresh.
 type Verifier struct {
 	opts   VerifierOptions
 	keys   keyfunc.Keyfunc
 	parser *jwt.Parser
 	cancel context.CancelFunc
+	seen   *verifiedTokens
 
 	mu      sync.Mutex
 	revoked map[[32]byte]revocationEntry
@@ -193,6 +198,7 @@ func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 		keys:    keys,
 		parser:  jwt.NewParser(opts2...),
 		cancel:  cancel,
+		seen:    newVerifiedTokens(),
 		revoked: make(map[[32]byte]revocationEntry),
 	}, nil
 }
@@ -215,6 +221,26 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if len(token) > maxTokenBytes {
 		return nil, fmt.Errorf("%w: over %d bytes", ErrInvalidToken, maxTokenBytes)
 	}
+	key, now := verifiedKey(token), v.opts.Now()
+	c, ok := v.seen.get(key, now, v.opts.Leeway)
+	if !ok {
+		var err error
+		if c, err = v.verifySignature(ctx, token); err != nil {
+			return nil, err
+		}
+		v.seen.put(key, c, now, now.Add(v.opts.RefreshInterval))
+	}
+	if v.opts.Authenticator != nil {
+		var err error
+		if c.Account, err = v.authenticate(ctx, token); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// verifySignature checks token's signature, algorithm and claims.
+func (v *Verifier) verifySignature(ctx context.Context, token string) (*Claims, error) {
 	var tc tokenClaims
 	parsed, err := v.parser.ParseWithClaims(token, &tc, v.keys.KeyfuncCtx(ctx))
 	if err != nil {
@@ -238,11 +264,6 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		c.NotBefore = tc.NotBefore.Time
 	}
 	c.KeyID, _ = parsed.Header["kid"].(string)
-	if v.opts.Authenticator != nil {
-		if c.Account, err = v.authenticate(ctx, token); err != nil {
-			return nil, err
-		}
-	}
 	return c, nil
 }
 
