@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -132,6 +133,9 @@ type bench struct {
 	password string
 	prefix   string
 	seq      atomic.Int64
+	// verifier is the SDK Verifier of the verify scenario, made at its
+	// first run.
+	verifier *client.Verifier
 }
 
 const benchPassword = "load generator password, long enough"
@@ -178,7 +182,12 @@ func newBench(ctx context.Context, o benchOptions) (*bench, error) {
 }
 
 // close removes the generator's temporary folder.
-func (b *bench) close() { os.RemoveAll(b.dir) }
+func (b *bench) close() {
+	if b.verifier != nil {
+		b.verifier.Close()
+	}
+	os.RemoveAll(b.dir)
+}
 
 func (b *bench) dial(ctx context.Context) (*client.Conn, error) {
 	return client.Dial(ctx, b.o.server, b.opts)
@@ -247,6 +256,9 @@ func (w *worker) op(ctx context.Context, scenario string) error {
 		return err
 	case "authenticate", "idle":
 		_, err := w.conn.Authenticate(ctx, w.token)
+		return err
+	case "verify":
+		_, err := w.b.verifier.Verify(ctx, w.token)
 		return err
 	case "refresh":
 		t, err := w.conn.Refresh(ctx, w.token)
@@ -335,6 +347,14 @@ func (b *bench) run(ctx context.Context, scenario string, conc int) (*Result, er
 	}()
 	if prepErr != nil {
 		return nil, prepErr
+	}
+	if scenario == "verify" {
+		// The Verifier's throughput on one core: the generator is the
+		// only party working, the server only serves its key set once.
+		if err := b.startVerifier(ctx, workers); err != nil {
+			return nil, err
+		}
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	}
 	if b.o.pid != 0 {
 		r.ServerRSSBeforeBytes, _ = readRSS(b.o.pid)
@@ -440,6 +460,27 @@ func (b *bench) run(ctx context.Context, scenario string, conc int) (*Result, er
 	}
 	r.ServerRSSBytes = peak.Load()
 	return r, nil
+}
+
+// startVerifier makes the verify scenario's Verifier and has it verify
+// each worker's token once: the scenario measures tokens already seen,
+// as a backend sees a user's token on request after request.
+func (b *bench) startVerifier(ctx context.Context, workers []*worker) error {
+	if b.verifier == nil {
+		u, err := client.JWKSAddress(b.o.server)
+		if err != nil {
+			return err
+		}
+		if b.verifier, err = client.NewVerifier(client.VerifierOptions{JWKSURL: u}); err != nil {
+			return err
+		}
+	}
+	for _, w := range workers {
+		if _, err := b.verifier.Verify(ctx, w.token); err != nil {
+			return fmt.Errorf("verify a fresh token: %w", err)
+		}
+	}
+	return nil
 }
 
 // holdIdle opens n handshaken connections that send nothing.

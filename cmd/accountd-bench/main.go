@@ -1,7 +1,7 @@
 // Command accountd-bench is accountd's load generator. It speaks the real
 // protocol through the client package, against a server on loopback only.
 //
-//	accountd-bench [flags] <scenario>...   handshake signup login authenticate refresh logout mixed idle
+//	accountd-bench [flags] <scenario>...   handshake signup login authenticate refresh verify logout mixed idle
 //	accountd-bench limits [flags]          the machine's Argon2id and RSA-3072 limits
 //
 // With --spawn PATH it sets up and starts a throwaway accountd (PATH is the
@@ -34,7 +34,7 @@ func main() {
 	}
 }
 
-var scenarios = []string{"handshake", "signup", "login", "authenticate", "refresh", "logout", "mixed", "idle"}
+var scenarios = []string{"handshake", "signup", "login", "authenticate", "refresh", "verify", "logout", "mixed", "idle"}
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "limits" {

@@ -69,9 +69,12 @@ func spawnServer(ctx context.Context, bin, db, dsn string) (*spawned, error) {
 		return nil, err
 	}
 	s.cmd = exec.Command(bin, "serve", "--data-dir", filepath.Join(dir, "data"), "--admin-password-file", pwFile, "--log-level", "warn",
-		// One IP (this machine) makes every request: lift the per-IP limit
-		// so that the server's capacity is measured, not the limit.
-		"--rate-limit", "1000000", "--rate-burst", "1000000")
+		// One IP (this machine) makes every request: lift the per-IP
+		// limits so that the server's capacity is measured, not them.
+		"--rate-limit", "1000000", "--rate-burst", "1000000",
+		"--hash-rate", "1000000", "--hash-burst", "1000000",
+		"--hashes-per-client", "1000000", "--handshakes-per-client", "1000000",
+		"--max-conns-per-ip", "1000000")
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
 		return nil, err

@@ -235,15 +235,17 @@ func expired(k store.SigningKey, now time.Time) bool {
 	return !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt)
 }
 
-// Sign issues a token of claims with the key that signs now.
-func (r *Ring) Sign(claims jwt.Claims) (string, error) {
+// Sign issues a token of claims with the key that signs now, and names
+// that key.
+func (r *Ring) Sign(claims jwt.Claims) (token, kid string, err error) {
 	k := r.signer(r.cfg.Now())
 	if k == nil {
-		return "", errors.New("keyring: no signing key loaded")
+		return "", "", errors.New("keyring: no signing key loaded")
 	}
 	t := jwt.NewWithClaims(method(k.rec.Algorithm), claims)
 	t.Header["kid"] = k.rec.ID
-	return t.SignedString(k.priv)
+	token, err = t.SignedString(k.priv)
+	return token, k.rec.ID, err
 }
 
 // CanSign reports whether a key can sign now.
