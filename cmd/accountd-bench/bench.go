@@ -24,6 +24,7 @@ import (
 
 type benchOptions struct {
 	server, spawn, spawnDB, spawnDSN string
+	spawnCPUs                        string
 	pid                              int
 	concurrency                      string
 	duration, warmup                 time.Duration
@@ -59,6 +60,13 @@ type Result struct {
 	// per connection (idle scenario, with the server's pid).
 	IdleBytesPerConn float64 `json:"idle_bytes_per_conn,omitempty"`
 	Ratio            float64 `json:"ratio,omitempty"`
+	// LimitCPUs is how many cores LimitPerSec was measured on: those the
+	// spawned server is pinned to, else all the generator may use.
+	LimitCPUs int `json:"limit_cpus,omitempty"`
+	// ServerCPUs is the CPU list the spawned server is pinned to, if any;
+	// GeneratorCPUs is how many CPUs the generator may use.
+	ServerCPUs    string `json:"server_cpus,omitempty"`
+	GeneratorCPUs int    `json:"generator_cpus,omitempty"`
 }
 
 func (r *Result) line() string {
@@ -68,7 +76,10 @@ func (r *Result) line() string {
 		s += fmt.Sprintf("  server peak RSS %.1f MB", float64(r.ServerRSSBytes)/1e6)
 	}
 	if r.LimitPerSec > 0 {
-		s += fmt.Sprintf("  limit %.1f/s, ratio %.2f", r.LimitPerSec, r.Ratio)
+		s += fmt.Sprintf("  limit %.1f/s on %d CPU(s), ratio %.2f", r.LimitPerSec, r.LimitCPUs, r.Ratio)
+	}
+	if r.ServerCPUs != "" {
+		s += fmt.Sprintf("  server on CPUs %s, generator on %d CPU(s)", r.ServerCPUs, r.GeneratorCPUs)
 	}
 	if r.IdleBytesPerConn > 0 {
 		s += fmt.Sprintf("  %d idle connections, %.1f KiB RSS each", r.IdleConns, r.IdleBytesPerConn/1024)

@@ -17,6 +17,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -46,6 +48,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.spawn, "spawn", "", "path of an accountd binary: set up and start a throwaway server")
 	fs.StringVar(&o.spawnDB, "spawn-db", "sqlite", "store of the spawned server: sqlite or mysql")
 	fs.StringVar(&o.spawnDSN, "spawn-dsn", "root@tcp(127.0.0.1:3306)/", "MariaDB server DSN for --spawn-db mysql; a fresh database is created and dropped")
+	fs.StringVar(&o.spawnCPUs, "spawn-cpus", "", "pin the spawned server to these CPUs (a taskset list, e.g. 0); pin the generator itself with taskset to measure them apart")
 	fs.IntVar(&o.pid, "pid", 0, "pid of the server process, to report its peak RSS (set by --spawn)")
 	fs.StringVar(&o.concurrency, "concurrency", "4", "comma-separated concurrency levels, one run per level")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per run")
@@ -92,7 +95,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return errors.New("--idle must be between 0 and 100000")
 	}
 	if o.spawn != "" {
-		srv, err := spawnServer(ctx, o.spawn, o.spawnDB, o.spawnDSN)
+		if !cpuList.MatchString(o.spawnCPUs) {
+			return fmt.Errorf("--spawn-cpus %q: want a CPU list such as 0 or 0,2-3", o.spawnCPUs)
+		}
+		srv, err := spawnServer(ctx, o.spawn, o.spawnDB, o.spawnDSN, o.spawnCPUs)
 		if err != nil {
 			return err
 		}
@@ -110,6 +116,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer b.close()
+	// The limit is the server's: on the CPUs it is pinned to, else on
+	// every CPU this generator may use.
+	limitCPUs := runtime.NumCPU()
+	if o.spawnCPUs != "" {
+		limitCPUs = countCPUs(o.spawnCPUs)
+	}
 	var results []*Result
 	if o.pid != 0 {
 		rss, _ := readRSS(o.pid)
@@ -122,16 +134,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 			var before float64
 			if o.limits {
-				before = scenarioLimit(ctx, s)
+				before = scenarioLimit(ctx, s, limitCPUs)
 			}
 			r, err := b.run(ctx, s, c)
 			if err != nil {
 				return fmt.Errorf("%s at concurrency %d: %w", s, c, err)
 			}
 			if o.limits && before > 0 {
-				r.LimitPerSec = (before + scenarioLimit(ctx, s)) / 2
+				r.LimitPerSec = (before + scenarioLimit(ctx, s, limitCPUs)) / 2
+				r.LimitCPUs = limitCPUs
 				r.Ratio = r.OpsPerSec / r.LimitPerSec
 			}
+			r.ServerCPUs, r.GeneratorCPUs = o.spawnCPUs, runtime.NumCPU()
 			results = append(results, r)
 			if !o.json {
 				fmt.Fprintln(os.Stderr, r.line())
@@ -146,6 +160,23 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	printTable(stdout, results)
 	return nil
 }
+
+// countCPUs counts the CPUs of a list cpuList accepts.
+func countCPUs(list string) int {
+	n := 0
+	for _, r := range strings.Split(list, ",") {
+		var lo, hi int
+		if _, err := fmt.Sscanf(r, "%d-%d", &lo, &hi); err == nil {
+			n += max(hi-lo+1, 0)
+		} else {
+			n++
+		}
+	}
+	return max(n, 1)
+}
+
+// cpuList is a taskset CPU list, or empty.
+var cpuList = regexp.MustCompile(`^([0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*)?$`)
 
 func parseLevels(s string) ([]int, error) {
 	var out []int

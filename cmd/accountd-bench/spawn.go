@@ -27,8 +27,9 @@ type spawned struct {
 }
 
 // spawnServer sets up a fresh data folder (and, for mysql, a fresh
-// database) with a random admin password and starts `accountd serve`.
-func spawnServer(ctx context.Context, bin, db, dsn string) (*spawned, error) {
+// database) with a random admin password and starts `accountd serve`,
+// pinned with taskset to the CPU list cpus when it is not empty.
+func spawnServer(ctx context.Context, bin, db, dsn, cpus string) (*spawned, error) {
 	dir, err := os.MkdirTemp("", "accountd-bench-server-")
 	if err != nil {
 		return nil, err
@@ -68,13 +69,19 @@ func spawnServer(ctx context.Context, bin, db, dsn string) (*spawned, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.cmd = exec.Command(bin, "serve", "--data-dir", filepath.Join(dir, "data"), "--admin-password-file", pwFile, "--log-level", "warn",
+	serve := []string{bin, "serve", "--data-dir", filepath.Join(dir, "data"), "--admin-password-file", pwFile, "--log-level", "warn",
 		// One IP (this machine) makes every request: lift the per-IP
 		// limits so that the server's capacity is measured, not them.
 		"--rate-limit", "1000000", "--rate-burst", "1000000",
 		"--hash-rate", "1000000", "--hash-burst", "1000000",
 		"--hashes-per-client", "1000000", "--handshakes-per-client", "1000000",
-		"--max-conns-per-ip", "1000000")
+		"--max-conns-per-ip", "1000000"}
+	if cpus != "" {
+		// taskset execs the server in its own process: the pid is the
+		// server's, and every thread it starts inherits the CPU list.
+		serve = append([]string{"taskset", "--cpu-list", cpus}, serve...)
+	}
+	s.cmd = exec.Command(serve[0], serve[1:]...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
 		return nil, err
@@ -95,7 +102,7 @@ func spawnServer(ctx context.Context, bin, db, dsn string) (*spawned, error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	ok = true
-	fmt.Fprintf(os.Stderr, "spawned accountd (%s store) at %s, pid %d\n", db, s.addr, s.pid)
+	fmt.Fprintf(os.Stderr, "spawned accountd (%s store) at %s, pid %d%s\n", db, s.addr, s.pid, map[bool]string{true: ", on CPUs " + cpus}[cpus != ""])
 	return s, nil
 }
 

@@ -85,8 +85,10 @@ type Config struct {
 	// HashConcurrency is how many Argon2 hashes may run at once.
 	// Default runtime.NumCPU().
 	HashConcurrency int
-	// HashWait is how long a request waits for a hashing slot before it
-	// is answered busy. Default 5 s.
+	// HashWait is how long a request waits for a hashing slot beyond
+	// the wait its place in the queue should take at the hashes'
+	// measured rate (counted up to HashWait) before it is answered busy:
+	// at most twice HashWait. Default 5 s.
 	HashWait time.Duration
 	// HashesPerClient is how many hashes one client IP (IPv6: its /64)
 	// may have running at once, and how many waiting besides; more are

@@ -18,7 +18,11 @@ var ErrBusy = errors.New("admission: busy")
 type Config struct {
 	// Slots is how many callers run at once. Required.
 	Slots int
-	// Wait is the longest a caller waits for a slot. Required.
+	// Wait is how long a caller waits for a slot beyond the wait the
+	// gate expects for it: its place in the queue times the mean time a
+	// slot is held, over Slots, counted up to Wait. A caller thus waits
+	// at most twice Wait, and a queue the gate drains at its measured
+	// rate within Wait is served whole, however the rate dips. Required.
 	Wait time.Duration
 	// PerKey is how many slots one key may hold at once, and how many
 	// queue places besides. Default 1.
@@ -48,6 +52,9 @@ type Gate struct {
 	seq      uint64
 	refusals uint64
 	swept    time.Time
+	// hold is the mean time a slot is held (exponentially weighted), 0
+	// until one has been.
+	hold time.Duration
 }
 
 // keyState is what the gate remembers of a key: whether it runs or waits
@@ -95,9 +102,31 @@ func (g *Gate) Do(ctx context.Context, key string, f func()) error {
 	if err := g.acquire(ctx, key); err != nil {
 		return err
 	}
-	defer g.release(key)
+	start := g.cfg.Now()
+	defer func() { g.release(key, g.cfg.Now().Sub(start)) }()
 	f()
 	return nil
+}
+
+// patience is how long a newcomer of score waits for a slot: Wait, plus
+// the wait the gate expects for it at its measured rate (the waiters it
+// would wait behind, and itself, times the mean hold, over the slots)
+// up to Wait. Caller holds g.mu.
+func (g *Gate) patience(score float64) time.Duration {
+	expected := time.Duration(g.ahead(score)+1) * g.hold / time.Duration(g.cfg.Slots)
+	return g.cfg.Wait + min(expected, g.cfg.Wait)
+}
+
+// ahead counts the waiters a newcomer of score would wait behind.
+// Caller holds g.mu.
+func (g *Gate) ahead(score float64) int {
+	n := 0
+	for _, w := range g.queue {
+		if w.score <= score {
+			n++
+		}
+	}
+	return n
 }
 
 func (g *Gate) acquire(ctx context.Context, key string) error {
@@ -118,6 +147,7 @@ func (g *Gate) acquire(ctx context.Context, key string) error {
 		return nil
 	}
 	w := &waiter{key: key, score: ks.usage, seq: g.seq, done: make(chan error, 1)}
+	patience := g.patience(w.score)
 	g.seq++
 	if len(g.queue) >= g.cfg.MaxQueue {
 		i := g.heaviest()
@@ -134,7 +164,7 @@ func (g *Gate) acquire(ctx context.Context, key string) error {
 	g.dispatch(now)
 	g.mu.Unlock()
 
-	t := time.NewTimer(g.cfg.Wait)
+	t := time.NewTimer(patience)
 	defer t.Stop()
 	var err error
 	select {
@@ -160,7 +190,7 @@ func (g *Gate) acquire(ctx context.Context, key string) error {
 		return derr
 	}
 	if err != ErrBusy {
-		g.releaseLocked(key)
+		g.releaseLocked(key, -1)
 		return err
 	}
 	return nil
@@ -187,13 +217,23 @@ func (g *Gate) start(ks *keyState) {
 	ks.usage++
 }
 
-func (g *Gate) release(key string) {
+// release gives key's slot back after it was held for held (negative:
+// not used, so not measured).
+func (g *Gate) release(key string, held time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.releaseLocked(key)
+	g.releaseLocked(key, held)
 }
 
-func (g *Gate) releaseLocked(key string) {
+func (g *Gate) releaseLocked(key string, held time.Duration) {
+	switch {
+	case held < 0:
+	case g.hold == 0:
+		g.hold = held
+	default:
+		// Weight 1/8: the rate follows the load within a few dozen slots.
+		g.hold += (held - g.hold) / 8
+	}
 	g.running--
 	now := g.cfg.Now()
 	g.state(key, now).running--
