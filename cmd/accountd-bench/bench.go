@@ -70,7 +70,7 @@ type Result struct {
 }
 
 func (r *Result) line() string {
-	s := fmt.Sprintf("%-12s c=%-4d %8.1f ops/s  p50 %7.2f ms  p95 %7.2f ms  p99 %7.2f ms  max %7.2f ms  errors %d",
+	s := fmt.Sprintf("%-12s c=%-4d %8.1f ops/s  p50 %8.3f ms  p95 %8.3f ms  p99 %8.3f ms  max %8.3f ms  errors %d",
 		r.Scenario, r.Concurrency, r.OpsPerSec, r.P50MS, r.P95MS, r.P99MS, r.MaxMS, sum(r.Errors))
 	if r.ServerRSSBytes > 0 {
 		s += fmt.Sprintf("  server peak RSS %.1f MB", float64(r.ServerRSSBytes)/1e6)
@@ -111,7 +111,7 @@ func printTable(w io.Writer, results []*Result) {
 		if r.LimitPerSec > 0 {
 			limit, ratio = fmt.Sprintf("%.1f", r.LimitPerSec), fmt.Sprintf("%.2f", r.Ratio)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%s\t%s\t%.3f\t%.3f\t%.3f\t%.3f\t%s\t%s\t\n",
 			r.Scenario, r.Concurrency, r.IdleConns, r.OpsPerSec, limit, ratio, r.P50MS, r.P95MS, r.P99MS, r.MaxMS, errs, rss)
 	}
 	tw.Flush()
