@@ -21,11 +21,11 @@ const eventBatchTimeout = 30 * time.Second
 // eventBatcher groups the audit events that callers append at the same
 // time into one INSERT, one commit: under load the audit row that some
 // operations write alone (a refresh, a refusal) would otherwise cost a
-// statement and a commit each. It adds no wait: the first caller writes
-// its event at once; callers arriving while a write is under way join
-// the next batch, which the first of them writes when the current one
-// has ended. Each caller returns when its own row is committed (or has
-// failed with the rest of its batch).
+// statement and a commit each. It adds no wait: a write starts as soon
+// as an event comes and none is under way; events that come during a
+// write go in the next one. Each caller returns when its own row is
+// committed (or has failed with the rest of its batch), or when its
+// context ends.
 type eventBatcher struct {
 	mu      sync.Mutex
 	writing bool
@@ -34,9 +34,6 @@ type eventBatcher struct {
 
 type eventBatch struct {
 	events []store.AuthEvent
-	// turn is closed when the batch's leader (its first caller) may
-	// write it.
-	turn chan struct{}
 	// done is closed when the batch is written, with err set.
 	done chan struct{}
 	err  error
@@ -46,32 +43,20 @@ type eventBatch struct {
 func (db *DB) addBatched(ctx context.Context, e store.AuthEvent) error {
 	b := &db.events
 	b.mu.Lock()
-	if !b.writing {
-		b.writing = true
-		b.mu.Unlock()
-		batch := &eventBatch{events: []store.AuthEvent{e}, done: make(chan struct{})}
-		db.writeBatch(ctx, batch)
-		return batch.err
+	if b.next == nil {
+		b.next = &eventBatch{done: make(chan struct{})}
 	}
-	batch, leader := b.next, false
-	switch {
-	case batch == nil:
-		batch = &eventBatch{turn: make(chan struct{}), done: make(chan struct{})}
-		b.next, leader = batch, true
-	case len(batch.events) >= maxEventBatch:
+	batch := b.next
+	if len(batch.events) >= maxEventBatch {
 		b.mu.Unlock()
 		return db.insertAuthEvent(ctx, db.write, e)
 	}
 	batch.events = append(batch.events, e)
-	b.mu.Unlock()
-	if leader {
-		<-batch.turn
-		b.mu.Lock()
-		b.next = nil
-		b.mu.Unlock()
-		db.writeBatch(ctx, batch)
-		return batch.err
+	if !b.writing {
+		b.writing = true
+		go db.writeEvents()
 	}
+	b.mu.Unlock()
 	select {
 	case <-batch.done:
 		return batch.err
@@ -80,21 +65,26 @@ func (db *DB) addBatched(ctx context.Context, e store.AuthEvent) error {
 	}
 }
 
-// writeBatch writes batch, wakes its callers, and hands the writing on to
-// the next batch's leader.
-func (db *DB) writeBatch(ctx context.Context, batch *eventBatch) {
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), eventBatchTimeout)
-	batch.err = db.insertAuthEvents(wctx, batch.events)
-	cancel()
-	close(batch.done)
+// writeEvents writes the waiting batches one after the other, until none
+// is left. Its writes are bounded by eventBatchTimeout, not by any one
+// caller's context: a batch is written for all of its callers.
+func (db *DB) writeEvents() {
 	b := &db.events
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.next != nil {
-		close(b.next.turn)
-		return
+	for {
+		b.mu.Lock()
+		batch := b.next
+		if batch == nil {
+			b.writing = false
+			b.mu.Unlock()
+			return
+		}
+		b.next = nil
+		b.mu.Unlock()
+		ctx, cancel := context.WithTimeout(context.Background(), eventBatchTimeout)
+		batch.err = db.insertAuthEvents(ctx, batch.events)
+		cancel()
+		close(batch.done)
 	}
-	b.writing = false
 }
 
 // insertAuthEvents appends events in one statement.
