@@ -66,9 +66,8 @@ type keyState struct {
 }
 
 type waiter struct {
-	key   string
-	score float64
-	seq   uint64
+	key string
+	seq uint64
 	// done receives nil when the waiter was given a slot, ErrBusy when it
 	// lost its place.
 	done chan error
@@ -108,25 +107,33 @@ func (g *Gate) Do(ctx context.Context, key string, f func()) error {
 	return nil
 }
 
-// patience is how long a newcomer of score waits for a slot: Wait, plus
+// patience is how long a newcomer of key waits for a slot: Wait, plus
 // the wait the gate expects for it at its measured rate (the waiters it
 // would wait behind, and itself, times the mean hold, over the slots)
 // up to Wait. Caller holds g.mu.
-func (g *Gate) patience(score float64) time.Duration {
-	expected := time.Duration(g.ahead(score)+1) * g.hold / time.Duration(g.cfg.Slots)
+func (g *Gate) patience(key string, now time.Time) time.Duration {
+	mine, ahead := g.usage(key, now), 0
+	for _, w := range g.queue {
+		// Waiters of lighter keys go first, and of as heavy ones (its
+		// own key's among them) in order of arrival.
+		if g.usage(w.key, now) <= mine {
+			ahead++
+		}
+	}
+	expected := time.Duration(ahead+1) * g.hold / time.Duration(g.cfg.Slots)
 	return g.cfg.Wait + min(expected, g.cfg.Wait)
 }
 
-// ahead counts the waiters a newcomer of score would wait behind.
-// Caller holds g.mu.
-func (g *Gate) ahead(score float64) int {
-	n := 0
-	for _, w := range g.queue {
-		if w.score <= score {
-			n++
-		}
-	}
-	return n
+// usage is key's usage decayed to now. Waiters are ordered by their
+// key's usage now, not when they came, so that the waiters of one key
+// keep their order of arrival. Caller holds g.mu.
+func (g *Gate) usage(key string, now time.Time) float64 { return g.state(key, now).usage }
+
+// before reports whether waiter a goes before waiter b at now: the
+// lighter key first, then the earlier arrival. Caller holds g.mu.
+func (g *Gate) before(a, b *waiter, now time.Time) bool {
+	ua, ub := g.usage(a.key, now), g.usage(b.key, now)
+	return ua < ub || (ua == ub && a.seq < b.seq)
 }
 
 func (g *Gate) acquire(ctx context.Context, key string) error {
@@ -146,12 +153,12 @@ func (g *Gate) acquire(ctx context.Context, key string) error {
 		g.mu.Unlock()
 		return nil
 	}
-	w := &waiter{key: key, score: ks.usage, seq: g.seq, done: make(chan error, 1)}
-	patience := g.patience(w.score)
+	w := &waiter{key: key, seq: g.seq, done: make(chan error, 1)}
+	patience := g.patience(key, now)
 	g.seq++
 	if len(g.queue) >= g.cfg.MaxQueue {
-		i := g.heaviest()
-		if g.queue[i].score <= w.score {
+		i := g.heaviest(now)
+		if g.usage(g.queue[i].key, now) <= ks.usage {
 			g.refusals++
 			g.mu.Unlock()
 			return ErrBusy
@@ -249,7 +256,7 @@ func (g *Gate) dispatch(now time.Time) {
 			if g.keys[w.key].running >= g.cfg.PerKey {
 				continue
 			}
-			if best < 0 || w.score < g.queue[best].score || (w.score == g.queue[best].score && w.seq < g.queue[best].seq) {
+			if best < 0 || g.before(w, g.queue[best], now) {
 				best = i
 			}
 		}
@@ -263,12 +270,12 @@ func (g *Gate) dispatch(now time.Time) {
 	}
 }
 
-// heaviest returns the index of the waiter with the highest score, the
-// latest among equals.
-func (g *Gate) heaviest() int {
+// heaviest returns the index of the waiter that would go last: of the
+// heaviest key, the latest arrival.
+func (g *Gate) heaviest(now time.Time) int {
 	worst := 0
 	for i, w := range g.queue {
-		if w.score > g.queue[worst].score || (w.score == g.queue[worst].score && w.seq > g.queue[worst].seq) {
+		if g.before(g.queue[worst], w, now) {
 			worst = i
 		}
 	}

@@ -220,7 +220,7 @@ func TestWaitSizedFromRate(t *testing.T) {
 	patience := func() time.Duration {
 		g.mu.Lock()
 		defer g.mu.Unlock()
-		return g.patience(0)
+		return g.patience("new", clock.Now())
 	}
 	if p := patience(); p != 10*time.Second {
 		t.Fatalf("before any slot was held: %v, want the wait, 10s", p)
@@ -252,5 +252,33 @@ func TestWaitSizedFromRate(t *testing.T) {
 	}
 	if g.Running() != 0 || g.Waiting() != 0 {
 		t.Fatalf("after: running %d, waiting %d", g.Running(), g.Waiting())
+	}
+}
+
+// TestOneKeyInOrder: the waiters of one key get slots in their order of
+// arrival, however the key's usage decayed between their arrivals.
+func TestOneKeyInOrder(t *testing.T) {
+	t.Parallel()
+	clock := &stoppedClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	g := New(Config{Slots: 1, Wait: time.Minute, PerKey: 4, Now: clock.Now})
+	first := hold(g, "k")
+	first.mustStart(t, "first")
+	var waiters []*holder
+	for i := range 3 {
+		waiters = append(waiters, hold(g, "k"))
+		waitQueued(t, g, i+1)
+		clock.Advance(time.Minute) // the key's usage halves
+	}
+	first.mustFinish(t)
+	for i, w := range waiters {
+		for j, other := range waiters[i+1:] {
+			select {
+			case <-other.started:
+				t.Fatalf("waiter %d started before waiter %d", i+j+1, i)
+			default:
+			}
+		}
+		w.mustStart(t, fmt.Sprint("waiter ", i))
+		w.mustFinish(t)
 	}
 }
