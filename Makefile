@@ -49,8 +49,10 @@ bench: build ## Go benchmarks of the hot paths, then a short load pass against a
 bench-targets: build ## the README's performance table: every target, MariaDB store (takes a few minutes)
 	$(BIN)/accountd-bench limits --duration 10s
 	$(BIN)/accountd-bench --spawn $(BIN)/accountd --spawn-db mysql --limits --duration 10s --concurrency 4,16,64 login
-	$(BIN)/accountd-bench --spawn $(BIN)/accountd --spawn-db mysql --limits --duration 8s --concurrency 2,4,8 handshake
+	taskset --cpu-list 1 $(BIN)/accountd-bench --spawn $(BIN)/accountd --spawn-db mysql --spawn-cpus 0 --limits --duration 8s --concurrency 1,2,4 handshake
 	$(BIN)/accountd-bench --spawn $(BIN)/accountd --spawn-db mysql --duration 8s --concurrency 4,8,16 authenticate
+	$(BIN)/accountd-bench --spawn $(BIN)/accountd --spawn-db mysql --duration 8s --concurrency 4,16,32 refresh
+	$(BIN)/accountd-bench --spawn $(BIN)/accountd --spawn-db mysql --duration 5s --concurrency 1,16 verify
 	$(BIN)/accountd-bench --spawn $(BIN)/accountd --spawn-db mysql --duration 8s --concurrency 4 --idle 10000 idle
 	$(BIN)/accountd-bench --spawn $(BIN)/accountd --spawn-db mysql --sessions 500 --concurrency 1,4 revocation revocation-instance
 

@@ -103,8 +103,10 @@ type Claims struct {
 }
 
 // Algorithms are the JWS algorithms a Verifier accepts (SPEC.md §8):
-// the server signs with PS256, or RS256 by configuration.
-var Algorithms = []string{"PS256", "RS256"}
+// the server signs with ES256 by default, or PS256, RS256 or EdDSA by
+// configuration, and publishes the keys of two algorithms while it
+// changes from one to the other.
+var Algorithms = []string{"ES256", "PS256", "RS256", "EdDSA"}
 
 // ErrVerifierUnavailable wraps a failure to decide about a token that is
 // not the token's fault: the key set or the Authenticator could not be
@@ -116,12 +118,16 @@ var ErrVerifierUnavailable = errors.New("client: token cannot be checked now")
 // names a key it has not seen), algorithm, issuer, audience, expiry and
 // not-before; with a RevocationFeed, that the session is not revoked;
 // and, with an Authenticator, that the server still calls the session
-// live. Safe for concurrent use; Close stops its background refresh.
+// live. A token seen before skips the signature check (see
+// verifiedTokens for why that is safe); its time claims are checked
+// again, and so is its session. Safe for concurrent use; Close stops its
+// background refresh.
 type Verifier struct {
 	opts   VerifierOptions
 	keys   keyfunc.Keyfunc
 	parser *jwt.Parser
 	cancel context.CancelFunc
+	seen   *verifiedTokens
 
 	mu      sync.Mutex
 	revoked map[[32]byte]revocationEntry
@@ -212,6 +218,7 @@ func NewVerifier(opts VerifierOptions) (*Verifier, error) {
 		keys:    keys,
 		parser:  jwt.NewParser(opts2...),
 		cancel:  cancel,
+		seen:    newVerifiedTokens(),
 		revoked: make(map[[32]byte]revocationEntry),
 	}, nil
 }
@@ -236,6 +243,34 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 	if len(token) > maxTokenBytes {
 		return nil, fmt.Errorf("%w: over %d bytes", ErrInvalidToken, maxTokenBytes)
 	}
+	key, now := verifiedKey(token), v.opts.Now()
+	c, ok := v.seen.get(key, now, v.opts.Leeway)
+	if !ok {
+		var err error
+		if c, err = v.verifySignature(ctx, token); err != nil {
+			return nil, err
+		}
+		v.seen.put(key, c, now, now.Add(v.opts.RefreshInterval))
+	}
+	if f := v.opts.Revocations; f != nil {
+		if !f.Current() && !v.opts.FailOpen {
+			return nil, fmt.Errorf("%w: the revocation feed is lost", ErrVerifierUnavailable)
+		}
+		if f.Revoked(c.SessionID) {
+			return nil, fmt.Errorf("%w: its session was revoked", ErrInvalidToken)
+		}
+	}
+	if v.opts.Authenticator != nil {
+		var err error
+		if c.Account, err = v.authenticate(ctx, token); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// verifySignature checks token's signature, algorithm and claims.
+func (v *Verifier) verifySignature(ctx context.Context, token string) (*Claims, error) {
 	var tc tokenClaims
 	parsed, err := v.parser.ParseWithClaims(token, &tc, v.keys.KeyfuncCtx(ctx))
 	if err != nil {
@@ -264,19 +299,6 @@ func (v *Verifier) Verify(ctx context.Context, token string) (*Claims, error) {
 		c.NotBefore = tc.NotBefore.Time
 	}
 	c.KeyID, _ = parsed.Header["kid"].(string)
-	if f := v.opts.Revocations; f != nil {
-		if !f.Current() && !v.opts.FailOpen {
-			return nil, fmt.Errorf("%w: the revocation feed is lost", ErrVerifierUnavailable)
-		}
-		if f.Revoked(c.SessionID) {
-			return nil, fmt.Errorf("%w: its session was revoked", ErrInvalidToken)
-		}
-	}
-	if v.opts.Authenticator != nil {
-		if c.Account, err = v.authenticate(ctx, token); err != nil {
-			return nil, err
-		}
-	}
 	return c, nil
 }
 

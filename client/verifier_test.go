@@ -108,22 +108,64 @@ func TestVerifierChecks(t *testing.T) {
 	}
 }
 
-// TestVerifierRS256: a server configured for RS256 is verified too.
-func TestVerifierRS256(t *testing.T) {
+// TestVerifierAlgorithms: a server configured for any of the signing
+// algorithms is verified.
+func TestVerifierAlgorithms(t *testing.T) {
 	t.Parallel()
-	ts := servertest.MustStart(t, func(c *server.Config) { c.SigningAlgorithm = "RS256" })
-	c := mustClient(t, ts.Addr)
-	tok := mustToken(t, c, "rsa")
-	v := mustVerifier(t, client.VerifierOptions{JWKSURL: jwksURL(t, ts)})
-	if _, err := v.Verify(ctxT(t), tok.Token); err != nil {
-		t.Fatalf("verify an RS256 token: %v", err)
+	for _, alg := range client.Algorithms {
+		t.Run(alg, func(t *testing.T) {
+			t.Parallel()
+			ts := servertest.MustStart(t, func(c *server.Config) { c.SigningAlgorithm = alg })
+			c := mustClient(t, ts.Addr)
+			tok := mustToken(t, c, "user")
+			v := mustVerifier(t, client.VerifierOptions{JWKSURL: jwksURL(t, ts)})
+			if _, err := v.Verify(ctxT(t), tok.Token); err != nil {
+				t.Fatalf("verify an %s token: %v", alg, err)
+			}
+			parsed, _, err := jwt.NewParser().ParseUnverified(tok.Token, jwt.MapClaims{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := parsed.Method.Alg(); got != alg {
+				t.Errorf("token algorithm %s, want %s", got, alg)
+			}
+		})
 	}
-	parsed, _, err := jwt.NewParser().ParseUnverified(tok.Token, jwt.MapClaims{})
-	if err != nil {
-		t.Fatal(err)
+}
+
+// TestVerifierSeenTokens: a token verified once is still checked against
+// the clock at every use, and a token that differs from it in one byte
+// is not taken for it.
+func TestVerifierSeenTokens(t *testing.T) {
+	t.Parallel()
+	ts := servertest.MustStart(t, nil)
+	tok := mustToken(t, mustClient(t, ts.Addr), "carol")
+	var skew atomic.Int64
+	v := mustVerifier(t, client.VerifierOptions{JWKSURL: jwksURL(t, ts),
+		Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
+	ctx := ctxT(t)
+	for i := range 3 {
+		if _, err := v.Verify(ctx, tok.Token); err != nil {
+			t.Fatalf("verify #%d: %v", i+1, err)
+		}
 	}
-	if alg := parsed.Method.Alg(); alg != "RS256" {
-		t.Errorf("token algorithm %s, want RS256", alg)
+	parts := strings.Split(tok.Token, ".")
+	sig := []byte(parts[2])
+	sig[len(sig)/2] ^= 1
+	if _, err := v.Verify(ctx, parts[0]+"."+parts[1]+"."+string(sig)); !errors.Is(err, client.ErrInvalidToken) {
+		t.Errorf("a seen token with one signature byte changed: %v, want ErrInvalidToken", err)
+	}
+	skew.Store(int64(2 * time.Hour))
+	if _, err := v.Verify(ctx, tok.Token); !errors.Is(err, client.ErrInvalidToken) {
+		t.Errorf("a seen token after its expiry: %v, want ErrInvalidToken", err)
+	}
+	skew.Store(int64(-10 * time.Minute))
+	if _, err := v.Verify(ctx, tok.Token); !errors.Is(err, client.ErrInvalidToken) {
+		t.Errorf("a seen token before its nbf: %v, want ErrInvalidToken", err)
+	}
+	skew.Store(0)
+	if _, err := v.Verify(ctx, tok.Token); err != nil {
+		t.Errorf("the seen token back in its window: %v", err)
 	}
 }
 

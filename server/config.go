@@ -37,8 +37,9 @@ type Config struct {
 	// closed busy at once. Default 1.
 	HandshakesPerClient int
 	// HandshakeWait is how long a handshake waits for its decryption to
-	// start before the connection is closed busy (close code 4002).
-	// Default 2 s.
+	// start beyond the wait its place in the queue should take at the
+	// decryptions' measured rate (counted up to HandshakeWait) before the
+	// connection is closed busy (close code 4002). Default 2 s.
 	HandshakeWait time.Duration
 	// PingInterval is how often idle connections are pinged; one that
 	// does not answer within the interval is closed. Default 30 s.

@@ -36,6 +36,27 @@ const (
 	MasterKeySize = 32
 )
 
+// Signing algorithms of configs that do not name one.
+const (
+	// NewSigningAlgorithm is what Run writes into a new config that
+	// names no signing algorithm.
+	NewSigningAlgorithm = account.DefaultSigningAlgorithm
+	// LegacySigningAlgorithm is what a config without a signing
+	// algorithm signs with: configs were written without one while it
+	// was the only default, and their verifiers may accept nothing else,
+	// so an upgrade must not switch them unasked.
+	LegacySigningAlgorithm = "PS256"
+)
+
+// SigningAlgorithmOrLegacy returns the signing algorithm s names, or
+// LegacySigningAlgorithm when it names none.
+func (s ServerSettings) SigningAlgorithmOrLegacy() string {
+	if s.SigningAlgorithm == "" {
+		return LegacySigningAlgorithm
+	}
+	return s.SigningAlgorithm
+}
+
 // Config is everything the server needs to start: it is the plaintext of the
 // sealed config file. It holds secrets; print it with Redacted (String,
 // GoString and LogValue redact too).
@@ -106,8 +127,11 @@ type ServerSettings struct {
 	// AllowedOrigins are the browser origins (or origin host patterns)
 	// allowed to open a WebSocket; empty means same-origin only.
 	AllowedOrigins []string `json:"allowed_origins,omitempty"`
-	// SigningAlgorithm is the JWT algorithm, "PS256" or "RS256". Default
-	// "PS256".
+	// SigningAlgorithm is the JWT algorithm of new signing keys: "ES256",
+	// "PS256", "RS256" or "EdDSA". Run writes NewSigningAlgorithm into a
+	// new config; empty, in a config written before it did, means
+	// LegacySigningAlgorithm. A change takes effect at the next key
+	// rotation.
 	SigningAlgorithm string `json:"signing_algorithm,omitempty"`
 	// MinPasswordLength is the minimum length, in characters, of an account
 	// password: 8 to 64. Default 15.

@@ -248,7 +248,8 @@ func Settings() []Setting {
 				c.Server.RequireVerifiedEmail = b
 				return nil
 			}},
-		{Key: "signing_algorithm", Help: "JWT signature algorithm: " + strings.Join(account.SigningAlgorithms, " or "),
+		{Key: "signing_algorithm", Help: "JWT signature algorithm of new signing keys, " + strings.Join(account.SigningAlgorithms, ", ") +
+			"; takes effect at the next key rotation (new setups: " + NewSigningAlgorithm + "; empty: " + LegacySigningAlgorithm + ")",
 			get: func(c *Config) string { return c.Server.SigningAlgorithm },
 			set: func(c *Config, v string) error { c.Server.SigningAlgorithm = v; return nil }},
 		durationSetting("token_lifetime", "how long a token is valid", false, func(c *Config) *Duration { return &c.Server.TokenLifetime }),

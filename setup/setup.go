@@ -81,6 +81,9 @@ func Run(ctx context.Context, o Options) (*Config, error) {
 	if cfg.Listen == "" {
 		cfg.Listen = DefaultListen
 	}
+	if cfg.Server.SigningAlgorithm == "" {
+		cfg.Server.SigningAlgorithm = NewSigningAlgorithm
+	}
 	if o.Driver == DriverSQLite {
 		cfg.Database.DSN = filepath.Join(dataDir, SQLiteFileName)
 	}

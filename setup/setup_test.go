@@ -76,6 +76,14 @@ func TestRunSQLite(t *testing.T) {
 	if len(cfg.MasterKey) != 32 || len(cfg.IdentityKey) != ed25519.PrivateKeySize {
 		t.Errorf("key sizes %d, %d", len(cfg.MasterKey), len(cfg.IdentityKey))
 	}
+	// A new config names its algorithm; one that names none is an old
+	// config and keeps signing as it did.
+	if cfg.Server.SigningAlgorithm != "ES256" {
+		t.Errorf("a new config signs with %q, want ES256 written into it", cfg.Server.SigningAlgorithm)
+	}
+	if got := (ServerSettings{}).SigningAlgorithmOrLegacy(); got != "PS256" {
+		t.Errorf("a config without an algorithm signs with %s, want PS256", got)
+	}
 	if m := mode(t, o.DataDir); m != 0o700 {
 		t.Errorf("data folder mode %#o, want 0700", m)
 	}

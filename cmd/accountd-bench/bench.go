@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -24,6 +25,7 @@ import (
 type benchOptions struct {
 	server, spawn, spawnDB, spawnDSN string
 	serverB, serviceKey              string
+	spawnCPUs                        string
 	pid                              int
 	concurrency                      string
 	duration, warmup                 time.Duration
@@ -59,16 +61,26 @@ type Result struct {
 	// per connection (idle scenario, with the server's pid).
 	IdleBytesPerConn float64 `json:"idle_bytes_per_conn,omitempty"`
 	Ratio            float64 `json:"ratio,omitempty"`
+	// LimitCPUs is how many cores LimitPerSec was measured on: those the
+	// spawned server is pinned to, else all the generator may use.
+	LimitCPUs int `json:"limit_cpus,omitempty"`
+	// ServerCPUs is the CPU list the spawned server is pinned to, if any;
+	// GeneratorCPUs is how many CPUs the generator may use.
+	ServerCPUs    string `json:"server_cpus,omitempty"`
+	GeneratorCPUs int    `json:"generator_cpus,omitempty"`
 }
 
 func (r *Result) line() string {
-	s := fmt.Sprintf("%-12s c=%-4d %8.1f ops/s  p50 %7.2f ms  p95 %7.2f ms  p99 %7.2f ms  max %7.2f ms  errors %d",
+	s := fmt.Sprintf("%-12s c=%-4d %8.1f ops/s  p50 %8.3f ms  p95 %8.3f ms  p99 %8.3f ms  max %8.3f ms  errors %d",
 		r.Scenario, r.Concurrency, r.OpsPerSec, r.P50MS, r.P95MS, r.P99MS, r.MaxMS, sum(r.Errors))
 	if r.ServerRSSBytes > 0 {
 		s += fmt.Sprintf("  server peak RSS %.1f MB", float64(r.ServerRSSBytes)/1e6)
 	}
 	if r.LimitPerSec > 0 {
-		s += fmt.Sprintf("  limit %.1f/s, ratio %.2f", r.LimitPerSec, r.Ratio)
+		s += fmt.Sprintf("  limit %.1f/s on %d CPU(s), ratio %.2f", r.LimitPerSec, r.LimitCPUs, r.Ratio)
+	}
+	if r.ServerCPUs != "" {
+		s += fmt.Sprintf("  server on CPUs %s, generator on %d CPU(s)", r.ServerCPUs, r.GeneratorCPUs)
 	}
 	if r.IdleBytesPerConn > 0 {
 		s += fmt.Sprintf("  %d idle connections, %.1f KiB RSS each", r.IdleConns, r.IdleBytesPerConn/1024)
@@ -100,7 +112,7 @@ func printTable(w io.Writer, results []*Result) {
 		if r.LimitPerSec > 0 {
 			limit, ratio = fmt.Sprintf("%.1f", r.LimitPerSec), fmt.Sprintf("%.2f", r.Ratio)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%s\t%s\t%.2f\t%.2f\t%.2f\t%.2f\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%s\t%s\t%.3f\t%.3f\t%.3f\t%.3f\t%s\t%s\t\n",
 			r.Scenario, r.Concurrency, r.IdleConns, r.OpsPerSec, limit, ratio, r.P50MS, r.P95MS, r.P99MS, r.MaxMS, errs, rss)
 	}
 	tw.Flush()
@@ -133,9 +145,12 @@ type bench struct {
 	password string
 	prefix   string
 	seq      atomic.Int64
-	// feed and verifier are the revocation scenario's: a Verifier that
-	// follows instance B's revocation feed.
-	feed     *client.RevocationFeed
+	// feed and feedVerifier are the revocation scenario's: a Verifier
+	// that follows instance B's revocation feed.
+	feed         *client.RevocationFeed
+	feedVerifier *client.Verifier
+	// verifier is the SDK Verifier of the verify scenario, made at its
+	// first run.
 	verifier *client.Verifier
 }
 
@@ -182,12 +197,15 @@ func newBench(ctx context.Context, o benchOptions) (*bench, error) {
 	return b, nil
 }
 
-// close stops the revocation feed, if one was started, and removes the
-// generator's temporary folder.
+// close stops the Verifiers and the revocation feed, if they were
+// started, and removes the generator's temporary folder.
 func (b *bench) close() {
+	if b.feedVerifier != nil {
+		b.feedVerifier.Close()
+		b.feed.Close()
+	}
 	if b.verifier != nil {
 		b.verifier.Close()
-		b.feed.Close()
 	}
 	os.RemoveAll(b.dir)
 }
@@ -195,7 +213,7 @@ func (b *bench) close() {
 // startFeed starts the revocation scenario's Verifier, fed from instance
 // B, and waits until its feed is caught up.
 func (b *bench) startFeed(ctx context.Context) error {
-	if b.verifier != nil {
+	if b.feedVerifier != nil {
 		return nil
 	}
 	opts := b.opts
@@ -221,7 +239,7 @@ func (b *bench) startFeed(ctx context.Context) error {
 		feed.Close()
 		return fmt.Errorf("revocation feed from %s: %w", b.o.serverB, err)
 	}
-	b.feed, b.verifier = feed, v
+	b.feed, b.feedVerifier = feed, v
 	return nil
 }
 
@@ -298,6 +316,9 @@ func (w *worker) op(ctx context.Context, scenario string) error {
 		return err
 	case "authenticate", "idle":
 		_, err := w.conn.Authenticate(ctx, w.token)
+		return err
+	case "verify":
+		_, err := w.b.verifier.Verify(ctx, w.token)
 		return err
 	case "refresh":
 		t, err := w.conn.Refresh(ctx, w.token)
@@ -389,6 +410,14 @@ func (b *bench) run(ctx context.Context, scenario string, conc int) (*Result, er
 	}()
 	if prepErr != nil {
 		return nil, prepErr
+	}
+	if scenario == "verify" {
+		// The Verifier's throughput on one core: the generator is the
+		// only party working, the server only serves its key set once.
+		if err := b.startVerifier(ctx, workers); err != nil {
+			return nil, err
+		}
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	}
 	if b.o.pid != 0 {
 		r.ServerRSSBeforeBytes, _ = readRSS(b.o.pid)
@@ -495,6 +524,27 @@ func (b *bench) run(ctx context.Context, scenario string, conc int) (*Result, er
 	}
 	r.ServerRSSBytes = peak.Load()
 	return r, nil
+}
+
+// startVerifier makes the verify scenario's Verifier and has it verify
+// each worker's token once: the scenario measures tokens already seen,
+// as a backend sees a user's token on request after request.
+func (b *bench) startVerifier(ctx context.Context, workers []*worker) error {
+	if b.verifier == nil {
+		u, err := client.JWKSAddress(b.o.server)
+		if err != nil {
+			return err
+		}
+		if b.verifier, err = client.NewVerifier(client.VerifierOptions{JWKSURL: u}); err != nil {
+			return err
+		}
+	}
+	for _, w := range workers {
+		if _, err := b.verifier.Verify(ctx, w.token); err != nil {
+			return fmt.Errorf("verify a fresh token: %w", err)
+		}
+	}
+	return nil
 }
 
 // holdIdle opens n handshaken connections that send nothing.

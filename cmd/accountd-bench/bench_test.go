@@ -37,3 +37,26 @@ func TestNoFolderLeftBehind(t *testing.T) {
 	b.close()
 	left("after close")
 }
+
+// TestScenariosRun: the token scenarios run against a real server and
+// count operations without errors.
+func TestScenariosRun(t *testing.T) {
+	t.Parallel()
+	srv := servertest.MustStart(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := newBench(ctx, benchOptions{server: srv.Addr, duration: 300 * time.Millisecond, maxOps: 1_000_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.close()
+	for _, s := range []string{"refresh", "verify"} {
+		r, err := b.run(ctx, s, 2)
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		if r.Ops == 0 || len(r.Errors) > 0 {
+			t.Errorf("%s: %d operations, errors %v; want some and none", s, r.Ops, r.Errors)
+		}
+	}
+}

@@ -113,10 +113,10 @@ func saturate(ctx context.Context, n int, d time.Duration, f func()) float64 {
 }
 
 // scenarioLimit measures, for 5 s with the server idle, the limit a
-// scenario is bounded by: Argon2id hashes/s (the server's default
-// parameters) for login, RSA-3072 OAEP decryptions/s for handshake; 0 for
-// scenarios without one.
-func scenarioLimit(ctx context.Context, scenario string) float64 {
+// scenario is bounded by on cpus cores: Argon2id hashes/s (the server's
+// default parameters) for login, RSA-3072 OAEP decryptions/s for
+// handshake; 0 for scenarios without one.
+func scenarioLimit(ctx context.Context, scenario string, cpus int) float64 {
 	var f func()
 	switch scenario {
 	case "login":
@@ -129,7 +129,7 @@ func scenarioLimit(ctx context.Context, scenario string) float64 {
 	default:
 		return 0
 	}
-	return saturate(ctx, runtime.NumCPU(), 5*time.Second, f)
+	return saturate(ctx, cpus, 5*time.Second, f)
 }
 
 var (

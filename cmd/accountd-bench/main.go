@@ -1,7 +1,7 @@
 // Command accountd-bench is accountd's load generator. It speaks the real
 // protocol through the client package, against a server on loopback only.
 //
-//	accountd-bench [flags] <scenario>...   handshake signup login authenticate refresh logout mixed idle revocation revocation-instance
+//	accountd-bench [flags] <scenario>...   handshake signup login authenticate refresh verify logout mixed idle revocation revocation-instance
 //	accountd-bench limits [flags]          the machine's Argon2id and RSA-3072 limits
 //
 // With --spawn PATH it sets up and starts a throwaway accountd (PATH is the
@@ -17,6 +17,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -34,7 +36,7 @@ func main() {
 	}
 }
 
-var scenarios = []string{"handshake", "signup", "login", "authenticate", "refresh", "logout", "mixed", "idle", "revocation", "revocation-instance"}
+var scenarios = []string{"handshake", "signup", "login", "authenticate", "refresh", "verify", "logout", "mixed", "idle", "revocation", "revocation-instance"}
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "limits" {
@@ -48,6 +50,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.spawnDSN, "spawn-dsn", "root@tcp(127.0.0.1:3306)/", "MariaDB server DSN for --spawn-db mysql; a fresh database is created and dropped")
 	fs.StringVar(&o.serverB, "server-b", "", "revocation: a second instance of the same deployment, whose revocation feed the Verifier follows (started by --spawn)")
 	fs.StringVar(&o.serviceKey, "service-key", "", "revocation: a service key of the deployment, to watch the feed (made by --spawn)")
+	fs.StringVar(&o.spawnCPUs, "spawn-cpus", "", "pin the spawned server to these CPUs (a taskset list, e.g. 0); pin the generator itself with taskset to measure them apart")
 	fs.IntVar(&o.pid, "pid", 0, "pid of the server process, to report its peak RSS (set by --spawn)")
 	fs.StringVar(&o.concurrency, "concurrency", "4", "comma-separated concurrency levels, one run per level")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per run")
@@ -103,7 +106,10 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return errors.New("--sessions must be between 1 and 100000")
 	}
 	if o.spawn != "" {
-		srv, err := spawnServer(ctx, o.spawn, o.spawnDB, o.spawnDSN)
+		if !cpuList.MatchString(o.spawnCPUs) {
+			return fmt.Errorf("--spawn-cpus %q: want a CPU list such as 0 or 0,2-3", o.spawnCPUs)
+		}
+		srv, err := spawnServer(ctx, o.spawn, o.spawnDB, o.spawnDSN, o.spawnCPUs)
 		if err != nil {
 			return err
 		}
@@ -137,6 +143,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer b.close()
+	// The limit is the server's: on the CPUs it is pinned to, else on
+	// every CPU this generator may use.
+	limitCPUs := runtime.NumCPU()
+	if o.spawnCPUs != "" {
+		limitCPUs = countCPUs(o.spawnCPUs)
+	}
 	var results []*Result
 	if o.pid != 0 {
 		rss, _ := readRSS(o.pid)
@@ -149,16 +161,18 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			}
 			var before float64
 			if o.limits {
-				before = scenarioLimit(ctx, s)
+				before = scenarioLimit(ctx, s, limitCPUs)
 			}
 			r, err := b.run(ctx, s, c)
 			if err != nil {
 				return fmt.Errorf("%s at concurrency %d: %w", s, c, err)
 			}
 			if o.limits && before > 0 {
-				r.LimitPerSec = (before + scenarioLimit(ctx, s)) / 2
+				r.LimitPerSec = (before + scenarioLimit(ctx, s, limitCPUs)) / 2
+				r.LimitCPUs = limitCPUs
 				r.Ratio = r.OpsPerSec / r.LimitPerSec
 			}
+			r.ServerCPUs, r.GeneratorCPUs = o.spawnCPUs, runtime.NumCPU()
 			results = append(results, r)
 			if !o.json {
 				fmt.Fprintln(os.Stderr, r.line())
@@ -173,6 +187,23 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	printTable(stdout, results)
 	return nil
 }
+
+// countCPUs counts the CPUs of a list cpuList accepts.
+func countCPUs(list string) int {
+	n := 0
+	for _, r := range strings.Split(list, ",") {
+		var lo, hi int
+		if _, err := fmt.Sscanf(r, "%d-%d", &lo, &hi); err == nil {
+			n += max(hi-lo+1, 0)
+		} else {
+			n++
+		}
+	}
+	return max(n, 1)
+}
+
+// cpuList is a taskset CPU list, or empty.
+var cpuList = regexp.MustCompile(`^([0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*)?$`)
 
 func parseLevels(s string) ([]int, error) {
 	var out []int

@@ -80,7 +80,7 @@ func (b *bench) runRevocation(ctx context.Context, scenario string, conc int) (*
 			for n := i; n < b.o.sessions; n += conc {
 				t, err := retryBusy(ctx, func() (*client.Token, error) { return w.conn.Login(ctx, w.username, b.password) })
 				if err == nil {
-					_, err = b.verifier.Verify(ctx, t.Token)
+					_, err = b.feedVerifier.Verify(ctx, t.Token)
 				}
 				if err == nil && scenario == "revocation-instance" {
 					// Into B's session view.
@@ -182,7 +182,7 @@ func (b *bench) revokeOne(ctx context.Context, scenario string, connA, connB *cl
 			return revocationWait, errLate
 		}
 		d := time.Since(start)
-		if _, err := b.verifier.Verify(ctx, t.Token); !errors.Is(err, client.ErrInvalidToken) {
+		if _, err := b.feedVerifier.Verify(ctx, t.Token); !errors.Is(err, client.ErrInvalidToken) {
 			return 0, fmt.Errorf("%w: the Verifier: %v", errWrong, err)
 		}
 		return d, nil

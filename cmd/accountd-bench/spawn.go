@@ -30,16 +30,19 @@ type spawned struct {
 	bin, pwFile string
 	// others are the extra instances (startInstance), stopped with it.
 	others []*exec.Cmd
+	// cpus, when not empty, is the CPU list (taskset) the servers run on.
+	cpus string
 }
 
 // spawnServer sets up a fresh data folder (and, for mysql, a fresh
-// database) with a random admin password and starts `accountd serve`.
-func spawnServer(ctx context.Context, bin, db, dsn string) (*spawned, error) {
+// database) with a random admin password and starts `accountd serve`,
+// pinned with taskset to the CPU list cpus when it is not empty.
+func spawnServer(ctx context.Context, bin, db, dsn, cpus string) (*spawned, error) {
 	dir, err := os.MkdirTemp("", "accountd-bench-server-")
 	if err != nil {
 		return nil, err
 	}
-	s := &spawned{dir: dir, drop: func() {}, bin: bin}
+	s := &spawned{dir: dir, drop: func() {}, bin: bin, cpus: cpus}
 	ok := false
 	defer func() {
 		if !ok {
@@ -76,7 +79,7 @@ func spawnServer(ctx context.Context, bin, db, dsn string) (*spawned, error) {
 	}
 	s.pid = s.cmd.Process.Pid
 	ok = true
-	fmt.Fprintf(os.Stderr, "spawned accountd (%s store) at %s, pid %d\n", db, s.addr, s.pid)
+	fmt.Fprintf(os.Stderr, "spawned accountd (%s store) at %s, pid %d%s\n", db, s.addr, s.pid, map[bool]string{true: ", on CPUs " + cpus}[cpus != ""])
 	return s, nil
 }
 
@@ -89,12 +92,20 @@ func (s *spawned) serve(addr, logName string) (*exec.Cmd, error) {
 		return nil, err
 	}
 	defer logf.Close()
-	cmd := exec.Command(s.bin, "serve", "--data-dir", filepath.Join(s.dir, "data"), "--admin-password-file", s.pwFile, "--log-level", "warn",
+	serve := []string{s.bin, "serve", "--data-dir", filepath.Join(s.dir, "data"), "--admin-password-file", s.pwFile, "--log-level", "warn",
 		"--listen", addr,
 		// One IP (this machine) makes every request: lift the per-IP
 		// limits so that the server's capacity is measured, not them.
 		"--rate-limit", "1000000", "--rate-burst", "1000000",
-		"--hash-rate", "1000000", "--hash-burst", "1000000", "--hashes-per-client", "1000", "--handshakes-per-client", "1000")
+		"--hash-rate", "1000000", "--hash-burst", "1000000",
+		"--hashes-per-client", "1000000", "--handshakes-per-client", "1000000",
+		"--max-conns-per-ip", "1000000"}
+	if s.cpus != "" {
+		// taskset execs the server in its own process: the pid is the
+		// server's, and every thread it starts inherits the CPU list.
+		serve = append([]string{"taskset", "--cpu-list", s.cpus}, serve...)
+	}
+	cmd := exec.Command(serve[0], serve[1:]...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return nil, err

@@ -267,7 +267,7 @@ func cmdJWKSVerify(ts *testscript.TestScript, neg bool, args []string) {
 	var set jose.JSONWebKeySet
 	ts.Check(json.NewDecoder(resp.Body).Decode(&set))
 	raw := strings.TrimSpace(ts.ReadFile(args[1]))
-	tok, err := josejwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.PS256})
+	tok, err := josejwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256, jose.PS256, jose.RS256, jose.EdDSA})
 	ts.Check(err)
 	if len(tok.Headers) != 1 || tok.Headers[0].KeyID == "" {
 		ts.Fatalf("token has no kid")

@@ -26,7 +26,7 @@ func serverConfig(cfg *setup.Config, db store.Store, opts serveOptions, log *slo
 			ServiceName:         s.ServiceName,
 			TokenLifetime:       time.Duration(s.TokenLifetime),
 			SessionLifetime:     time.Duration(s.SessionLifetime),
-			SigningAlgorithm:    s.SigningAlgorithm,
+			SigningAlgorithm:    s.SigningAlgorithmOrLegacy(),
 			MinPasswordLength:   s.MinPasswordLength,
 			LockAfter:           s.LockAfter,
 			ThrottleAfter:       s.ThrottleAfter,

@@ -96,7 +96,7 @@ func (s *Service) SigningKeys(ctx context.Context) ([]SigningKeyState, error) {
 		return nil, fmt.Errorf("list signing keys: %w", err)
 	}
 	var out []SigningKeyState
-	for _, k := range keyring.Describe(keys, s.cfg.SigningAlgorithm, s.now()) {
+	for _, k := range keyring.Describe(keys, s.now()) {
 		out = append(out, SigningKeyState{Key: k.Key, State: string(k.State)})
 	}
 	return out, nil

@@ -63,11 +63,17 @@ const (
 	clockLeeway = time.Minute
 )
 
-// SigningAlgorithms are the JWS algorithms a config may choose.
+// SigningAlgorithms are the JWS algorithms a config may choose: ES256,
+// PS256, RS256 and EdDSA.
 var SigningAlgorithms = keyring.Algorithms
 
 // DefaultRevocationPoll is Config.RevocationPoll's default.
 const DefaultRevocationPoll = 25 * time.Millisecond
+
+// DefaultSigningAlgorithm is Config.SigningAlgorithm's default: ECDSA
+// P-256 signs in tens of microseconds where RSA-3072 takes milliseconds,
+// and every JOSE library verifies it.
+const DefaultSigningAlgorithm = "ES256"
 
 // Config configures a Service. Zero fields take the default documented on
 // each.
@@ -82,8 +88,10 @@ type Config struct {
 	// HashConcurrency is how many Argon2 hashes may run at once.
 	// Default runtime.NumCPU().
 	HashConcurrency int
-	// HashWait is how long a request waits for a hashing slot before it
-	// is answered busy. Default 5 s.
+	// HashWait is how long a request waits for a hashing slot beyond
+	// the wait its place in the queue should take at the hashes'
+	// measured rate (counted up to HashWait) before it is answered busy:
+	// at most twice HashWait. Default 5 s.
 	HashWait time.Duration
 	// HashesPerClient is how many hashes one client IP (IPv6: its /64)
 	// may have running at once, and how many waiting besides; more are
@@ -95,7 +103,10 @@ type Config struct {
 	// MaxMinPasswordLength. Default 15.
 	MinPasswordLength int
 
-	// SigningAlgorithm is "PS256" (default) or "RS256".
+	// SigningAlgorithm is the JWS algorithm of the signing keys this
+	// instance writes, one of SigningAlgorithms. Default "ES256". A
+	// change takes effect at the next key rotation: until then the
+	// current key signs, whatever its algorithm.
 	SigningAlgorithm string
 	// Issuer is the "iss" claim. Default "accountd".
 	Issuer string
@@ -201,7 +212,7 @@ func (c *Config) SetDefaults() {
 		c.MinPasswordLength = DefaultMinPasswordLength
 	}
 	if c.SigningAlgorithm == "" {
-		c.SigningAlgorithm = "PS256"
+		c.SigningAlgorithm = DefaultSigningAlgorithm
 	}
 	if c.Issuer == "" {
 		c.Issuer = "accountd"

@@ -75,10 +75,13 @@ func (s *Service) issue(a store.Account, sess store.Session) (*protocol.TokenRes
 	if s.cfg.Audience != "" {
 		c.Audience = jwt.ClaimStrings{s.cfg.Audience}
 	}
-	tok, err := s.keys.Sign(c)
+	tok, kid, err := s.keys.Sign(c)
 	if err != nil {
 		return nil, fmt.Errorf("sign token: %w", err)
 	}
+	// The token is known good: its next check here (a refresh, or an
+	// app's authenticate) skips the signature.
+	s.verified.put(tok, verifiedToken{claims: c, kid: kid, expiresAt: c.ExpiresAt.Time, notBefore: c.NotBefore.Time})
 	return &protocol.TokenResult{Token: tok, ExpiresAt: exp, SessionID: sess.ID, Account: publicAccount(a)}, nil
 }
 
@@ -257,7 +260,8 @@ func (s *Service) JWKS() []JWK { return s.keys.JWKS() }
 
 // verifiedCache remembers tokens whose signature has been verified, so a
 // token checked again (the common case: an app authenticates the same
-// token on every request) skips the RSA operation. Only the signature
+// token on every request), or issued here, skips the signature check.
+// Only the signature
 // result is cached: expiry is checked against the clock and the session
 // against the database on every call, so logout still takes effect at
 // once. Keys are SHA-256 of the whole token: any changed byte misses.

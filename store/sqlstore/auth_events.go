@@ -26,7 +26,7 @@ func (db *DB) AddAuthEvent(ctx context.Context, e store.AuthEvent) error {
 	if err := db.checkAuthEvent(op, e); err != nil {
 		return err
 	}
-	return db.translate(op, db.insertAuthEvent(ctx, db.write, e))
+	return db.translate(op, db.addBatched(ctx, e))
 }
 
 // execer is *sql.DB or *sql.Tx.

@@ -53,6 +53,8 @@ type DB struct {
 	// run in parallel with the single writer (WAL mode).
 	read     *sql.DB
 	migrator *goose.Provider
+	// events batches AddAuthEvent's rows.
+	events eventBatcher
 }
 
 var _ store.Store = (*DB)(nil)

@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -212,5 +214,57 @@ func testAuthEventInvalid(t *testing.T, s store.Store) {
 	}
 	if got, err := s.ListAuthEvents(ctx, store.AuthEventFilter{}); err != nil || len(got) != 0 {
 		t.Errorf("after refused inserts: %d events, %v; want none", len(got), err)
+	}
+}
+
+// testConcurrentAuthEvents: events appended at the same time from many
+// callers are each written once, whole, and a bad one among them is
+// refused alone.
+func testConcurrentAuthEvents(t *testing.T, s store.Store) {
+	ctx := ctxFor(t)
+	const callers, each = 16, 8
+	account := newID()
+	var wg sync.WaitGroup
+	errs := make(chan error, callers*each)
+	for c := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				e := store.AuthEvent{At: t0.Add(time.Duration(c*each+i) * time.Millisecond), Type: store.EventRefresh,
+					IP: fmt.Sprintf("192.0.2.%d", c), AccountID: account, SessionID: fmt.Sprintf("s%d-%d", c, i)}
+				if c == 0 && i == 0 {
+					e.Reason = strings.Repeat("x", 1000)
+					if err := s.AddAuthEvent(ctx, e); err == nil {
+						errs <- fmt.Errorf("an event with a 1000-byte reason was written")
+					}
+					continue
+				}
+				if err := s.AddAuthEvent(ctx, e); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	got, err := s.ListAuthEvents(ctx, store.AuthEventFilter{AccountID: account, Limit: 2 * callers * each})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for _, e := range got {
+		seen[e.SessionID]++
+		var c, i int
+		if _, err := fmt.Sscanf(e.SessionID, "s%d-%d", &c, &i); err != nil || e.IP != fmt.Sprintf("192.0.2.%d", c) ||
+			!e.At.Equal(t0.Add(time.Duration(c*each+i)*time.Millisecond)) || e.Type != store.EventRefresh {
+			t.Errorf("event %+v is not the one appended for session %s", e, e.SessionID)
+		}
+	}
+	if len(got) != callers*each-1 || len(seen) != callers*each-1 {
+		t.Fatalf("%d events (%d sessions) written, want %d, each once", len(got), len(seen), callers*each-1)
 	}
 }

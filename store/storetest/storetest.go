@@ -66,6 +66,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentLoginFailures", testConcurrentLoginFailures},
 		{"AuthEvents", testAuthEvents},
 		{"AuthEventInvalid", testAuthEventInvalid},
+		{"ConcurrentAuthEvents", testConcurrentAuthEvents},
 		{"CreateWithEvents", testCreateWithEvents},
 		{"SessionDetails", testSessionDetails},
 		{"ListSessions", testListSessions},

@@ -8,5 +8,12 @@
 // frees, the waiter whose key used the fewest slots lately goes first
 // (usage decays with a half-life), so a client that floods the gate waits
 // behind one that asks now and then, however many keys the flood comes
-// from. A Gate is safe for concurrent use.
+// from.
+//
+// The wait is sized from the gate's measured rate: a caller waits the
+// gate's wait plus the wait its place in the queue should take at the
+// rate slots have been freed lately (counted up to the gate's wait), so
+// that a dip in the rate does not refuse a queue the gate expected to
+// serve. A refused caller has waited: clients that retry at once cannot
+// spin. A Gate is safe for concurrent use.
 package admission

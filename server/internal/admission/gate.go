@@ -18,7 +18,11 @@ var ErrBusy = errors.New("admission: busy")
 type Config struct {
 	// Slots is how many callers run at once. Required.
 	Slots int
-	// Wait is the longest a caller waits for a slot. Required.
+	// Wait is how long a caller waits for a slot beyond the wait the
+	// gate expects for it: its place in the queue times the mean time a
+	// slot is held, over Slots, counted up to Wait. A caller thus waits
+	// at most twice Wait, and a queue the gate drains at its measured
+	// rate within Wait is served whole, however the rate dips. Required.
 	Wait time.Duration
 	// PerKey is how many slots one key may hold at once, and how many
 	// queue places besides. Default 1.
@@ -48,6 +52,9 @@ type Gate struct {
 	seq      uint64
 	refusals uint64
 	swept    time.Time
+	// hold is the mean time a slot is held (exponentially weighted), 0
+	// until one has been.
+	hold time.Duration
 }
 
 // keyState is what the gate remembers of a key: whether it runs or waits
@@ -59,9 +66,8 @@ type keyState struct {
 }
 
 type waiter struct {
-	key   string
-	score float64
-	seq   uint64
+	key string
+	seq uint64
 	// done receives nil when the waiter was given a slot, ErrBusy when it
 	// lost its place.
 	done chan error
@@ -95,9 +101,39 @@ func (g *Gate) Do(ctx context.Context, key string, f func()) error {
 	if err := g.acquire(ctx, key); err != nil {
 		return err
 	}
-	defer g.release(key)
+	start := g.cfg.Now()
+	defer func() { g.release(key, g.cfg.Now().Sub(start)) }()
 	f()
 	return nil
+}
+
+// patience is how long a newcomer of key waits for a slot: Wait, plus
+// the wait the gate expects for it at its measured rate (the waiters it
+// would wait behind, and itself, times the mean hold, over the slots)
+// up to Wait. Caller holds g.mu.
+func (g *Gate) patience(key string, now time.Time) time.Duration {
+	mine, ahead := g.usage(key, now), 0
+	for _, w := range g.queue {
+		// Waiters of lighter keys go first, and of as heavy ones (its
+		// own key's among them) in order of arrival.
+		if g.usage(w.key, now) <= mine {
+			ahead++
+		}
+	}
+	expected := time.Duration(ahead+1) * g.hold / time.Duration(g.cfg.Slots)
+	return g.cfg.Wait + min(expected, g.cfg.Wait)
+}
+
+// usage is key's usage decayed to now. Waiters are ordered by their
+// key's usage now, not when they came, so that the waiters of one key
+// keep their order of arrival. Caller holds g.mu.
+func (g *Gate) usage(key string, now time.Time) float64 { return g.state(key, now).usage }
+
+// before reports whether waiter a goes before waiter b at now: the
+// lighter key first, then the earlier arrival. Caller holds g.mu.
+func (g *Gate) before(a, b *waiter, now time.Time) bool {
+	ua, ub := g.usage(a.key, now), g.usage(b.key, now)
+	return ua < ub || (ua == ub && a.seq < b.seq)
 }
 
 func (g *Gate) acquire(ctx context.Context, key string) error {
@@ -117,11 +153,12 @@ func (g *Gate) acquire(ctx context.Context, key string) error {
 		g.mu.Unlock()
 		return nil
 	}
-	w := &waiter{key: key, score: ks.usage, seq: g.seq, done: make(chan error, 1)}
+	w := &waiter{key: key, seq: g.seq, done: make(chan error, 1)}
+	patience := g.patience(key, now)
 	g.seq++
 	if len(g.queue) >= g.cfg.MaxQueue {
-		i := g.heaviest()
-		if g.queue[i].score <= w.score {
+		i := g.heaviest(now)
+		if g.usage(g.queue[i].key, now) <= ks.usage {
 			g.refusals++
 			g.mu.Unlock()
 			return ErrBusy
@@ -134,7 +171,7 @@ func (g *Gate) acquire(ctx context.Context, key string) error {
 	g.dispatch(now)
 	g.mu.Unlock()
 
-	t := time.NewTimer(g.cfg.Wait)
+	t := time.NewTimer(patience)
 	defer t.Stop()
 	var err error
 	select {
@@ -160,7 +197,7 @@ func (g *Gate) acquire(ctx context.Context, key string) error {
 		return derr
 	}
 	if err != ErrBusy {
-		g.releaseLocked(key)
+		g.releaseLocked(key, -1)
 		return err
 	}
 	return nil
@@ -187,13 +224,23 @@ func (g *Gate) start(ks *keyState) {
 	ks.usage++
 }
 
-func (g *Gate) release(key string) {
+// release gives key's slot back after it was held for held (negative:
+// not used, so not measured).
+func (g *Gate) release(key string, held time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.releaseLocked(key)
+	g.releaseLocked(key, held)
 }
 
-func (g *Gate) releaseLocked(key string) {
+func (g *Gate) releaseLocked(key string, held time.Duration) {
+	switch {
+	case held < 0:
+	case g.hold == 0:
+		g.hold = held
+	default:
+		// Weight 1/8: the rate follows the load within a few dozen slots.
+		g.hold += (held - g.hold) / 8
+	}
 	g.running--
 	now := g.cfg.Now()
 	g.state(key, now).running--
@@ -209,7 +256,7 @@ func (g *Gate) dispatch(now time.Time) {
 			if g.keys[w.key].running >= g.cfg.PerKey {
 				continue
 			}
-			if best < 0 || w.score < g.queue[best].score || (w.score == g.queue[best].score && w.seq < g.queue[best].seq) {
+			if best < 0 || g.before(w, g.queue[best], now) {
 				best = i
 			}
 		}
@@ -223,12 +270,12 @@ func (g *Gate) dispatch(now time.Time) {
 	}
 }
 
-// heaviest returns the index of the waiter with the highest score, the
-// latest among equals.
-func (g *Gate) heaviest() int {
+// heaviest returns the index of the waiter that would go last: of the
+// heaviest key, the latest arrival.
+func (g *Gate) heaviest(now time.Time) int {
 	worst := 0
 	for i, w := range g.queue {
-		if w.score > g.queue[worst].score || (w.score == g.queue[worst].score && w.seq > g.queue[worst].seq) {
+		if g.before(g.queue[worst], w, now) {
 			worst = i
 		}
 	}

@@ -209,3 +209,76 @@ func TestFullQueueLightKeyDisplacesHeaviest(t *testing.T) {
 		}
 	}
 }
+
+// TestWaitSizedFromRate: a waiter waits the gate's wait plus the wait
+// its place in the queue should take at the rate slots were held, that
+// part counted up to the gate's wait.
+func TestWaitSizedFromRate(t *testing.T) {
+	t.Parallel()
+	clock := &stoppedClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	g := New(Config{Slots: 2, Wait: 10 * time.Second, Now: clock.Now})
+	patience := func() time.Duration {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.patience("new", clock.Now())
+	}
+	if p := patience(); p != 10*time.Second {
+		t.Fatalf("before any slot was held: %v, want the wait, 10s", p)
+	}
+	// One use of a slot, 4 s long: with 2 slots, a caller is expected
+	// to wait 2 s per place.
+	if err := g.Do(context.Background(), "x", func() { clock.Advance(4 * time.Second) }); err != nil {
+		t.Fatal(err)
+	}
+	a, b := hold(g, "a"), hold(g, "b")
+	a.mustStart(t, "a")
+	b.mustStart(t, "b")
+	if p := patience(); p != 12*time.Second {
+		t.Fatalf("first in the queue: %v, want 10s + 2s", p)
+	}
+	var queued []*holder
+	for i := range 6 {
+		queued = append(queued, hold(g, fmt.Sprint("q", i)))
+		waitQueued(t, g, i+1)
+	}
+	if p := patience(); p != 20*time.Second {
+		t.Fatalf("seventh in the queue: %v, want 10s + 10s (14s expected, counted up to the wait)", p)
+	}
+	a.mustFinish(t)
+	b.mustFinish(t)
+	for i, q := range queued {
+		q.mustStart(t, fmt.Sprint("q", i))
+		q.mustFinish(t)
+	}
+	if g.Running() != 0 || g.Waiting() != 0 {
+		t.Fatalf("after: running %d, waiting %d", g.Running(), g.Waiting())
+	}
+}
+
+// TestOneKeyInOrder: the waiters of one key get slots in their order of
+// arrival, however the key's usage decayed between their arrivals.
+func TestOneKeyInOrder(t *testing.T) {
+	t.Parallel()
+	clock := &stoppedClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	g := New(Config{Slots: 1, Wait: time.Minute, PerKey: 4, Now: clock.Now})
+	first := hold(g, "k")
+	first.mustStart(t, "first")
+	var waiters []*holder
+	for i := range 3 {
+		waiters = append(waiters, hold(g, "k"))
+		waitQueued(t, g, i+1)
+		clock.Advance(time.Minute) // the key's usage halves
+	}
+	first.mustFinish(t)
+	for i, w := range waiters {
+		for j, other := range waiters[i+1:] {
+			select {
+			case <-other.started:
+				t.Fatalf("waiter %d started before waiter %d", i+j+1, i)
+			default:
+			}
+		}
+		w.mustStart(t, fmt.Sprint("waiter ", i))
+		w.mustFinish(t)
+	}
+}

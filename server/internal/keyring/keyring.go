@@ -2,13 +2,11 @@ package keyring
 
 import (
 	"context"
-	"crypto/rsa"
+	"crypto"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"sync"
 	"time"
 
@@ -16,12 +14,6 @@ import (
 
 	"github.com/accountd/accountd/store"
 )
-
-// KeyBits is the size of the RSA signing keys.
-const KeyBits = 3072
-
-// Algorithms are the JWS algorithms a Ring signs with.
-var Algorithms = []string{"PS256", "RS256"}
 
 // Store is what a Ring needs of the database.
 type Store interface {
@@ -39,8 +31,10 @@ type Store interface {
 type Config struct {
 	Store     Store
 	MasterKey []byte
-	// Algorithm is the JWS algorithm new keys sign with (one of
-	// Algorithms).
+	// Algorithm is the JWS algorithm of the keys this Ring writes (one
+	// of Algorithms). The key that signs is the newest active key,
+	// whatever its algorithm, so that a change takes effect at the next
+	// rotation, on every instance at once.
 	Algorithm string
 	Policy    Policy
 	Now       func() time.Time
@@ -68,8 +62,8 @@ type Ring struct {
 
 type ringKey struct {
 	rec  store.SigningKey
-	priv *rsa.PrivateKey // nil for keys that will not sign here
-	pub  *rsa.PublicKey
+	priv crypto.Signer // nil for keys that will not sign here
+	pub  crypto.PublicKey
 }
 
 // New returns an empty Ring; Load fills it.
@@ -118,13 +112,12 @@ func (r *Ring) Reload(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("signing key %s: public key: %w", rec.ID, err)
 		}
-		rpub, ok := pub.(*rsa.PublicKey)
-		if !ok {
-			return fmt.Errorf("signing key %s: not an RSA key", rec.ID)
+		if !fitsAlgorithm(rec.Algorithm, pub) {
+			return fmt.Errorf("signing key %s: not a key for %q", rec.ID, rec.Algorithm)
 		}
-		k := &ringKey{rec: rec, pub: rpub}
+		k := &ringKey{rec: rec, pub: pub}
 		// Keys that sign now or will (a rotation's next key) are unsealed.
-		if (rec.RetireAt.IsZero() || now.Before(rec.RetireAt)) && rec.Algorithm == r.cfg.Algorithm {
+		if rec.RetireAt.IsZero() || now.Before(rec.RetireAt) {
 			pkcs8, err := unsealKey(r.cfg.MasterKey, rec.ID, rec.SealedPrivateKey)
 			if err != nil {
 				return fmt.Errorf("signing key %s: %w", rec.ID, err)
@@ -133,11 +126,10 @@ func (r *Ring) Reload(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("signing key %s: private key: %w", rec.ID, err)
 			}
-			rpriv, ok := priv.(*rsa.PrivateKey)
-			if !ok || !rpriv.PublicKey.Equal(rpub) {
+			if !samePublicKey(priv, pub) {
 				return fmt.Errorf("signing key %s: private half does not match", rec.ID)
 			}
-			k.priv = rpriv
+			k.priv = priv.(crypto.Signer)
 		}
 		keys[rec.ID] = k
 	}
@@ -179,13 +171,12 @@ func (r *Ring) adopt(ctx context.Context, rec *store.SigningKey) error {
 	}
 	priv, err := x509.ParsePKCS8PrivateKey(pkcs8)
 	clear(pkcs8)
-	rpriv, ok := priv.(*rsa.PrivateKey)
-	if err != nil || !ok {
-		return errors.New("its private half is not an RSA key")
+	if err != nil {
+		return errors.New("its private half does not parse")
 	}
 	pub, err := x509.ParsePKIXPublicKey(rec.PublicKey)
-	if err != nil || !rpriv.PublicKey.Equal(pub) {
-		return errors.New("its private half does not match its public key")
+	if err != nil || !fitsAlgorithm(rec.Algorithm, pub) || !samePublicKey(priv, pub) {
+		return errors.New("its private half does not match its public key and algorithm")
 	}
 	mac, err := keyMAC(r.cfg.MasterKey, *rec)
 	if err != nil {
@@ -244,22 +235,17 @@ func expired(k store.SigningKey, now time.Time) bool {
 	return !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt)
 }
 
-func method(alg string) jwt.SigningMethod {
-	if alg == "RS256" {
-		return jwt.SigningMethodRS256
-	}
-	return jwt.SigningMethodPS256
-}
-
-// Sign issues a token of claims with the key that signs now.
-func (r *Ring) Sign(claims jwt.Claims) (string, error) {
+// Sign issues a token of claims with the key that signs now, and names
+// that key.
+func (r *Ring) Sign(claims jwt.Claims) (token, kid string, err error) {
 	k := r.signer(r.cfg.Now())
 	if k == nil {
-		return "", errors.New("keyring: no signing key loaded")
+		return "", "", errors.New("keyring: no signing key loaded")
 	}
 	t := jwt.NewWithClaims(method(k.rec.Algorithm), claims)
 	t.Header["kid"] = k.rec.ID
-	return t.SignedString(k.priv)
+	token, err = t.SignedString(k.priv)
+	return token, k.rec.ID, err
 }
 
 // CanSign reports whether a key can sign now.
@@ -312,16 +298,6 @@ func (r *Ring) Has(kid string) bool {
 	return ok
 }
 
-// JWK is one RSA key in a JSON Web Key Set (RFC 7517/7518).
-type JWK struct {
-	Kty string `json:"kty"`
-	Use string `json:"use"`
-	Alg string `json:"alg"`
-	Kid string `json:"kid"`
-	N   string `json:"n"`
-	E   string `json:"e"`
-}
-
 // JWKS returns every key that can still verify a live token, and the next
 // key of a rotation before it signs.
 func (r *Ring) JWKS() []JWK {
@@ -333,11 +309,7 @@ func (r *Ring) JWKS() []JWK {
 		if expired(k.rec, now) {
 			continue
 		}
-		out = append(out, JWK{
-			Kty: "RSA", Use: "sig", Alg: k.rec.Algorithm, Kid: k.rec.ID,
-			N: base64.RawURLEncoding.EncodeToString(k.pub.N.Bytes()),
-			E: base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.pub.E)).Bytes()),
-		})
+		out = append(out, jwk(k.rec.ID, k.rec.Algorithm, k.pub))
 	}
 	return out
 }

@@ -3,7 +3,6 @@ package keyring
 import (
 	"context"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
@@ -32,10 +31,11 @@ func (p Policy) ReloadEvery() time.Duration {
 	return min(max(p.Lead/4, 100*time.Millisecond), 30*time.Second)
 }
 
-// maySign reports whether k may sign at now for a ring of algorithm alg:
-// its algorithm, active, neither retired nor expired.
-func maySign(k store.SigningKey, alg string, now time.Time) bool {
-	return k.Algorithm == alg && !now.Before(k.ActiveAt) &&
+// maySign reports whether k may sign at now: active, neither retired nor
+// expired. Its algorithm does not matter: the newest key signs on every
+// instance, whatever algorithm each instance writes new keys with.
+func maySign(k store.SigningKey, now time.Time) bool {
+	return !now.Before(k.ActiveAt) &&
 		(k.RetireAt.IsZero() || now.Before(k.RetireAt)) && !expired(k, now)
 }
 
@@ -53,7 +53,7 @@ func (r *Ring) signer(now time.Time) *ringKey {
 	defer r.mu.RUnlock()
 	var best *ringKey
 	for _, k := range r.keys {
-		if k.priv == nil || !maySign(k.rec, r.cfg.Algorithm, now) {
+		if k.priv == nil || !maySign(k.rec, now) {
 			continue
 		}
 		if best == nil || later(k.rec, best.rec) {
@@ -63,14 +63,14 @@ func (r *Ring) signer(now time.Time) *ringKey {
 	return best
 }
 
-// newest returns the loaded key of the ring's algorithm that became or
-// becomes active last, or nil.
+// newest returns the loaded key that became or becomes active last, or
+// nil.
 func (r *Ring) newest() *ringKey {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	var best *ringKey
 	for _, k := range r.keys {
-		if k.rec.Algorithm != r.cfg.Algorithm || k.priv == nil {
+		if k.priv == nil {
 			continue
 		}
 		if best == nil || later(k.rec, best.rec) {
@@ -114,7 +114,7 @@ func (r *Ring) rotate(ctx context.Context, immediate bool, need func(now time.Ti
 	r.mu.RLock()
 	gen := r.maxGen + 1
 	r.mu.RUnlock()
-	priv, err := rsa.GenerateKey(rand.Reader, KeyBits)
+	priv, err := generateKey(r.cfg.Algorithm)
 	if err != nil {
 		return false, fmt.Errorf("generate signing key: %w", err)
 	}
@@ -122,7 +122,7 @@ func (r *Ring) rotate(ctx context.Context, immediate bool, need func(now time.Ti
 	if err != nil {
 		return false, err
 	}
-	spki, err := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+	spki, err := x509.MarshalPKIXPublicKey(priv.Public())
 	if err != nil {
 		return false, err
 	}
@@ -237,12 +237,12 @@ type KeyState struct {
 	State State
 }
 
-// Describe gives each key's state at now, for a ring that signs with
-// algorithm: the key that signs is the one the ring picks.
-func Describe(keys []store.SigningKey, algorithm string, now time.Time) []KeyState {
+// Describe gives each key's state at now: the key that signs is the one
+// a ring picks.
+func Describe(keys []store.SigningKey, now time.Time) []KeyState {
 	signer := -1
 	for i, k := range keys {
-		if maySign(k, algorithm, now) && (signer < 0 || later(k, keys[signer])) {
+		if maySign(k, now) && (signer < 0 || later(k, keys[signer])) {
 			signer = i
 		}
 	}

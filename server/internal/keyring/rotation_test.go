@@ -28,13 +28,13 @@ func TestDescribeTieBreak(t *testing.T) {
 	}{
 		{"lower generation first", []store.SigningKey{g1, g2}, "g2", StateVerifying},
 		{"higher generation first", []store.SigningKey{g2, g1}, "g2", StateVerifying},
-		// A key of another algorithm never signs for this ring, however
-		// new.
-		{"highest generation of another algorithm", []store.SigningKey{rs3, g1}, "g1", StateVerifying},
+		// The newest key signs whatever its algorithm: an algorithm
+		// change takes effect at the next rotation, on every instance.
+		{"highest generation of another algorithm", []store.SigningKey{rs3, g1}, "rs3", StateVerifying},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := Describe(tt.keys, "PS256", now)
+			got := Describe(tt.keys, now)
 			if len(got) != len(tt.keys) {
 				t.Fatalf("%d states for %d keys", len(got), len(tt.keys))
 			}
@@ -87,7 +87,7 @@ func TestDescribeStates(t *testing.T) {
 		"verifying": StateVerifying, "signing": StateSigning, "pending": StatePending,
 		"superseded": StateSuperseded, "expired": StateExpired,
 	}
-	for _, ks := range Describe(keys, "PS256", now) {
+	for _, ks := range Describe(keys, now) {
 		if ks.State != want[ks.Key.ID] {
 			t.Errorf("key %s is %q, want %q", ks.Key.ID, ks.State, want[ks.Key.ID])
 		}
