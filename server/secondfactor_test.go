@@ -339,7 +339,7 @@ func verifyAMR(t *testing.T, ts *testServer, raw string, amr []string, aal int) 
 	if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := josejwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.PS256, jose.RS256})
+	tok, err := josejwt.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256, jose.PS256, jose.RS256, jose.EdDSA})
 	if err != nil {
 		t.Fatal(err)
 	}
