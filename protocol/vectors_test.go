@@ -165,6 +165,21 @@ var bodyRules = map[string]struct {
 		err := protocol.DecodeBody(b, &r)
 		return map[string]string{"token": r.Token, "code": r.Code}, err
 	}, []string{"token", "code"}, nil},
+	protocol.OpChangePassword: {func(b json.RawMessage) (map[string]string, error) {
+		var r protocol.ChangePasswordRequest
+		err := protocol.DecodeBody(b, &r)
+		return map[string]string{"token": r.Token, "current_password": r.CurrentPassword, "new_password": r.NewPassword}, err
+	}, []string{"token", "current_password", "new_password"}, nil},
+	protocol.OpChangeEmail: {func(b json.RawMessage) (map[string]string, error) {
+		var r protocol.ChangeEmailRequest
+		err := protocol.DecodeBody(b, &r)
+		return map[string]string{"token": r.Token, "password": r.Password, "new_email": r.NewEmail}, err
+	}, []string{"token", "password", "new_email"}, nil},
+	protocol.OpDeleteAccount: {func(b json.RawMessage) (map[string]string, error) {
+		var r protocol.DeleteAccountRequest
+		err := protocol.DecodeBody(b, &r)
+		return map[string]string{"token": r.Token, "password": r.Password}, err
+	}, []string{"token", "password"}, nil},
 	protocol.OpTOTPDisable:             {decodeFactorChange, []string{"token", "password", "code"}, nil},
 	protocol.OpRecoveryCodesRegenerate: {decodeFactorChange, []string{"token", "password", "code"}, nil},
 	protocol.OpLoginSecondFactor: {func(b json.RawMessage) (map[string]string, error) {
@@ -886,6 +901,13 @@ func writeVectors(t *testing.T) {
 		{"reset_password", body(`{"login":"alice","new_password":"a brand new passphrase for alice"}`), "bad_request"},
 		{"resend_verification", body(`{"token":"x"}`), "ok"},
 		{"resend_verification", body(`{"token":"x","email":"a@example.com"}`), "bad_request"},
+		{"change_password", body(`{"token":"x","current_password":"correct horse battery staple","new_password":"a much longer passphrase than before","code":"123456"}`), "ok"},
+		{"change_password", body(`{"token":"x","current_password":"correct horse battery staple","new_password":"a much longer passphrase than before"}`), "ok"},
+		{"change_password", body(`{"token":"x","current_password":"correct horse battery staple","new_password":"a much longer passphrase than before","code":123456}`), "bad_request"},
+		{"change_email", body(`{"token":"x","password":"correct horse battery staple","new_email":"alice@example.org","code":"abcd-efgh-ijkm-nopq"}`), "ok"},
+		{"change_email", body(`{"token":"x","password":"correct horse battery staple","new_email":"alice@example.org","code":["123456"]}`), "bad_request"},
+		{"delete_account", body(`{"token":"x","password":"correct horse battery staple","code":"123456"}`), "ok"},
+		{"delete_account", body(`{"token":"x","code":"123456"}`), "bad_request"},
 	}
 
 	out, err := json.MarshalIndent(&v, "", "  ")
