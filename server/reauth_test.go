@@ -67,7 +67,12 @@ func TestReauthWithSecondFactor(t *testing.T) {
 				t.Fatalf("delete_account with a used recovery code = %v, want ErrInvalidCredentials", err)
 			}
 
-			// A mailed code resets the password, not the factor.
+			// A mailed code resets the password, not the factor, nor the
+			// failures its wrong codes counted.
+			before := failures()
+			if before == 0 {
+				t.Fatal("no failures counted before the reset")
+			}
 			clock.Advance(time.Minute)
 			if err := c.RequestPasswordReset(ctx, "alice"); err != nil {
 				t.Fatal(err)
@@ -75,6 +80,9 @@ func TestReauthWithSecondFactor(t *testing.T) {
 			code := waitSubject(t, ctx, ms, "alice@example.com", "password reset code", 1)[0].Code()
 			if _, err := c.ResetPassword(ctx, "alice", code, newPassword); err != nil {
 				t.Fatalf("reset_password: %v", err)
+			}
+			if n := failures(); n != before {
+				t.Errorf("failures after a reset with the factor on = %d, want the %d before kept", n, before)
 			}
 			if _, err := c.Login(ctx, "alice", newPassword); !errors.Is(err, client.ErrSecondFactorRequired) {
 				t.Fatalf("login after a password reset = %v, want ErrSecondFactorRequired", err)
