@@ -498,6 +498,10 @@ type ChangePasswordRequest struct {
 	// Token is a live token of the account; its session stays valid.
 	Token                        string
 	CurrentPassword, NewPassword string
+	// Code is a current TOTP code or an unused recovery code, needed when
+	// the account has two-factor authentication on (Account.SecondFactor)
+	// and ignored otherwise.
+	Code string
 	// KeepOtherSessions keeps the account's other sessions; by default
 	// they end with the change.
 	KeepOtherSessions bool
@@ -677,11 +681,12 @@ func (c *Conn) Policy(ctx context.Context) (*Policy, error) {
 // ChangePassword replaces the account's password. It returns a fresh
 // token for the same session (the old one keeps working until it
 // expires) and how many other sessions ended. A wrong current password
-// is ErrInvalidCredentials, a refused new one ErrWeakPassword.
+// (or code) is ErrInvalidCredentials, a missing code ErrBadRequest, a
+// refused new password ErrWeakPassword.
 func (c *Conn) ChangePassword(ctx context.Context, req ChangePasswordRequest) (*PasswordChange, error) {
 	endOthers := !req.KeepOtherSessions
 	var r PasswordChange
-	body := protocol.ChangePasswordRequest{Token: req.Token, CurrentPassword: req.CurrentPassword, NewPassword: req.NewPassword, EndOtherSessions: &endOthers}
+	body := protocol.ChangePasswordRequest{Token: req.Token, CurrentPassword: req.CurrentPassword, NewPassword: req.NewPassword, Code: req.Code, EndOtherSessions: &endOthers}
 	if err := c.call(ctx, protocol.OpChangePassword, body, &r); err != nil {
 		return nil, err
 	}
@@ -718,10 +723,25 @@ func (c *Conn) LogoutAll(ctx context.Context, token string, keepCurrent bool) (i
 // ChangeEmail gives the account a new email address, re-authenticating
 // with its password. The address waits as the account's PendingEmail
 // while a code is mailed to it (VerifyEmail); the current one stays
-// until then.
+// until then. An account with two-factor authentication on needs
+// ChangeEmailWith and a code.
 func (c *Conn) ChangeEmail(ctx context.Context, token, password, newEmail string) (*Account, error) {
+	return c.ChangeEmailWith(ctx, ChangeEmailRequest{Token: token, Password: password, NewEmail: newEmail})
+}
+
+// ChangeEmailRequest is the request of ChangeEmailWith.
+type ChangeEmailRequest struct {
+	Token, Password, NewEmail string
+	// Code is a current TOTP code or an unused recovery code, needed when
+	// the account has two-factor authentication on and ignored otherwise.
+	Code string
+}
+
+// ChangeEmailWith is ChangeEmail with the optional code.
+func (c *Conn) ChangeEmailWith(ctx context.Context, req ChangeEmailRequest) (*Account, error) {
 	var r protocol.AccountResult
-	if err := c.call(ctx, protocol.OpChangeEmail, protocol.ChangeEmailRequest{Token: token, Password: password, NewEmail: newEmail}, &r); err != nil {
+	body := protocol.ChangeEmailRequest{Token: req.Token, Password: req.Password, NewEmail: req.NewEmail, Code: req.Code}
+	if err := c.call(ctx, protocol.OpChangeEmail, body, &r); err != nil {
 		return nil, err
 	}
 	return &r.Account, nil
@@ -777,10 +797,25 @@ func (c *Conn) ResetPassword(ctx context.Context, login, code, newPassword strin
 
 // DeleteAccount deletes the token's account and all its sessions,
 // re-authenticating with its password, and returns how many sessions
-// were live. The username is free again at once.
+// were live. The username is free again at once. An account with
+// two-factor authentication on needs DeleteAccountWith and a code.
 func (c *Conn) DeleteAccount(ctx context.Context, token, password string) (int, error) {
+	return c.DeleteAccountWith(ctx, DeleteAccountRequest{Token: token, Password: password})
+}
+
+// DeleteAccountRequest is the request of DeleteAccountWith.
+type DeleteAccountRequest struct {
+	Token, Password string
+	// Code is a current TOTP code or an unused recovery code, needed when
+	// the account has two-factor authentication on and ignored otherwise.
+	Code string
+}
+
+// DeleteAccountWith is DeleteAccount with the optional code.
+func (c *Conn) DeleteAccountWith(ctx context.Context, req DeleteAccountRequest) (int, error) {
 	var r protocol.SessionsEndedResult
-	if err := c.call(ctx, protocol.OpDeleteAccount, protocol.DeleteAccountRequest{Token: token, Password: password}, &r); err != nil {
+	body := protocol.DeleteAccountRequest{Token: req.Token, Password: req.Password, Code: req.Code}
+	if err := c.call(ctx, protocol.OpDeleteAccount, body, &r); err != nil {
 		return 0, err
 	}
 	return r.SessionsEnded, nil

@@ -392,9 +392,15 @@ func (c *Client) LogoutAll(ctx context.Context, token string, keepCurrent bool) 
 // ChangeEmail is Conn.ChangeEmail on a live connection; it is not
 // repeated when the connection drops under it.
 func (c *Client) ChangeEmail(ctx context.Context, token, password, newEmail string) (*Account, error) {
+	return c.ChangeEmailWith(ctx, ChangeEmailRequest{Token: token, Password: password, NewEmail: newEmail})
+}
+
+// ChangeEmailWith is Conn.ChangeEmailWith on a live connection; it is
+// not repeated when the connection drops under it (the code may be used).
+func (c *Client) ChangeEmailWith(ctx context.Context, req ChangeEmailRequest) (*Account, error) {
 	var r *Account
 	err := c.do(ctx, false, func(conn *Conn) (err error) {
-		r, err = conn.ChangeEmail(ctx, token, password, newEmail)
+		r, err = conn.ChangeEmailWith(ctx, req)
 		return err
 	})
 	return r, err
@@ -448,9 +454,15 @@ func (c *Client) ResetPassword(ctx context.Context, login, code, newPassword str
 // DeleteAccount is Conn.DeleteAccount on a live connection; it is not
 // repeated when the connection drops under it.
 func (c *Client) DeleteAccount(ctx context.Context, token, password string) (int, error) {
+	return c.DeleteAccountWith(ctx, DeleteAccountRequest{Token: token, Password: password})
+}
+
+// DeleteAccountWith is Conn.DeleteAccountWith on a live connection; it
+// is not repeated when the connection drops under it.
+func (c *Client) DeleteAccountWith(ctx context.Context, req DeleteAccountRequest) (int, error) {
 	var n int
 	err := c.do(ctx, false, func(conn *Conn) (err error) {
-		n, err = conn.DeleteAccount(ctx, token, password)
+		n, err = conn.DeleteAccountWith(ctx, req)
 		return err
 	})
 	return n, err

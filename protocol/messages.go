@@ -436,6 +436,9 @@ type ChangePasswordRequest struct {
 	Token           string `json:"token"`
 	CurrentPassword string `json:"current_password"`
 	NewPassword     string `json:"new_password"`
+	// Code is a current TOTP code or an unused recovery code, required
+	// when the account has a second factor on and ignored otherwise.
+	Code string `json:"code,omitempty"`
 	// EndOtherSessions revokes every other session of the account;
 	// absent means true.
 	EndOtherSessions *bool `json:"end_other_sessions,omitempty"`
@@ -498,6 +501,9 @@ type ChangeEmailRequest struct {
 	Token    string `json:"token"`
 	Password string `json:"password"`
 	NewEmail string `json:"new_email"`
+	// Code is a current TOTP code or an unused recovery code, required
+	// when the account has a second factor on and ignored otherwise.
+	Code string `json:"code,omitempty"`
 }
 
 // AccountResult is the result of change_email.
@@ -541,6 +547,9 @@ type ResetPasswordRequest struct {
 type DeleteAccountRequest struct {
 	Token    string `json:"token"`
 	Password string `json:"password"`
+	// Code is a current TOTP code or an unused recovery code, required
+	// when the account has a second factor on and ignored otherwise.
+	Code string `json:"code,omitempty"`
 }
 
 // TOTPBeginRequest is the body of totp_begin.

@@ -165,6 +165,21 @@ var bodyRules = map[string]struct {
 		err := protocol.DecodeBody(b, &r)
 		return map[string]string{"token": r.Token, "code": r.Code}, err
 	}, []string{"token", "code"}, nil},
+	protocol.OpChangePassword: {func(b json.RawMessage) (map[string]string, error) {
+		var r protocol.ChangePasswordRequest
+		err := protocol.DecodeBody(b, &r)
+		return map[string]string{"token": r.Token, "current_password": r.CurrentPassword, "new_password": r.NewPassword}, err
+	}, []string{"token", "current_password", "new_password"}, nil},
+	protocol.OpChangeEmail: {func(b json.RawMessage) (map[string]string, error) {
+		var r protocol.ChangeEmailRequest
+		err := protocol.DecodeBody(b, &r)
+		return map[string]string{"token": r.Token, "password": r.Password, "new_email": r.NewEmail}, err
+	}, []string{"token", "password", "new_email"}, nil},
+	protocol.OpDeleteAccount: {func(b json.RawMessage) (map[string]string, error) {
+		var r protocol.DeleteAccountRequest
+		err := protocol.DecodeBody(b, &r)
+		return map[string]string{"token": r.Token, "password": r.Password}, err
+	}, []string{"token", "password"}, nil},
 	protocol.OpTOTPDisable:             {decodeFactorChange, []string{"token", "password", "code"}, nil},
 	protocol.OpRecoveryCodesRegenerate: {decodeFactorChange, []string{"token", "password", "code"}, nil},
 	protocol.OpLoginSecondFactor: {func(b json.RawMessage) (map[string]string, error) {
@@ -904,6 +919,13 @@ func writeVectors(t *testing.T) {
 		{"watch_revocations", body(`{"after":"41"}`), "bad_request"},
 		{"watch_revocations", body(`{"after":1.5}`), "bad_request"},
 		{"watch_revocations", body(`{"after":0,"kinds":["revocations"]}`), "bad_request"},
+		{"change_password", body(`{"token":"x","current_password":"correct horse battery staple","new_password":"a much longer passphrase than before","code":"123456"}`), "ok"},
+		{"change_password", body(`{"token":"x","current_password":"correct horse battery staple","new_password":"a much longer passphrase than before"}`), "ok"},
+		{"change_password", body(`{"token":"x","current_password":"correct horse battery staple","new_password":"a much longer passphrase than before","code":123456}`), "bad_request"},
+		{"change_email", body(`{"token":"x","password":"correct horse battery staple","new_email":"alice@example.org","code":"abcd-efgh-ijkm-nopq"}`), "ok"},
+		{"change_email", body(`{"token":"x","password":"correct horse battery staple","new_email":"alice@example.org","code":["123456"]}`), "bad_request"},
+		{"delete_account", body(`{"token":"x","password":"correct horse battery staple","code":"123456"}`), "ok"},
+		{"delete_account", body(`{"token":"x","code":"123456"}`), "bad_request"},
 	}
 
 	out, err := json.MarshalIndent(&v, "", "  ")

@@ -111,6 +111,8 @@ func TestIndependentClientAgainstServer(t *testing.T) {
 		"authenticate says amr pwd+otp, aal 2", "the token's amr and aal claims", "the same code twice",
 		"a challenge answered on another connection", "login_second_factor with a recovery code, spaced and upper-case",
 		"a recovery code twice", "a challenge after 5 answers", "recovery_codes_regenerate", "totp_disable",
+		"change_password without a code while the factor is on", "change_password with a replaced recovery code",
+		"change_password with a recovery code", "delete_account with a used recovery code",
 		"signup: the address waits for verification", "verify_email with a wrong code", "verify_email", "request_password_reset",
 		"request_password_reset for nobody answers alike", "reset_password with a wrong code", "reset_password",
 		"the token from before reset_password", "login after reset_password", "notice of the reset mailed",

@@ -410,8 +410,10 @@ type Store interface {
 	VerifyEmail(ctx context.Context, accountID, email string, hash []byte, e AuthEvent) error
 	// ResetPassword uses the account's reset code whose hash is
 	// codeHash: in one transaction it deletes the code, sets the
-	// password hash, clears the failed-login counter, revokes every live
-	// session and appends e. It returns how many sessions it revoked;
+	// password hash, clears the failed-login counter unless the account
+	// has a second factor on (whose wrong codes the counter limits too,
+	// so a reset must not buy more guesses), revokes every live session
+	// and appends e. It returns how many sessions it revoked;
 	// ErrNotFound, and nothing changed, when no such code exists.
 	ResetPassword(ctx context.Context, accountID string, codeHash []byte, passwordHash string, e AuthEvent) (int, error)
 

@@ -85,7 +85,8 @@ func (m *menu) changePassword(ctx context.Context) error {
 	endOthers := true
 	username := m.token.Account.Username
 	min := m.minPassword
-	err := m.form(ctx, huh.NewGroup(
+	var code string
+	err := m.form(ctx, huh.NewGroup(m.withFactorCode(&code,
 		m.passwordField("Current password", &current),
 		huh.NewInput().Title("New password").EchoMode(m.secretEcho).
 			DescriptionFunc(passwordMeter(min, &next, &username), &next).
@@ -96,19 +97,19 @@ func (m *menu) changePassword(ctx context.Context) error {
 		huh.NewConfirm().Title("Log out your other sessions?").
 			Description("Recommended: whoever knew the old password is logged out too.").
 			Affirmative("Yes").Negative("No").Value(&endOthers),
-	))
+	)...))
 	if err != nil {
 		return err
 	}
 	var r *client.PasswordChange
 	err = m.call(ctx, "Changing the password", func(ctx context.Context) (err error) {
 		r, err = m.cl.ChangePassword(ctx, client.ChangePasswordRequest{
-			Token: m.token.Token, CurrentPassword: current, NewPassword: next, KeepOtherSessions: !endOthers,
+			Token: m.token.Token, CurrentPassword: current, NewPassword: next, Code: strings.TrimSpace(code), KeepOtherSessions: !endOthers,
 		})
 		return err
 	})
 	if err != nil {
-		return m.wrongPassword(err)
+		return m.refusedReauth(err)
 	}
 	m.token = &r.TokenResult
 	m.save()
@@ -241,24 +242,24 @@ func (m *menu) logoutAll(ctx context.Context) error {
 }
 
 func (m *menu) changeEmail(ctx context.Context) error {
-	email, password := "", ""
-	err := m.form(ctx, huh.NewGroup(
+	email, password, code := "", "", ""
+	err := m.form(ctx, huh.NewGroup(m.withFactorCode(&code,
 		huh.NewInput().Title("New email").
 			DescriptionFunc(liveHint("Like name@example.com.", validNewEmail, &email), &email).
 			Validate(validNewEmail).Value(&email),
 		m.passwordField("Password", &password),
-	))
+	)...))
 	if err != nil {
 		return err
 	}
 	email = strings.TrimSpace(email)
 	var a *client.Account
 	err = m.call(ctx, "Changing the email", func(ctx context.Context) (err error) {
-		a, err = m.cl.ChangeEmail(ctx, m.token.Token, password, email)
+		a, err = m.cl.ChangeEmailWith(ctx, client.ChangeEmailRequest{Token: m.token.Token, Password: password, NewEmail: email, Code: strings.TrimSpace(code)})
 		return err
 	})
 	if err != nil {
-		return m.wrongPassword(err)
+		return m.refusedReauth(err)
 	}
 	m.token.Account = *a
 	m.ok("A code was mailed to %s; the address is used once it is verified (Account… > Verify email).", a.PendingEmail)
@@ -277,8 +278,8 @@ func validNewEmail(s string) error {
 // its password.
 func (m *menu) deleteAccount(ctx context.Context) error {
 	name := m.token.Account.Username
-	var typed, password string
-	err := m.form(ctx, huh.NewGroup(
+	var typed, password, code string
+	err := m.form(ctx, huh.NewGroup(m.withFactorCode(&code,
 		huh.NewNote().Title("Delete account "+name).
 			Description("The account and every session of it are deleted at once. This cannot be undone."),
 		huh.NewInput().Title("Type "+name+" to confirm").Validate(func(s string) error {
@@ -288,17 +289,17 @@ func (m *menu) deleteAccount(ctx context.Context) error {
 			return nil
 		}).Value(&typed),
 		m.passwordField("Password", &password),
-	))
+	)...))
 	if err != nil {
 		return err
 	}
 	var n int
 	err = m.call(ctx, "Deleting "+name, func(ctx context.Context) (err error) {
-		n, err = m.cl.DeleteAccount(ctx, m.token.Token, password)
+		n, err = m.cl.DeleteAccountWith(ctx, client.DeleteAccountRequest{Token: m.token.Token, Password: password, Code: strings.TrimSpace(code)})
 		return err
 	})
 	if err != nil {
-		return m.wrongPassword(err)
+		return m.refusedReauth(err)
 	}
 	m.endSession()
 	m.username = ""

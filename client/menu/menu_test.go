@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -537,5 +538,74 @@ func TestAccessibleMailCodes(t *testing.T) {
 		`a code is on its way`, `Password reset; 0 sessions ended`, `Logged in as gina`, `email +gina@example\.com`)
 	if strings.Contains(r.out.String(), "unverified") {
 		t.Error("the verified address is shown as unverified")
+	}
+}
+
+// TestAccessibleReauthWithFactor: with two-factor authentication on, the
+// Account screen's changes ask for a code after the password: a wrong one
+// changes nothing, a recovery code changes the password, and the app's
+// code deletes the account.
+func TestAccessibleReauthWithFactor(t *testing.T) {
+	t.Parallel()
+	ts := servertest.MustStart(t, nil)
+	out := &syncBuffer{}
+	secretRE := regexp.MustCompile(`this secret into the app: ([A-Z2-7]{32})`)
+	codeRE := regexp.MustCompile(`(?m)^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$`)
+	codeAt := func(at time.Time) string {
+		m := secretRE.FindStringSubmatch(out.String())
+		if m == nil {
+			t.Error("no secret on the screen")
+			return ""
+		}
+		code, err := totp.GenerateCodeCustom(m[1], at, totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
+		if err != nil {
+			t.Error(err)
+		}
+		return code
+	}
+	appCode := func() string { return codeAt(ts.Clock.Now()) }
+	wrongCode := func() string {
+		now := ts.Clock.Now()
+		valid := []string{codeAt(now.Add(-30 * time.Second)), codeAt(now), codeAt(now.Add(30 * time.Second))}
+		for _, c := range []string{"000000", "111111", "222222", "333333"} {
+			if !slices.Contains(valid, c) {
+				return c
+			}
+		}
+		t.Error("no wrong code")
+		return ""
+	}
+	recoveryCode := func() string {
+		codes := codeRE.FindAllString(out.String(), -1)
+		if len(codes) != 10 {
+			t.Errorf("%d recovery codes on the screen, want 10", len(codes))
+			return ""
+		}
+		return codes[0]
+	}
+	const newPassword = "a new passphrase for dave, long enough"
+	r := runMenuOut(t, ts.Addr, t.TempDir(), out,
+		"y",
+		"2", "dave", "", "1", password, password, "y", // sign up and log in
+		"4", "5", password, appCode, // Account…, Two-factor authentication: on
+		func() { ts.Clock.Advance(30 * time.Second) },
+		"4", "1", password, newPassword, newPassword, "y", wrongCode, // Change password, a wrong code
+		"4", "1", password, newPassword, newPassword, "y", recoveryCode, // ... a recovery code
+		func() { ts.Clock.Advance(30 * time.Second) },
+		"4", "6", "dave", newPassword, appCode, // Delete account with the app's code
+		"4", // Quit
+	)
+	if r.err != nil {
+		t.Fatalf("Run: %v", r.err)
+	}
+	wantLines(t, r.out.String(),
+		`Two-factor authentication is on\.`,
+		`Code from your app, or a recovery code`,
+		`Wrong password or code; nothing was changed\.`,
+		`Password changed; 0 other sessions ended\.`,
+		`Account dave deleted`,
+	)
+	if _, err := ts.Config.Store.GetAccountByUsername(context.Background(), "dave"); err == nil {
+		t.Error("dave's account is still there")
 	}
 }

@@ -146,6 +146,26 @@ func (m *menu) factorChangeForm(ctx context.Context) (password, code string, err
 	return password, strings.TrimSpace(code), err
 }
 
+// withFactorCode is fields, followed by a field for the code when the
+// account has two-factor authentication on: every change of a
+// credential or of the account needs both factors then.
+func (m *menu) withFactorCode(code *string, fields ...huh.Field) []huh.Field {
+	if !m.token.Account.SecondFactor {
+		return fields
+	}
+	return append(fields, huh.NewInput().Title("Code from your app, or a recovery code").
+		Description("Two-factor authentication is on.").Validate(validFactorCode).Value(code))
+}
+
+// refusedReauth words a refused re-authentication of a change that
+// asked for the password, and the code when the factor is on.
+func (m *menu) refusedReauth(err error) error {
+	if m.token.Account.SecondFactor {
+		return m.wrongPasswordOrCode(err)
+	}
+	return m.wrongPassword(err)
+}
+
 func (m *menu) wrongPasswordOrCode(err error) error {
 	if !errors.Is(err, client.ErrInvalidCredentials) {
 		return err

@@ -48,10 +48,10 @@ commands:
   whoami   show who a token is    --server URL --token T
   refresh  get a fresh token      --server URL --token T
   logout   revoke a token         --server URL --token T [--all]
-  passwd   change the password    --server URL --token T [--password-stdin] [--keep-sessions]
+  passwd   change the password    --server URL --token T [--password-stdin] [--keep-sessions] [--code C | --totp-stdin]
   sessions list live sessions     --server URL --token T [--revoke ID]
-  email    change the email       --server URL --token T --email E [--password-stdin]
-  delete   delete the account     --server URL --token T [--password-stdin] [--yes]
+  email    change the email       --server URL --token T --email E [--password-stdin] [--code C | --totp-stdin]
+  delete   delete the account     --server URL --token T [--password-stdin] [--yes] [--code C | --totp-stdin]
   mfa enable          start two-factor authentication: print the otpauth:// URI and secret
                       --server URL --token T [--password-stdin]
   mfa confirm         turn it on with a code from the app; print the recovery codes
@@ -70,7 +70,9 @@ then the new one; after the token when --token-stdin is given too).
 With a second factor on, login --totp-stdin reads the code (or a
 recovery code) from the line after the password; mfa disable and
 recovery-codes read the code from the next line of stdin unless --code
-is given.
+is given; passwd, email and delete need the code too: --code C, or
+--totp-stdin to read it from the line after the password(s) (asked for
+on the terminal when neither is given).
 
 common flags:
   --json                  machine-readable output
@@ -81,6 +83,12 @@ common flags:
 
 Run 'account <command> -h' for a command's flags.
 `
+
+// reauthFlags are the second factor's flags of passwd, email and delete.
+func (o *options) reauthFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.code, "code", "", "with a second factor on: a code from the app, or a recovery code")
+	fs.BoolVar(&o.totpStdin, "totp-stdin", false, "with a second factor on, read the code (or a recovery code) from the line after the password(s)")
+}
 
 // usageError is a mistake in the command line.
 type usageError struct{ msg string }
@@ -150,14 +158,17 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		case "passwd":
 			fs.BoolVar(&o.passwordStdin, "password-stdin", false, "read the current, then the new password from stdin, one per line")
 			fs.BoolVar(&o.keepSessions, "keep-sessions", false, "keep the account's other sessions (by default they end)")
+			o.reauthFlags(fs)
 		case "sessions":
 			fs.StringVar(&o.revoke, "revoke", "", "end the session with this id")
 		case "email":
 			fs.StringVar(&o.email, "email", "", "the new email address")
 			fs.BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from stdin")
+			o.reauthFlags(fs)
 		case "delete":
 			fs.BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from stdin")
 			fs.BoolVar(&o.yes, "yes", false, "do not ask to type the username to confirm")
+			o.reauthFlags(fs)
 		case "mfa enable":
 			fs.BoolVar(&o.passwordStdin, "password-stdin", false, "read the password from stdin")
 		case "mfa confirm":

@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
+
+	"golang.org/x/term"
 
 	"github.com/accountd/accountd/client"
 )
@@ -19,6 +22,49 @@ func (o *options) secondFactor(ctx context.Context, c *client.Conn, sf *client.S
 		return nil, err
 	}
 	return c.LoginSecondFactor(ctx, sf.Challenge, client.CodeAnswer(code))
+}
+
+// reauthCode is the code passwd, email and delete send besides the
+// password: --code, or with --totp-stdin the line after the
+// password(s), read before dialling so stdin is taken in order.
+func (o *options) reauthCode() (string, error) {
+	switch {
+	case o.code != "" && o.totpStdin:
+		return "", usageError{"give one of --code and --totp-stdin"}
+	case o.totpStdin:
+		code, err := o.readLine("code")
+		return strings.TrimSpace(code), err
+	}
+	return strings.TrimSpace(o.code), nil
+}
+
+// askCode returns code, or, when none was given and the account has two-
+// factor authentication on, asks for one on the terminal. Without a
+// terminal it says which flag to pass.
+func (o *options) askCode(code string, factorOn bool) (string, error) {
+	if code != "" || !factorOn {
+		return code, nil
+	}
+	f, ok := o.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) || o.passwordStdin {
+		return "", usageError{"this account has two-factor authentication on: pass --code C, or --totp-stdin and the code on the line after the password"}
+	}
+	fmt.Fprint(o.stderr, "Code from your app, or a recovery code: ")
+	line, err := o.readLine("code")
+	return strings.TrimSpace(line), err
+}
+
+// factorCode is askCode for a change whose account is known by its
+// token only: it asks the server whether the factor is on.
+func (o *options) factorCode(ctx context.Context, c *client.Conn, tok, code string) (string, error) {
+	if code != "" {
+		return code, nil
+	}
+	id, err := c.Authenticate(ctx, tok)
+	if err != nil {
+		return "", err
+	}
+	return o.askCode(code, id.Account.SecondFactor)
 }
 
 // codeArg is --code, or the next line of stdin.

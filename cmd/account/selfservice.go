@@ -63,12 +63,19 @@ func (o *options) passwd(ctx context.Context) error {
 			return usageError{"the new passwords differ"}
 		}
 	}
+	code, err := o.reauthCode()
+	if err != nil {
+		return err
+	}
 	c, err := o.dial(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	r, err := c.ChangePassword(ctx, client.ChangePasswordRequest{Token: tok, CurrentPassword: current, NewPassword: next, KeepOtherSessions: o.keepSessions})
+	if code, err = o.factorCode(ctx, c, tok, code); err != nil {
+		return err
+	}
+	r, err := c.ChangePassword(ctx, client.ChangePasswordRequest{Token: tok, CurrentPassword: current, NewPassword: next, Code: code, KeepOtherSessions: o.keepSessions})
 	if err != nil {
 		return err
 	}
@@ -120,12 +127,19 @@ func (o *options) changeEmail(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	code, err := o.reauthCode()
+	if err != nil {
+		return err
+	}
 	c, err := o.dial(ctx)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	a, err := c.ChangeEmail(ctx, tok, password, o.email)
+	if code, err = o.factorCode(ctx, c, tok, code); err != nil {
+		return err
+	}
+	a, err := c.ChangeEmailWith(ctx, client.ChangeEmailRequest{Token: tok, Password: password, NewEmail: o.email, Code: code})
 	if err != nil {
 		return err
 	}
@@ -163,7 +177,14 @@ func (o *options) deleteAccount(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	n, err := c.DeleteAccount(ctx, tok, password)
+	code, err := o.reauthCode()
+	if err != nil {
+		return err
+	}
+	if code, err = o.askCode(code, id.Account.SecondFactor); err != nil {
+		return err
+	}
+	n, err := c.DeleteAccountWith(ctx, client.DeleteAccountRequest{Token: tok, Password: password, Code: code})
 	if err != nil {
 		return err
 	}

@@ -486,6 +486,30 @@ func TestTwoFactorInTmux(t *testing.T) {
 		t.Errorf("events %+v: want one two-factor login and one wrong code", ev)
 	}
 
+	// With the factor on, changing the email asks for a code after the
+	// password.
+	ts.Clock.Advance(30 * time.Second) // the login's code works once
+	p.keys("Down", "Down", "Down")
+	p.waitFor(`> Account…`)
+	p.keys("Enter")
+	p.waitFor(`> Change password`)
+	p.keys("Down", "Down", "Down")
+	p.waitFor(`> Change email`)
+	p.keys("Enter")
+	p.waitFocus(`New email`)
+	p.typeText("bob@example.org")
+	p.keys("Enter")
+	p.waitFocus(`Password`)
+	p.typeText(password)
+	p.keys("Enter")
+	p.waitFocus(`Code from your app, or a recovery code`)
+	p.typeText(totpAt(t, secret, ts.Clock.Now()))
+	p.keys("Enter")
+	p.waitFor(`A code was mailed to bob@example\.org`)
+	if a, err := ts.Config.Store.GetAccount(ctx, a.ID); err != nil || a.PendingEmail != "bob@example.org" {
+		t.Errorf("pending email after the change = %q, %v", a.PendingEmail, err)
+	}
+
 	p.keys("C-c")
 	screen, _ = p.waitFor(`exit status (\d+)`)
 	if !strings.Contains(screen, "exit status 0") {

@@ -160,7 +160,8 @@ func (s *Service) RequestPasswordReset(ctx context.Context, req protocol.Request
 
 // ResetPassword sets a new password with a code mailed by
 // request_password_reset, ends every session of the account and mails a
-// notice. The new password must pass the full policy.
+// notice. The new password must pass the full policy. A second factor
+// stays on: the mailbox stands in for the password, not for the factor.
 func (s *Service) ResetPassword(ctx context.Context, req protocol.ResetPasswordRequest) (*protocol.SessionsEndedResult, error) {
 	login, err := normalizeLogin(req.Login)
 	if err != nil {

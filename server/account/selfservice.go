@@ -9,9 +9,11 @@ import (
 	"github.com/accountd/accountd/store"
 )
 
-// The owner's changes to their own account. Each needs a live token and
-// the current password, checked like a login (same throttling, same
-// counter), and is written with its audit event in one transaction.
+// The owner's changes to their own account. Each needs a live token, the
+// current password, checked like a login (same throttling, same
+// counter), and a code when the account has a second factor on
+// (reauthenticateFull), and is written with its audit event in one
+// transaction.
 
 // errWrongPassword answers every failed re-authentication alike.
 var errWrongPassword = NewError(protocol.CodeInvalidCredentials, "wrong password")
@@ -50,6 +52,44 @@ func (s *Service) reauthenticate(ctx context.Context, a store.Account, sess stor
 	return nil
 }
 
+// reauthenticateFull is the re-authentication every change of a
+// credential or of the account needs (ASVS 7.5.1): the password, and,
+// when the account has a second factor on, a current TOTP code or an
+// unused recovery code, which it uses up. A wrong code counts against
+// the account like a wrong password, and either gets the same error. A
+// missing code is refused before anything is checked or counted: the
+// token's holder knows the factor is on. Without a factor, code is not
+// looked at.
+func (s *Service) reauthenticateFull(ctx context.Context, a store.Account, sess store.Session, password, code string) error {
+	if !a.SecondFactor {
+		return s.reauthenticate(ctx, a, sess, password)
+	}
+	if code == "" {
+		return errCodeRequired
+	}
+	if err := s.reauthenticate(ctx, a, sess, password); err != nil {
+		if err == errWrongPassword {
+			err = errWrongPasswordOrCode
+		}
+		return err
+	}
+	var step loginStep = totpStep{}
+	if !isTOTPCode(code) {
+		step = recoveryCodeStep{}
+	}
+	ok, err := step.check(ctx, s, a, sess.ID, code)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if err := s.countFailure(ctx, a, sess.ID, store.ReasonWrongCode); err != nil {
+			return err
+		}
+		return errWrongPasswordOrCode
+	}
+	return nil
+}
+
 // ChangePassword replaces the password of the token's account. The new
 // one must pass the full policy; the calling session stays valid and
 // gets a fresh token, and every other session ends unless
@@ -65,7 +105,7 @@ func (s *Service) ChangePassword(ctx context.Context, req protocol.ChangePasswor
 	if req.NewPassword == req.CurrentPassword {
 		return nil, NewError(protocol.CodeWeakPassword, "the new password must differ from the current one")
 	}
-	if err := s.reauthenticate(ctx, a, sess, req.CurrentPassword); err != nil {
+	if err := s.reauthenticateFull(ctx, a, sess, req.CurrentPassword, req.Code); err != nil {
 		return nil, err
 	}
 	hash, err := s.hash(ctx, req.NewPassword)
@@ -112,7 +152,7 @@ func (s *Service) ChangeEmail(ctx context.Context, req protocol.ChangeEmailReque
 	if email == a.Email {
 		return nil, NewError(protocol.CodeBadRequest, "that is already the account's email")
 	}
-	if err := s.reauthenticate(ctx, a, sess, req.Password); err != nil {
+	if err := s.reauthenticateFull(ctx, a, sess, req.Password, req.Code); err != nil {
 		return nil, err
 	}
 	if s.mailOn() {
@@ -143,7 +183,7 @@ func (s *Service) DeleteOwnAccount(ctx context.Context, req protocol.DeleteAccou
 	if err != nil {
 		return nil, err
 	}
-	if err := s.reauthenticate(ctx, a, sess, req.Password); err != nil {
+	if err := s.reauthenticateFull(ctx, a, sess, req.Password, req.Code); err != nil {
 		return nil, err
 	}
 	e := s.event(ctx, store.AuthEvent{Type: store.EventDeleted, Reason: store.ReasonSelf, AccountID: a.ID, SessionID: sess.ID})

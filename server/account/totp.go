@@ -41,6 +41,7 @@ var (
 	errFactorOn            = NewError(protocol.CodeBadRequest, "two-factor authentication is already on; turn it off first")
 	errFactorOff           = NewError(protocol.CodeBadRequest, "two-factor authentication is off")
 	errNoEnrolment         = NewError(protocol.CodeBadRequest, "no two-factor enrolment in progress; begin again with totp_begin")
+	errCodeRequired        = NewError(protocol.CodeBadRequest, "code is required: two-factor authentication is on")
 )
 
 func totpOpts() totp.ValidateOpts {
@@ -175,10 +176,8 @@ func (s *Service) RecoveryCodesRegenerate(ctx context.Context, req protocol.Seco
 }
 
 // reauthenticateFactor is the full re-authentication a change of the
-// factor needs (ASVS 7.5.1): a live token, the password, and a current
-// TOTP code or an unused recovery code, which it uses up. A wrong code
-// counts against the account like a wrong password; either gets the
-// same error.
+// factor needs: a live token, an account with the factor on, and
+// reauthenticateFull.
 func (s *Service) reauthenticateFactor(ctx context.Context, req protocol.SecondFactorRequest, op string) (store.Account, store.Session, error) {
 	a, sess, err := s.verify(ctx, req.Token, op)
 	if err != nil {
@@ -187,27 +186,7 @@ func (s *Service) reauthenticateFactor(ctx context.Context, req protocol.SecondF
 	if !a.SecondFactor {
 		return a, sess, errFactorOff
 	}
-	if err := s.reauthenticate(ctx, a, sess, req.Password); err != nil {
-		if err == errWrongPassword {
-			err = errWrongPasswordOrCode
-		}
-		return a, sess, err
-	}
-	var step loginStep = totpStep{}
-	if !isTOTPCode(req.Code) {
-		step = recoveryCodeStep{}
-	}
-	ok, err := step.check(ctx, s, a, sess.ID, req.Code)
-	if err != nil {
-		return a, sess, err
-	}
-	if !ok {
-		if err := s.countFailure(ctx, a, sess.ID, store.ReasonWrongCode); err != nil {
-			return a, sess, err
-		}
-		return a, sess, errWrongPasswordOrCode
-	}
-	return a, sess, nil
+	return a, sess, s.reauthenticateFull(ctx, a, sess, req.Password, req.Code)
 }
 
 // ResetSecondFactor is the administrator's way back in for an owner who

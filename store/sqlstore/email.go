@@ -114,7 +114,10 @@ func (db *DB) ResetPassword(ctx context.Context, accountID string, codeHash []by
 			return err
 		}
 		res, err := tx.ExecContext(ctx,
-			`UPDATE accounts SET password_hash = ?, updated_at = ?, failed_logins = 0, last_failed_login_at = NULL WHERE id = ?`,
+			`UPDATE accounts SET password_hash = ?, updated_at = ?,
+				failed_logins = CASE WHEN second_factor = 1 THEN failed_logins ELSE 0 END,
+				last_failed_login_at = CASE WHEN second_factor = 1 THEN last_failed_login_at ELSE NULL END
+			WHERE id = ?`,
 			passwordHash, at, accountID)
 		if err := checkAffected(res, err); err != nil {
 			return err

@@ -162,8 +162,8 @@ func testVerifyEmail(t *testing.T, s store.Store) {
 	}
 }
 
-// testResetPassword: the right code sets the hash, clears failures and
-// ends every session, once.
+// testResetPassword: the right code sets the hash, clears failures (not
+// with a second factor on) and ends every session, once.
 func testResetPassword(t *testing.T, s store.Store) {
 	a := mustCreateAccount(t, s, newAccount("alice", "alice@example.com"))
 	sess := mustCreateSession(t, s, newSession(a.ID))
@@ -191,6 +191,31 @@ func testResetPassword(t *testing.T, s store.Store) {
 	}
 	if _, err := s.ResetPassword(ctxFor(t), a.ID, c.Hash, "$again", ev); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("second ResetPassword = %v, want ErrNotFound", err)
+	}
+
+	// With a second factor on, the counter stays: it limits wrong codes too.
+	b := mustCreateAccount(t, s, newAccount("bob", "bob@example.com"))
+	if err := s.BeginSecondFactor(ctxFor(t), store.SecondFactor{AccountID: b.ID, SealedSecret: []byte("s"), CreatedAt: t0}, store.AuthEvent{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.EnableSecondFactor(ctxFor(t), b.ID, []byte("s"), 1, codeHashes("b", 10), ownerEvent(store.EventSecondFactorEnabled, "", b.ID, "", t0)); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := s.RecordLoginFailure(ctxFor(t), failure(b.ID, t0.Add(time.Duration(i)*time.Second))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c = newCode(b.ID, store.PurposeReset, b.Email, 5)
+	if err := s.PutEmailCode(ctxFor(t), c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ResetPassword(ctxFor(t), b.ID, c.Hash, "$new", ownerEvent(store.EventPasswordReset, "", b.ID, "", t0.Add(time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	got = mustGetAccount(t, s, b.ID)
+	if got.PasswordHash != "$new" || got.Failures.Count != 2 || !got.Failures.LastAt.Equal(t0.Add(time.Second)) || !got.SecondFactor {
+		t.Errorf("after reset with a factor on: hash %q failures %+v factor %v; want the new hash, 2 failures kept, the factor on", got.PasswordHash, got.Failures, got.SecondFactor)
 	}
 }
 

@@ -28,6 +28,7 @@ function describe(e, { reauth = false, unknown } = {}) {
     switch (e.code) {
       case 'invalid_credentials':
         if (e.message === 'wrong code') return 'Wrong code. Type the code the app shows now, or an unused recovery code.';
+        if (e.message === 'wrong password or code') return 'Wrong password or code. Type the code the app shows now, or an unused recovery code.';
         return reauth ? 'Wrong password.' : 'Wrong username or password.';
       case 'challenge_expired':
         return 'This login has expired; please log in again.';
@@ -121,10 +122,31 @@ function render(session) {
     ['Session', session.session_id],
     ['Token expires', when(session.expires_at)],
   ]);
+  // With two-factor authentication on, every change asks for a code too.
+  for (const p of ['cp', 'ce', 'da']) {
+    $(`${p}-code-box`).hidden = !session.account.second_factor;
+    $(`${p}-code`).required = Boolean(session.account.second_factor);
+  }
   const pending = session.account.pending_email;
   $('verify-form').hidden = !pending;
   $('ve-address').textContent = pending ?? '';
   show('signed-in');
+}
+
+/**
+ * The two-factor code typed in form prefix's code field, or undefined
+ * when the account has no factor on; null (and the user told) when one
+ * is needed and the field is empty.
+ */
+function factorCode(prefix) {
+  if ($(`${prefix}-code-box`).hidden) return undefined;
+  const code = $(`${prefix}-code`).value.trim();
+  if (!code) {
+    say('Enter the code from your authenticator app, or a recovery code: two-factor authentication is on.', 'error');
+    $(`${prefix}-code`).focus();
+    return null;
+  }
+  return code;
 }
 
 /** Empties the account forms, so that no password stays on the page after a sign-out. */
@@ -394,10 +416,12 @@ if (client) {
       $('cp-new').focus();
       return;
     }
+    const code = factorCode('cp');
+    if (code === null) return;
     busy(
       [$('cp-submit')],
       async () => {
-        const r = await client.changePassword({ currentPassword, newPassword, endOtherSessions: $('cp-end-others').checked });
+        const r = await client.changePassword({ currentPassword, newPassword, endOtherSessions: $('cp-end-others').checked, code });
         $('password-form').reset();
         check($('cp-new'), $('cp-new-hint'));
         const n = r.sessions_ended;
@@ -436,10 +460,12 @@ if (client) {
       (newEmail ? $('ce-password') : $('ce-email')).focus();
       return;
     }
+    const code = factorCode('ce');
+    if (code === null) return;
     busy(
       [$('ce-submit')],
       async () => {
-        const r = await client.changeEmail({ password, newEmail });
+        const r = await client.changeEmail({ password, newEmail, code });
         $('email-form').reset();
         say(`A code was mailed to ${r.account.pending_email}; the address is used once it is verified.`, 'ok', true);
       },
@@ -529,10 +555,12 @@ if (client) {
       return;
     }
     $('da-confirm').removeAttribute('aria-invalid');
+    const code = factorCode('da');
+    if (code === null) return;
     busy(
       [$('da-submit')],
       async () => {
-        const r = await client.deleteAccount({ password });
+        const r = await client.deleteAccount({ password, code });
         say(`Account ${username} deleted; ${r.sessions_ended === 1 ? '1 session' : `${r.sessions_ended} sessions`} ended.`, 'ok', true);
       },
       { reauth: true, unknown: 'The connection dropped before the answer came: the account may have been deleted. Try logging in to check.' },

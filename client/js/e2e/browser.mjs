@@ -542,11 +542,11 @@ try {
       await c.signup({ username: name, password: pw });
       await c.login({ username: name, password: pw });
       const { secret } = await c.totpBegin({ password: pw });
-      await c.totpConfirm({ code: await totp(secret, now) });
+      const { recovery_codes: recovery } = await c.totpConfirm({ code: await totp(secret, now) });
       const valid = [await totp(secret, now - 30), await totp(secret, now), await totp(secret, now + 30)];
       c.close();
       // The next step's code: later than the one that confirmed, and within the skew.
-      return { next: valid[2], wrong: ['000000', '111111', '222222'].find((w) => !valid.includes(w)) };
+      return { next: valid[2], wrong: ['000000', '111111', '222222'].find((w) => !valid.includes(w)), recovery: recovery[0] };
     }, { name, pw, now });
 
     await con.locator('#login-username').fill(name);
@@ -566,8 +566,18 @@ try {
     await con.getByRole('button', { name: 'Who am I' }).click();
     await con.locator('#status').filter({ hasText: `You are ${name}` }).waitFor();
     await con.screenshot({ path: join(env('SCREENSHOT_DIR'), 'console-two-factor.png'), fullPage: true });
-    await con.getByRole('button', { name: 'Log out', exact: true }).click();
-    await con.locator('#status').filter({ hasText: 'Logged out.' }).waitFor();
+    // With the factor on, deleting the account asks for a code too.
+    assert.equal(await con.locator('#da-code').isVisible(), true);
+    assert.equal(await con.locator('#ce-code').isVisible(), true);
+    await con.locator('#da-password').fill(pw);
+    await con.locator('#da-confirm').fill(name);
+    await con.getByRole('button', { name: 'Delete account' }).click();
+    await con.locator('#status').filter({ hasText: 'Enter the code from your authenticator app' }).waitFor();
+    assert.equal(await con.evaluate(() => document.activeElement.id), 'da-code');
+    await con.locator('#da-code').fill(codes.recovery);
+    await con.getByRole('button', { name: 'Delete account' }).click();
+    await con.locator('#status').filter({ hasText: `Account ${name} deleted` }).waitFor();
+    await con.getByRole('heading', { name: 'Log in' }).waitFor();
     await con.close();
   });
 } finally {

@@ -263,10 +263,13 @@ export class AccountdClient {
    * Changes the signed-in account's password. endOtherSessions (default
    * true) revokes every other session of the account. The result carries
    * a fresh token for this session, which replaces the current one
-   * (event TOKEN_REFRESHED), and sessions_ended. Never sent twice.
+   * (event TOKEN_REFRESHED), and sessions_ended. With two-factor
+   * authentication on (account.second_factor), code is needed too: a
+   * current code or an unused recovery code. Never sent twice.
    */
-  async changePassword({ currentPassword, newPassword, endOtherSessions } = {}) {
+  async changePassword({ currentPassword, newPassword, endOtherSessions, code } = {}) {
     const body = { current_password: currentPassword, new_password: newPassword };
+    if (code) body.code = code;
     if (endOtherSessions !== undefined) body.end_other_sessions = endOtherSessions;
     const result = await this.#withToken('change_password', body);
     if (this.#session?.session_id === result.session_id) this.#setSession(sessionOf(result), 'TOKEN_REFRESHED', true);
@@ -306,11 +309,14 @@ export class AccountdClient {
   /**
    * Changes the signed-in account's email address (the password is
    * checked again). The session's account becomes the one returned
-   * (event USER_UPDATED). Never sent twice.
+   * (event USER_UPDATED). With two-factor authentication on, code is
+   * needed too. Never sent twice.
    */
-  async changeEmail({ password, newEmail } = {}) {
+  async changeEmail({ password, newEmail, code } = {}) {
     const own = this.#session?.session_id;
-    const result = await this.#withToken('change_email', { password, new_email: newEmail });
+    const body = { password, new_email: newEmail };
+    if (code) body.code = code;
+    const result = await this.#withToken('change_email', body);
     if (own !== undefined && this.#session?.session_id === own) {
       this.#setSession({ ...this.#session, account: result.account }, 'USER_UPDATED', true);
     }
@@ -361,11 +367,14 @@ export class AccountdClient {
   /**
    * Deletes the signed-in account and all its sessions (the password is
    * checked again); the client is signed out (event SIGNED_OUT). Resolves
-   * with {sessions_ended}. Never sent twice.
+   * with {sessions_ended}. With two-factor authentication on, code is
+   * needed too. Never sent twice.
    */
-  async deleteAccount({ password } = {}) {
+  async deleteAccount({ password, code } = {}) {
     const own = this.#session?.session_id;
-    const result = await this.#withToken('delete_account', { password });
+    const body = { password };
+    if (code) body.code = code;
+    const result = await this.#withToken('delete_account', body);
     if (this.#session?.session_id === own) this.#setSession(null, 'SIGNED_OUT', true);
     return result;
   }

@@ -208,8 +208,11 @@ export class AccountdClient {
   logout(): Promise<{ session_id: string }>;
   /** The server's password rules; needs no session. */
   policy(): Promise<PasswordPolicy>;
-  /** endOtherSessions defaults to true. The fresh token replaces the session's (TOKEN_REFRESHED). Never sent twice. */
-  changePassword(body: { currentPassword: string; newPassword: string; endOtherSessions?: boolean }): Promise<PasswordChange>;
+  /**
+   * endOtherSessions defaults to true. code (a current code or an unused recovery code) is required when the
+   * account has second_factor on. The fresh token replaces the session's (TOKEN_REFRESHED). Never sent twice.
+   */
+  changePassword(body: { currentPassword: string; newPassword: string; endOtherSessions?: boolean; code?: string }): Promise<PasswordChange>;
   /** The account's live sessions, oldest first. */
   sessions(): Promise<{ sessions: SessionDetail[]; [member: string]: unknown }>;
   /** Ends one session of the account (this one: SIGNED_OUT); not_found when the account has no such session. Never sent twice. */
@@ -218,9 +221,10 @@ export class AccountdClient {
   logoutAll(options?: { keepCurrent?: boolean }): Promise<{ sessions_ended: number; [member: string]: unknown }>;
   /**
    * The password is checked again; the new address becomes the account's pending_email (a code is mailed to
-   * it) and the session's account is replaced (USER_UPDATED). Never sent twice.
+   * it) and the session's account is replaced (USER_UPDATED). code is required when the account has second_factor
+   * on. Never sent twice.
    */
-  changeEmail(body: { password: string; newEmail: string }): Promise<{ account: Account; [member: string]: unknown }>;
+  changeEmail(body: { password: string; newEmail: string; code?: string }): Promise<{ account: Account; [member: string]: unknown }>;
   /**
    * The code mailed to the pending email makes it the account's email. With a session its account is replaced
    * (USER_UPDATED); without one (login refused with email_unverified) pass login, the username. invalid_code
@@ -234,7 +238,7 @@ export class AccountdClient {
   /** Sets a new password with the mailed code; every session of the account ends. Never sent twice. */
   resetPassword(body: { login: string; code: string; newPassword: string }): Promise<{ sessions_ended: number; [member: string]: unknown }>;
   /** The password is checked again; the account and its sessions are deleted (SIGNED_OUT). Never sent twice. */
-  deleteAccount(body: { password: string }): Promise<{ sessions_ended: number; [member: string]: unknown }>;
+  deleteAccount(body: { password: string; code?: string }): Promise<{ sessions_ended: number; [member: string]: unknown }>;
   request(op: string, body?: Record<string, unknown>, options?: { repeat?: boolean }): Promise<Record<string, unknown>>;
   onAuthStateChange(callback: (event: AuthEvent, session: Session | null) => void | Promise<void>): () => void;
   close(): void;

@@ -671,3 +671,33 @@ test('a dropped connection under loginSecondFactor is not repeated', async () =>
   assert.deepEqual(srv.requests, ['login', 'login_second_factor']);
   c.close();
 });
+
+test('changePassword, changeEmail and deleteAccount send the second factor\'s code when given, and no code member otherwise', async () => {
+  const bodies = [];
+  const srv = fakeServer((req) => {
+    bodies.push([req.op, req.body]);
+    if (req.op === 'login') return { result: tokenResult(1) };
+    if (req.op === 'change_password') {
+      if (!req.body.code) return { error: { code: 'bad_request', message: 'code is required: two-factor authentication is on' } };
+      return { result: { ...tokenResult(2), sessions_ended: 0 } };
+    }
+    if (req.op === 'change_email') return { result: { account: { ...account, pending_email: 'alice@example.org' } } };
+    return { result: { sessions_ended: 1 } };
+  });
+  const c = client(srv, { syncTabs: false });
+  await c.login({ username: 'alice', password: 'pw' });
+  await assert.rejects(c.changePassword({ currentPassword: 'pw', newPassword: 'a much longer passphrase' }), (e) => e.code === 'bad_request');
+  assert.equal(c.session.token, 't1.x.y');
+  await c.changePassword({ currentPassword: 'pw', newPassword: 'a much longer passphrase', code: '123456' });
+  assert.equal(c.session.token, 't2.x.y');
+  await c.changeEmail({ password: 'a much longer passphrase', newEmail: 'alice@example.org', code: 'abcd-efgh-ijkm-nopq' });
+  await c.deleteAccount({ password: 'a much longer passphrase', code: '654321' });
+  assert.deepEqual(bodies.slice(1), [
+    ['change_password', { token: 't1.x.y', current_password: 'pw', new_password: 'a much longer passphrase' }],
+    ['change_password', { token: 't1.x.y', current_password: 'pw', new_password: 'a much longer passphrase', code: '123456' }],
+    ['change_email', { token: 't2.x.y', password: 'a much longer passphrase', new_email: 'alice@example.org', code: 'abcd-efgh-ijkm-nopq' }],
+    ['delete_account', { token: 't2.x.y', password: 'a much longer passphrase', code: '654321' }],
+  ]);
+  assert.equal(c.session, null);
+  c.close();
+});

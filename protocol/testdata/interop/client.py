@@ -876,6 +876,17 @@ def second_factor(conn, args, client_key):
                  "invalid_credentials", "recovery_codes_regenerate with a wrong code")
     fresh = conn.call("recovery_codes_regenerate", {"token": token, "password": password, "code": codes[1]}).get("result", {}).get("recovery_codes", [])
     check(len(fresh) == 10 and not set(fresh) & set(codes), "recovery_codes_regenerate")
+    # With the factor on, changing the password takes a code too (§5.4.1).
+    changed = password + " changed"
+    expect_error(conn.call("change_password", {"token": token, "current_password": password, "new_password": changed}),
+                 "bad_request", "change_password without a code while the factor is on")
+    expect_error(conn.call("change_password", {"token": token, "current_password": password, "new_password": changed, "code": codes[3]}),
+                 "invalid_credentials", "change_password with a replaced recovery code")
+    res = conn.call("change_password", {"token": token, "current_password": password, "new_password": changed, "code": fresh[1]}).get("result", {})
+    check(res.get("token", "").count(".") == 2, "change_password with a recovery code")
+    token, password = res.get("token", token), changed
+    expect_error(conn.call("delete_account", {"token": token, "password": password, "code": fresh[1]}),
+                 "invalid_credentials", "delete_account with a used recovery code")
     expect_error(conn.call("totp_disable", {"token": token, "password": password + "!", "code": fresh[0]}),
                  "invalid_credentials", "totp_disable with a wrong password")
     expect_error(conn.call("totp_disable", {"token": token, "password": password, "code": codes[2]}),
@@ -1023,6 +1034,9 @@ BODY_MEMBERS = {
     "admin_delete_user": ({"user"}, {"user"}),
     "admin_unlock_user": ({"user"}, {"user"}),
     "admin_end_sessions": ({"user"}, {"user"}),
+    "change_password": ({"token", "current_password", "new_password", "code"}, {"token", "current_password", "new_password"}),
+    "change_email": ({"token", "password", "new_email", "code"}, {"token", "password", "new_email"}),
+    "delete_account": ({"token", "password", "code"}, {"token", "password"}),
     "totp_begin": ({"token", "password"}, {"token", "password"}),
     "totp_confirm": ({"token", "code"}, {"token", "code"}),
     "totp_disable": ({"token", "password", "code"}, {"token", "password", "code"}),
