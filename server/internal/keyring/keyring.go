@@ -33,12 +33,22 @@ type Store interface {
 	// SetSigningKeyMAC sets the MAC of a key that has none;
 	// store.ErrNotFound when it has one already.
 	SetSigningKeyMAC(ctx context.Context, id string, mac []byte) error
+	// ResealSigningKey replaces the sealed private half and MAC of key
+	// id if its sealed private half is still old; store.ErrNotFound
+	// when it is not.
+	ResealSigningKey(ctx context.Context, id string, old, sealed, mac []byte) error
 }
 
 // Config configures a Ring.
 type Config struct {
-	Store     Store
+	Store Store
+	// MasterKey seals and MACs the keys this ring writes, and opens
+	// keys.
 	MasterKey []byte
+	// PreviousMasterKey, set while a master key rotation is under way,
+	// opens (and authenticates) the keys not yet resealed under
+	// MasterKey.
+	PreviousMasterKey []byte
 	// Algorithm is the JWS algorithm new keys sign with (one of
 	// Algorithms).
 	Algorithm string
@@ -125,7 +135,7 @@ func (r *Ring) Reload(ctx context.Context) error {
 		k := &ringKey{rec: rec, pub: rpub}
 		// Keys that sign now or will (a rotation's next key) are unsealed.
 		if (rec.RetireAt.IsZero() || now.Before(rec.RetireAt)) && rec.Algorithm == r.cfg.Algorithm {
-			pkcs8, err := unsealKey(r.cfg.MasterKey, rec.ID, rec.SealedPrivateKey)
+			pkcs8, _, err := r.unseal(rec)
 			if err != nil {
 				return fmt.Errorf("signing key %s: %w", rec.ID, err)
 			}
@@ -161,7 +171,7 @@ func (r *Ring) authentic(ctx context.Context, recs []store.SigningKey) []store.S
 				continue
 			}
 		}
-		if !checkMAC(r.cfg.MasterKey, rec) {
+		if r.macMaster(rec) == nil {
 			r.refuse(rec, "its MAC does not verify under the master key: the row was written or changed without it")
 			continue
 		}
@@ -173,19 +183,14 @@ func (r *Ring) authentic(ctx context.Context, recs []store.SigningKey) []store.S
 // adopt MACs a key written before MACs existed, after checking that its
 // private half opens under the master key and matches its public key.
 func (r *Ring) adopt(ctx context.Context, rec *store.SigningKey) error {
-	pkcs8, err := unsealKey(r.cfg.MasterKey, rec.ID, rec.SealedPrivateKey)
+	pkcs8, _, err := r.unseal(*rec)
 	if err != nil {
 		return errors.New("its private half does not open under the master key")
 	}
-	priv, err := x509.ParsePKCS8PrivateKey(pkcs8)
+	err = matchPrivate(pkcs8, rec.PublicKey)
 	clear(pkcs8)
-	rpriv, ok := priv.(*rsa.PrivateKey)
-	if err != nil || !ok {
-		return errors.New("its private half is not an RSA key")
-	}
-	pub, err := x509.ParsePKIXPublicKey(rec.PublicKey)
-	if err != nil || !rpriv.PublicKey.Equal(pub) {
-		return errors.New("its private half does not match its public key")
+	if err != nil {
+		return err
 	}
 	mac, err := keyMAC(r.cfg.MasterKey, *rec)
 	if err != nil {
@@ -195,6 +200,50 @@ func (r *Ring) adopt(ctx context.Context, rec *store.SigningKey) error {
 		return fmt.Errorf("its MAC could not be stored: %w", err)
 	}
 	rec.MAC = mac
+	return nil
+}
+
+// masters are the master keys that open keys: the current one first.
+func (r *Ring) masters() [][]byte {
+	if len(r.cfg.PreviousMasterKey) == 0 {
+		return [][]byte{r.cfg.MasterKey}
+	}
+	return [][]byte{r.cfg.MasterKey, r.cfg.PreviousMasterKey}
+}
+
+// unseal opens rec's private half under the first master key it opens
+// under, and returns that key.
+func (r *Ring) unseal(rec store.SigningKey) ([]byte, []byte, error) {
+	for _, m := range r.masters() {
+		if pkcs8, err := unsealKey(m, rec.ID, rec.SealedPrivateKey); err == nil {
+			return pkcs8, m, nil
+		}
+	}
+	return nil, nil, errors.New("signing key does not open with this master key")
+}
+
+// macMaster returns the master key rec's MAC verifies under, or nil.
+func (r *Ring) macMaster(rec store.SigningKey) []byte {
+	for _, m := range r.masters() {
+		if checkMAC(m, rec) {
+			return m
+		}
+	}
+	return nil
+}
+
+// matchPrivate checks that pkcs8 is an RSA private key whose public half
+// is spki.
+func matchPrivate(pkcs8, spki []byte) error {
+	priv, err := x509.ParsePKCS8PrivateKey(pkcs8)
+	rpriv, ok := priv.(*rsa.PrivateKey)
+	if err != nil || !ok {
+		return errors.New("its private half is not an RSA key")
+	}
+	pub, err := x509.ParsePKIXPublicKey(spki)
+	if err != nil || !rpriv.PublicKey.Equal(pub) {
+		return errors.New("its private half does not match its public key")
+	}
 	return nil
 }
 
