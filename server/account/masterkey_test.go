@@ -2,6 +2,7 @@ package account_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -134,4 +135,68 @@ func forgedKey(t *testing.T, now time.Time) store.SigningKey {
 		ID: "forged", Algorithm: "PS256", PublicKey: spki, SealedPrivateKey: junk, MAC: junk[:32],
 		CreatedAt: now.UTC().Truncate(time.Microsecond), ActiveAt: now.UTC().Truncate(time.Microsecond),
 	}
+}
+
+// reenrolDuringReseal is a store on which, just before the first reseal
+// of a TOTP secret lands, the account's owner begins a new enrolment
+// (sealed under the new master key by a server already started with it).
+type reenrolDuringReseal struct {
+	store.Store
+	once    bool
+	reenrol func()
+}
+
+func (s *reenrolDuringReseal) ResealSecondFactor(ctx context.Context, accountID string, old, sealed []byte) error {
+	if !s.once {
+		s.once = true
+		s.reenrol()
+	}
+	return s.Store.ResealSecondFactor(ctx, accountID, old, sealed)
+}
+
+// TestResealConcurrentEnrolment: a secret that changes between the
+// reseal's read and its write is not overwritten with the stale one: the
+// reseal reads it again and finds it under the new key already.
+func TestResealConcurrentEnrolment(t *testing.T) {
+	t.Parallel()
+	eachStore(t, func(t *testing.T, st store.Store) {
+		ctx := ctxT(t)
+		clock := servertest.NewClock()
+		before := testConfig(t, st, clock)
+		old := mustService(t, before)
+		mustSignup(t, old, "alice")
+		tok := mustLogin(t, old, "alice")
+		if _, err := old.TOTPBegin(ctx, protocol.TOTPBeginRequest{Token: tok.Token, Password: goodPassword}); err != nil {
+			t.Fatal(err)
+		}
+		old.Close()
+
+		during := before
+		during.MasterKey, during.PreviousMasterKey = servertest.MasterKey(t), before.MasterKey
+		other := mustService(t, during)
+		var secret string
+		wrapped := &reenrolDuringReseal{Store: st, reenrol: func() {
+			en, err := other.TOTPBegin(ctx, protocol.TOTPBeginRequest{Token: tok.Token, Password: goodPassword})
+			if err != nil {
+				t.Errorf("enrolment during the reseal: %v", err)
+				return
+			}
+			secret = en.Secret
+		}}
+		during.Store = wrapped
+		mid := mustService(t, during)
+		n, err := mid.ResealMasterKey(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.SecretsResealed != 0 || n.SecretsCurrent != 1 {
+			t.Fatalf("reseal = %+v; want the secret re-read and found current", n)
+		}
+		after := during
+		after.Store, after.PreviousMasterKey = st, nil
+		svc := mustService(t, after)
+		if _, err := svc.TOTPConfirm(ctx, protocol.TOTPConfirmRequest{Token: tok.Token, Code: totpCode(t, secret, clock.Now())}); err != nil {
+			t.Fatalf("confirming the enrolment begun during the reseal: %v", err)
+		}
+	})
 }
