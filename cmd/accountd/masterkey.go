@@ -54,7 +54,12 @@ func rotateMaster(ctx context.Context, dir string, pw []byte, opts serveOptions,
 	if err != nil {
 		return err
 	}
-	defer closeSvc()
+	closed := false
+	defer func() {
+		if !closed {
+			closeSvc()
+		}
+	}()
 	if err := svc.RecordConfigChange(ctx, "master_key"); err != nil {
 		return err
 	}
@@ -83,6 +88,7 @@ func rotateMaster(ctx context.Context, dir string, pw []byte, opts serveOptions,
 		}
 	}
 	closeSvc()
+	closed = true
 	if err := finishMasterRotation(dir, pw, cfg.MasterKey); err != nil {
 		return err
 	}
