@@ -71,6 +71,10 @@ type Config struct {
 	// MasterKey is MasterKeySize random bytes; it encrypts the JWT signing
 	// keys at rest in the database.
 	MasterKey []byte `json:"master_key"`
+	// PreviousMasterKey is the master key before MasterKey while a master
+	// key rotation (accountd keys rotate-master) is under way: it still
+	// opens rows not yet resealed. Empty otherwise.
+	PreviousMasterKey []byte `json:"previous_master_key,omitempty"`
 	// IdentityKey is the server's long-term Ed25519 identity key
 	// (ed25519.PrivateKeySize bytes); it signs the handshake hello.
 	IdentityKey ed25519.PrivateKey `json:"identity_key"`
@@ -224,6 +228,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.MasterKey) != MasterKeySize {
 		return fmt.Errorf("setup: master key is %d bytes, want %d", len(c.MasterKey), MasterKeySize)
+	}
+	if n := len(c.PreviousMasterKey); n != 0 && n != MasterKeySize {
+		return fmt.Errorf("setup: previous master key is %d bytes, want %d", n, MasterKeySize)
 	}
 	if err := checkIdentityKey(c.IdentityKey); err != nil {
 		return err
@@ -404,6 +411,7 @@ type redactedConfig struct {
 	Listen      string         `json:"listen"`
 	Database    Database       `json:"database"`
 	MasterKey   string         `json:"master_key"`
+	Previous    string         `json:"previous_master_key,omitempty"`
 	IdentityKey string         `json:"identity_key"`
 	Fingerprint string         `json:"identity_key_fingerprint"`
 	Server      ServerSettings `json:"server"`
@@ -418,11 +426,16 @@ func (c *Config) Redacted() string {
 	if server.SMTPPassword != "" {
 		server.SMTPPassword = "REDACTED"
 	}
+	var previous string
+	if len(c.PreviousMasterKey) != 0 {
+		previous = "REDACTED (a master key rotation is under way)"
+	}
 	r := redactedConfig{
 		Version:     c.Version,
 		Listen:      c.Listen,
 		Database:    Database{Driver: c.Database.Driver, DSN: c.Database.RedactedDSN()},
 		MasterKey:   "REDACTED",
+		Previous:    previous,
 		IdentityKey: "REDACTED",
 		Fingerprint: c.IdentityFingerprint(),
 		Server:      server,

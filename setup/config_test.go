@@ -46,6 +46,7 @@ func TestValidate(t *testing.T) {
 		{"dsn without database", func(c *Config) { c.Database.DSN = "user:pw@tcp(db:3306)/" }, "names no database"},
 		{"short master key", func(c *Config) { c.MasterKey = c.MasterKey[:31] }, "master key is 31 bytes"},
 		{"long master key", func(c *Config) { c.MasterKey = append(c.MasterKey, 0) }, "master key is 33 bytes"},
+		{"short previous master key", func(c *Config) { c.PreviousMasterKey = c.MasterKey[:16] }, "previous master key is 16 bytes"},
 		{"short identity key", func(c *Config) { c.IdentityKey = c.IdentityKey[:32] }, "identity key is 32 bytes"},
 		{"inconsistent identity key", func(c *Config) { c.IdentityKey[40] ^= 1 }, "inconsistent"},
 		{"negative token lifetime", func(c *Config) { c.Server.TokenLifetime = Duration(-time.Second) }, "token lifetime"},
@@ -96,12 +97,16 @@ func secrets(c *Config) []string {
 		base64.RawStdEncoding.EncodeToString(seed),
 		string(c.MasterKey),
 		string(seed),
+		hex.EncodeToString(c.PreviousMasterKey),
+		base64.StdEncoding.EncodeToString(c.PreviousMasterKey),
+		base64.RawStdEncoding.EncodeToString(c.PreviousMasterKey),
 	}
 }
 
 func TestRedacted(t *testing.T) {
 	c := MustConfig(t)
 	c.Server.Issuer = "https://id.example"
+	c.PreviousMasterKey = MustConfig(t).MasterKey
 	r := c.Redacted()
 
 	var outputs = map[string]string{
@@ -126,7 +131,7 @@ func TestRedacted(t *testing.T) {
 
 	sum := sha256.Sum256(c.IdentityKey.Public().(ed25519.PublicKey))
 	fp := "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
-	for _, want := range []string{fp, "REDACTED", "db.example:3306", "127.0.0.1:8080", "https://id.example", "accountd:REDACTED@"} {
+	for _, want := range []string{fp, "REDACTED", "a master key rotation is under way", "db.example:3306", "127.0.0.1:8080", "https://id.example", "accountd:REDACTED@"} {
 		if !strings.Contains(r, want) {
 			t.Errorf("Redacted() lacks %q:\n%s", want, r)
 		}

@@ -319,6 +319,10 @@ type Store interface {
 	// SetSigningKeyMAC sets the MAC of a key that has none; ErrNotFound
 	// if no key with that id lacks one.
 	SetSigningKeyMAC(ctx context.Context, id string, mac []byte) error
+	// ResealSigningKey replaces the sealed private half and the MAC of
+	// the key id, provided its sealed private half is still old (a
+	// master key rotation); ErrNotFound, and nothing written, otherwise.
+	ResealSigningKey(ctx context.Context, id string, old, sealed, mac []byte) error
 
 	// AddAuthEvent appends an event to the audit log (its ID is ignored).
 	AddAuthEvent(ctx context.Context, e AuthEvent) error
@@ -350,6 +354,14 @@ type Store interface {
 	// GetSecondFactor returns an account's factor, pending or on, or
 	// ErrNotFound.
 	GetSecondFactor(ctx context.Context, accountID string) (SecondFactor, error)
+	// ListSealedSecrets returns up to limit factors, pending or on, of
+	// the accounts whose id sorts after after, ordered by account id;
+	// only AccountID, SealedSecret and Enabled are set.
+	ListSealedSecrets(ctx context.Context, after string, limit int) ([]SecondFactor, error)
+	// ResealSecondFactor replaces an account's sealed secret by sealed,
+	// provided it is still old (a master key rotation); ErrNotFound, and
+	// nothing written, otherwise.
+	ResealSecondFactor(ctx context.Context, accountID string, old, sealed []byte) error
 	// EnableSecondFactor turns on the pending factor of an account whose
 	// sealed secret is sealed, with step as its last used step, replaces
 	// its recovery codes by codeHashes and appends e, in one

@@ -105,11 +105,14 @@ func passwdCmd(ctx context.Context, args []string) error {
 	return nil
 }
 
-// keysCmd: accountd keys list|rotate.
+// keysCmd: accountd keys list|rotate|rotate-master.
 func keysCmd(ctx context.Context, args []string) error {
-	sub, args, err := subcommand("keys", args, "list or rotate")
+	sub, args, err := subcommand("keys", args, "list, rotate or rotate-master")
 	if err != nil {
 		return err
+	}
+	if sub == "rotate-master" {
+		return rotateMasterCmd(ctx, args)
 	}
 	fs := newFlagSet("accountd keys " + sub)
 	c := addCommon(fs)
@@ -124,7 +127,7 @@ func keysCmd(ctx context.Context, args []string) error {
 		fs.DurationVar(&opts.jwksMaxAge, "jwks-max-age", opts.jwksMaxAge, "Cache-Control max-age of the JWKS (as given to serve)")
 		atOnce = fs.Bool("at-once", false, "sign with the new key at once, e.g. when the current one is compromised; verifiers that cached the JWKS refuse its tokens until they fetch it again")
 	default:
-		return usageError{fmt.Sprintf("accountd keys: unknown subcommand %q (want list or rotate)", sub)}
+		return usageError{fmt.Sprintf("accountd keys: unknown subcommand %q (want list, rotate or rotate-master)", sub)}
 	}
 	if err := parse(fs, args); err != nil {
 		return err

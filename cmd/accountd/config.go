@@ -69,7 +69,11 @@ func showConfig(cfg *setup.Config, dir string) error {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "database\t%s\n", cfg.Database.String())
 	fmt.Fprintf(tw, "identity\t%s\n", cfg.IdentityFingerprint())
-	fmt.Fprintf(tw, "master key\tREDACTED\n\n")
+	if len(cfg.PreviousMasterKey) != 0 {
+		fmt.Fprintf(tw, "master key\tREDACTED, and the previous one: a rotation is under way (accountd keys rotate-master finishes it)\n\n")
+	} else {
+		fmt.Fprintf(tw, "master key\tREDACTED\n\n")
+	}
 	fmt.Fprintln(tw, "SETTING\tVALUE\tDEFAULT\tA CHANGE APPLIES")
 	for _, s := range setup.Settings() {
 		def, applies := "no", "at restart"

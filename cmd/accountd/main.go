@@ -6,7 +6,7 @@
 //	accountd passwd          change the admin password
 //	accountd config show     print every setting, secrets redacted
 //	accountd config get|set  read or change one setting (SIGHUP applies it)
-//	accountd keys list|rotate
+//	accountd keys list|rotate|rotate-master
 //	accountd users list|show|sessions|logout|disable|enable|delete|unlock|reset-mfa
 //	accountd services add|list|revoke
 //	accountd events [flags]  print the audit log
@@ -76,6 +76,9 @@ commands:
                 servers apply it on SIGHUP, or at a restart for some
   keys list     list the JWT signing keys
   keys rotate   create a new signing key; it signs after a lead time
+  keys rotate-master
+                replace the master key: reseal the signing keys and TOTP
+                secrets under a new one (stop the servers first)
   users list    list the accounts
   users show U  show one account
   users sessions U

@@ -76,7 +76,7 @@ func applySettings(srv *server.Server, running, cfg *setup.Config, db store.Stor
 		}
 		live = append(live, s.Key)
 	}
-	if cfg.Database != running.Database || !slices.Equal(cfg.MasterKey, running.MasterKey) || !slices.Equal(cfg.IdentityKey, running.IdentityKey) {
+	if cfg.Database != running.Database || !slices.Equal(cfg.MasterKey, running.MasterKey) || !slices.Equal(cfg.PreviousMasterKey, running.PreviousMasterKey) || !slices.Equal(cfg.IdentityKey, running.IdentityKey) {
 		restart = append(restart, "database or keys")
 	}
 	if len(live) > 0 {

@@ -21,6 +21,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/accountd/accountd/server/servertest"
+	"github.com/accountd/accountd/setup"
 	"github.com/accountd/accountd/store/sqlstore/sqltest"
 )
 
@@ -114,14 +115,15 @@ func scriptParams(dir string, vars map[string]string) testscript.Params {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitserver": cmdWaitServer,
-			"jwksverify": cmdJWKSVerify,
-			"filemode":   cmdFileMode,
-			"flipbyte":   cmdFlipByte,
-			"jsonenv":    cmdJSONEnv,
-			"totpcode":   cmdTOTPCode,
-			"mailserver": cmdMailServer,
-			"mailcode":   cmdMailCode,
+			"waitserver":  cmdWaitServer,
+			"jwksverify":  cmdJWKSVerify,
+			"filemode":    cmdFileMode,
+			"flipbyte":    cmdFlipByte,
+			"jsonenv":     cmdJSONEnv,
+			"totpcode":    cmdTOTPCode,
+			"mailserver":  cmdMailServer,
+			"mailcode":    cmdMailCode,
+			"masterbegin": cmdMasterBegin,
 		},
 	}
 }
@@ -185,6 +187,23 @@ func cmdMailCode(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("%d messages to %s about %q, want %d", len(found), args[1], args[2], n)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// masterbegin datadir passwordfile — run the first step of accountd keys
+// rotate-master alone (the config gets the new master key and keeps the
+// previous one), as if the command were killed right after it.
+func cmdMasterBegin(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 || neg {
+		ts.Fatalf("usage: masterbegin datadir passwordfile")
+	}
+	pw, err := setup.ReadPasswordFile(ts.MkAbs(args[1]))
+	ts.Check(err)
+	defer clear(pw)
+	_, resumed, err := beginMasterRotation(ts.MkAbs(args[0]), pw)
+	ts.Check(err)
+	if resumed {
+		ts.Fatalf("a master key rotation was under way already")
 	}
 }
 

@@ -21,6 +21,7 @@ func serverConfig(cfg *setup.Config, db store.Store, opts serveOptions, log *slo
 		Config: account.Config{
 			Store:               db,
 			MasterKey:           cfg.MasterKey,
+			PreviousMasterKey:   cfg.PreviousMasterKey,
 			Issuer:              s.Issuer,
 			Audience:            s.Audience,
 			ServiceName:         s.ServiceName,

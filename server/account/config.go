@@ -80,8 +80,13 @@ const DefaultSigningAlgorithm = "ES256"
 type Config struct {
 	// Store holds every shared fact. Required.
 	Store store.Store
-	// MasterKey (32 bytes) encrypts signing keys at rest. Required.
+	// MasterKey (32 bytes) encrypts signing keys and TOTP secrets at
+	// rest. Required.
 	MasterKey []byte
+	// PreviousMasterKey (32 bytes), set while a master key rotation is
+	// under way, still opens what was sealed before it; nothing new is
+	// sealed under it. Empty otherwise.
+	PreviousMasterKey []byte
 
 	// Argon2 are the cost parameters for new hashes. Default DefaultArgon2.
 	Argon2 Argon2Params
@@ -287,6 +292,8 @@ func (c *Config) Validate() error {
 		return errors.New("account: config: store is required")
 	case len(c.MasterKey) != 32:
 		return errors.New("account: config: master key must be 32 bytes")
+	case len(c.PreviousMasterKey) != 0 && len(c.PreviousMasterKey) != 32:
+		return errors.New("account: config: previous master key must be 32 bytes")
 	}
 	return c.checkSettings()
 }

@@ -86,7 +86,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.store = &guardedStore{s: cfg.Store, timeout: cfg.StoreTimeout, retried: func() { s.metrics.readRetries.Inc() }, ended: s.view.ended}
 	s.feed = newFeed(s.store.ListRevocations, cfg.RevocationPoll, cfg.StoreTimeout+revocationSettleMargin, time.Now, cfg.Now, s.view.evict)
 	s.keys = keyring.New(keyring.Config{
-		Store: s.store, MasterKey: cfg.MasterKey, Algorithm: cfg.SigningAlgorithm,
+		Store: s.store, MasterKey: cfg.MasterKey, PreviousMasterKey: cfg.PreviousMasterKey, Algorithm: cfg.SigningAlgorithm,
 		Policy: cfg.keyPolicy(), Now: cfg.Now, Rotated: func() { s.metrics.keyRotations.Inc() },
 		Refused: func() { s.metrics.keysRefused.Inc() }, Log: cfg.Logger,
 	})

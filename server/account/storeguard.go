@@ -201,6 +201,20 @@ func (g *guardedStore) SetSigningKeyMAC(ctx context.Context, id string, mac []by
 	return write0(ctx, g, func(ctx context.Context) error { return g.s.SetSigningKeyMAC(ctx, id, mac) })
 }
 
+func (g *guardedStore) ResealSigningKey(ctx context.Context, id string, old, sealed, mac []byte) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.ResealSigningKey(ctx, id, old, sealed, mac) })
+}
+
+func (g *guardedStore) ListSealedSecrets(ctx context.Context, after string, limit int) ([]store.SecondFactor, error) {
+	return read(ctx, g, func(ctx context.Context) ([]store.SecondFactor, error) {
+		return g.s.ListSealedSecrets(ctx, after, limit)
+	})
+}
+
+func (g *guardedStore) ResealSecondFactor(ctx context.Context, accountID string, old, sealed []byte) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.ResealSecondFactor(ctx, accountID, old, sealed) })
+}
+
 func (g *guardedStore) RotateSigningKey(ctx context.Context, k store.SigningKey, retireAt, expiresAt time.Time) error {
 	return write0(ctx, g, func(ctx context.Context) error { return g.s.RotateSigningKey(ctx, k, retireAt, expiresAt) })
 }

@@ -181,6 +181,15 @@ func (h *hangingStore) CreateSigningKey(ctx context.Context, _ store.SigningKey)
 func (h *hangingStore) SetSigningKeyMAC(ctx context.Context, _ string, _ []byte) error {
 	return h.hang(ctx, "SetSigningKeyMAC")
 }
+func (h *hangingStore) ResealSigningKey(ctx context.Context, _ string, _, _, _ []byte) error {
+	return h.hang(ctx, "ResealSigningKey")
+}
+func (h *hangingStore) ListSealedSecrets(ctx context.Context, _ string, _ int) ([]store.SecondFactor, error) {
+	return nil, h.hang(ctx, "ListSealedSecrets")
+}
+func (h *hangingStore) ResealSecondFactor(ctx context.Context, _ string, _, _ []byte) error {
+	return h.hang(ctx, "ResealSecondFactor")
+}
 func (h *hangingStore) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
 	return nil, h.hang(ctx, "ListSigningKeys")
 }

@@ -106,7 +106,7 @@ func (s *Service) TOTPConfirm(ctx context.Context, req protocol.TOTPConfirmReque
 	case !s.now().Before(f.CreatedAt.Add(enrolmentLifetime)):
 		return nil, errNoEnrolment
 	}
-	secret, err := keyring.Open(s.cfg.MasterKey, secretPurpose(a.ID), f.SealedSecret)
+	secret, err := s.openSecret(a.ID, f.SealedSecret)
 	if err != nil {
 		return nil, fmt.Errorf("open totp secret: %w", err)
 	}
@@ -266,7 +266,7 @@ func (totpStep) check(ctx context.Context, s *Service, a store.Account, _ string
 	if !f.Enabled {
 		return false, nil
 	}
-	secret, err := keyring.Open(s.cfg.MasterKey, secretPurpose(a.ID), f.SealedSecret)
+	secret, err := s.openSecret(a.ID, f.SealedSecret)
 	if err != nil {
 		return false, fmt.Errorf("open totp secret: %w", err)
 	}

@@ -71,6 +71,51 @@ func (db *DB) GetSecondFactor(ctx context.Context, accountID string) (store.Seco
 	return f, nil
 }
 
+// ListSealedSecrets implements store.Store.
+func (db *DB) ListSealedSecrets(ctx context.Context, after string, limit int) ([]store.SecondFactor, error) {
+	const op = "list sealed secrets"
+	if limit <= 0 {
+		return nil, fmt.Errorf("sqlstore: %s: limit must be positive", op)
+	}
+	rows, err := db.read.QueryContext(ctx,
+		`SELECT account_id, sealed_secret, enabled FROM second_factors WHERE account_id > ? ORDER BY account_id LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, db.translate(op, err)
+	}
+	defer rows.Close()
+	var out []store.SecondFactor
+	for rows.Next() {
+		var f store.SecondFactor
+		if err := rows.Scan(&f.AccountID, &f.SealedSecret, &f.Enabled); err != nil {
+			return nil, db.translate(op, err)
+		}
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.translate(op, err)
+	}
+	return out, nil
+}
+
+// ResealSecondFactor implements store.Store.
+func (db *DB) ResealSecondFactor(ctx context.Context, accountID string, old, sealed []byte) error {
+	const op = "reseal second factor"
+	if len(sealed) == 0 || len(sealed) > maxSealedSecret {
+		return fmt.Errorf("sqlstore: %s: sealed secret must be 1 to %d bytes", op, maxSealedSecret)
+	}
+	res, err := db.write.ExecContext(ctx,
+		`UPDATE second_factors SET sealed_secret = ? WHERE account_id = ? AND sealed_secret = ?`, sealed, accountID, old)
+	if err != nil {
+		return db.translate(op, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return db.translate(op, err)
+	} else if n == 0 {
+		return fmt.Errorf("sqlstore: %s %s: %w", op, accountID, store.ErrNotFound)
+	}
+	return nil
+}
+
 // EnableSecondFactor implements store.Store. The update names the
 // sealed secret the code was checked against, so that an enrolment
 // begun again meanwhile is not turned on by the old one's code.

@@ -83,6 +83,28 @@ func (db *DB) SetSigningKeyMAC(ctx context.Context, id string, mac []byte) error
 	return nil
 }
 
+// ResealSigningKey implements store.Store.
+func (db *DB) ResealSigningKey(ctx context.Context, id string, old, sealed, mac []byte) error {
+	const op = "reseal signing key"
+	if len(mac) == 0 || len(mac) > 64 {
+		return fmt.Errorf("sqlstore: %s: mac must be 1 to 64 bytes", op)
+	}
+	if len(sealed) == 0 || len(old) == 0 {
+		return fmt.Errorf("sqlstore: %s: empty sealed private key", op)
+	}
+	res, err := db.write.ExecContext(ctx,
+		`UPDATE signing_keys SET sealed_private_key = ?, mac = ? WHERE id = ? AND sealed_private_key = ?`, sealed, mac, id, old)
+	if err != nil {
+		return db.translate(op, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return db.translate(op, err)
+	} else if n == 0 {
+		return fmt.Errorf("sqlstore: %s %s: %w", op, id, store.ErrNotFound)
+	}
+	return nil
+}
+
 // nullBlob is b, or NULL when b is empty.
 func nullBlob(b []byte) any {
 	if len(b) == 0 {

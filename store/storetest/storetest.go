@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"SigningKeys", testSigningKeys},
 		{"RotateSigningKey", testRotateSigningKey},
 		{"SigningKeyMAC", testSigningKeyMAC},
+		{"Reseal", testReseal},
 		{"ConcurrentRotateSameGeneration", testConcurrentRotateSameGeneration},
 		{"TimeRoundTrip", testTimeRoundTrip},
 		{"ConcurrentCreateSameUsername", testConcurrentCreateSameUsername},

@@ -25,12 +25,22 @@ type Store interface {
 	// SetSigningKeyMAC sets the MAC of a key that has none;
 	// store.ErrNotFound when it has one already.
 	SetSigningKeyMAC(ctx context.Context, id string, mac []byte) error
+	// ResealSigningKey replaces the sealed private half and MAC of key
+	// id if its sealed private half is still old; store.ErrNotFound
+	// when it is not.
+	ResealSigningKey(ctx context.Context, id string, old, sealed, mac []byte) error
 }
 
 // Config configures a Ring.
 type Config struct {
-	Store     Store
+	Store Store
+	// MasterKey seals and MACs the keys this ring writes, and opens
+	// keys.
 	MasterKey []byte
+	// PreviousMasterKey, set while a master key rotation is under way,
+	// opens (and authenticates) the keys not yet resealed under
+	// MasterKey.
+	PreviousMasterKey []byte
 	// Algorithm is the JWS algorithm of the keys this Ring writes (one
 	// of Algorithms). The key that signs is the newest active key,
 	// whatever its algorithm, so that a change takes effect at the next
@@ -118,7 +128,7 @@ func (r *Ring) Reload(ctx context.Context) error {
 		k := &ringKey{rec: rec, pub: pub}
 		// Keys that sign now or will (a rotation's next key) are unsealed.
 		if rec.RetireAt.IsZero() || now.Before(rec.RetireAt) {
-			pkcs8, err := unsealKey(r.cfg.MasterKey, rec.ID, rec.SealedPrivateKey)
+			pkcs8, _, err := r.unseal(rec)
 			if err != nil {
 				return fmt.Errorf("signing key %s: %w", rec.ID, err)
 			}
@@ -153,7 +163,7 @@ func (r *Ring) authentic(ctx context.Context, recs []store.SigningKey) []store.S
 				continue
 			}
 		}
-		if !checkMAC(r.cfg.MasterKey, rec) {
+		if r.macMaster(rec) == nil {
 			r.refuse(rec, "its MAC does not verify under the master key: the row was written or changed without it")
 			continue
 		}
@@ -165,18 +175,14 @@ func (r *Ring) authentic(ctx context.Context, recs []store.SigningKey) []store.S
 // adopt MACs a key written before MACs existed, after checking that its
 // private half opens under the master key and matches its public key.
 func (r *Ring) adopt(ctx context.Context, rec *store.SigningKey) error {
-	pkcs8, err := unsealKey(r.cfg.MasterKey, rec.ID, rec.SealedPrivateKey)
+	pkcs8, _, err := r.unseal(*rec)
 	if err != nil {
 		return errors.New("its private half does not open under the master key")
 	}
-	priv, err := x509.ParsePKCS8PrivateKey(pkcs8)
+	err = matchPrivate(pkcs8, rec.PublicKey, rec.Algorithm)
 	clear(pkcs8)
 	if err != nil {
-		return errors.New("its private half does not parse")
-	}
-	pub, err := x509.ParsePKIXPublicKey(rec.PublicKey)
-	if err != nil || !fitsAlgorithm(rec.Algorithm, pub) || !samePublicKey(priv, pub) {
-		return errors.New("its private half does not match its public key and algorithm")
+		return err
 	}
 	mac, err := keyMAC(r.cfg.MasterKey, *rec)
 	if err != nil {
@@ -186,6 +192,49 @@ func (r *Ring) adopt(ctx context.Context, rec *store.SigningKey) error {
 		return fmt.Errorf("its MAC could not be stored: %w", err)
 	}
 	rec.MAC = mac
+	return nil
+}
+
+// masters are the master keys that open keys: the current one first.
+func (r *Ring) masters() [][]byte {
+	if len(r.cfg.PreviousMasterKey) == 0 {
+		return [][]byte{r.cfg.MasterKey}
+	}
+	return [][]byte{r.cfg.MasterKey, r.cfg.PreviousMasterKey}
+}
+
+// unseal opens rec's private half under the first master key it opens
+// under, and returns that key.
+func (r *Ring) unseal(rec store.SigningKey) ([]byte, []byte, error) {
+	for _, m := range r.masters() {
+		if pkcs8, err := unsealKey(m, rec.ID, rec.SealedPrivateKey); err == nil {
+			return pkcs8, m, nil
+		}
+	}
+	return nil, nil, errors.New("signing key does not open with this master key")
+}
+
+// macMaster returns the master key rec's MAC verifies under, or nil.
+func (r *Ring) macMaster(rec store.SigningKey) []byte {
+	for _, m := range r.masters() {
+		if checkMAC(m, rec) {
+			return m
+		}
+	}
+	return nil
+}
+
+// matchPrivate checks that pkcs8 is a private key whose public half is
+// spki, of a type alg signs with.
+func matchPrivate(pkcs8, spki []byte, alg string) error {
+	priv, err := x509.ParsePKCS8PrivateKey(pkcs8)
+	if err != nil {
+		return errors.New("its private half does not parse")
+	}
+	pub, err := x509.ParsePKIXPublicKey(spki)
+	if err != nil || !fitsAlgorithm(alg, pub) || !samePublicKey(priv, pub) {
+		return errors.New("its private half does not match its public key and algorithm")
+	}
 	return nil
 }
 

@@ -48,6 +48,18 @@ func (m *memStore) SetSigningKeyMAC(_ context.Context, id string, mac []byte) er
 	return store.ErrNotFound
 }
 
+func (m *memStore) ResealSigningKey(_ context.Context, id string, old, sealed, mac []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range m.keys {
+		if m.keys[i].ID == id && string(m.keys[i].SealedPrivateKey) == string(old) {
+			m.keys[i].SealedPrivateKey, m.keys[i].MAC = sealed, mac
+			return nil
+		}
+	}
+	return store.ErrNotFound
+}
+
 func testRing(t *testing.T, st *memStore, master []byte, now time.Time, refused *int) *Ring {
 	return New(Config{
 		Store: st, MasterKey: master, Algorithm: "PS256", Now: func() time.Time { return now },
