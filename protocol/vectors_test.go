@@ -636,6 +636,10 @@ func writeVectors(t *testing.T) {
 		{"s2c", `{"id":27,"error":{"code":"email_unverified","message":"verify your email first: a code was mailed to it"}}`},
 		{"c2s", `{"id":28,"op":"verify_email","body":{"login":"carol","code":"16234815"}}`},
 		{"s2c", `{"id":28,"result":{"account":{"id":"2b3c4d5e6f708192a3b4c5d6e7f8091a","username":"carol","email":"carol@example.com","created_at":"2026-01-02T03:04:05Z"}}}`},
+		{"c2s", `{"id":29,"op":"login","body":{"username":"carol","password":"correct horse battery staple"}}`},
+		{"s2c", `{"id":29,"result":{"token":"eyJhbGciOiJQUzI1NiJ9.e30.ZGV2","expires_at":"2026-01-02T04:04:05Z","session_id":"d3e4f5a6b7c8d9e0f1a2b3c4d5e6f708","account":{"id":"2b3c4d5e6f708192a3b4c5d6e7f8091a","username":"carol","email":"carol@example.com","created_at":"2026-01-02T03:04:05Z"},"device_token":"5f1e2d3c4b5a69788796a5b4c3d2e1f0.q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA"}}`},
+		{"c2s", `{"id":30,"op":"login","body":{"username":"carol","password":"correct horse battery staple","device_token":"5f1e2d3c4b5a69788796a5b4c3d2e1f0.q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA"}}`},
+		{"s2c", `{"id":30,"result":{"token":"eyJhbGciOiJQUzI1NiJ9.e30.ZGV2Mg","expires_at":"2026-01-02T04:04:05Z","session_id":"e4f5a6b7c8d9e0f1a2b3c4d5e6f70819","account":{"id":"2b3c4d5e6f708192a3b4c5d6e7f8091a","username":"carol","email":"carol@example.com","created_at":"2026-01-02T03:04:05Z"},"device_token":"5f1e2d3c4b5a69788796a5b4c3d2e1f0.3q2-7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}`},
 	}
 	var counters [2]uint64
 	v.Packets = nil
@@ -886,6 +890,8 @@ func writeVectors(t *testing.T) {
 		{"reset_password", body(`{"login":"alice","new_password":"a brand new passphrase for alice"}`), "bad_request"},
 		{"resend_verification", body(`{"token":"x"}`), "ok"},
 		{"resend_verification", body(`{"token":"x","email":"a@example.com"}`), "bad_request"},
+		{"login", body(`{"username":"alice","password":"correct horse battery staple","device_token":"5f1e2d3c4b5a69788796a5b4c3d2e1f0.q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA"}`), "ok"},
+		{"login", body(`{"username":"alice","password":"correct horse battery staple","device_token":5}`), "bad_request"},
 	}
 
 	out, err := json.MarshalIndent(&v, "", "  ")

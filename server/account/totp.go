@@ -177,7 +177,7 @@ func (s *Service) RecoveryCodesRegenerate(ctx context.Context, req protocol.Seco
 // reauthenticateFactor is the full re-authentication a change of the
 // factor needs (ASVS 7.5.1): a live token, the password, and a current
 // TOTP code or an unused recovery code, which it uses up. A wrong code
-// counts against the account like a wrong password; either gets the
+// counts like a wrong password (on the session's device); either gets the
 // same error.
 func (s *Service) reauthenticateFactor(ctx context.Context, req protocol.SecondFactorRequest, op string) (store.Account, store.Session, error) {
 	a, sess, err := s.verify(ctx, req.Token, op)
@@ -202,7 +202,11 @@ func (s *Service) reauthenticateFactor(ctx context.Context, req protocol.SecondF
 		return a, sess, err
 	}
 	if !ok {
-		if err := s.countFailure(ctx, a, sess.ID, store.ReasonWrongCode); err != nil {
+		d, err := s.sessionDevice(ctx, a, sess)
+		if err != nil {
+			return a, sess, err
+		}
+		if err := s.countFailure(ctx, a, d, sess.ID, store.ReasonWrongCode); err != nil {
 			return a, sess, err
 		}
 		return a, sess, errWrongPasswordOrCode
