@@ -151,7 +151,7 @@ func testDeviceThrottle(t *testing.T, st store.Store) {
 	if _, err := login(goodPassword, lost); !errors.Is(err, account.ErrInvalidCredentials) {
 		t.Fatalf("right password on a locked device: %v", err)
 	}
-	if r, err = login(goodPassword, owner); err != nil {
+	if _, err := login(goodPassword, owner); err != nil {
 		t.Fatalf("another device of the account: %v", err)
 	}
 	if _, err := login(goodPassword, ""); err != nil {
