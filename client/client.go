@@ -153,6 +153,14 @@ type Options struct {
 	// MaxConns is how many connections a Client opens at most, one per
 	// call in flight. Default DefaultMaxConns. Dial ignores it.
 	MaxConns int
+	// DeviceTokens, when set, keeps the device token of every completed
+	// login and presents it at the next login of that username on this
+	// server (SPEC §5.4.6), so that strangers' guesses cannot lock this
+	// device out. Nil: a Conn keeps none (Token.DeviceToken and
+	// LoginRequest.DeviceToken still carry it), a Client keeps them in
+	// memory (NewMemoryDeviceTokens). The account command keeps them in
+	// a DeviceTokenFile at DefaultDeviceTokensPath.
+	DeviceTokens DeviceTokens
 }
 
 // LoadCAFile reads PEM certificates (a private CA's, or a self-signed
@@ -198,10 +206,16 @@ type Conn struct {
 	server      string
 	fingerprint string
 
+	devices DeviceTokens // nil: none kept
+
 	mu       sync.Mutex
 	nextID   uint64
 	err      error // sticky: once the connection broke, every call fails
 	watching bool  // WatchRevocations succeeded: only pushes come now
+	// pending names the username of each second-factor challenge this
+	// connection was given, so that the login it completes keeps its
+	// device token under that name.
+	pending map[string]string
 }
 
 // ServerAddress turns what a user types (host:port, http(s)://..., or
@@ -273,7 +287,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 		return nil, fmt.Errorf("%w: %s: %w", ErrConnection, name, err)
 	}
 	ws.SetReadLimit(protocol.MaxFrame)
-	c := &Conn{ws: ws, server: name}
+	c := &Conn{ws: ws, server: name, devices: opts.DeviceTokens}
 	if err := c.handshake(hctx, key, opts); err != nil {
 		ws.CloseNow()
 		return nil, err
@@ -491,6 +505,10 @@ type LoginRequest struct {
 	// Client describes this program in the account's session list: at
 	// most 64 characters of printable ASCII (protocol.CheckClient).
 	Client string
+	// DeviceToken is the token an earlier completed login of this
+	// username returned (Token.DeviceToken). Empty: the one kept in
+	// Options.DeviceTokens, if any.
+	DeviceToken string
 }
 
 // ChangePasswordRequest asks for a password change.
@@ -533,21 +551,72 @@ func (c *Conn) Login(ctx context.Context, username, password string) (*Token, er
 // session yet: the error is a *SecondFactorRequired (errors.Is
 // ErrSecondFactorRequired), which LoginSecondFactor answers on this
 // same connection.
+//
+// With Options.DeviceTokens, the login presents the device token kept
+// for this server and username, and a completed login keeps the new
+// one; when keeping it fails, the login's token comes back together
+// with a *DeviceTokenError.
 func (c *Conn) LoginWith(ctx context.Context, req LoginRequest) (*Token, error) {
+	device := req.DeviceToken
+	if device == "" && c.devices != nil {
+		var err error
+		if device, err = c.devices.DeviceToken(c.server, req.Username); err != nil {
+			return nil, err
+		}
+	}
 	var r protocol.LoginResult
-	body := protocol.LoginRequest{Username: req.Username, Password: req.Password, Client: req.Client}
+	body := protocol.LoginRequest{Username: req.Username, Password: req.Password, Client: req.Client, DeviceToken: device}
 	if err := c.call(ctx, protocol.OpLogin, body, &r); err != nil {
 		return nil, err
 	}
 	switch {
 	case r.SecondFactorRequired != nil:
 		sf := r.SecondFactorRequired
+		c.mu.Lock()
+		if c.pending == nil || len(c.pending) >= maxPendingChallenges {
+			c.pending = map[string]string{}
+		}
+		c.pending[sf.Challenge] = req.Username
+		c.mu.Unlock()
 		return nil, &SecondFactorRequired{Challenge: sf.Challenge, Methods: sf.Methods, ExpiresAt: sf.ExpiresAt, conn: c}
 	case r.TokenResult == nil:
 		return nil, fmt.Errorf("%w: %s: invalid login result", ErrConnection, c.server)
 	}
-	return r.TokenResult, nil
+	return r.TokenResult, c.keepDeviceToken(req.Username, r.TokenResult)
 }
+
+// maxPendingChallenges bounds Conn.pending: a person answers one
+// challenge at a time.
+const maxPendingChallenges = 16
+
+// keepDeviceToken keeps a completed login's device token, when the
+// server sent one and Options.DeviceTokens is set. The error says the
+// token could not be kept; the session is open all the same (tok).
+func (c *Conn) keepDeviceToken(username string, tok *Token) error {
+	if c.devices == nil || tok.DeviceToken == "" || username == "" {
+		return nil
+	}
+	if err := c.devices.SetDeviceToken(c.server, username, tok.DeviceToken); err != nil {
+		return &DeviceTokenError{Token: tok, Err: err}
+	}
+	return nil
+}
+
+// DeviceTokenError is the error of a login that succeeded but whose
+// device token could not be kept (Options.DeviceTokens failed). The
+// login returns its token beside this error, usable as is; Token is the
+// same.
+type DeviceTokenError struct {
+	Token *Token
+	Err   error
+}
+
+func (e *DeviceTokenError) Error() string {
+	return fmt.Sprintf("client: logged in, but the device token was not kept: %v", e.Err)
+}
+
+// Unwrap returns the store's error.
+func (e *DeviceTokenError) Unwrap() error { return e.Err }
 
 // ErrSecondFactorRequired matches a *SecondFactorRequired.
 var ErrSecondFactorRequired = errors.New("client: second factor required")
@@ -597,9 +666,18 @@ func (c *Conn) LoginSecondFactor(ctx context.Context, challenge string, answer S
 	var r Token
 	body := protocol.LoginSecondFactorRequest{Challenge: challenge, Code: answer.Code, RecoveryCode: answer.RecoveryCode}
 	if err := c.call(ctx, protocol.OpLoginSecondFactor, body, &r); err != nil {
+		if errors.Is(err, ErrChallengeExpired) {
+			c.mu.Lock()
+			delete(c.pending, challenge)
+			c.mu.Unlock()
+		}
 		return nil, err
 	}
-	return &r, nil
+	c.mu.Lock()
+	username := c.pending[challenge]
+	delete(c.pending, challenge)
+	c.mu.Unlock()
+	return &r, c.keepDeviceToken(username, &r)
 }
 
 // TOTPEnrolment is a new TOTP secret, pending until TOTPConfirm.

@@ -69,13 +69,20 @@ func (e *ImpersonationError) Unwrap() error { return protocol.ErrBadSignature }
 // been written by someone else (on Unix: writable by group or others, or
 // owned by another user). Such a file is not read: whoever can write it
 // decides which servers are trusted.
+//
+// The device token file (DeviceTokenFile) is refused the same way, and
+// also when group or others could read it; Kind says which file.
 type InsecureFileError struct {
 	Path    string
 	Problem string // what is wrong, e.g. "is writable by group or others (mode 0666)"
 	Fix     string // a command that fixes it
+	Kind    string // "device tokens" for a DeviceTokenFile; "" for known servers
 }
 
 func (e *InsecureFileError) Error() string {
+	if e.Kind != "" {
+		return fmt.Sprintf("client: %s file %s %s: refusing to use it", e.Kind, e.Path, e.Problem)
+	}
 	return fmt.Sprintf("client: known servers file %s %s: refusing to trust its pins", e.Path, e.Problem)
 }
 

@@ -75,8 +75,17 @@ func NewClient(addr string, opts Options) (*Client, error) {
 	if n == 0 {
 		n = DefaultMaxConns
 	}
+	if opts.DeviceTokens == nil {
+		opts.DeviceTokens = NewMemoryDeviceTokens()
+	}
 	return &Client{addr: addr, opts: opts, slots: make(chan struct{}, n)}, nil
 }
+
+// DeviceTokens is where the Client keeps the device tokens of its
+// completed logins (SPEC §5.4.6): Options.DeviceTokens, or the
+// in-memory store it made when that was nil. A program that outlives
+// its process saves them from here, or passes its own store.
+func (c *Client) DeviceTokens() DeviceTokens { return c.opts.DeviceTokens }
 
 // Connect makes sure one connection is open, dialing unless one is. It
 // returns Dial's errors.

@@ -310,7 +310,17 @@ type LoginRequest struct {
 	// (sessions): 1 to MaxClientLength characters of printable ASCII
 	// (space to '~'), e.g. "account/1.0 (linux)".
 	Client string `json:"client,omitempty"`
+	// DeviceToken is the device token an earlier full login of this
+	// account gave this client (TokenResult.DeviceToken), or empty:
+	// failures with a valid one are counted against this device only,
+	// so that strangers' guesses cannot throttle or lock it out. An
+	// unknown, stale or foreign token is ignored. At most
+	// MaxDeviceTokenLength characters.
+	DeviceToken string `json:"device_token,omitempty"`
 }
+
+// MaxDeviceTokenLength bounds LoginRequest.DeviceToken, in characters.
+const MaxDeviceTokenLength = 128
 
 // MaxClientLength bounds LoginRequest.Client, in characters.
 const MaxClientLength = 64
@@ -340,6 +350,11 @@ type TokenResult struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	SessionID string    `json:"session_id"`
 	Account   Account   `json:"account"`
+	// DeviceToken is set by a completed login (login, or
+	// login_second_factor): an opaque secret the client keeps for this
+	// server and username, replacing any earlier one, and presents at
+	// its next login (LoginRequest.DeviceToken). Empty otherwise.
+	DeviceToken string `json:"device_token,omitempty"`
 }
 
 // LoginResult is the result of login: a token, or, when the account has

@@ -664,6 +664,10 @@ func writeVectors(t *testing.T) {
 		{"s2c", `{"id":29,"result":{}}`},
 		{"s2c", `{"push":"revocations","body":{"revoked":[{"session_id":"a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5","expires_at":"2026-01-03T03:04:05Z"}],"position":41}}`},
 		{"s2c", `{"push":"revocations","body":{"revoked":[],"position":41}}`},
+		{"c2s", `{"id":33,"op":"login","body":{"username":"carol","password":"correct horse battery staple"}}`},
+		{"s2c", `{"id":33,"result":{"token":"eyJhbGciOiJQUzI1NiJ9.e30.ZGV2","expires_at":"2026-01-02T04:04:05Z","session_id":"d3e4f5a6b7c8d9e0f1a2b3c4d5e6f708","account":{"id":"2b3c4d5e6f708192a3b4c5d6e7f8091a","username":"carol","email":"carol@example.com","created_at":"2026-01-02T03:04:05Z"},"device_token":"5f1e2d3c4b5a69788796a5b4c3d2e1f0.q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA"}}`},
+		{"c2s", `{"id":34,"op":"login","body":{"username":"carol","password":"correct horse battery staple","device_token":"5f1e2d3c4b5a69788796a5b4c3d2e1f0.q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA"}}`},
+		{"s2c", `{"id":34,"result":{"token":"eyJhbGciOiJQUzI1NiJ9.e30.ZGV2Mg","expires_at":"2026-01-02T04:04:05Z","session_id":"e4f5a6b7c8d9e0f1a2b3c4d5e6f70819","account":{"id":"2b3c4d5e6f708192a3b4c5d6e7f8091a","username":"carol","email":"carol@example.com","created_at":"2026-01-02T03:04:05Z"},"device_token":"5f1e2d3c4b5a69788796a5b4c3d2e1f0.3q2-7wAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}`},
 	}
 	var counters [2]uint64
 	v.Packets = nil
@@ -926,6 +930,8 @@ func writeVectors(t *testing.T) {
 		{"change_email", body(`{"token":"x","password":"correct horse battery staple","new_email":"alice@example.org","code":["123456"]}`), "bad_request"},
 		{"delete_account", body(`{"token":"x","password":"correct horse battery staple","code":"123456"}`), "ok"},
 		{"delete_account", body(`{"token":"x","code":"123456"}`), "bad_request"},
+		{"login", body(`{"username":"alice","password":"correct horse battery staple","device_token":"5f1e2d3c4b5a69788796a5b4c3d2e1f0.q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA"}`), "ok"},
+		{"login", body(`{"username":"alice","password":"correct horse battery staple","device_token":5}`), "bad_request"},
 	}
 
 	out, err := json.MarshalIndent(&v, "", "  ")

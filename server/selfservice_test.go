@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -141,9 +142,15 @@ func testSelfService(t *testing.T, first, second *testServer, st store.Store) {
 		if _, err := c2.Authenticate(ctx, other.Token); err != nil {
 			t.Errorf("the other session after refused changes: %v", err)
 		}
+		// The wrong current password counts on the device the session
+		// logged in from, not on the strangers' counter.
 		a, err := st.GetAccount(ctx, alice.Account.ID)
-		if err != nil || a.Failures.Count != 1 {
-			t.Errorf("failed-login count %d, %v; want 1 (the wrong current password)", a.Failures.Count, err)
+		if err != nil || a.Failures.Count != 0 {
+			t.Errorf("account failed-login count %d, %v; want 0", a.Failures.Count, err)
+		}
+		deviceID, _, _ := strings.Cut(mine.DeviceToken, ".")
+		if d, err := st.GetDevice(ctx, deviceID); err != nil || d.Failures.Count != 1 {
+			t.Errorf("the session's device failed-login count %d, %v; want 1 (the wrong current password)", d.Failures.Count, err)
 		}
 	})
 

@@ -133,7 +133,19 @@ const (
 	// ReasonEmailUnverified: the password was right, but the server
 	// requires a verified email and the account has none.
 	ReasonEmailUnverified = "email_unverified"
+	// ReasonDeviceThrottled: the login presented a valid device token
+	// whose device had failed recently and must wait; the password was
+	// not checked.
+	ReasonDeviceThrottled = "device_throttled"
+	// ReasonDeviceLocked: the login presented a valid device token whose
+	// device reached the failure limit; only an administrator unlock
+	// clears it. The account itself is not locked.
+	ReasonDeviceLocked = "device_locked"
 )
+
+// ReasonDevice marks an EventLocked of one device's token, not of the
+// account.
+const ReasonDevice = "device"
 
 // AuthEvent is one row of the audit log. It never holds a password or a
 // token: a token is identified by its session id only.

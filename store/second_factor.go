@@ -37,6 +37,9 @@ type LoginChallenge struct {
 	// Client and IP are what the session will record.
 	Client string
 	IP     string
+	// DeviceID is the device whose valid token the login presented, ""
+	// if none: the second factor's failures count against it.
+	DeviceID string
 	// Attempts counts the answers checked (ClaimChallengeAttempt).
 	Attempts  int
 	CreatedAt time.Time

@@ -104,6 +104,9 @@ type Session struct {
 	// AMR lists how the login was authenticated (RFC 8176 method
 	// references: "pwd", "otp"); nil is read back as ["pwd"].
 	AMR []string
+	// DeviceID is the device the login came from (a Device id), or ""
+	// when unknown; the device row may have been pruned since.
+	DeviceID string
 }
 
 // Revocation is one entry of the revocation log: a session that was
@@ -252,15 +255,34 @@ type Store interface {
 	// update; ErrNotFound if the account does not exist (nothing is
 	// written then).
 	RecordLoginFailure(ctx context.Context, e AuthEvent) (LoginFailures, error)
-	// ResetLoginFailures clears an account's failed-login counter (an
-	// administrator's unlock) and returns the count it cleared; when
+	// ResetLoginFailures clears an account's failed-login counter and
+	// those of its devices (an administrator's unlock) and returns the count it cleared; when
 	// e.Type is set, e is appended to the audit log in the same
 	// transaction. ErrNotFound (and no change) if the account does not
 	// exist.
 	ResetLoginFailures(ctx context.Context, accountID string, e AuthEvent) (int, error)
 
+	// GetDevice returns the device with an id, or ErrNotFound.
+	GetDevice(ctx context.Context, id string) (Device, error)
+	// PutDevice records a full login from device d: it stores d, or,
+	// when a device with d.ID exists for d.AccountID, replaces its
+	// secret hash and last login and clears its failed-login counter.
+	// Then it deletes the account's devices beyond the keep most
+	// recently used. ErrNotFound if the account does not exist, or if
+	// d.ID belongs to another account (nothing is written then).
+	PutDevice(ctx context.Context, d Device, keep int) error
+	// RecordDeviceFailure records a failed login of account e.AccountID
+	// from device id at e.At, as RecordLoginFailure does for the
+	// account, but on the device's counter only; e is appended in the
+	// same transaction. It returns the device's counter after the
+	// update; ErrNotFound if the device does not exist or belongs to
+	// another account (nothing is written then).
+	RecordDeviceFailure(ctx context.Context, id string, e AuthEvent) (LoginFailures, error)
+
 	// CreateSession opens a session after a successful login: in one
-	// transaction it clears the account's failed-login counter, inserts
+	// transaction it clears the account's failed-login counter (unless
+	// s.DeviceID names one of the account's devices: a login from a
+	// known device says nothing about strangers' guesses), inserts
 	// s, and appends e to the audit log when e.Type is set.
 	// ErrAlreadyExists if the id is taken, ErrNotFound if the account
 	// does not exist; nothing is written then.

@@ -231,6 +231,12 @@ func (m *menu) openSession(ctx context.Context, username, password string) error
 	if errors.Is(err, client.ErrEmailUnverified) {
 		return m.verifyBeforeLogin(ctx, username, password)
 	}
+	var kept *client.DeviceTokenError
+	if errors.As(err, &kept) && tok != nil {
+		// Logged in all the same; the next login is a stranger's.
+		m.fail("This device's token was not kept: %v", kept.Err)
+		err = nil
+	}
 	if err != nil {
 		return err
 	}

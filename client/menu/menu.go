@@ -52,6 +52,11 @@ type Options struct {
 	CAFile string
 	// ClientKey is passed to the SDK (nil: a 3072-bit key per process).
 	ClientKey *rsa.PrivateKey
+	// DeviceTokens keeps the device tokens of completed logins and
+	// presents them at the next login (client.Options.DeviceTokens), so
+	// that strangers' wrong guesses cannot lock this device out. Nil:
+	// kept in memory while the menu runs.
+	DeviceTokens client.DeviceTokens
 	// Sessions, when set, keeps the session token across runs (the
 	// --remember option): a saved session is resumed at start, and
 	// logging out removes it. Nil: the session ends when the menu quits.
@@ -308,6 +313,7 @@ func (m *menu) chooseServer(ctx context.Context) error {
 		ConfirmNewServer: m.confirmNewServer,
 		ClientKey:        m.opts.ClientKey,
 		RootCAs:          roots,
+		DeviceTokens:     m.opts.DeviceTokens,
 	})
 	if err != nil {
 		return err

@@ -194,8 +194,8 @@ func (m *menu) secondFactor(ctx context.Context, sf *client.SecondFactorRequired
 			return err
 		})
 		switch {
-		case err == nil:
-			return tok, nil
+		case err == nil || tok != nil:
+			return tok, err // err: a *client.DeviceTokenError
 		case errors.Is(err, client.ErrChallengeExpired):
 			m.fail("This login has expired.")
 			m.hint("Log in again.")

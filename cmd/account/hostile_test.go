@@ -114,7 +114,7 @@ func TestHostileServerStrings(t *testing.T) {
 		{"signup", "--username", "alice", "--generate-password", "--json"},
 	} {
 		var stdout, stderr bytes.Buffer
-		full := append(args, "--server", addr, "--known-servers", known, "--trust-on-first-use")
+		full := append(args, "--server", addr, "--known-servers", known, "--device-tokens", filepath.Join(filepath.Dir(known), "device_tokens"), "--trust-on-first-use")
 		Run(ctx, full, strings.NewReader("a password\n"), &stdout, &stderr)
 		if !strings.Contains(stdout.String()+stderr.String(), "pwned") {
 			t.Fatalf("%v: the server's text is not shown at all:\nstdout %q\nstderr %q", args, stdout.String(), stderr.String())

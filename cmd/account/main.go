@@ -77,6 +77,8 @@ on the terminal when neither is given).
 common flags:
   --json                  machine-readable output
   --known-servers FILE    pinned server identities (default: <config dir>/accountd/known_servers)
+  --device-tokens FILE    this device's tokens, presented at login so that strangers'
+                          wrong guesses cannot lock you out (default: <config dir>/accountd/device_tokens)
   --trust-on-first-use    pin an unknown server's identity without asking
   --timeout D             give up after D (default 30s)
   --ca-file FILE          trust these CAs for a wss:// server instead of the system's
@@ -124,6 +126,7 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	fs.StringVar(&o.server, "server", os.Getenv("ACCOUNTD_SERVER"), "server address (host:port or ws://host:port/ws); env ACCOUNTD_SERVER")
 	fs.BoolVar(&o.json, "json", false, "machine-readable JSON output")
 	fs.StringVar(&o.knownServers, "known-servers", "", "known-servers file (default <config dir>/accountd/known_servers)")
+	fs.StringVar(&o.deviceTokens, "device-tokens", "", "device token file (default <config dir>/accountd/device_tokens)")
 	fs.BoolVar(&o.tofu, "trust-on-first-use", false, "pin an unknown server's identity without asking")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "give up after this long")
 	fs.StringVar(&o.caFile, "ca-file", os.Getenv("ACCOUNTD_CA_FILE"), "PEM certificates a wss:// server's TLS certificate must chain to, instead of the system's (env ACCOUNTD_CA_FILE)")
@@ -284,6 +287,7 @@ func report(stderr io.Writer, err error) int {
 
 type options struct {
 	server, knownServers string
+	deviceTokens         string
 	json, tofu           bool
 	timeout              time.Duration
 	username, email      string
@@ -314,9 +318,17 @@ func (o *options) dial(ctx context.Context) (*client.Conn, error) {
 			return nil, fmt.Errorf("find config dir: %w (pass --known-servers)", err)
 		}
 	}
+	devices := o.deviceTokens
+	if devices == "" {
+		var err error
+		if devices, err = client.DefaultDeviceTokensPath(); err != nil {
+			return nil, fmt.Errorf("find config dir: %w (pass --device-tokens)", err)
+		}
+	}
 	opts := client.Options{
 		Trust:           client.NewKnownServers(path),
 		TrustOnFirstUse: o.tofu,
+		DeviceTokens:    client.NewDeviceTokenFile(devices),
 	}
 	if o.caFile != "" {
 		var err error
@@ -410,10 +422,18 @@ func (o *options) login(ctx context.Context) error {
 	if errors.As(err, &sf) {
 		t, err = o.secondFactor(ctx, c, sf)
 	}
+	var kept *client.DeviceTokenError
+	if errors.As(err, &kept) && t != nil {
+		// Logged in all the same: say so, and print the token.
+		fmt.Fprintln(o.stderr, "account: warning: "+client.Printable(kept.Err.Error()))
+		err = nil
+	}
 	if err != nil {
 		return err
 	}
-	return o.print(t, client.Printable(t.Token))
+	shown := *t
+	shown.DeviceToken = "" // kept in the device token file, not for output
+	return o.print(&shown, client.Printable(t.Token))
 }
 
 func (o *options) tokenArg() (string, error) {

@@ -37,11 +37,13 @@ func runMenu(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs.SetOutput(stderr)
 	var (
 		server, known, ca    string
+		devices              string
 		remember, accessible bool
 		timeout              time.Duration
 	)
 	fs.StringVar(&server, "server", os.Getenv("ACCOUNTD_SERVER"), "server address (host:port or ws://host:port/ws); env ACCOUNTD_SERVER; empty: the menu asks")
 	fs.StringVar(&known, "known-servers", "", "known-servers file (default <config dir>/accountd/known_servers)")
+	fs.StringVar(&devices, "device-tokens", "", "device token file, so that strangers' wrong guesses cannot lock you out (default <config dir>/accountd/device_tokens)")
 	fs.BoolVar(&remember, "remember", false, "keep the session across runs in <config dir>/accountd/sessions (0600); Log out removes it")
 	fs.BoolVar(&accessible, "accessible", os.Getenv("ACCESSIBLE") != "", "plain line-by-line prompts (screen readers, pipes); env ACCESSIBLE")
 	fs.DurationVar(&timeout, "timeout", 30*time.Second, "give up on each network operation after this long")
@@ -67,14 +69,21 @@ func runMenu(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return report(stderr, fmt.Errorf("find config dir: %w (pass --known-servers)", err))
 		}
 	}
+	if devices == "" {
+		var err error
+		if devices, err = client.DefaultDeviceTokensPath(); err != nil {
+			return report(stderr, fmt.Errorf("find config dir: %w (pass --device-tokens)", err))
+		}
+	}
 	opts := menu.Options{
-		Server:     server,
-		CAFile:     ca,
-		Trust:      client.NewKnownServers(known),
-		Accessible: accessible,
-		In:         stdin,
-		Out:        stdout,
-		Timeout:    timeout,
+		Server:       server,
+		CAFile:       ca,
+		Trust:        client.NewKnownServers(known),
+		DeviceTokens: client.NewDeviceTokenFile(devices),
+		Accessible:   accessible,
+		In:           stdin,
+		Out:          stdout,
+		Timeout:      timeout,
 	}
 	if remember {
 		dir, err := menu.DefaultSessionsDir()

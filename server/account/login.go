@@ -18,10 +18,12 @@ import (
 // database write) and give the same error; the audit log records which it
 // was.
 //
-// Failed logins are counted per account in the store, so the count holds
-// across server instances: past ThrottleAfter failures each attempt must
-// wait a growing delay, and at LockAfter the account is locked until an
-// administrator unlocks it (UnlockAccount).
+// Failed logins are counted in the store, so the count holds across
+// server instances: past ThrottleAfter failures each attempt must wait a
+// growing delay, and at LockAfter the counter is locked until an
+// administrator unlocks it (UnlockAccount). A login with a valid device
+// token (devices.go) is counted on its device's counter; any other on the
+// account's, which therefore never refuses the owner's devices.
 //
 // When the account has a second factor on, a good password does not open
 // a session: the answer is second_factor_required with a challenge that
@@ -30,11 +32,14 @@ func (s *Service) Login(ctx context.Context, req protocol.LoginRequest) (*protoc
 	if err := protocol.CheckClient(req.Client); err != nil {
 		return nil, NewError(protocol.CodeBadRequest, err.Error())
 	}
+	if err := checkDeviceToken(req.DeviceToken); err != nil {
+		return nil, err
+	}
 	if req.Password == "" || len(req.Password) > 4*MaxPasswordLength {
 		s.audit(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: store.ReasonWrongPassword})
 		return nil, ErrInvalidCredentials
 	}
-	at, err := s.beginAttempt(ctx, req.Username)
+	at, err := s.beginAttempt(ctx, req.Username, parseDeviceToken(req.DeviceToken))
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +55,7 @@ func (s *Service) Login(ctx context.Context, req protocol.LoginRequest) (*protoc
 		return nil, ErrInvalidCredentials
 	}
 	if !ok {
-		return nil, s.recordFailure(ctx, at.account, "", unreadable)
+		return nil, s.recordFailure(ctx, at.account, at.device, "", unreadable)
 	}
 	if rehash {
 		s.upgradeHash(ctx, at.account.ID, req.Password)
@@ -59,9 +64,9 @@ func (s *Service) Login(ctx context.Context, req protocol.LoginRequest) (*protoc
 		return nil, s.refuseUnverified(ctx, at.account)
 	}
 	if steps := stepsFor(at.account); len(steps) > 0 {
-		return s.challenge(ctx, at.account, req, steps)
+		return s.challenge(ctx, at.account, at.device, req, steps)
 	}
-	tok, err := s.openSession(ctx, at.account, req.Client, amrOf(), "")
+	tok, err := s.openSession(ctx, at.account, at.device, req.Client, amrOf(), "")
 	if err != nil {
 		return nil, err
 	}
@@ -84,20 +89,25 @@ func (s *Service) refuseUnverified(ctx context.Context, a store.Account) error {
 }
 
 // attempt is one login attempt after admission: the account (zero when
-// unknown), the hash to verify the password against (the dummy unless the
-// password is to be checked), and the reason it is refused whatever the
-// password, or "".
+// unknown), the account's device it comes from (zero when none), the hash
+// to verify the password against (the dummy unless the password is to be
+// checked), and the reason it is refused whatever the password, or "".
 type attempt struct {
 	account store.Account
+	device  store.Device
 	hash    string
 	refused string
 	release func()
 }
 
-// beginAttempt finds the account and decides whether its password may be
-// checked. release is never nil.
-func (s *Service) beginAttempt(ctx context.Context, username string) (attempt, error) {
+// beginAttempt finds the account and the claimed device, and decides
+// whether the password may be checked. release is never nil.
+func (s *Service) beginAttempt(ctx context.Context, username string, claim deviceClaim) (attempt, error) {
 	at := attempt{hash: s.dummies.forUnknown(username), refused: store.ReasonUnknownUser, release: func() {}}
+	d, err := s.lookupDevice(ctx, claim)
+	if err != nil {
+		return at, err
+	}
 	a, err := s.store.GetAccountByUsername(ctx, strings.ToLower(username))
 	if errors.Is(err, store.ErrNotFound) {
 		return at, nil
@@ -107,13 +117,14 @@ func (s *Service) beginAttempt(ctx context.Context, username string) (attempt, e
 	}
 	now := s.stamp()
 	at.account = a
+	at.device = deviceOf(d, a)
 	at.hash = dummyLike(a.PasswordHash, s.cfg.Argon2)
-	if at.refused, at.release = s.admit(a, now); at.refused != "" {
+	if at.refused, at.release = s.admit(a, at.device, now); at.refused != "" {
 		return at, nil
 	}
-	// An attempt that finished between the read above and the admission
+	// An attempt that finished between the reads above and the admission
 	// has moved the counter: read it again, now that this is the
-	// account's only attempt on this instance.
+	// account's (or device's) only attempt on this instance.
 	fresh, err := s.store.GetAccount(ctx, a.ID)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -124,33 +135,57 @@ func (s *Service) beginAttempt(ctx context.Context, username string) (attempt, e
 		return attempt{release: func() {}}, fmt.Errorf("get account: %w", err)
 	}
 	at.account = fresh
-	if at.refused = s.refusal(fresh, now); at.refused == "" {
+	if at.device.ID != "" {
+		d, err := s.lookupDevice(ctx, deviceClaim{id: at.device.ID, bySession: true})
+		if err != nil {
+			at.release()
+			return attempt{release: func() {}}, err
+		}
+		at.device = deviceOf(d, fresh)
+	}
+	if at.refused = s.refusal(fresh, at.device, now); at.refused == "" {
 		at.hash = fresh.PasswordHash
 	}
 	return at, nil
 }
 
 // recordFailure counts a wrong password (or an unreadable stored hash)
-// against the account, with its audit event in the same transaction, and
-// audits the lock when this failure reached LockAfter. sessionID is the
-// session of a re-authentication, "" for a login.
-func (s *Service) recordFailure(ctx context.Context, a store.Account, sessionID string, unreadable bool) error {
+// against device d of the account or, when d is zero, against the
+// account, with its audit event in the same transaction, and audits the
+// lock when this failure reached LockAfter. sessionID is the session of a
+// re-authentication, "" for a login.
+func (s *Service) recordFailure(ctx context.Context, a store.Account, d store.Device, sessionID string, unreadable bool) error {
 	reason := store.ReasonWrongPassword
 	if unreadable {
 		s.log.Error("stored password hash unreadable", "account", a.ID)
 		reason = store.ReasonBadHash
 	}
-	if err := s.countFailure(ctx, a, sessionID, reason); err != nil {
+	if err := s.countFailure(ctx, a, d, sessionID, reason); err != nil {
 		return err
 	}
 	return ErrInvalidCredentials
 }
 
 // countFailure counts a failed credential (reason says which) against
-// the account, with its audit event in the same transaction, and audits
-// the lock when this failure reached LockAfter.
-func (s *Service) countFailure(ctx context.Context, a store.Account, sessionID, reason string) error {
-	f, err := s.store.RecordLoginFailure(ctx, s.event(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: reason, AccountID: a.ID, SessionID: sessionID}))
+// device d of the account or, when d is zero, against the account, with
+// its audit event in the same transaction, and audits the lock when this
+// failure reached LockAfter. A device pruned meanwhile counts against the
+// account.
+func (s *Service) countFailure(ctx context.Context, a store.Account, d store.Device, sessionID, reason string) error {
+	e := store.AuthEvent{Type: store.EventLoginFailed, Reason: reason, AccountID: a.ID, SessionID: sessionID}
+	if d.ID != "" {
+		f, err := s.store.RecordDeviceFailure(ctx, d.ID, s.event(ctx, e))
+		if err == nil {
+			if f.Count == s.settings().LockAfter {
+				s.audit(ctx, store.AuthEvent{Type: store.EventLocked, Reason: store.ReasonDevice, AccountID: a.ID, SessionID: sessionID})
+			}
+			return nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("record device failure: %w", err)
+		}
+	}
+	f, err := s.store.RecordLoginFailure(ctx, s.event(ctx, e))
 	if err != nil {
 		return fmt.Errorf("record login failure: %w", err)
 	}
@@ -161,16 +196,24 @@ func (s *Service) countFailure(ctx context.Context, a store.Account, sessionID, 
 }
 
 // openSession finishes a login whose steps all checked out: it opens a
-// session authenticated by amr, which clears the failure counter
-// (unconditionally: another instance may have counted a failure since
-// the account was read) and writes the login's audit row in one
-// transaction. challenge is the stored id of the challenge the last
-// step answered, used up in the same transaction, or "" for a
-// password-only login; store.ErrNotFound when it was used meanwhile.
-func (s *Service) openSession(ctx context.Context, a store.Account, client string, amr []string, challenge string) (*protocol.TokenResult, error) {
+// session authenticated by amr, which clears the account's failure
+// counter (unconditionally: another instance may have counted a failure
+// since the account was read) and writes the login's audit row in one
+// transaction, then gives the client a device token: for d, the device
+// the login presented, or for a new device. challenge is the stored id
+// of the challenge the last step answered, used up in the same
+// transaction, or "" for a password-only login; store.ErrNotFound when
+// it was used meanwhile.
+func (s *Service) openSession(ctx context.Context, a store.Account, d store.Device, client string, amr []string, challenge string) (*protocol.TokenResult, error) {
 	sid, err := randomID()
 	if err != nil {
 		return nil, err
+	}
+	deviceID := d.ID
+	if deviceID == "" {
+		if deviceID, err = newDeviceID(); err != nil {
+			return nil, err
+		}
 	}
 	reason := ""
 	if len(amr) > 1 {
@@ -179,7 +222,7 @@ func (s *Service) openSession(ctx context.Context, a store.Account, client strin
 	e := s.event(ctx, store.AuthEvent{Type: store.EventLogin, Reason: reason, AccountID: a.ID, SessionID: sid})
 	sess := store.Session{
 		ID: sid, AccountID: a.ID, CreatedAt: e.At, ExpiresAt: e.At.Add(s.settings().SessionLifetime),
-		LastUsedAt: e.At, Client: client, IP: e.IP, AMR: amr,
+		LastUsedAt: e.At, Client: client, IP: e.IP, AMR: amr, DeviceID: deviceID,
 	}
 	if challenge != "" {
 		err = s.store.CompleteLoginChallenge(ctx, challenge, sess, e)
@@ -198,7 +241,12 @@ func (s *Service) openSession(ctx context.Context, a store.Account, client strin
 	if err != nil {
 		return nil, fmt.Errorf("create session: %w", err)
 	}
-	return s.issue(a, sess)
+	tok, err := s.issue(a, sess)
+	if err != nil {
+		return nil, err
+	}
+	tok.DeviceToken = s.issueDevice(ctx, a, deviceID)
+	return tok, nil
 }
 
 // upgradeHash re-hashes a password whose stored parameters are outdated;
@@ -213,35 +261,47 @@ func (s *Service) upgradeHash(ctx context.Context, id, password string) {
 	}
 }
 
-// admit decides whether a login for a known account may check its
-// password. It returns store.ReasonLocked, store.ReasonThrottled or
-// store.ReasonDisabled when not. Otherwise it marks the account as having
-// an attempt in flight on this instance until release is called (after
-// the failure, if any, is recorded): a concurrent attempt for the same
-// account is refused as throttled, so that a burst of parallel guesses at
-// the moment a wait ends gets one guess, not many. release is never nil.
-func (s *Service) admit(a store.Account, now time.Time) (refused string, release func()) {
-	if r := s.refusal(a, now); r != "" {
+// admit decides whether a login for a known account, from its device d
+// (zero when none), may check its password. It returns the reason from
+// refusal when not. Otherwise it marks the account's counter (the
+// device's, or the account's) as having an attempt in flight on this
+// instance until release is called (after the failure, if any, is
+// recorded): a concurrent attempt on the same counter is refused as
+// throttled, so that a burst of parallel guesses at the moment a wait
+// ends gets one guess, not many, and a stranger's guess in flight does
+// not refuse a device. release is never nil.
+func (s *Service) admit(a store.Account, d store.Device, now time.Time) (refused string, release func()) {
+	if r := s.refusal(a, d, now); r != "" {
 		return r, func() {}
 	}
-	if !s.attempts.begin(a.ID) {
-		return store.ReasonThrottled, func() {}
+	key, throttled := a.ID, store.ReasonThrottled
+	if d.ID != "" {
+		key, throttled = "device:"+d.ID, store.ReasonDeviceThrottled
 	}
-	return "", func() { s.attempts.end(a.ID) }
+	if !s.attempts.begin(key) {
+		return throttled, func() {}
+	}
+	return "", func() { s.attempts.end(key) }
 }
 
-// refusal is the reason a login for a may not check its password at now,
-// or "".
-func (s *Service) refusal(a store.Account, now time.Time) string {
+// refusal is the reason a login for a from its device d (zero when none)
+// may not check its password at now, or "". With a device, only the
+// device's counter is consulted: strangers' failures, on the account's
+// counter, do not refuse it.
+func (s *Service) refusal(a store.Account, d store.Device, now time.Time) string {
 	f, cfg := a.Failures, s.settings()
+	locked, throttled := store.ReasonLocked, store.ReasonThrottled
+	if d.ID != "" {
+		f, locked, throttled = d.Failures, store.ReasonDeviceLocked, store.ReasonDeviceThrottled
+	}
 	switch {
 	case f.Count >= cfg.LockAfter:
 		s.metrics.lockouts.Inc()
-		return store.ReasonLocked
+		return locked
 	case now.Before(f.LastAt.Add(cfg.throttleDelay(f.Count))):
 		// Not counted in accountd_rate_limited_total: a counter that moved
 		// for real accounts only would tell who has one.
-		return store.ReasonThrottled
+		return throttled
 	case a.Disabled:
 		return store.ReasonDisabled
 	}

@@ -91,7 +91,7 @@ func challengeID(challenge string) string {
 
 // challenge answers a login whose password checked out with the next
 // step: a new challenge for a, bound to the request's connection.
-func (s *Service) challenge(ctx context.Context, a store.Account, req protocol.LoginRequest, steps []loginStep) (*protocol.LoginResult, error) {
+func (s *Service) challenge(ctx context.Context, a store.Account, d store.Device, req protocol.LoginRequest, steps []loginStep) (*protocol.LoginResult, error) {
 	b := make([]byte, challengeBytes)
 	if _, err := rand.Read(b); err != nil {
 		return nil, err
@@ -104,7 +104,7 @@ func (s *Service) challenge(ctx context.Context, a store.Account, req protocol.L
 	now := s.stamp()
 	c := store.LoginChallenge{
 		ID: challengeID(challenge), AccountID: a.ID, Binding: binding, Client: req.Client,
-		IP: clientIPFrom(ctx), CreatedAt: now, ExpiresAt: now.Add(challengeLifetime),
+		IP: clientIPFrom(ctx), CreatedAt: now, ExpiresAt: now.Add(challengeLifetime), DeviceID: d.ID,
 	}
 	if err := s.store.CreateLoginChallenge(ctx, c); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -125,7 +125,8 @@ func (s *Service) challenge(ctx context.Context, a store.Account, req protocol.L
 // second_factor_required. The challenge must be live, unused, below its
 // attempts and from this connection; the account must not be locked,
 // throttled or disabled; then the answer is checked and, if wrong,
-// counted against the account exactly like a wrong password. Each
+// counted exactly like a wrong password (against the login's device when
+// it presented a valid device token). Each
 // answer checked is first claimed on the challenge in one conditional
 // update, so that parallel answers are never checked more than
 // challengeAttempts times.
@@ -166,7 +167,13 @@ func (s *Service) LoginSecondFactor(ctx context.Context, req protocol.LoginSecon
 		// The factor went off meanwhile: log in again.
 		return nil, s.deadChallenge(ctx, a.ID)
 	}
-	if r := s.refusal(a, now); r != "" {
+	// The device was proved at the password step.
+	d, err := s.lookupDevice(ctx, deviceClaim{id: c.DeviceID, bySession: true})
+	if err != nil {
+		return nil, err
+	}
+	d = deviceOf(d, a)
+	if r := s.refusal(a, d, now); r != "" {
 		s.audit(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: r, AccountID: a.ID})
 		return nil, errWrongCode
 	}
@@ -182,12 +189,12 @@ func (s *Service) LoginSecondFactor(ctx context.Context, req protocol.LoginSecon
 		return nil, err
 	}
 	if !ok {
-		if err := s.countFailure(ctx, a, "", store.ReasonWrongCode); err != nil {
+		if err := s.countFailure(ctx, a, d, "", store.ReasonWrongCode); err != nil {
 			return nil, err
 		}
 		return nil, errWrongCode
 	}
-	tok, err := s.openSession(ctx, a, c.Client, amrOf(step), c.ID)
+	tok, err := s.openSession(ctx, a, d, c.Client, amrOf(step), c.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, s.deadChallenge(ctx, a.ID) // completed in parallel
 	}

@@ -19,15 +19,17 @@ import (
 var errWrongPassword = NewError(protocol.CodeInvalidCredentials, "wrong password")
 
 // reauthenticate checks the password of a, the account behind sess, the
-// way Login does: a throttled or locked account is refused whatever the
-// password, and a wrong password counts against the account. Each
-// refusal is audited as a failed login naming the session.
+// way Login does: a throttled or locked counter is refused whatever the
+// password, and a wrong password counts against it. The counter is the
+// one of the device the session logged in from (sessionDevice) when
+// that device is still the account's, else the account's. Each refusal
+// is audited as a failed login naming the session.
 func (s *Service) reauthenticate(ctx context.Context, a store.Account, sess store.Session, password string) error {
 	if password == "" || len(password) > 4*MaxPasswordLength {
 		s.audit(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: store.ReasonWrongPassword, AccountID: a.ID, SessionID: sess.ID})
 		return errWrongPassword
 	}
-	at, err := s.beginAttempt(ctx, a.Username)
+	at, err := s.beginAttempt(ctx, a.Username, deviceClaim{id: sess.DeviceID, bySession: true})
 	if err != nil {
 		return err
 	}
@@ -44,7 +46,7 @@ func (s *Service) reauthenticate(ctx context.Context, a store.Account, sess stor
 		return errWrongPassword
 	}
 	if !ok {
-		if err := s.recordFailure(ctx, at.account, sess.ID, unreadable); err != ErrInvalidCredentials {
+		if err := s.recordFailure(ctx, at.account, at.device, sess.ID, unreadable); err != ErrInvalidCredentials {
 			return err
 		}
 		return errWrongPassword
@@ -82,7 +84,11 @@ func (s *Service) reauthenticateFull(ctx context.Context, a store.Account, sess 
 		return err
 	}
 	if !ok {
-		if err := s.countFailure(ctx, a, sess.ID, store.ReasonWrongCode); err != nil {
+		d, err := s.sessionDevice(ctx, a, sess)
+		if err != nil {
+			return err
+		}
+		if err := s.countFailure(ctx, a, d, sess.ID, store.ReasonWrongCode); err != nil {
 			return err
 		}
 		return errWrongPasswordOrCode

@@ -353,3 +353,15 @@ func (g *guardedStore) ClaimChallengeAttempt(ctx context.Context, id string, now
 func (g *guardedStore) CompleteLoginChallenge(ctx context.Context, id string, s store.Session, e store.AuthEvent) error {
 	return write0(ctx, g, func(ctx context.Context) error { return g.s.CompleteLoginChallenge(ctx, id, s, e) })
 }
+
+func (g *guardedStore) GetDevice(ctx context.Context, id string) (store.Device, error) {
+	return read(ctx, g, func(ctx context.Context) (store.Device, error) { return g.s.GetDevice(ctx, id) })
+}
+
+func (g *guardedStore) PutDevice(ctx context.Context, d store.Device, keep int) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.PutDevice(ctx, d, keep) })
+}
+
+func (g *guardedStore) RecordDeviceFailure(ctx context.Context, id string, e store.AuthEvent) (store.LoginFailures, error) {
+	return write(ctx, g, func(ctx context.Context) (store.LoginFailures, error) { return g.s.RecordDeviceFailure(ctx, id, e) })
+}

@@ -139,6 +139,15 @@ func (h *hangingStore) RecordLoginFailure(ctx context.Context, _ store.AuthEvent
 func (h *hangingStore) ResetLoginFailures(ctx context.Context, _ string, _ store.AuthEvent) (int, error) {
 	return 0, h.hang(ctx, "ResetLoginFailures")
 }
+func (h *hangingStore) GetDevice(ctx context.Context, _ string) (store.Device, error) {
+	return store.Device{}, h.hang(ctx, "GetDevice")
+}
+func (h *hangingStore) PutDevice(ctx context.Context, _ store.Device, _ int) error {
+	return h.hang(ctx, "PutDevice")
+}
+func (h *hangingStore) RecordDeviceFailure(ctx context.Context, _ string, _ store.AuthEvent) (store.LoginFailures, error) {
+	return store.LoginFailures{}, h.hang(ctx, "RecordDeviceFailure")
+}
 func (h *hangingStore) CreateSession(ctx context.Context, _ store.Session, _ store.AuthEvent) error {
 	return h.hang(ctx, "CreateSession")
 }

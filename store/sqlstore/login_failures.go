@@ -60,6 +60,11 @@ func (db *DB) ResetLoginFailures(ctx context.Context, accountID string, e store.
 		if err := checkAffected(res, err); err != nil {
 			return err
 		}
+		_, err = tx.ExecContext(ctx,
+			`UPDATE devices SET failed_logins = 0, last_failed_login_at = NULL WHERE account_id = ? AND failed_logins > 0`, accountID)
+		if err != nil {
+			return err
+		}
 		return db.insertOptionalEvent(ctx, tx, e)
 	})
 	if err != nil {

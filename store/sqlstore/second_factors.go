@@ -273,7 +273,7 @@ func checkCodeHashes(op string, hashes [][]byte) error {
 	return nil
 }
 
-const challengeColumns = `id, account_id, binding, client, ip, attempts, created_at, expires_at, used_at`
+const challengeColumns = `id, account_id, binding, client, ip, attempts, created_at, expires_at, used_at, device_id`
 
 // CreateLoginChallenge implements store.Store.
 func (db *DB) CreateLoginChallenge(ctx context.Context, c store.LoginChallenge) error {
@@ -281,17 +281,17 @@ func (db *DB) CreateLoginChallenge(ctx context.Context, c store.LoginChallenge) 
 	if err := checkTimes(op, namedTime{"CreatedAt", c.CreatedAt}, namedTime{"ExpiresAt", c.ExpiresAt}); err != nil {
 		return err
 	}
-	if len(c.Binding) > maxBinding || len(c.Client) > store.MaxSessionClient || len(c.IP) > maxSessionIP {
-		return fmt.Errorf("sqlstore: %s: binding, client or ip too long", op)
+	if len(c.Binding) > maxBinding || len(c.Client) > store.MaxSessionClient || len(c.IP) > maxSessionIP || len(c.DeviceID) > maxDeviceID {
+		return fmt.Errorf("sqlstore: %s: binding, client, ip or device id too long", op)
 	}
 	err := db.write.transact(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM login_challenges WHERE expires_at < ?`, timeArg(db.dialect, c.CreatedAt)); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx,
-			`INSERT INTO login_challenges (`+challengeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			`INSERT INTO login_challenges (`+challengeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.ID, c.AccountID, c.Binding, c.Client, c.IP, c.Attempts,
-			timeArg(db.dialect, c.CreatedAt), timeArg(db.dialect, c.ExpiresAt), optionalTimeArg(db.dialect, c.UsedAt))
+			timeArg(db.dialect, c.CreatedAt), timeArg(db.dialect, c.ExpiresAt), optionalTimeArg(db.dialect, c.UsedAt), c.DeviceID)
 		return err
 	})
 	if err != nil && db.dialect.isForeignKeyViolation(err) {
@@ -305,7 +305,7 @@ func (db *DB) GetLoginChallenge(ctx context.Context, id string) (store.LoginChal
 	var c store.LoginChallenge
 	err := db.read.QueryRowContext(ctx, `SELECT `+challengeColumns+` FROM login_challenges WHERE id = ?`, id).
 		Scan(&c.ID, &c.AccountID, &c.Binding, &c.Client, &c.IP, &c.Attempts,
-			timeColumn{&c.CreatedAt}, timeColumn{&c.ExpiresAt}, timeColumn{&c.UsedAt})
+			timeColumn{&c.CreatedAt}, timeColumn{&c.ExpiresAt}, timeColumn{&c.UsedAt}, &c.DeviceID)
 	if err != nil {
 		return store.LoginChallenge{}, db.translateGet("get login challenge", err)
 	}

@@ -10,12 +10,12 @@ import (
 	"github.com/accountd/accountd/store"
 )
 
-const sessionColumns = `id, account_id, created_at, expires_at, revoked_at, last_used_at, client, ip, amr`
+const sessionColumns = `id, account_id, created_at, expires_at, revoked_at, last_used_at, client, ip, amr, device_id`
 
 // sessionDest returns the scan destinations of sessionColumns for s.
 func sessionDest(s *store.Session) []any {
 	return []any{&s.ID, &s.AccountID, timeColumn{&s.CreatedAt}, timeColumn{&s.ExpiresAt},
-		timeColumn{&s.RevokedAt}, timeColumn{&s.LastUsedAt}, &s.Client, &s.IP, amrColumn{&s.AMR}}
+		timeColumn{&s.RevokedAt}, timeColumn{&s.LastUsedAt}, &s.Client, &s.IP, amrColumn{&s.AMR}, &s.DeviceID}
 }
 
 // amrColumn scans the space-separated amr column into a list.
@@ -74,14 +74,22 @@ func (db *DB) checkSession(op string, s store.Session) error {
 	if amr := strings.Join(s.AMR, " "); len(amr) > maxSessionAMR {
 		return fmt.Errorf("sqlstore: %s: amr longer than %d bytes", op, maxSessionAMR)
 	}
+	if len(s.DeviceID) > maxDeviceID {
+		return fmt.Errorf("sqlstore: %s: device id longer than %d bytes", op, maxDeviceID)
+	}
 	return nil
 }
 
 // insertSession opens a session inside a transaction: it clears the
-// account's failed-login counter, inserts s and appends e when set.
+// account's failed-login counter unless s.DeviceID is one of the
+// account's devices, inserts s and appends e when set.
 func (db *DB) insertSession(ctx context.Context, tx *sql.Tx, s store.Session, e store.AuthEvent) error {
+	const known = `EXISTS (SELECT 1 FROM devices WHERE id = ? AND account_id = accounts.id)`
 	res, err := tx.ExecContext(ctx,
-		`UPDATE accounts SET failed_logins = 0, last_failed_login_at = NULL WHERE id = ?`, s.AccountID)
+		`UPDATE accounts SET
+		   failed_logins = CASE WHEN `+known+` THEN failed_logins ELSE 0 END,
+		   last_failed_login_at = CASE WHEN `+known+` THEN last_failed_login_at ELSE NULL END
+		 WHERE id = ?`, s.DeviceID, s.DeviceID, s.AccountID)
 	if err := checkAffected(res, err); err != nil {
 		return err // no such account
 	}
@@ -90,9 +98,9 @@ func (db *DB) insertSession(ctx context.Context, tx *sql.Tx, s store.Session, e 
 		amr = "pwd"
 	}
 	_, err = tx.ExecContext(ctx,
-		`INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO sessions (`+sessionColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.ID, s.AccountID, timeArg(db.dialect, s.CreatedAt), timeArg(db.dialect, s.ExpiresAt),
-		optionalTimeArg(db.dialect, s.RevokedAt), optionalTimeArg(db.dialect, s.LastUsedAt), s.Client, s.IP, amr)
+		optionalTimeArg(db.dialect, s.RevokedAt), optionalTimeArg(db.dialect, s.LastUsedAt), s.Client, s.IP, amr, s.DeviceID)
 	if err != nil {
 		return err
 	}

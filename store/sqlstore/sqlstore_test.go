@@ -202,5 +202,5 @@ func ExampleOpen() {
 	}
 	v, _ := db.SchemaVersion(ctx)
 	fmt.Println(db.Driver(), "schema version", v)
-	// Output: sqlite schema version 11
+	// Output: sqlite schema version 12
 }

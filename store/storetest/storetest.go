@@ -65,6 +65,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"LoginFailures", testLoginFailures},
 		{"ConcurrentLoginFailures", testConcurrentLoginFailures},
+		{"Devices", testDevices},
+		{"ConcurrentDeviceFailures", testConcurrentDeviceFailures},
 		{"AuthEvents", testAuthEvents},
 		{"AuthEventInvalid", testAuthEventInvalid},
 		{"ConcurrentAuthEvents", testConcurrentAuthEvents},

@@ -35,6 +35,8 @@ export class AccountdClient {
   #storageKey;
   #closed = false;
   #challenge = null; // the pending second_factor_required of the last login
+  #challengeUser = null; // the username of that login
+  #devices = new Map(); // device tokens by username, when storage is memory
 
   /**
    * @param {object} options see index.d.ts (ClientOptions)
@@ -119,20 +121,60 @@ export class AccountdClient {
    * Logs in; the session becomes the client's signed-in session (event
    * SIGNED_IN). client, optional, describes the program to the account's
    * owner in sessions(): at most 64 printable ASCII characters.
+   *
+   * The login presents the device token a completed login of this
+   * username gave this client (or deviceToken, when given), and keeps
+   * the new one in the client's storage: failures with it count against
+   * this device only, so strangers' wrong guesses cannot lock it out
+   * (SPEC.md §5.4.6).
    */
-  async login({ username, password, client } = {}) {
+  async login({ username, password, client, deviceToken } = {}) {
     const body = { username, password };
     if (client) body.client = client;
+    const device = deviceToken ?? this.deviceToken(username);
+    if (device) body.device_token = device;
     const result = await this.#call('login', body);
     if (result.second_factor_required) {
       // No session yet: loginSecondFactor completes the login, on this
       // connection (the server binds the challenge to it).
       this.#challenge = result.second_factor_required;
+      this.#challengeUser = username;
       return result;
     }
     this.#challenge = null;
+    this.#keepDeviceToken(username, result.device_token);
     this.#setSession(sessionOf(result), 'SIGNED_IN', true);
     return result;
+  }
+
+  /**
+   * The device token kept for username on this server (SPEC.md §5.4.6),
+   * or null. It is a secret: it lives where the session does (options.storage).
+   */
+  deviceToken(username) {
+    const key = deviceKey(username);
+    if (!key) return null;
+    if (!this.#storage) return this.#devices.get(key) ?? null;
+    try {
+      const t = this.#storage.getItem(`accountd.device:${this.#url}:${key}`);
+      return typeof t === 'string' && DEVICE_TOKEN.test(t) ? t : null;
+    } catch {
+      return null;
+    }
+  }
+
+  #keepDeviceToken(username, token) {
+    const key = deviceKey(username);
+    if (!key || typeof token !== 'string' || !DEVICE_TOKEN.test(token)) return;
+    if (!this.#storage) {
+      this.#devices.set(key, token);
+      return;
+    }
+    try {
+      this.#storage.setItem(`accountd.device:${this.#url}:${key}`, token);
+    } catch (e) {
+      this.#opts.onError(e);
+    }
   }
 
   /**
@@ -164,7 +206,10 @@ export class AccountdClient {
       if (e.code === 'challenge_expired' && this.#challenge?.challenge === c) this.#challenge = null;
       throw e;
     }
-    if (this.#challenge?.challenge === c) this.#challenge = null;
+    if (this.#challenge?.challenge === c) {
+      this.#challenge = null;
+      this.#keepDeviceToken(this.#challengeUser, result.device_token);
+    }
     this.#setSession(sessionOf(result), 'SIGNED_IN', true);
     return result;
   }
@@ -620,6 +665,19 @@ export class AccountdClient {
       this.#opts.onError(e);
     }
   }
+}
+
+/** What the server may send as a device token: 1 to 128 printable ASCII characters. */
+const DEVICE_TOKEN = /^[\x21-\x7e]{1,128}$/;
+
+/**
+ * The key a device token is kept under: the username lower-cased as the
+ * server does (SPEC.md §5.4, simple mapping: ASCII, and the two
+ * non-ASCII letters that map to ASCII), or null.
+ */
+function deviceKey(username) {
+  if (typeof username !== 'string' || username === '') return null;
+  return username.replace(/[A-Z]/g, (c) => c.toLowerCase()).replace(/\u212A/g, 'k').replace(/\u0130/g, 'i');
 }
 
 function sessionOf(r) {

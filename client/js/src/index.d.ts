@@ -121,7 +121,7 @@ export interface SecondFactorRequired {
 
 /** The result of login: a session, or only second_factor_required. */
 export type LoginResult =
-  | (Session & { second_factor_required?: undefined; [member: string]: unknown })
+  | (Session & { second_factor_required?: undefined; /** Kept by the client (deviceToken()); a secret. */ device_token?: string; [member: string]: unknown })
   | { second_factor_required: SecondFactorRequired; token?: undefined; [member: string]: unknown };
 
 /** A new TOTP secret, pending until totpConfirm. */
@@ -189,7 +189,12 @@ export class AccountdClient {
   signup(body: { username: string; password?: string; email?: string; idempotencyKey?: string }): Promise<SignupResult>;
   /** client: shown to the account's owner in sessions(); at most 64 printable ASCII characters. */
   /** With a second factor on, resolves with only second_factor_required and signs nothing in: call loginSecondFactor. */
-  login(body: { username: string; password: string; client?: string }): Promise<LoginResult>;
+  login(body: { username: string; password: string; client?: string; deviceToken?: string }): Promise<LoginResult>;
+  /**
+   * The device token a completed login of username gave this client (kept in options.storage; SPEC.md §5.4.6),
+   * presented by the next login so that strangers' wrong guesses cannot lock this device out; null if none.
+   */
+  deviceToken(username: string): string | null;
   /** The second_factor_required of the last login while it awaits loginSecondFactor, or null. */
   readonly pendingSecondFactor: SecondFactorRequired | null;
   /** Completes the login with exactly one of code and recoveryCode (SIGNED_IN). Never sent twice. */

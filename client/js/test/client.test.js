@@ -701,3 +701,44 @@ test('changePassword, changeEmail and deleteAccount send the second factor\'s co
   assert.equal(c.session, null);
   c.close();
 });
+
+test('login keeps the device token per username in the client\'s storage and presents it next time; loginSecondFactor too', async () => {
+  const bodies = [];
+  let n = 0;
+  const srv = fakeServer((req) => {
+    bodies.push({ op: req.op, body: req.body });
+    if (req.op === 'login' && req.body.username === 'bob') return { result: { second_factor_required: { challenge: 'c'.repeat(43), methods: ['totp'], expires_at: '' } } };
+    if (req.op === 'login' || req.op === 'login_second_factor') return { result: { ...tokenResult(++n), device_token: `d${n}.secret` } };
+    return { result: {} };
+  });
+  // Memory by default: kept for the client's life.
+  const c = client(srv);
+  assert.equal(c.deviceToken('alice'), null);
+  await c.login({ username: 'alice', password: 'pw' });
+  assert.equal(c.deviceToken('ALICE'), 'd1.secret');
+  assert.equal(c.session.device_token, undefined, 'the device token is not part of the session');
+  await c.login({ username: 'Alice', password: 'pw' });
+  assert.equal(c.deviceToken('alice'), 'd2.secret');
+  await c.login({ username: 'bob', password: 'pw' });
+  await c.loginSecondFactor({ code: '123456' });
+  assert.equal(c.deviceToken('bob'), 'd3.secret');
+  assert.deepEqual(bodies.filter((b) => b.op === 'login').map((b) => b.body.device_token), [undefined, 'd1.secret', undefined]);
+  c.close();
+
+  // A Storage-like object keeps it across clients; an explicit one wins.
+  const store = new Map();
+  const storage = { getItem: (k) => store.get(k) ?? null, setItem: (k, v) => store.set(k, v), removeItem: (k) => store.delete(k) };
+  const a = client(srv, { storage });
+  await a.login({ username: 'carol', password: 'pw' });
+  a.close();
+  const b = client(srv, { storage });
+  assert.equal(b.deviceToken('carol'), 'd4.secret');
+  await b.login({ username: 'carol', password: 'pw' });
+  await b.login({ username: 'carol', password: 'pw', deviceToken: 'mine' });
+  assert.deepEqual(bodies.filter((x) => x.op === 'login').slice(-2).map((x) => x.body.device_token), ['d4.secret', 'mine']);
+  assert.equal(b.deviceToken('carol'), 'd6.secret');
+  // A value the server could not have sent is not kept.
+  store.set([...store.keys()].find((k) => k.startsWith('accountd.device:')), 'has space');
+  assert.equal(b.deviceToken('carol'), null);
+  b.close();
+});

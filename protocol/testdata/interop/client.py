@@ -588,6 +588,7 @@ def run(args):
     expect_error(conn.call("refresh", {"token": fresh.get("token", "")}), "invalid_token", "refresh after logout")
 
     self_service(conn, username, password, acct.get("id"))
+    device_tokens(conn, password)
     second_factor(conn, args, client_key)
 
     # SPEC §5.4.2: without service_auth, no client_ip and no admin operation.
@@ -744,6 +745,39 @@ def watch_revocations(args, client_key, shop, user, password):
             break
     check(seen is not None and seen["expires_at"].endswith("Z"), "the logout reached the feed")
     feed.ws.close()
+
+
+DEVICE_TOKEN = re.compile(r"[\x20-\x7e]{1,128}")
+
+
+def device_tokens(conn, password):
+    """SPEC §5.4.6: a stranger's failures throttle the account, not a
+    device that logged in before."""
+    user = "pd" + secrets.token_hex(6)
+    check("result" in conn.call("signup", {"username": user, "password": password}), "device tokens: signup")
+    first = conn.call("login", {"username": user, "password": password}).get("result", {})
+    device = first.get("device_token", "")
+    check(DEVICE_TOKEN.fullmatch(device) is not None, "login returns a device token")
+    # The stranger's failures: five free, then each at the end of its
+    # wait (1 s, 2 s), leaving a 4 s wait; the checks below take a few
+    # logins, far less.
+    for n in range(7):
+        if n == 5:
+            time.sleep(1.1)
+        elif n == 6:
+            time.sleep(2.1)
+        expect_error(conn.call("login", {"username": user, "password": password + "?"}), "invalid_credentials",
+                     f"device tokens: stranger's guess {n + 1}")
+    expect_error(conn.call("login", {"username": user, "password": password}), "invalid_credentials",
+                 "the right password without a device token while strangers throttle the account")
+    again = conn.call("login", {"username": user, "password": password, "device_token": device}).get("result", {})
+    renewed = again.get("device_token", "")
+    check(again.get("token", "").count(".") == 2 and DEVICE_TOKEN.fullmatch(renewed) is not None and renewed != device,
+          "the right password with the device token while strangers throttle the account")
+    expect_error(conn.call("login", {"username": user, "password": password, "device_token": device}), "invalid_credentials",
+                 "a replaced device token counts as a stranger")
+    expect_error(conn.call("login", {"username": user, "password": password, "device_token": "x" * 129}), "bad_request",
+                 "a device token over 128 characters")
 
 
 def self_service(conn, username, password, account_id):
@@ -1023,7 +1057,7 @@ def request_outcome(text):
 # SPEC §5.4: each operation's body members, and which are required.
 BODY_MEMBERS = {
     "signup": ({"username", "password", "email", "idempotency_key"}, {"username"}),
-    "login": ({"username", "password"}, {"username", "password"}),
+    "login": ({"username", "password", "client", "device_token"}, {"username", "password"}),
     "authenticate": ({"token"}, {"token"}),
     "refresh": ({"token"}, {"token"}),
     "logout": ({"token"}, {"token"}),
