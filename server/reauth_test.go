@@ -37,13 +37,24 @@ func TestReauthWithSecondFactor(t *testing.T) {
 			}
 			secret, recovery := mustEnrol(t, c, clock, "alice")
 			clock.Advance(30 * time.Second)
+			// failures counts the account's and the session's device's: a
+			// re-authentication's failures count on the device the session
+			// logged in from.
 			failures := func() int {
 				t.Helper()
 				a, err := st.GetAccountByUsername(ctx, "alice")
 				if err != nil {
 					t.Fatal(err)
 				}
-				return a.Failures.Count
+				sess, err := st.GetSession(ctx, tok.SessionID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				d, err := st.GetDevice(ctx, sess.DeviceID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return a.Failures.Count + d.Failures.Count
 			}
 
 			if _, err := c.DeleteAccount(ctx, tok.Token, goodPassword); !errors.Is(err, client.ErrBadRequest) {

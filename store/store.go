@@ -226,7 +226,7 @@ type Store interface {
 	UpdatePasswordHash(ctx context.Context, id, hash string, at time.Time) error
 	// ChangePassword is a password change decided at e.At: in one
 	// transaction it replaces the account's hash, clears its failed-login
-	// counter, revokes every live session of the account but keep when
+	// counter and that of the device session keep came from, revokes every live session of the account but keep when
 	// endOthers is set, and appends e to the audit log. It returns how
 	// many sessions it revoked; ErrNotFound (and no change) if the
 	// account does not exist.

@@ -29,7 +29,8 @@ func TestReauthenticateWithFactor(t *testing.T) {
 		clock := servertest.NewClock()
 		svc := mustService(t, testConfig(t, st, clock))
 		id := mustSignup(t, svc, "alice")
-		tok := mustLogin(t, svc, "alice").Token
+		login := mustLogin(t, svc, "alice")
+		tok := login.Token
 		en, err := svc.TOTPBegin(ctx, protocol.TOTPBeginRequest{Token: tok, Password: goodPassword})
 		if err != nil {
 			t.Fatal(err)
@@ -39,13 +40,24 @@ func TestReauthenticateWithFactor(t *testing.T) {
 			t.Fatal(err)
 		}
 		clock.Advance(30 * time.Second)
+		// failures counts the account's and the session's device's: a
+		// re-authentication's failures count on the device the session
+		// logged in from.
 		failures := func() int {
 			t.Helper()
 			a, err := st.GetAccount(ctx, id)
 			if err != nil {
 				t.Fatal(err)
 			}
-			return a.Failures.Count
+			sess, err := st.GetSession(ctx, login.SessionID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := st.GetDevice(ctx, sess.DeviceID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return a.Failures.Count + d.Failures.Count
 		}
 		const newPassword = "another long passphrase for alice"
 		const wrongOrCode = "wrong password or code"
@@ -101,6 +113,8 @@ func TestReauthenticateWithFactor(t *testing.T) {
 			t.Fatalf("change_password with password and code: %v", err)
 		}
 		tok = res.Token
+		// A password change clears the account's counter and that of the
+		// session's device.
 		if n := failures(); n != 0 {
 			t.Errorf("failures after a full re-authentication = %d, want 0", n)
 		}

@@ -139,6 +139,14 @@ func (db *DB) ChangePassword(ctx context.Context, id, hash string, endOthers boo
 		if err := checkAffected(res, err); err != nil {
 			return err
 		}
+		// The calling session's device proved itself: its counter
+		// restarts too.
+		if _, err := tx.ExecContext(ctx,
+			`UPDATE devices SET failed_logins = 0, last_failed_login_at = NULL
+			 WHERE account_id = ? AND id = (SELECT device_id FROM sessions WHERE id = ?)`,
+			id, keep); err != nil {
+			return err
+		}
 		if endOthers {
 			if revoked, err = revokeLive(ctx, tx, id, keep, at); err != nil {
 				return err

@@ -191,7 +191,20 @@ func testRevokeAccountSessionsKeep(t *testing.T, s store.Store) {
 func testChangePassword(t *testing.T, s store.Store) {
 	a := mustCreateAccount(t, s, newAccount("alice", ""))
 	b := mustCreateAccount(t, s, newAccount("bob", ""))
-	current := mustCreateSession(t, s, newSession(a.ID))
+	// The calling session came from a device with a failure counted;
+	// another device of the account has one too.
+	dev, otherDev := newDevice(a.ID, t0, "one"), newDevice(a.ID, t0, "two")
+	for _, d := range []store.Device{dev, otherDev} {
+		if err := s.PutDevice(ctxFor(t), d, 8); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.RecordDeviceFailure(ctxFor(t), d.ID, failure(a.ID, t0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs := newSession(a.ID)
+	cs.DeviceID = dev.ID
+	current := mustCreateSession(t, s, cs)
 	other := mustCreateSession(t, s, newSession(a.ID))
 	bobs := mustCreateSession(t, s, newSession(b.ID))
 	if _, err := s.RecordLoginFailure(ctxFor(t), failure(a.ID, t0)); err != nil {
@@ -210,6 +223,9 @@ func testChangePassword(t *testing.T, s store.Store) {
 	if mustGetSession(t, s, other.ID).Revoked() {
 		t.Error("ChangePassword without endOthers revoked a session")
 	}
+	if n, m := mustGetDevice(t, s, dev.ID).Failures.Count, mustGetDevice(t, s, otherDev.ID).Failures.Count; n != 0 || m != 1 {
+		t.Errorf("after ChangePassword: the calling session's device has %d failures, another device %d; want 0 and 1", n, m)
+	}
 
 	n, err = s.ChangePassword(ctxFor(t), a.ID, "newer-hash", true, current.ID, ownerEvent(store.EventPasswordChanged, store.ReasonOthersEnded, a.ID, current.ID, at.Add(time.Minute)))
 	if err != nil || n != 1 {
@@ -218,7 +234,7 @@ func testChangePassword(t *testing.T, s store.Store) {
 	if !mustGetSession(t, s, other.ID).Revoked() || mustGetSession(t, s, current.ID).Revoked() || mustGetSession(t, s, bobs.ID).Revoked() {
 		t.Error("ChangePassword ending the others: want only the other session of the account revoked")
 	}
-	want := []string{"password_changed/others", "password_changed/", "login_failed/wrong_password"}
+	want := []string{"password_changed/others", "password_changed/", "login_failed/wrong_password", "login_failed/wrong_password", "login_failed/wrong_password"}
 	if diff := cmp.Diff(want, eventTypes(t, s, a.ID)); diff != "" {
 		t.Errorf("events (-want +got):\n%s", diff)
 	}
