@@ -97,6 +97,7 @@ func (s *Service) deliver(ctx context.Context, m store.QueuedMail) {
 	defer cancel()
 	msg, ok, err := s.compose(ctx, m)
 	if err == nil && !ok {
+		s.metrics.mailDropped.Inc()
 		if err := s.store.DeleteMail(bctx, m.ID); err != nil {
 			s.log.Warn("mail queue: delete failed", "id", m.ID, "err", err)
 		}

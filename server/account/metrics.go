@@ -16,6 +16,7 @@ type metrics struct {
 	readRetries  prometheus.Counter
 	mailSent     prometheus.Counter
 	mailFailures prometheus.Counter
+	mailDropped  prometheus.Counter
 }
 
 // Rate-limit scopes (the "scope" label of accountd_rate_limited_total).
@@ -41,9 +42,11 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 			Name: "accountd_mail_sent_total", Help: "Mails the SMTP server accepted from this instance."}),
 		mailFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "accountd_mail_failures_total", Help: "Failed mail sends (each is retried) and mails that could not be queued."}),
+		mailDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "accountd_mail_dropped_total", Help: "Queued mails with nothing left to send when their turn came: the account or its address gone, no verified address for a reset, or the account's code limit reached."}),
 	}
 	gate := s.gate
-	reg.MustRegister(m.rateLimited, m.lockouts, m.keyRotations, m.keysRefused, m.readRetries, m.mailSent, m.mailFailures,
+	reg.MustRegister(m.rateLimited, m.lockouts, m.keyRotations, m.keysRefused, m.readRetries, m.mailSent, m.mailFailures, m.mailDropped,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "accountd_argon2_in_flight", Help: "Argon2 password hashes running now."},
 			func() float64 { return float64(gate.Running()) }),
