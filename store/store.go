@@ -225,8 +225,10 @@ type Store interface {
 	// account does not exist.
 	UpdatePasswordHash(ctx context.Context, id, hash string, at time.Time) error
 	// ChangePassword is a password change decided at e.At: in one
-	// transaction it replaces the account's hash, clears its failed-login
-	// counter and that of the device session keep came from, revokes every live session of the account but keep when
+	// transaction it replaces the account's hash, clears the failed-login
+	// counter of the device session keep came from (or, when it came from
+	// none, the account's: strangers' guesses are not cleared by a change
+	// from a known device), revokes every live session of the account but keep when
 	// endOthers is set, and appends e to the audit log. It returns how
 	// many sessions it revoked; ErrNotFound (and no change) if the
 	// account does not exist.

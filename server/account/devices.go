@@ -99,15 +99,6 @@ func deviceOf(d store.Device, a store.Account) store.Device {
 	return d
 }
 
-// sessionDevice is the device a session's login came from, when it is
-// still the account's, else the zero Device: a re-authentication in a
-// session counts its failures there, since the session came from that
-// device and a stranger holding no session cannot reach it.
-func (s *Service) sessionDevice(ctx context.Context, a store.Account, sess store.Session) (store.Device, error) {
-	d, err := s.lookupDevice(ctx, deviceClaim{id: sess.DeviceID, bySession: true})
-	return deviceOf(d, a), err
-}
-
 // newDeviceID returns a fresh device id.
 func newDeviceID() (string, error) {
 	b := make([]byte, 16)

@@ -173,7 +173,20 @@ func (s *Service) LoginSecondFactor(ctx context.Context, req protocol.LoginSecon
 		return nil, err
 	}
 	d = deviceOf(d, a)
-	if r := s.refusal(a, d, now); r != "" {
+	// One answer at a time per counter on this instance, as for
+	// passwords: a burst of answers on several challenges, sent the
+	// moment a throttle wait ends, gets one code checked, not many.
+	r, release := s.admit(a, d, now)
+	defer release()
+	if r == "" {
+		// An answer that finished before the admission moved the
+		// counter: read it again.
+		if a, d, err = s.rereadCounters(ctx, a, c.DeviceID); err != nil {
+			return nil, err
+		}
+		r = s.refusal(a, d, now)
+	}
+	if r != "" {
 		s.audit(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: r, AccountID: a.ID})
 		return nil, errWrongCode
 	}
@@ -199,6 +212,20 @@ func (s *Service) LoginSecondFactor(ctx context.Context, req protocol.LoginSecon
 		return nil, s.deadChallenge(ctx, a.ID) // completed in parallel
 	}
 	return tok, err
+}
+
+// rereadCounters reads the account and its device deviceID again, for
+// their failure counters as they are now.
+func (s *Service) rereadCounters(ctx context.Context, a store.Account, deviceID string) (store.Account, store.Device, error) {
+	fresh, err := s.store.GetAccount(ctx, a.ID)
+	if err != nil {
+		return a, store.Device{}, fmt.Errorf("get account: %w", err)
+	}
+	d, err := s.lookupDevice(ctx, deviceClaim{id: deviceID, bySession: true})
+	if err != nil {
+		return fresh, store.Device{}, err
+	}
+	return fresh, deviceOf(d, fresh), nil
 }
 
 // deadChallenge audits an answer to a challenge that cannot be answered

@@ -25,6 +25,14 @@ var errWrongPassword = NewError(protocol.CodeInvalidCredentials, "wrong password
 // that device is still the account's, else the account's. Each refusal
 // is audited as a failed login naming the session.
 func (s *Service) reauthenticate(ctx context.Context, a store.Account, sess store.Session, password string) error {
+	return s.reauthenticateThen(ctx, a, sess, password, nil)
+}
+
+// reauthenticateThen is reauthenticate that, once the password is right,
+// runs then while the attempt still holds its counter: a second check
+// (a code) is made one at a time per counter, as the password is. then
+// gets the account and the device as they were read after admission.
+func (s *Service) reauthenticateThen(ctx context.Context, a store.Account, sess store.Session, password string, then func(store.Account, store.Device) error) error {
 	if password == "" || len(password) > 4*MaxPasswordLength {
 		s.audit(ctx, store.AuthEvent{Type: store.EventLoginFailed, Reason: store.ReasonWrongPassword, AccountID: a.ID, SessionID: sess.ID})
 		return errWrongPassword
@@ -51,6 +59,9 @@ func (s *Service) reauthenticate(ctx context.Context, a store.Account, sess stor
 		}
 		return errWrongPassword
 	}
+	if then != nil {
+		return then(at.account, at.device)
+	}
 	return nil
 }
 
@@ -69,31 +80,27 @@ func (s *Service) reauthenticateFull(ctx context.Context, a store.Account, sess 
 	if code == "" {
 		return errCodeRequired
 	}
-	if err := s.reauthenticate(ctx, a, sess, password); err != nil {
-		if err == errWrongPassword {
-			err = errWrongPasswordOrCode
+	err := s.reauthenticateThen(ctx, a, sess, password, func(fresh store.Account, d store.Device) error {
+		var step loginStep = totpStep{}
+		if !isTOTPCode(code) {
+			step = recoveryCodeStep{}
 		}
-		return err
-	}
-	var step loginStep = totpStep{}
-	if !isTOTPCode(code) {
-		step = recoveryCodeStep{}
-	}
-	ok, err := step.check(ctx, s, a, sess.ID, code)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		d, err := s.sessionDevice(ctx, a, sess)
+		ok, err := step.check(ctx, s, fresh, sess.ID, code)
 		if err != nil {
 			return err
 		}
-		if err := s.countFailure(ctx, a, d, sess.ID, store.ReasonWrongCode); err != nil {
-			return err
+		if !ok {
+			if err := s.countFailure(ctx, fresh, d, sess.ID, store.ReasonWrongCode); err != nil {
+				return err
+			}
+			return errWrongPasswordOrCode
 		}
-		return errWrongPasswordOrCode
+		return nil
+	})
+	if err == errWrongPassword {
+		err = errWrongPasswordOrCode
 	}
-	return nil
+	return err
 }
 
 // ChangePassword replaces the password of the token's account. The new

@@ -133,14 +133,19 @@ func (db *DB) ChangePassword(ctx context.Context, id, hash string, endOthers boo
 	var revoked int64
 	err := db.write.transact(ctx, func(tx *sql.Tx) error {
 		revoked = 0
+		// A change from a known device says nothing of strangers' guesses:
+		// the account's counter restarts only for a session without one.
 		res, err := tx.ExecContext(ctx,
-			`UPDATE accounts SET password_hash = ?, updated_at = ?, failed_logins = 0, last_failed_login_at = NULL WHERE id = ?`,
-			hash, at, id)
+			`UPDATE accounts SET password_hash = ?, updated_at = ?,
+			   failed_logins = CASE WHEN EXISTS (SELECT 1 FROM sessions WHERE id = ? AND device_id <> '') THEN failed_logins ELSE 0 END,
+			   last_failed_login_at = CASE WHEN EXISTS (SELECT 1 FROM sessions WHERE id = ? AND device_id <> '') THEN last_failed_login_at ELSE NULL END
+			 WHERE id = ?`,
+			hash, at, keep, keep, id)
 		if err := checkAffected(res, err); err != nil {
 			return err
 		}
 		// The calling session's device proved itself: its counter
-		// restarts too.
+		// restarts.
 		if _, err := tx.ExecContext(ctx,
 			`UPDATE devices SET failed_logins = 0, last_failed_login_at = NULL
 			 WHERE account_id = ? AND id = (SELECT device_id FROM sessions WHERE id = ?)`,

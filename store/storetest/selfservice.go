@@ -216,9 +216,11 @@ func testChangePassword(t *testing.T, s store.Store) {
 	if err != nil || n != 0 {
 		t.Fatalf("ChangePassword keeping the sessions = %d, %v; want 0, nil", n, err)
 	}
+	// The change came from a known device: the strangers' failure on the
+	// account stays.
 	got := mustGetAccount(t, s, a.ID)
-	if got.PasswordHash != "new-hash" || !got.UpdatedAt.Equal(at) || got.Failures.Count != 0 {
-		t.Errorf("after ChangePassword: hash %q, updated %v, failures %d; want new-hash, %v, 0", got.PasswordHash, got.UpdatedAt, got.Failures.Count, at)
+	if got.PasswordHash != "new-hash" || !got.UpdatedAt.Equal(at) || got.Failures.Count != 1 {
+		t.Errorf("after ChangePassword: hash %q, updated %v, failures %d; want new-hash, %v, 1", got.PasswordHash, got.UpdatedAt, got.Failures.Count, at)
 	}
 	if mustGetSession(t, s, other.ID).Revoked() {
 		t.Error("ChangePassword without endOthers revoked a session")
@@ -227,11 +229,15 @@ func testChangePassword(t *testing.T, s store.Store) {
 		t.Errorf("after ChangePassword: the calling session's device has %d failures, another device %d; want 0 and 1", n, m)
 	}
 
-	n, err = s.ChangePassword(ctxFor(t), a.ID, "newer-hash", true, current.ID, ownerEvent(store.EventPasswordChanged, store.ReasonOthersEnded, a.ID, current.ID, at.Add(time.Minute)))
+	// From a session with no device, the account's counter restarts.
+	n, err = s.ChangePassword(ctxFor(t), a.ID, "newer-hash", true, other.ID, ownerEvent(store.EventPasswordChanged, store.ReasonOthersEnded, a.ID, other.ID, at.Add(time.Minute)))
 	if err != nil || n != 1 {
 		t.Fatalf("ChangePassword ending the others = %d, %v; want 1, nil", n, err)
 	}
-	if !mustGetSession(t, s, other.ID).Revoked() || mustGetSession(t, s, current.ID).Revoked() || mustGetSession(t, s, bobs.ID).Revoked() {
+	if got := mustGetAccount(t, s, a.ID); got.Failures.Count != 0 {
+		t.Errorf("after ChangePassword from a session with no device: failures %d, want 0", got.Failures.Count)
+	}
+	if !mustGetSession(t, s, current.ID).Revoked() || mustGetSession(t, s, other.ID).Revoked() || mustGetSession(t, s, bobs.ID).Revoked() {
 		t.Error("ChangePassword ending the others: want only the other session of the account revoked")
 	}
 	want := []string{"password_changed/others", "password_changed/", "login_failed/wrong_password", "login_failed/wrong_password", "login_failed/wrong_password"}
