@@ -23,7 +23,11 @@ func originAllowed(r *http.Request, patterns []string) bool {
 		return true
 	}
 	for _, p := range patterns {
-		if ok, err := path.Match(strings.ToLower(p), strings.ToLower(u.Host)); err == nil && ok {
+		target := u.Host
+		if strings.Contains(p, "://") {
+			target = u.Scheme + "://" + u.Host // a pattern with a scheme
+		}
+		if ok, err := path.Match(strings.ToLower(p), strings.ToLower(target)); err == nil && ok {
 			return true
 		}
 	}

@@ -15,8 +15,8 @@ import (
 func TestProbeReadableByAllowedOrigins(t *testing.T) {
 	t.Parallel()
 	ts := mustServe(t, sqltest.NewSQLite(t), func(c *server.Config) {
-		c.AllowedOrigins = []string{"*.app.example"}
-		c.RateLimit, c.RateBurst = 1, 3
+		c.AllowedOrigins = []string{"*.app.example", "http://localhost:3000"}
+		c.RateLimit, c.RateBurst = 1, 5
 	})
 	probe := func(origin string) *http.Response {
 		t.Helper()
@@ -36,6 +36,8 @@ func TestProbeReadableByAllowedOrigins(t *testing.T) {
 		allow  bool
 	}{
 		{"https://chat.app.example", true},
+		{"http://localhost:3000", true}, // a pattern with a scheme
+		{"https://localhost:3000", false},
 		{"http://" + ts.Addr, true}, // same origin
 		{"https://evil.example", false},
 	} {
@@ -48,7 +50,7 @@ func TestProbeReadableByAllowedOrigins(t *testing.T) {
 			t.Errorf("%s: Access-Control-Allow-Origin %q, want it only for an allowed origin", tt.origin, got)
 		}
 	}
-	// The burst of 3 is spent: the next probe is over the rate (the
+	// The burst of 5 is spent: the next probe is over the rate (the
 	// test clock is stopped, so no token comes back).
 	resp := probe("https://chat.app.example")
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {

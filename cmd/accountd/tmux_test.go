@@ -115,6 +115,8 @@ func TestWizardInTerminal(t *testing.T) {
 	s.keys("Enter") // SQLite, the first choice
 	s.waitFor(`Listen address`)
 	s.keys("Enter") // the proposed address
+	s.waitFor(`Web app origins allowed`)
+	s.keys("Enter") // no other origins
 	s.waitFor(`SMTP server for mail`)
 	s.keys("Enter") // no mail
 	s.waitFor(`Set up accountd now\?`)

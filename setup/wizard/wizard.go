@@ -92,6 +92,8 @@ type wizard struct {
 	mysql    setup.MySQLServer
 	port     string
 	listen   string
+	// origins is the allowed-origins answer, as typed.
+	origins string
 	// smtp holds the mail answers, each as typed.
 	smtp    struct{ host, port, tls, username, password, from string }
 	proceed bool
@@ -141,7 +143,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 
-	steps := []func(context.Context) error{w.askDataDir, w.askReplace, w.askPassword, w.askDatabase, w.askListen, w.askMail, w.askProceed}
+	steps := []func(context.Context) error{w.askDataDir, w.askReplace, w.askPassword, w.askDatabase, w.askListen, w.askOrigins, w.askMail, w.askProceed}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return nil, err
@@ -420,6 +422,38 @@ func (w *wizard) askListen(ctx context.Context) error {
 	return nil
 }
 
+// askOrigins asks which web pages of other origins may use the server
+// from the browser (the allowed_origins setting), optional: without any,
+// only the server's own pages (the account console) may. Origins given
+// beforehand (flag, environment) are not asked again.
+func (w *wizard) askOrigins(ctx context.Context) error {
+	if len(w.o.Server.AllowedOrigins) > 0 {
+		return nil
+	}
+	setting, err := setup.LookupSetting("allowed_origins")
+	if err != nil {
+		return err
+	}
+	var probe setup.Config
+	err = w.run(ctx, huh.NewGroup(
+		huh.NewInput().
+			Title("Web app origins allowed to connect from the browser (empty: none)").
+			Description("Hosts of the web apps whose pages use accountd's JavaScript SDK, comma-separated,\n"+
+				"e.g. app.example.com, *.example.com or localhost:3000. The server's own pages need none.\n"+
+				"Change it later with 'accountd config set allowed_origins ...'.").
+			Value(&w.origins).
+			Validate(func(v string) error { return trimPrefix(checkOrigins(setting, &probe, v)) }),
+	))
+	if err != nil {
+		return err
+	}
+	if err := checkOrigins(setting, &probe, w.origins); err != nil {
+		return trimPrefix(err)
+	}
+	w.o.Server.AllowedOrigins = probe.Server.AllowedOrigins
+	return nil
+}
+
 // askMail asks for the SMTP server mail goes through, optional: without
 // one, email verification, password reset and notices are off. Settings
 // given beforehand (flags, environment) are not asked again.
@@ -488,6 +522,23 @@ func (w *wizard) askMail(ctx context.Context) error {
 	return nil
 }
 
+// checkOrigins parses an allowed-origins answer into probe with the
+// setting's own parser and checks it as the sealed config will.
+func checkOrigins(setting setup.Setting, probe *setup.Config, answer string) error {
+	if err := setting.Set(probe, strings.TrimSpace(answer)); err != nil {
+		return err
+	}
+	return probe.Server.Validate()
+}
+
+// originsSummary says which pages may connect, for the last question.
+func (w *wizard) originsSummary() string {
+	if len(w.o.Server.AllowedOrigins) == 0 {
+		return "the server's own pages only"
+	}
+	return strings.Join(w.o.Server.AllowedOrigins, ", ")
+}
+
 func (w *wizard) askProceed(ctx context.Context) error {
 	store := "embedded SQLite file " + filepath.Join(w.dataDir, setup.SQLiteFileName)
 	if w.driver == setup.DriverMySQL {
@@ -496,7 +547,7 @@ func (w *wizard) askProceed(ctx context.Context) error {
 	err := w.run(ctx, huh.NewGroup(
 		huh.NewConfirm().
 			Title("Set up accountd now?").
-			Description(fmt.Sprintf("Data folder: %s\nAccounts:    %s\nListen on:   %s\nMail:        %s", w.dataDir, store, w.listen, w.mailSummary())).
+			Description(fmt.Sprintf("Data folder: %s\nAccounts:    %s\nListen on:   %s\nOrigins:     %s\nMail:        %s", w.dataDir, store, w.listen, w.originsSummary(), w.mailSummary())).
 			Affirmative("Set up").
 			Negative("Cancel").
 			Value(&w.proceed),

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -72,6 +73,7 @@ func TestSQLite(t *testing.T) {
 		adminPassword, // again
 		"1",           // SQLite
 		listen,        // listen address
+		"",            // no other origins
 		"",            // no mail
 		"y",           // set up now
 	)
@@ -132,6 +134,7 @@ func TestRetries(t *testing.T) {
 		adminPassword+"x", adminPassword,
 		"7", "1",
 		"localhost", busy.Addr().String(), "127.0.0.1:0",
+		"", // no other origins
 		"", // no mail
 		"y",
 	)
@@ -160,7 +163,7 @@ func TestAbortLeavesNothing(t *testing.T) {
 	tests := map[string][]string{
 		"input ends at the password": {""},
 		"input ends at the database": {"", adminPassword, adminPassword},
-		"no to the last question":    {"", adminPassword, adminPassword, "1", "127.0.0.1:0", "n"},
+		"no to the last question":    {"", adminPassword, adminPassword, "1", "127.0.0.1:0", "", "", "n"},
 	}
 	for name, answers := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -216,6 +219,7 @@ func TestMySQL(t *testing.T) {
 		host, port, u.Name, "wrong-"+u.Password, u.Database,
 		"", "", "", u.Password, "", // keep host, port, user, database
 		"127.0.0.1:0",
+		"", // no other origins
 		"", // no mail
 		"y",
 	)
@@ -260,7 +264,7 @@ func TestRememberedSetup(t *testing.T) {
 	}{{"", false}, {"n", false}, {"y", true}} {
 		dir := filepath.Join(t.TempDir(), "data")
 		res, out, err := script(t, Options{DataDir: dir, Remembered: old},
-			"", tc.answer, adminPassword, adminPassword, "1", freeAddr(t), "", "y")
+			"", tc.answer, adminPassword, adminPassword, "1", freeAddr(t), "", "", "y")
 		if err != nil {
 			t.Fatalf("answer %q: Run: %v\n%s", tc.answer, err, out)
 		}
@@ -278,7 +282,7 @@ func TestRememberedSetup(t *testing.T) {
 			remembered = dir
 		}
 		res, out, err := script(t, Options{DataDir: dir, Remembered: remembered},
-			"", adminPassword, adminPassword, "1", freeAddr(t), "", "y")
+			"", adminPassword, adminPassword, "1", freeAddr(t), "", "", "y")
 		if err != nil {
 			t.Fatalf("remembered %q: Run: %v\n%s", remembered, err, out)
 		}
@@ -288,12 +292,13 @@ func TestRememberedSetup(t *testing.T) {
 	}
 }
 
-// TestMail: the optional SMTP questions land in the sealed settings; a
-// bad sender is asked again.
+// TestMail: the optional origins and SMTP questions land in the sealed
+// settings; a bad origin and a bad sender are asked again.
 func TestMail(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	res, out, err := script(t, Options{DataDir: dir},
 		"", adminPassword, adminPassword, "1", freeAddr(t),
+		"not a host!", "app.example.com, *.example.org", // an origin refused, then two
 		"smtp.example.com",
 		"2",           // implicit TLS
 		"",            // the port by the choice
@@ -314,5 +319,11 @@ func TestMail(t *testing.T) {
 	}
 	if !strings.Contains(out, "smtp from address") {
 		t.Errorf("a bad sender was not refused:\n%s", out)
+	}
+	if got := s.AllowedOrigins; !slices.Equal(got, []string{"app.example.com", "*.example.org"}) {
+		t.Errorf("allowed origins = %q, want app.example.com and *.example.org", got)
+	}
+	if !strings.Contains(out, "contains spaces") {
+		t.Errorf("a bad origin was not refused:\n%s", out)
 	}
 }
