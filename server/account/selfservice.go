@@ -21,7 +21,7 @@ var errWrongPassword = NewError(protocol.CodeInvalidCredentials, "wrong password
 // reauthenticate checks the password of a, the account behind sess, the
 // way Login does: a throttled or locked counter is refused whatever the
 // password, and a wrong password counts against it. The counter is the
-// one of the device the session logged in from (sessionDevice) when
+// one of the device the session logged in from when
 // that device is still the account's, else the account's. Each refusal
 // is audited as a failed login naming the session.
 func (s *Service) reauthenticate(ctx context.Context, a store.Account, sess store.Session, password string) error {
