@@ -230,24 +230,8 @@ func Settings() []Setting {
 		{Key: "mail_templates", Help: "folder of mail templates (NAME.txt, NAME.html) replacing the built-in ones; empty: built-in only",
 			get: func(c *Config) string { return c.Server.MailTemplates },
 			set: func(c *Config, v string) error { c.Server.MailTemplates = v; return nil }},
-		{Key: "require_verified_email", Help: "refuse login until the account's email is verified: true or false (needs smtp_host)",
-			get: func(c *Config) string {
-				if !c.Server.RequireVerifiedEmail {
-					return ""
-				}
-				return "true"
-			},
-			set: func(c *Config, v string) error {
-				if v == "" {
-					v = "false"
-				}
-				b, err := strconv.ParseBool(v)
-				if err != nil {
-					return fmt.Errorf("%q is not true or false", v)
-				}
-				c.Server.RequireVerifiedEmail = b
-				return nil
-			}},
+		boolSetting("require_verified_email", "refuse login until the account's email is verified: true or false (needs smtp_host)", false,
+			func(c *Config) *bool { return &c.Server.RequireVerifiedEmail }),
 		{Key: "signing_algorithm", Help: "JWT signature algorithm of new signing keys, " + strings.Join(account.SigningAlgorithms, ", ") +
 			"; takes effect at the next key rotation (new setups: " + NewSigningAlgorithm + "; empty: " + LegacySigningAlgorithm + ")",
 			get: func(c *Config) string { return c.Server.SigningAlgorithm },
@@ -286,24 +270,8 @@ func Settings() []Setting {
 		{Key: "client_ip_header", Help: "header the trusted proxies set: X-Forwarded-For or Forwarded", Live: true,
 			get: func(c *Config) string { return c.Server.ClientIPHeader },
 			set: func(c *Config, v string) error { c.Server.ClientIPHeader = v; return nil }},
-		{Key: "proxy_protocol", Help: "accept a PROXY protocol header from the trusted proxies: true or false", Live: true,
-			get: func(c *Config) string {
-				if !c.Server.ProxyProtocol {
-					return ""
-				}
-				return "true"
-			},
-			set: func(c *Config, v string) error {
-				if v == "" {
-					v = "false"
-				}
-				b, err := strconv.ParseBool(v)
-				if err != nil {
-					return fmt.Errorf("%q is not true or false", v)
-				}
-				c.Server.ProxyProtocol = b
-				return nil
-			}},
+		boolSetting("proxy_protocol", "accept a PROXY protocol header from the trusted proxies: true or false", true,
+			func(c *Config) *bool { return &c.Server.ProxyProtocol }),
 		{Key: "account_console", Help: "serve the account console at /account/: on or off",
 			get: func(c *Config) string {
 				if c.Server.DisableConsole {
@@ -369,6 +337,28 @@ func durationSetting(key, help string, live bool, field func(*Config) *Duration)
 				return fmt.Errorf("%q is not a positive duration such as 15m or 24h", v)
 			}
 			*field(c) = Duration(d)
+			return nil
+		}}
+}
+
+// boolSetting is a true-or-false setting whose default is false.
+func boolSetting(key, help string, live bool, field func(*Config) *bool) Setting {
+	return Setting{Key: key, Help: help, Live: live,
+		get: func(c *Config) string {
+			if !*field(c) {
+				return ""
+			}
+			return "true"
+		},
+		set: func(c *Config, v string) error {
+			if v == "" {
+				v = "false"
+			}
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%q is not true or false", v)
+			}
+			*field(c) = b
 			return nil
 		}}
 }
