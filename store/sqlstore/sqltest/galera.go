@@ -137,8 +137,35 @@ func (g *Galera) CreateDatabase(tb testing.TB) []string {
 		c := cfg.Clone()
 		c.Addr = m.Addr()
 		dsns[i] = c.FormatDSN()
+		// Galera certifies the CREATE DATABASE at once but each node
+		// applies it in its own time: wait until this one has.
+		g.waitForDatabase(tb, m, cfg.DBName)
 	}
 	return dsns
+}
+
+// waitForDatabase waits until node m has the database name.
+func (g *Galera) waitForDatabase(tb testing.TB, m *MariaDB, name string) {
+	tb.Helper()
+	db, err := sql.Open("mysql", m.BaseDSN())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	for {
+		var n int
+		err := db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?`, name).Scan(&n)
+		if err == nil && n == 1 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			tb.Fatalf("sqltest: Galera node %s never saw database %s: %v", m.Addr(), name, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // Kill stops node i at once with SIGKILL, as a crash would, together with
