@@ -67,6 +67,26 @@ func (o *options) factorCode(ctx context.Context, c *client.Conn, tok, code stri
 	return o.askCode(code, id.Account.SecondFactor)
 }
 
+// dialWithCode reads the second-factor code a change may need (after the
+// password, see reauthCode), dials, and asks for the code when none was
+// given and the token's account has the factor on. The caller closes
+// the connection.
+func (o *options) dialWithCode(ctx context.Context, tok string) (*client.Conn, string, error) {
+	code, err := o.reauthCode()
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := o.dial(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	if code, err = o.factorCode(ctx, c, tok, code); err != nil {
+		c.Close()
+		return nil, "", err
+	}
+	return c, code, nil
+}
+
 // codeArg is --code, or the next line of stdin.
 func (o *options) codeArg() (string, error) {
 	if o.code != "" {

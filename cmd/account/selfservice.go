@@ -63,18 +63,11 @@ func (o *options) passwd(ctx context.Context) error {
 			return usageError{"the new passwords differ"}
 		}
 	}
-	code, err := o.reauthCode()
-	if err != nil {
-		return err
-	}
-	c, err := o.dial(ctx)
+	c, code, err := o.dialWithCode(ctx, tok)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if code, err = o.factorCode(ctx, c, tok, code); err != nil {
-		return err
-	}
 	r, err := c.ChangePassword(ctx, client.ChangePasswordRequest{Token: tok, CurrentPassword: current, NewPassword: next, Code: code, KeepOtherSessions: o.keepSessions})
 	if err != nil {
 		return err
@@ -127,18 +120,11 @@ func (o *options) changeEmail(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	code, err := o.reauthCode()
-	if err != nil {
-		return err
-	}
-	c, err := o.dial(ctx)
+	c, code, err := o.dialWithCode(ctx, tok)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if code, err = o.factorCode(ctx, c, tok, code); err != nil {
-		return err
-	}
 	a, err := c.ChangeEmailWith(ctx, client.ChangeEmailRequest{Token: tok, Password: password, NewEmail: o.email, Code: code})
 	if err != nil {
 		return err
