@@ -28,7 +28,8 @@ type Config struct {
 	// HandshakeTimeout bounds the handshake. Default 10 s.
 	HandshakeTimeout time.Duration
 	// HandshakeConcurrency is how many handshake RSA decryptions run at
-	// once; the others wait, queued fairly across client IPs (each IP
+	// once, on the WorkConcurrency slots they share with the password
+	// hashes; the others wait, queued fairly across client IPs (each IP
 	// holds at most one running and one waiting). Default
 	// runtime.NumCPU().
 	HandshakeConcurrency int

@@ -31,8 +31,9 @@ type Server struct {
 	transportDER []byte
 	limiter      *ipLimiter
 	hashLimiter  *ipLimiter
-	// handshakes admits handshake RSA decryptions, fairly across IPs.
-	handshakes *admission.Gate
+	// handshakes admits handshake RSA decryptions, fairly across IPs, on
+	// the slots they share with the password hashes (Service.Work).
+	handshakes *admission.Class
 	// serviceLimiter is the request rate per service key.
 	serviceLimiter *ipLimiter
 	metrics        *metrics
@@ -77,7 +78,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		transport: tk, transportDER: der,
 		limiter:     newIPLimiter(cfg.RateLimit, cfg.RateBurst, cfg.RateLimitIPs),
 		hashLimiter: newIPLimiter(cfg.HashRate, cfg.HashBurst, cfg.RateLimitIPs),
-		handshakes:  admission.New(admission.Config{Slots: cfg.HandshakeConcurrency, Wait: cfg.HandshakeWait, PerKey: cfg.HandshakesPerClient}),
+		handshakes:  svc.Work().Class("handshake", admission.ClassConfig{Max: cfg.HandshakeConcurrency, Wait: cfg.HandshakeWait, PerKey: cfg.HandshakesPerClient}),
 		// Keyed by service key id; the table holds far more keys than any
 		// installation has.
 		serviceLimiter: newIPLimiter(cfg.ServiceRateLimit, cfg.ServiceRateBurst, 1<<12),

@@ -91,8 +91,20 @@ type Config struct {
 	// Argon2 are the cost parameters for new hashes. Default DefaultArgon2.
 	Argon2 Argon2Params
 	// HashConcurrency is how many Argon2 hashes may run at once.
-	// Default runtime.NumCPU().
+	// Default: as many as the cores hold, each hash taking as many cores
+	// as it has lanes (Argon2.Threads, up to runtime.NumCPU()); at
+	// least 1.
 	HashConcurrency int
+	// WorkConcurrency is how many cores CPU-bound operations may keep
+	// busy at once: Argon2 hashes (as many as their lanes) and, in a
+	// server, handshake decryptions (one each). They share these slots
+	// (Work), so a flood of one kind cannot add its cores to the other's,
+	// and a client that used them little goes first whatever the kind.
+	// Default one more than the larger of runtime.NumCPU() and what
+	// HashConcurrency hashes take: with the cores busy hashing, a
+	// handshake decryption (milliseconds) then runs beside the hashes
+	// (tens of milliseconds each) instead of waiting for one to end.
+	WorkConcurrency int
 	// HashWait is how long a request waits for a hashing slot beyond
 	// the wait its place in the queue should take at the hashes'
 	// measured rate (counted up to HashWait) before it is answered busy:
@@ -199,13 +211,20 @@ type Config struct {
 	Now func() time.Time
 }
 
+// hashWeight is how many cores one hash keeps busy: one per lane, up to
+// the machine's.
+func (c *Config) hashWeight() int { return max(1, min(int(c.Argon2.Threads), runtime.NumCPU())) }
+
 // SetDefaults fills the zero fields with their defaults.
 func (c *Config) SetDefaults() {
 	if c.Argon2 == (Argon2Params{}) {
 		c.Argon2 = DefaultArgon2
 	}
 	if c.HashConcurrency <= 0 {
-		c.HashConcurrency = runtime.NumCPU()
+		c.HashConcurrency = max(1, runtime.NumCPU()/c.hashWeight())
+	}
+	if c.WorkConcurrency <= 0 {
+		c.WorkConcurrency = max(runtime.NumCPU(), c.HashConcurrency*c.hashWeight()) + 1
 	}
 	if c.HashesPerClient <= 0 {
 		c.HashesPerClient = 1

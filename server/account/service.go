@@ -15,6 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/accountd/accountd/protocol"
+	"github.com/accountd/accountd/server/internal/admission"
 	"github.com/accountd/accountd/server/internal/argon2id"
 	"github.com/accountd/accountd/server/internal/keyring"
 	"github.com/accountd/accountd/server/internal/mailer"
@@ -31,6 +32,9 @@ type Service struct {
 	store *guardedStore
 	keys  *keyring.Ring
 	gate  *argon2id.Gate
+	// work holds the CPU-bound operations' slots: the hashes' and the
+	// server's handshake decryptions.
+	work *admission.Gate
 	// attempts holds the accounts with a login in progress here.
 	attempts inFlight
 	log      *slog.Logger
@@ -69,7 +73,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		cfg:  cfg,
-		gate: argon2id.NewGate(cfg.HashConcurrency, cfg.HashWait, cfg.HashesPerClient),
+		work: admission.New(admission.Config{Slots: cfg.WorkConcurrency, Wait: cfg.HashWait}),
 		log:  cfg.Logger,
 		now:  cfg.Now,
 		// 16384 entries of about 300 bytes: at most ~5 MB.
@@ -81,6 +85,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if s.sender, s.templates, err = newMailer(cfg.Mail); err != nil {
 		return nil, fmt.Errorf("mail: %w", err)
 	}
+	s.gate = argon2id.NewGate(s.work.Class("argon2", admission.ClassConfig{Max: cfg.HashConcurrency, Weight: cfg.hashWeight(), Wait: cfg.HashWait, PerKey: cfg.HashesPerClient}))
 	s.live.Store(&cfg)
 	s.view = newSessionView(time.Now)
 	s.store = &guardedStore{s: cfg.Store, timeout: cfg.StoreTimeout, retried: func() { s.metrics.readRetries.Inc() }, ended: s.view.ended}
@@ -140,6 +145,10 @@ func (s *Service) Close() {
 
 // Config returns the Service's configuration in force, defaults filled in.
 func (s *Service) Config() Config { return *s.settings() }
+
+// Work returns the slots CPU-bound operations share (Config.WorkConcurrency):
+// a server runs its handshake decryptions in a class of its own on them.
+func (s *Service) Work() *admission.Gate { return s.work }
 
 // Ready reports why the Service cannot serve, or nil: the database must
 // answer and a signing key must be loaded.

@@ -44,17 +44,46 @@ type Config struct {
 // Gate admits callers to a fixed number of slots, fairly across keys.
 type Gate struct {
 	cfg Config
+	def *Class
 
-	mu       sync.Mutex
-	running  int
-	queue    []*waiter
-	keys     map[string]*keyState
-	seq      uint64
-	refusals uint64
-	swept    time.Time
+	mu      sync.Mutex
+	running int
+	queue   []*waiter
+	keys    map[string]*keyState
+	seq     uint64
+	swept   time.Time
 	// hold is the mean time a slot is held (exponentially weighted), 0
 	// until one has been.
 	hold time.Duration
+}
+
+// ClassConfig configures a Class. Zero fields take the gate's.
+type ClassConfig struct {
+	// Max is how many callers of the class may run at once. Default: as
+	// many as the gate's slots hold.
+	Max int
+	// Weight is how many of the gate's slots each caller takes: the
+	// cores a password hash keeps busy with its lanes. Default 1; at
+	// most the gate's slots.
+	Weight int
+	// Wait is the class's Config.Wait.
+	Wait time.Duration
+	// PerKey is the class's Config.PerKey.
+	PerKey int
+}
+
+// Class is one kind of work sharing a gate's slots with the others: a
+// hash and a handshake decryption each take a core, so both count
+// against one number of slots. A key's usage, slot and queue place are
+// its own in each class; waiters of all classes are served lightest key
+// first.
+type Class struct {
+	g    *Gate
+	cfg  ClassConfig
+	name string
+	// Guarded by g.mu.
+	running  int
+	refusals uint64
 }
 
 // keyState is what the gate remembers of a key: whether it runs or waits
@@ -66,6 +95,8 @@ type keyState struct {
 }
 
 type waiter struct {
+	class *Class
+	// key is the caller's key qualified by its class.
 	key string
 	seq uint64
 	// done receives nil when the waiter was given a slot, ErrBusy when it
@@ -91,27 +122,53 @@ func New(cfg Config) *Gate {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Gate{cfg: cfg, keys: make(map[string]*keyState)}
+	g := &Gate{cfg: cfg, keys: make(map[string]*keyState)}
+	g.def = g.Class("", ClassConfig{})
+	return g
 }
 
+// Class returns a new class of work on g's slots. Its name sets its keys
+// apart from other classes'; each class needs its own.
+func (g *Gate) Class(name string, cfg ClassConfig) *Class {
+	if cfg.Weight <= 0 {
+		cfg.Weight = 1
+	}
+	cfg.Weight = min(cfg.Weight, g.cfg.Slots)
+	if fit := g.cfg.Slots / cfg.Weight; cfg.Max <= 0 || cfg.Max > fit {
+		cfg.Max = fit
+	}
+	if cfg.Wait <= 0 {
+		cfg.Wait = g.cfg.Wait
+	}
+	if cfg.PerKey <= 0 {
+		cfg.PerKey = g.cfg.PerKey
+	}
+	return &Class{g: g, cfg: cfg, name: name}
+}
+
+// Do runs f in a slot for key in the gate's default class.
+func (g *Gate) Do(ctx context.Context, key string, f func()) error { return g.def.Do(ctx, key, f) }
+
 // Do runs f in a slot for key. It returns ErrBusy when the key already
-// has a caller waiting, when the queue is full of lighter keys, or when
-// no slot came within the gate's wait; ctx's error when ctx ends first.
-func (g *Gate) Do(ctx context.Context, key string, f func()) error {
-	if err := g.acquire(ctx, key); err != nil {
+// has a caller of this class waiting, when the queue is full of lighter
+// keys, or when no slot came within the class's wait; ctx's error when
+// ctx ends first.
+func (c *Class) Do(ctx context.Context, key string, f func()) error {
+	key = c.name + "\x00" + key
+	if err := c.g.acquire(ctx, c, key); err != nil {
 		return err
 	}
-	start := g.cfg.Now()
-	defer func() { g.release(key, g.cfg.Now().Sub(start)) }()
+	start := c.g.cfg.Now()
+	defer func() { c.g.release(c, key, c.g.cfg.Now().Sub(start)) }()
 	f()
 	return nil
 }
 
-// patience is how long a newcomer of key waits for a slot: Wait, plus
-// the wait the gate expects for it at its measured rate (the waiters it
-// would wait behind, and itself, times the mean hold, over the slots)
-// up to Wait. Caller holds g.mu.
-func (g *Gate) patience(key string, now time.Time) time.Duration {
+// patience is how long a newcomer of key in class c waits for a slot:
+// the class's Wait, plus the wait the gate expects for it at its
+// measured rate (the waiters it would wait behind, and itself, times the
+// mean hold, over the slots) up to that Wait. Caller holds g.mu.
+func (g *Gate) patience(c *Class, key string, now time.Time) time.Duration {
 	mine, ahead := g.usage(key, now), 0
 	for _, w := range g.queue {
 		// Waiters of lighter keys go first, and of as heavy ones (its
@@ -121,7 +178,7 @@ func (g *Gate) patience(key string, now time.Time) time.Duration {
 		}
 	}
 	expected := time.Duration(ahead+1) * g.hold / time.Duration(g.cfg.Slots)
-	return g.cfg.Wait + min(expected, g.cfg.Wait)
+	return c.cfg.Wait + min(expected, c.cfg.Wait)
 }
 
 // usage is key's usage decayed to now. Waiters are ordered by their
@@ -136,30 +193,32 @@ func (g *Gate) before(a, b *waiter, now time.Time) bool {
 	return ua < ub || (ua == ub && a.seq < b.seq)
 }
 
-func (g *Gate) acquire(ctx context.Context, key string) error {
+func (g *Gate) acquire(ctx context.Context, c *Class, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	g.mu.Lock()
 	now := g.cfg.Now()
 	ks := g.state(key, now)
-	if ks.queued >= g.cfg.PerKey {
-		g.refusals++
+	if ks.queued >= c.cfg.PerKey {
+		c.refusals++
 		g.mu.Unlock()
 		return ErrBusy
 	}
-	if ks.running < g.cfg.PerKey && g.running < g.cfg.Slots && len(g.queue) == 0 {
-		g.start(ks)
+	// A free slot is the newcomer's unless a waiter that may run is owed
+	// it: one waits for more slots to free (its weight).
+	if g.mayRun(c, ks) && g.running+c.cfg.Weight <= g.cfg.Slots && !g.anyMayRun() {
+		g.start(c, ks)
 		g.mu.Unlock()
 		return nil
 	}
-	w := &waiter{key: key, seq: g.seq, done: make(chan error, 1)}
-	patience := g.patience(key, now)
+	w := &waiter{class: c, key: key, seq: g.seq, done: make(chan error, 1)}
+	patience := g.patience(c, key, now)
 	g.seq++
 	if len(g.queue) >= g.cfg.MaxQueue {
 		i := g.heaviest(now)
 		if g.usage(g.queue[i].key, now) <= ks.usage {
-			g.refusals++
+			c.refusals++
 			g.mu.Unlock()
 			return ErrBusy
 		}
@@ -186,7 +245,7 @@ func (g *Gate) acquire(ctx context.Context, key string) error {
 	defer g.mu.Unlock()
 	if i := g.index(w); i >= 0 {
 		if err == ErrBusy {
-			g.refusals++
+			c.refusals++
 		}
 		g.drop(i, nil)
 		return err
@@ -197,7 +256,7 @@ func (g *Gate) acquire(ctx context.Context, key string) error {
 		return derr
 	}
 	if err != ErrBusy {
-		g.releaseLocked(key, -1)
+		g.releaseLocked(c, key, -1)
 		return err
 	}
 	return nil
@@ -218,21 +277,22 @@ func (g *Gate) state(key string, now time.Time) *keyState {
 	return ks
 }
 
-func (g *Gate) start(ks *keyState) {
-	g.running++
+func (g *Gate) start(c *Class, ks *keyState) {
+	g.running += c.cfg.Weight
+	c.running++
 	ks.running++
 	ks.usage++
 }
 
-// release gives key's slot back after it was held for held (negative:
-// not used, so not measured).
-func (g *Gate) release(key string, held time.Duration) {
+// release gives key's slot in class c back after it was held for held
+// (negative: not used, so not measured).
+func (g *Gate) release(c *Class, key string, held time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.releaseLocked(key, held)
+	g.releaseLocked(c, key, held)
 }
 
-func (g *Gate) releaseLocked(key string, held time.Duration) {
+func (g *Gate) releaseLocked(c *Class, key string, held time.Duration) {
 	switch {
 	case held < 0:
 	case g.hold == 0:
@@ -241,31 +301,52 @@ func (g *Gate) releaseLocked(key string, held time.Duration) {
 		// Weight 1/8: the rate follows the load within a few dozen slots.
 		g.hold += (held - g.hold) / 8
 	}
-	g.running--
+	g.running -= c.cfg.Weight
+	c.running--
 	now := g.cfg.Now()
 	g.state(key, now).running--
 	g.dispatch(now)
 	g.sweep(now)
 }
 
-// dispatch hands free slots to the lightest waiters whose key has none.
+// mayRun reports whether a caller of class c and key state ks may run as
+// far as their limits go (room in the gate aside). Caller holds g.mu.
+func (g *Gate) mayRun(c *Class, ks *keyState) bool {
+	return ks.running < c.cfg.PerKey && c.running < c.cfg.Max
+}
+
+// anyMayRun reports whether a waiter may run as far as its limits go.
+// Caller holds g.mu.
+func (g *Gate) anyMayRun() bool {
+	for _, w := range g.queue {
+		if g.mayRun(w.class, g.keys[w.key]) {
+			return true
+		}
+	}
+	return false
+}
+
+// dispatch hands free slots to the lightest waiters that may run. When
+// the lightest needs more slots than are free, the free ones are kept
+// for it: lighter callers of other classes would otherwise take them one
+// by one and it would never run.
 func (g *Gate) dispatch(now time.Time) {
 	for g.running < g.cfg.Slots {
 		best := -1
 		for i, w := range g.queue {
-			if g.keys[w.key].running >= g.cfg.PerKey {
+			if !g.mayRun(w.class, g.keys[w.key]) {
 				continue
 			}
 			if best < 0 || g.before(w, g.queue[best], now) {
 				best = i
 			}
 		}
-		if best < 0 {
+		if best < 0 || g.running+g.queue[best].class.cfg.Weight > g.cfg.Slots {
 			return
 		}
 		w := g.queue[best]
 		g.drop(best, nil)
-		g.start(g.state(w.key, now))
+		g.start(w.class, g.state(w.key, now))
 		w.done <- nil
 	}
 }
@@ -300,7 +381,7 @@ func (g *Gate) drop(i int, err error) {
 	g.queue = g.queue[:last]
 	g.keys[w.key].queued--
 	if err != nil {
-		g.refusals++
+		w.class.refusals++
 		w.done <- err
 	}
 }
@@ -321,23 +402,47 @@ func (g *Gate) sweep(now time.Time) {
 	}
 }
 
-// Waiting is how many callers wait for a slot now.
+// Waiting is how many callers of every class wait for a slot now.
 func (g *Gate) Waiting() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return len(g.queue)
 }
 
-// Running is how many callers hold a slot now.
+// Running is how many slots are held now (a caller holds its class's
+// weight).
 func (g *Gate) Running() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.running
 }
 
-// Refusals is how many callers got ErrBusy so far.
-func (g *Gate) Refusals() uint64 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.refusals
+// Refusals is how many callers of the default class got ErrBusy so far.
+func (g *Gate) Refusals() uint64 { return g.def.Refusals() }
+
+// Waiting is how many callers of c wait for a slot now.
+func (c *Class) Waiting() int {
+	c.g.mu.Lock()
+	defer c.g.mu.Unlock()
+	n := 0
+	for _, w := range c.g.queue {
+		if w.class == c {
+			n++
+		}
+	}
+	return n
+}
+
+// Running is how many callers of c hold a slot now.
+func (c *Class) Running() int {
+	c.g.mu.Lock()
+	defer c.g.mu.Unlock()
+	return c.running
+}
+
+// Refusals is how many callers of c got ErrBusy so far.
+func (c *Class) Refusals() uint64 {
+	c.g.mu.Lock()
+	defer c.g.mu.Unlock()
+	return c.refusals
 }

@@ -220,7 +220,7 @@ func TestWaitSizedFromRate(t *testing.T) {
 	patience := func() time.Duration {
 		g.mu.Lock()
 		defer g.mu.Unlock()
-		return g.patience("new", clock.Now())
+		return g.patience(g.def, "\x00new", clock.Now())
 	}
 	if p := patience(); p != 10*time.Second {
 		t.Fatalf("before any slot was held: %v, want the wait, 10s", p)
@@ -281,4 +281,133 @@ func TestOneKeyInOrder(t *testing.T) {
 		w.mustStart(t, fmt.Sprint("waiter ", i))
 		w.mustFinish(t)
 	}
+}
+
+// holdIn is hold for a caller of class c.
+func holdIn(c *Class, key string) *holder {
+	h := &holder{started: make(chan struct{}), release: make(chan struct{}), err: make(chan error, 1)}
+	go func() {
+		h.err <- c.Do(context.Background(), key, func() { close(h.started); <-h.release })
+	}()
+	return h
+}
+
+// TestClassesShareSlots: two classes on one gate of 2 slots never hold
+// more than 2 between them, each keeps to its own cap and per-key limit,
+// a key is a different key in each class, and a freed slot goes to the
+// lightest waiter whatever its class.
+func TestClassesShareSlots(t *testing.T) {
+	t.Parallel()
+	g := New(Config{Slots: 2, Wait: time.Minute})
+	hash := g.Class("hash", ClassConfig{Max: 2})
+	hs := g.Class("handshake", ClassConfig{Max: 1})
+
+	// The same key holds a slot in each class at once.
+	h1, k1 := holdIn(hash, "a"), holdIn(hs, "a")
+	h1.mustStart(t, "hash a")
+	k1.mustStart(t, "handshake a")
+	if g.Running() != 2 || hash.Running() != 1 || hs.Running() != 1 {
+		t.Fatalf("running %d (hash %d, handshake %d), want 2 (1, 1)", g.Running(), hash.Running(), hs.Running())
+	}
+	// The gate is full: another class's caller waits although its class
+	// holds nothing of its cap.
+	h2 := holdIn(hash, "b")
+	waitQueued(t, g, 1)
+	if hash.Waiting() != 1 || hs.Waiting() != 0 {
+		t.Fatalf("waiting hash %d, handshake %d; want 1, 0", hash.Waiting(), hs.Waiting())
+	}
+	// A handshake frees its slot: the hash waiter takes it.
+	k1.mustFinish(t)
+	h2.mustStart(t, "hash b after the handshake slot freed")
+
+	// Handshakes are capped at 1: with a slot free, a second handshake
+	// still waits for the first, and a hash that comes later takes the
+	// free slot past it.
+	h1.mustFinish(t)
+	k2 := holdIn(hs, "c")
+	k2.mustStart(t, "handshake c")
+	h2.mustFinish(t)
+	k3 := holdIn(hs, "d")
+	waitQueued(t, g, 1)
+	h3 := holdIn(hash, "e")
+	h3.mustStart(t, "hash e, past the capped handshake class")
+	k2.mustFinish(t)
+	k3.mustStart(t, "handshake d after c")
+	h3.mustFinish(t)
+	k3.mustFinish(t)
+	if g.Running() != 0 || g.Waiting() != 0 {
+		t.Fatalf("running %d, waiting %d at the end", g.Running(), g.Waiting())
+	}
+}
+
+// TestLightestFirstAcrossClasses: when a slot frees, a handshake of a
+// key that used the gate little goes before the hashes of keys that
+// used it much, and the other way round.
+func TestLightestFirstAcrossClasses(t *testing.T) {
+	t.Parallel()
+	clock := &stoppedClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	g := New(Config{Slots: 1, Wait: time.Minute, Now: clock.Now})
+	hash := g.Class("hash", ClassConfig{})
+	hs := g.Class("handshake", ClassConfig{})
+	for range 5 {
+		if err := hash.Do(context.Background(), "heavy", func() {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	running := holdIn(hash, "other")
+	running.mustStart(t, "other")
+	heavy := holdIn(hash, "heavy")
+	waitQueued(t, g, 1)
+	light := holdIn(hs, "heavy") // the same IP, but its first handshake
+	waitQueued(t, g, 2)
+	running.mustFinish(t)
+	light.mustStart(t, "the light handshake")
+	select {
+	case <-heavy.started:
+		t.Fatal("the heavy key's hash ran before the light handshake")
+	default:
+	}
+	light.mustFinish(t)
+	heavy.mustStart(t, "the heavy hash")
+	heavy.mustFinish(t)
+}
+
+// TestWeightedClassWaitsForRoom: a caller that takes both slots waits
+// until both are free, and while it waits the slots that free are kept
+// for it rather than given to heavier callers of a lighter class.
+func TestWeightedClassWaitsForRoom(t *testing.T) {
+	t.Parallel()
+	clock := &stoppedClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	g := New(Config{Slots: 2, Wait: time.Minute, Now: clock.Now})
+	hash := g.Class("hash", ClassConfig{Weight: 2, Max: 8})
+	hs := g.Class("handshake", ClassConfig{})
+	if hash.cfg.Max != 1 {
+		t.Fatalf("a class of weight 2 on 2 slots runs %d at once, want 1", hash.cfg.Max)
+	}
+	for range 5 {
+		if err := hs.Do(context.Background(), "flood", func() {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := holdIn(hs, "a"), holdIn(hs, "b")
+	a.mustStart(t, "handshake a")
+	b.mustStart(t, "handshake b")
+	light := holdIn(hash, "light")
+	waitQueued(t, g, 1)
+	a.mustFinish(t)
+	// One slot is free, but the hash needs two: it is kept, and a
+	// heavier key's handshake waits behind the hash.
+	heavy := holdIn(hs, "flood")
+	waitQueued(t, g, 2)
+	if g.Running() != 1 {
+		t.Fatalf("running %d slots, want 1 (the free one kept for the hash)", g.Running())
+	}
+	b.mustFinish(t)
+	light.mustStart(t, "the hash, once both slots were free")
+	if g.Running() != 2 {
+		t.Fatalf("running %d slots with the hash in, want 2", g.Running())
+	}
+	light.mustFinish(t)
+	heavy.mustStart(t, "the heavy handshake after the hash")
+	heavy.mustFinish(t)
 }

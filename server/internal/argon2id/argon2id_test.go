@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/accountd/accountd/server/internal/admission"
 )
 
 var cheap = Params{Time: 1, MemoryKiB: 64, Threads: 1}
@@ -93,7 +95,7 @@ func TestValidate(t *testing.T) {
 // a caller that cannot get a slot within the wait gets ErrBusy.
 func TestGateBounds(t *testing.T) {
 	t.Parallel()
-	g := NewGate(2, 50*time.Millisecond, 1)
+	g := NewGate(admission.New(admission.Config{Slots: 4, Wait: 50 * time.Millisecond}).Class("argon2", admission.ClassConfig{Max: 2}))
 	release := make(chan struct{})
 	started := make(chan struct{}, 2)
 	var wg sync.WaitGroup

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"runtime"
-	"time"
 
 	"github.com/accountd/accountd/server/internal/admission"
 )
@@ -19,15 +18,12 @@ var ErrBusy = errors.New("argon2id: too many password hashes in progress")
 // queue place, and one that hashed little lately goes first. Safe for
 // concurrent use.
 type Gate struct {
-	g *admission.Gate
+	g *admission.Class
 }
 
-// NewGate returns a gate of n slots where a caller waits at most wait and
-// one client may have perClient hashes running and as many waiting (0
-// means 1).
-func NewGate(n int, wait time.Duration, perClient int) *Gate {
-	return &Gate{g: admission.New(admission.Config{Slots: n, Wait: wait, PerKey: perClient})}
-}
+// NewGate returns a gate whose hashes take slots of class c: its slots,
+// wait and per-client limit are the class's.
+func NewGate(c *admission.Class) *Gate { return &Gate{g: c} }
 
 // Do runs f in a slot for client (an IPv4 address or IPv6 /64; "" for
 // callers without one), waiting at most the gate's wait (and ctx) for
