@@ -411,11 +411,15 @@ func (c *Conn) call(ctx context.Context, op string, body, result any) error {
 	if err != nil {
 		return err
 	}
+	// The body may hold a password or a code: once sealed, the plain
+	// copies go.
+	defer clear(b)
 	plain, err := json.Marshal(protocol.Request{ID: id, Op: op, Body: b, ClientIP: clientIPFrom(ctx)})
 	if err != nil {
 		return err
 	}
 	sealed, err := c.sess.Seal(plain)
+	clear(plain)
 	if err != nil {
 		return err
 	}
@@ -438,6 +442,9 @@ func (c *Conn) call(ctx context.Context, op string, body, result any) error {
 		c.ws.Close(websocket.StatusPolicyViolation, "")
 		return c.err
 	}
+	// A result may hold a token or a generated password: the decoded
+	// copy is the caller's, the packet's goes.
+	defer clear(out)
 	resp, err := protocol.DecodeResponse(out)
 	if err != nil || resp.ID != id {
 		c.err = fmt.Errorf("%w: %s: invalid response", ErrConnection, c.server)

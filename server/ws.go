@@ -140,12 +140,17 @@ func (s *Server) serveConn(ctx context.Context, st *connState, ip string) {
 		idle.Stop()
 		watching := conn.Watch() != nil
 		out, err := json.Marshal(s.handle(ctx, plain, ip))
+		// The request may hold a password or a code, the response a token
+		// or a generated password: neither outlives its packet.
+		clear(plain)
 		if err != nil {
 			s.log.Error("encode response", "err", err)
 			c.Close(websocket.StatusInternalError, "")
 			return
 		}
-		if err := send(out); err != nil {
+		err = send(out)
+		clear(out)
+		if err != nil {
 			return
 		}
 		if w := conn.Watch(); w != nil && !watching {

@@ -110,6 +110,7 @@ func (s *Service) TOTPConfirm(ctx context.Context, req protocol.TOTPConfirmReque
 	if err != nil {
 		return nil, fmt.Errorf("open totp secret: %w", err)
 	}
+	defer clear(secret)
 	step, ok := matchTOTP(string(secret), req.Code, s.now())
 	if !ok {
 		// The code is for a secret the caller was just given: a wrong
@@ -270,6 +271,7 @@ func (totpStep) check(ctx context.Context, s *Service, a store.Account, _ string
 	if err != nil {
 		return false, fmt.Errorf("open totp secret: %w", err)
 	}
+	defer clear(secret)
 	step, ok := matchTOTP(string(secret), code, s.now())
 	if !ok || step <= f.LastStep {
 		return false, nil

@@ -63,7 +63,9 @@ func Hash(password string, p Params) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", fmt.Errorf("argon2id: read salt: %w", err)
 	}
-	return format(p, salt, argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, hashLen)), nil
+	pw := []byte(password)
+	defer clear(pw)
+	return format(p, salt, argon2.IDKey(pw, salt, p.Time, p.MemoryKiB, p.Threads, hashLen)), nil
 }
 
 // Dummy returns a PHC string with parameters p and a random salt and
@@ -132,7 +134,9 @@ func Verify(password, phc string, want Params) (ok, rehash bool, err error) {
 	if err != nil {
 		return false, false, err
 	}
-	got := argon2.IDKey([]byte(password), salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(sum)))
+	pw := []byte(password)
+	defer clear(pw)
+	got := argon2.IDKey(pw, salt, p.Time, p.MemoryKiB, p.Threads, uint32(len(sum)))
 	ok = subtle.ConstantTimeCompare(got, sum) == 1
 	return ok, ok && (p != want || len(sum) != hashLen || len(salt) != saltLen), nil
 }
