@@ -24,8 +24,8 @@ type serveOptions struct {
 	rateLimit float64
 	rateBurst int
 	// hashConcurrency is how many Argon2 hashes run at once on this
-	// instance (0: one per CPU): it depends on the machine, not on the
-	// deployment.
+	// instance (0: as many as the cores hold, a core per lane): it
+	// depends on the machine, not on the deployment.
 	hashConcurrency int
 	// tlsCert and tlsKey are PEM files; set, the listener serves
 	// https/wss with them, reloaded when they change.
@@ -69,7 +69,7 @@ func (o *serveOptions) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.jwksMaxAge, "jwks-max-age", o.jwksMaxAge, "Cache-Control max-age of /.well-known/jwks.json")
 	fs.Float64Var(&o.rateLimit, "rate-limit", 0, "requests per second allowed per client IP on this instance (default: the config's, else 10)")
 	fs.IntVar(&o.rateBurst, "rate-burst", 0, "requests a client IP may make at once on this instance (default: the config's, else 20)")
-	fs.IntVar(&o.hashConcurrency, "hash-concurrency", 0, "Argon2 hashes run at once on this instance (default: one per CPU)")
+	fs.IntVar(&o.hashConcurrency, "hash-concurrency", 0, "Argon2 hashes run at once on this instance (default: as many as the cores hold, a core per lane)")
 	fs.StringVar(&o.tlsCert, "tls-cert", os.Getenv("ACCOUNTD_TLS_CERT"), "PEM certificate (chain) file: serve https and wss, reloaded when it changes (env ACCOUNTD_TLS_CERT; needs --tls-key)")
 	fs.StringVar(&o.tlsKey, "tls-key", os.Getenv("ACCOUNTD_TLS_KEY"), "PEM private key file of --tls-cert (env ACCOUNTD_TLS_KEY)")
 	fs.Float64Var(&o.hashRate, "hash-rate", 0, fmt.Sprintf("logins and signups per second allowed per client IP, on top of --rate-limit (default %g)", server.DefaultHashRate))
