@@ -17,8 +17,8 @@ func BenchmarkHandshake(b *testing.B) {
 	der, _ := x509.MarshalPKIXPublicKey(&tk.PublicKey)
 	_, id, _ := ed25519.GenerateKey(rand.Reader)
 	for b.Loop() {
-		sh, _ := protocol.NewServerHandshake(id, tk, der, nil)
-		ch, err := protocol.NewClientHandshake(sh.Hello(), ck, nil)
+		sh, _ := protocol.NewServerHandshake(protocol.Version, protocol.ServerIdentity{Key: id}, tk, der, nil)
+		ch, err := protocol.NewClientHandshake(protocol.Version, sh.Hello(), ck, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -64,11 +64,11 @@ func BenchmarkServerHandshake(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		b.StopTimer()
-		sh, err := protocol.NewServerHandshake(id, tk, der, nil)
+		sh, err := protocol.NewServerHandshake(protocol.Version, protocol.ServerIdentity{Key: id}, tk, der, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		ch, err := protocol.NewClientHandshake(sh.Hello(), ck, nil)
+		ch, err := protocol.NewClientHandshake(protocol.Version, sh.Hello(), ck, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
