@@ -1,7 +1,8 @@
 // Package client is the Go SDK for accountd: it dials a server, runs the
-// protocol v2 handshake (the server proves, by signing the whole
-// handshake, that it holds the pinned identity key), and calls the
-// account operations over the encrypted connection.
+// protocol v3 handshake (the server proves, by signing the whole
+// handshake, that it holds the pinned identity key, and during a key
+// rotation's overlap moves the pin to its new key), and calls the account
+// operations over the encrypted connection.
 //
 // A Client keeps a pool of connections for programs that make calls from
 // many goroutines (an application backend); a Verifier checks tokens
@@ -24,6 +25,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -133,6 +135,12 @@ type Options struct {
 	// whether to trust the fingerprint; true pins it. Ignored with
 	// TrustOnFirstUse.
 	ConfirmNewServer func(server, fingerprint string) (bool, error)
+	// IdentityRotated, when set, is told that a server rotated its
+	// identity key and the pin moved from the previous key to the new
+	// one (SPEC §2.1): the server, the previous and the new fingerprint.
+	// It is called once the new key is pinned, before Dial returns; when
+	// connections race through a rotation it may be called for each.
+	IdentityRotated func(server, previous, current string)
 	// ClientKey is the RSA key the server encrypts its secret to. Nil uses
 	// a 3072-bit key generated once per process.
 	ClientKey *rsa.PrivateKey
@@ -278,12 +286,15 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 	}
 	hctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	ws, _, err := websocket.Dial(hctx, wsURL, &websocket.DialOptions{
+	ws, resp, err := websocket.Dial(hctx, wsURL, &websocket.DialOptions{
 		HTTPClient:      opts.httpClient(),
 		Subprotocols:    []string{protocol.Subprotocol},
 		CompressionMode: websocket.CompressionDisabled,
 	})
 	if err != nil {
+		if older := olderServer(resp); older != "" {
+			return nil, fmt.Errorf("%w: %s: the server speaks an older protocol (%s): upgrade the server", ErrConnection, name, older)
+		}
 		return nil, fmt.Errorf("%w: %s: %w", ErrConnection, name, err)
 	}
 	ws.SetReadLimit(protocol.MaxFrame)
@@ -301,6 +312,21 @@ func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
 	return c, nil
 }
 
+// olderServer returns the server's answer when it refused the upgrade
+// for want of a subprotocol this client offers: an older server names the
+// one it speaks (SPEC §1). It is "" for any other refusal.
+func olderServer(resp *http.Response) string {
+	if resp == nil || resp.StatusCode != http.StatusBadRequest || resp.Body == nil {
+		return ""
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+	msg := strings.TrimSpace(string(b))
+	if !strings.HasPrefix(msg, "accountd: subprotocol ") {
+		return ""
+	}
+	return Printable(msg)
+}
+
 func (c *Conn) handshake(ctx context.Context, key *rsa.PrivateKey, opts Options) error {
 	if c.ws.Subprotocol() != protocol.Subprotocol {
 		return fmt.Errorf("%w: %s: server did not accept subprotocol %s", ErrConnection, c.server, protocol.Subprotocol)
@@ -312,13 +338,14 @@ func (c *Conn) handshake(ctx context.Context, key *rsa.PrivateKey, opts Options)
 	if typ != websocket.MessageText {
 		return fmt.Errorf("%w: %s: hello is not a text message", ErrConnection, c.server)
 	}
-	hs, err := protocol.NewClientHandshake(hello, key, nil)
+	hs, err := protocol.NewClientHandshake(protocol.Version, hello, key, nil)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrConnection, c.server, err)
 	}
 	identity := hs.IdentityKey()
+	previous, _ := hs.PreviousIdentityKey()
 	c.fingerprint = protocol.Fingerprint(identity)
-	pin, err := c.trust(identity, opts)
+	pin, rotated, err := c.trust(identity, previous, opts)
 	if err != nil {
 		return err
 	}
@@ -335,13 +362,25 @@ func (c *Conn) handshake(ctx context.Context, key *rsa.PrivateKey, opts Options)
 	c.sess, err = hs.Finish(sk)
 	if errors.Is(err, protocol.ErrBadSignature) {
 		c.ws.Close(websocket.StatusPolicyViolation, "")
-		return &ImpersonationError{Server: c.server, Fingerprint: c.fingerprint}
+		claimed := c.fingerprint
+		if rotated {
+			claimed = protocol.Fingerprint(previous) // the one this client trusts
+		}
+		return &ImpersonationError{Server: c.server, Fingerprint: claimed}
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrConnection, c.server, err)
 	}
-	if pin {
+	switch {
+	case pin:
 		return opts.Trust.Pin(c.server, identity)
+	case rotated:
+		if err := opts.Trust.Repin(c.server, previous, identity); err != nil {
+			return err
+		}
+		if opts.IdentityRotated != nil {
+			opts.IdentityRotated(c.server, protocol.Fingerprint(previous), c.fingerprint)
+		}
 	}
 	return nil
 }
@@ -349,26 +388,33 @@ func (c *Conn) handshake(ctx context.Context, key *rsa.PrivateKey, opts Options)
 // trust decides, before anything is sent, whether identity may be used:
 // nil when it is pinned, or when the options trust it on first use (pin
 // is then true: it is recorded once the server has proven it holds the
-// key, so a key nobody proved is never pinned).
-func (c *Conn) trust(identity ed25519.PublicKey, opts Options) (pin bool, err error) {
+// key, so a key nobody proved is never pinned). When the pin is the
+// previous identity key the hello announces, rotated is true: Finish
+// proves that the server holds both keys, and the pin then moves to
+// identity (SPEC §2.1). A previous key is never pinned on first use.
+func (c *Conn) trust(identity, previous ed25519.PublicKey, opts Options) (pin, rotated bool, err error) {
 	err = opts.Trust.Check(c.server, identity)
+	var mismatch *KeyMismatchError
+	if errors.As(err, &mismatch) && previous != nil && opts.Trust.Check(c.server, previous) == nil {
+		return false, true, nil
+	}
 	if !errors.Is(err, ErrUnknownServer) {
-		return false, err
+		return false, false, err
 	}
 	switch {
 	case opts.TrustOnFirstUse:
 	case opts.ConfirmNewServer != nil:
 		ok, cerr := opts.ConfirmNewServer(c.server, c.fingerprint)
 		if cerr != nil {
-			return false, cerr
+			return false, false, cerr
 		}
 		if !ok {
-			return false, fmt.Errorf("%w: %s (%s) not trusted", ErrUnknownServer, c.server, c.fingerprint)
+			return false, false, fmt.Errorf("%w: %s (%s) not trusted", ErrUnknownServer, c.server, c.fingerprint)
 		}
 	default:
-		return false, fmt.Errorf("%w: %s presents %s", ErrUnknownServer, c.server, c.fingerprint)
+		return false, false, fmt.Errorf("%w: %s presents %s", ErrUnknownServer, c.server, c.fingerprint)
 	}
-	return true, nil
+	return true, false, nil
 }
 
 // connErr classifies a transport failure.

@@ -2,10 +2,12 @@ package client
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/accountd/accountd/protocol"
 )
@@ -17,6 +19,7 @@ import (
 // is no first use to trust: a server presenting another key is refused
 // with *KeyMismatchError. Safe for concurrent use.
 type FingerprintTrust struct {
+	mu  sync.Mutex
 	sum [32]byte
 }
 
@@ -37,8 +40,11 @@ func TrustFingerprint(fingerprint string) (*FingerprintTrust, error) {
 	return t, nil
 }
 
-// String returns the fingerprint in protocol.Fingerprint's form.
+// String returns the fingerprint in protocol.Fingerprint's form: the
+// one given, or the one Repin moved to.
 func (t *FingerprintTrust) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	return "SHA256:" + base64.RawStdEncoding.EncodeToString(t.sum[:])
 }
 
@@ -56,8 +62,25 @@ func (t *FingerprintTrust) Check(server string, key ed25519.PublicKey) error {
 	return &KeyMismatchError{Server: server, Pinned: t.String(), Presented: protocol.Fingerprint(key)}
 }
 
-// Pin implements TrustStore. The store holds one fixed fingerprint, so
+// Pin implements TrustStore. The store holds one fingerprint, so
 // pinning succeeds only for the key it already trusts.
 func (t *FingerprintTrust) Pin(server string, key ed25519.PublicKey) error {
 	return t.Check(server, key)
+}
+
+// Repin implements TrustStore: from now on the store trusts current
+// instead of previous. The move lasts as long as the store: a program
+// that was given the fingerprint should be given current's
+// (Options.IdentityRotated tells it).
+func (t *FingerprintTrust) Repin(server string, previous, current ed25519.PublicKey) error {
+	if t.matches(current) {
+		return nil
+	}
+	if err := t.Check(server, previous); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sum = sha256.Sum256(current)
+	return nil
 }

@@ -24,6 +24,12 @@ type TrustStore interface {
 	Check(server string, key ed25519.PublicKey) error
 	// Pin records key as server's identity key.
 	Pin(server string, key ed25519.PublicKey) error
+	// Repin replaces server's pinned key previous with current: the
+	// server proved it holds both during its identity rotation (SPEC
+	// §2.1). It returns nil when current is pinned already (another
+	// connection moved it first) and a *KeyMismatchError when neither
+	// is.
+	Repin(server string, previous, current ed25519.PublicKey) error
 }
 
 // ErrUnknownServer is returned when a server's identity key is not pinned
@@ -92,8 +98,9 @@ func (e *InsecureFileError) Error() string {
 //
 // Lines starting with # are comments. The file is created with mode 0600
 // and its folder with 0700; a file that another user could have written is
-// refused with *InsecureFileError. Safe for concurrent use within a
-// process.
+// refused with *InsecureFileError. Safe for concurrent use, also by
+// several processes: changes hold a lock file beside it
+// (known_servers.lock), and Repin replaces the file atomically.
 type KnownServers struct {
 	Path string
 	mu   sync.Mutex
@@ -183,16 +190,32 @@ func (k *KnownServers) Check(server string, key ed25519.PublicKey) error {
 	return ErrUnknownServer
 }
 
+// lock takes the process's mutex and the lock file that orders changes
+// across processes; the returned function releases both.
+func (k *KnownServers) lock() (func(), error) {
+	k.mu.Lock()
+	if err := os.MkdirAll(filepath.Dir(k.Path), 0o700); err != nil {
+		k.mu.Unlock()
+		return nil, fmt.Errorf("client: known servers: %w", err)
+	}
+	release, err := lockFile(k.Path + ".lock")
+	if err != nil {
+		k.mu.Unlock()
+		return nil, fmt.Errorf("client: known servers: %w", err)
+	}
+	return func() { release(); k.mu.Unlock() }, nil
+}
+
 // Pin implements TrustStore: it appends a line for server.
 func (k *KnownServers) Pin(server string, key ed25519.PublicKey) error {
-	k.mu.Lock()
-	defer k.mu.Unlock()
 	if strings.ContainsAny(server, " \t\r\n#") {
 		return fmt.Errorf("client: invalid server name %q", server)
 	}
-	if err := os.MkdirAll(filepath.Dir(k.Path), 0o700); err != nil {
-		return fmt.Errorf("client: known servers: %w", err)
+	unlock, err := k.lock()
+	if err != nil {
+		return err
 	}
+	defer unlock()
 	f, err := os.OpenFile(k.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("client: known servers: %w", err)
@@ -215,4 +238,88 @@ func (k *KnownServers) Pin(server string, key ed25519.PublicKey) error {
 		return fmt.Errorf("client: known servers: %w", err)
 	}
 	return f.Close()
+}
+
+// Repin implements TrustStore: it rewrites the file with server's line
+// holding current instead of previous, every other line as it was, into a
+// temporary file that then replaces it, so that a crash leaves either
+// pin and never a damaged file.
+func (k *KnownServers) Repin(server string, previous, current ed25519.PublicKey) error {
+	unlock, err := k.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	lines, err := k.read()
+	if err != nil {
+		return err
+	}
+	target := 0
+	for _, l := range lines {
+		if l.server != server {
+			continue
+		}
+		switch {
+		case l.key.Equal(current):
+			return nil
+		case !l.key.Equal(previous):
+			return &KeyMismatchError{Server: server, Pinned: protocol.Fingerprint(l.key), Presented: protocol.Fingerprint(current), File: k.Path, Line: l.line}
+		}
+		target = l.line
+		break
+	}
+	if target == 0 {
+		return ErrUnknownServer
+	}
+	data, err := os.ReadFile(k.Path)
+	if err != nil {
+		return fmt.Errorf("client: known servers: %w", err)
+	}
+	var out bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		if n == target {
+			fmt.Fprintf(&out, "%s ed25519 %s\n", server, base64.StdEncoding.EncodeToString(current))
+			continue
+		}
+		out.Write(sc.Bytes())
+		out.WriteByte('\n')
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("client: known servers: %w", err)
+	}
+	return replaceFile(k.Path, out.Bytes())
+}
+
+// replaceFile writes data to a new file beside path (mode 0600) and
+// renames it over path.
+func replaceFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("client: known servers: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err := tmp.Chmod(0o600); err != nil {
+		return fmt.Errorf("client: known servers: %w", err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("client: known servers: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("client: known servers: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("client: known servers: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("client: known servers: %w", err)
+	}
+	done = true
+	return nil
 }

@@ -8,6 +8,20 @@ import (
 	"syscall"
 )
 
+// lockFile holds an exclusive lock on path (created 0600 when missing)
+// until the returned function is called.
+func lockFile(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { f.Close() }, nil
+}
+
 // currentUID is the user the known-servers file must belong to; tests
 // replace it to stand for another user.
 var currentUID = os.Getuid

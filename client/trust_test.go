@@ -68,7 +68,7 @@ func fakeServer(tb testing.TB, identity ed25519.PrivateKey, forge func(hello []b
 		defer c.CloseNow()
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 		defer cancel()
-		hs, err := protocol.NewServerHandshake(identity, tk, der, nil)
+		hs, err := protocol.NewServerHandshake(protocol.Version, protocol.ServerIdentity{Key: identity}, tk, der, nil)
 		if err != nil {
 			return
 		}
@@ -151,7 +151,7 @@ func recordHandshake(tb testing.TB, identity ed25519.PrivateKey) (hello, serverK
 	tb.Helper()
 	tk, _ := mustKeys(tb)
 	der, _ := x509.MarshalPKIXPublicKey(&tk.PublicKey)
-	sh, err := protocol.NewServerHandshake(identity, tk, der, nil)
+	sh, err := protocol.NewServerHandshake(protocol.Version, protocol.ServerIdentity{Key: identity}, tk, der, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func recordHandshake(tb testing.TB, identity ed25519.PrivateKey) (hello, serverK
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ch, err := protocol.NewClientHandshake(sh.Hello(), victim, nil)
+	ch, err := protocol.NewClientHandshake(protocol.Version, sh.Hello(), victim, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -194,11 +194,11 @@ func leakedKeyServer(tb testing.TB, hello []byte, respond func(clientPub *rsa.Pu
 		if err != nil {
 			return
 		}
-		ch, clientPub, err := protocol.ParseClientHello(data)
+		ch, clientPub, err := protocol.ParseClientHello(protocol.Version, data)
 		if err != nil {
 			return
 		}
-		secret, err := rsa.DecryptOAEP(sha256.New(), nil, tk, ch.Secret, []byte("accountd.v2 client secret"))
+		secret, err := rsa.DecryptOAEP(sha256.New(), nil, tk, ch.Secret, []byte("accountd.v3 client secret"))
 		decrypted <- err == nil && len(secret) == protocol.SecretSize
 		if c.Write(ctx, websocket.MessageText, respond(clientPub)) != nil {
 			return
@@ -228,7 +228,7 @@ func TestLeakedTransportKey(t *testing.T) {
 	}
 	fresh := func(signature []byte) func(*rsa.PublicKey) []byte {
 		return func(clientPub *rsa.PublicKey) []byte {
-			enc, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, clientPub, make([]byte, protocol.SecretSize), []byte("accountd.v2 server secret"))
+			enc, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, clientPub, make([]byte, protocol.SecretSize), []byte("accountd.v3 server secret"))
 			if err != nil {
 				t.Error(err)
 			}
@@ -288,7 +288,7 @@ func TestBinaryHelloRefused(t *testing.T) {
 		defer c.CloseNow()
 		tk, _ := mustKeys(t)
 		der, _ := x509.MarshalPKIXPublicKey(&tk.PublicKey)
-		hs, _ := protocol.NewServerHandshake(mustIdentity(t), tk, der, nil)
+		hs, _ := protocol.NewServerHandshake(protocol.Version, protocol.ServerIdentity{Key: mustIdentity(t)}, tk, der, nil)
 		c.Write(r.Context(), websocket.MessageBinary, hs.Hello())
 		c.Read(r.Context())
 	}))

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"testing"
+	"time"
 
 	"github.com/accountd/accountd/protocol"
 )
@@ -17,8 +18,33 @@ func BenchmarkHandshake(b *testing.B) {
 	der, _ := x509.MarshalPKIXPublicKey(&tk.PublicKey)
 	_, id, _ := ed25519.GenerateKey(rand.Reader)
 	for b.Loop() {
-		sh, _ := protocol.NewServerHandshake(id, tk, der, nil)
-		ch, err := protocol.NewClientHandshake(sh.Hello(), ck, nil)
+		sh, _ := protocol.NewServerHandshake(protocol.Version, protocol.ServerIdentity{Key: id}, tk, der, nil)
+		ch, err := protocol.NewClientHandshake(protocol.Version, sh.Hello(), ck, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sk, _, err := sh.Finish(ch.ClientHello())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ch.Finish(sk); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkHandshakeRotation is BenchmarkHandshake during an identity
+// rotation's overlap: one more Ed25519 signature on the server and one
+// more verification on the client.
+func BenchmarkHandshakeRotation(b *testing.B) {
+	tk, ck := mustKeys(b)
+	der, _ := x509.MarshalPKIXPublicKey(&tk.PublicKey)
+	_, cur, _ := ed25519.GenerateKey(rand.Reader)
+	_, prev, _ := ed25519.GenerateKey(rand.Reader)
+	id := protocol.ServerIdentity{Key: cur, Previous: prev, PreviousUntil: time.Now().Add(time.Hour)}
+	for b.Loop() {
+		sh, _ := protocol.NewServerHandshake(protocol.Version, id, tk, der, nil)
+		ch, err := protocol.NewClientHandshake(protocol.Version, sh.Hello(), ck, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -64,11 +90,11 @@ func BenchmarkServerHandshake(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		b.StopTimer()
-		sh, err := protocol.NewServerHandshake(id, tk, der, nil)
+		sh, err := protocol.NewServerHandshake(protocol.Version, protocol.ServerIdentity{Key: id}, tk, der, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		ch, err := protocol.NewClientHandshake(sh.Hello(), ck, nil)
+		ch, err := protocol.NewClientHandshake(protocol.Version, sh.Hello(), ck, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -26,9 +26,6 @@ const (
 	nonceSize = 12
 )
 
-// packetAAD is the additional data of every sealed packet.
-var packetAAD = []byte("accountd.v2 packet")
-
 // ErrCounterExhausted is returned when a direction has sent or received
 // 2^63 packets; the connection must be closed.
 var ErrCounterExhausted = errors.New("protocol: packet counter exhausted")
@@ -52,9 +49,12 @@ type Session struct {
 	recv    cipher.AEAD
 	recvCtr uint64
 	broken  bool
+
+	// aad is the additional data of every packet: "accountd.vN packet".
+	aad []byte
 }
 
-func newSession(sendKey, recvKey []byte) (*Session, error) {
+func newSession(sendKey, recvKey, aad []byte) (*Session, error) {
 	s, err := newGCM(sendKey)
 	if err != nil {
 		return nil, err
@@ -63,13 +63,17 @@ func newSession(sendKey, recvKey []byte) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Session{send: s, recv: r}, nil
+	return &Session{send: s, recv: r, aad: aad}, nil
 }
 
-// NewSessionForKeys returns a session from raw direction keys; it exists
-// for test vectors and other implementations' tests.
-func NewSessionForKeys(sendKey, recvKey []byte) (*Session, error) {
-	return newSession(sendKey, recvKey)
+// NewSessionForKeys returns a session of version from raw direction keys;
+// it exists for test vectors and other implementations' tests.
+func NewSessionForKeys(version int, sendKey, recvKey []byte) (*Session, error) {
+	s, err := suiteOf(version)
+	if err != nil {
+		return nil, err
+	}
+	return newSession(sendKey, recvKey, s.packetAAD)
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {
@@ -99,7 +103,7 @@ func (s *Session) Seal(plaintext []byte) ([]byte, error) {
 	if s.sendCtr >= math.MaxInt64 {
 		return nil, ErrCounterExhausted
 	}
-	out := s.send.Seal(nil, counterNonce(s.sendCtr), plaintext, packetAAD)
+	out := s.send.Seal(nil, counterNonce(s.sendCtr), plaintext, s.aad)
 	s.sendCtr++
 	return out, nil
 }
@@ -118,7 +122,7 @@ func (s *Session) Open(packet []byte) ([]byte, error) {
 		s.broken = true
 		return nil, ErrCounterExhausted
 	}
-	pt, err := s.recv.Open(nil, counterNonce(s.recvCtr), packet, packetAAD)
+	pt, err := s.recv.Open(nil, counterNonce(s.recvCtr), packet, s.aad)
 	if err != nil {
 		s.broken = true
 		return nil, ErrDecrypt

@@ -1,9 +1,12 @@
-// Package protocol implements accountd's wire protocol, version 2:
-// RSA-OAEP-SHA256 key transport in both directions, the server's Ed25519
-// identity signature over the whole handshake transcript, HKDF-SHA256 key
-// derivation bound to that transcript, and AES-256-GCM packets
-// with per-direction counters. It also defines the request, response and
-// error documents carried inside packets.
+// Package protocol implements accountd's wire protocol, versions 3 and 2
+// (one implementation, parameterised by the version the WebSocket
+// subprotocol selected): RSA-OAEP-SHA256 key transport in both
+// directions, the server's Ed25519 identity signature over the whole
+// handshake transcript (in version 3 also the previous identity key's,
+// during the overlap of a key rotation), HKDF-SHA256 key derivation bound
+// to that transcript, and AES-256-GCM packets with per-direction
+// counters. It also defines the request, response and error documents
+// carried inside packets.
 //
 // The specification is protocol/SPEC.md; the test vectors in
 // protocol/testdata/vectors.json let other implementations check

@@ -19,12 +19,12 @@ func Example() {
 	clientKey, _ := rsa.GenerateKey(rand.Reader, 2048)
 
 	// Server: a fresh hello per connection.
-	srv, _ := protocol.NewServerHandshake(identity, transport, transportDER, nil)
+	srv, _ := protocol.NewServerHandshake(protocol.Version, protocol.ServerIdentity{Key: identity}, transport, transportDER, nil)
 	hello := srv.Hello()
 
 	// Client: check the hello and the identity against the pinned key,
 	// then answer.
-	cli, err := protocol.NewClientHandshake(hello, clientKey, nil)
+	cli, err := protocol.NewClientHandshake(protocol.Version, hello, clientKey, nil)
 	if err != nil {
 		panic(err)
 	}

@@ -25,6 +25,14 @@ func seedFrames(f *testing.F) {
 	for _, bf := range v.BadFrames {
 		f.Add([]byte(bf.Data))
 	}
+	for _, hs := range []vectorHandshake{v.V3.Handshake, v.V3.Rotation.vectorHandshake} {
+		for _, s := range []string{hs.Hello, hs.ClientHello, hs.ServerKey} {
+			f.Add([]byte(s))
+		}
+	}
+	for _, bf := range v.V3.BadFrames {
+		f.Add([]byte(bf.Data))
+	}
 }
 
 // checkRoundTrip re-encodes a decoded frame, decodes it again and
@@ -51,54 +59,64 @@ func checkRoundTrip[T any](t *testing.T, first *T, decode func([]byte) (*T, erro
 func FuzzParseHello(f *testing.F) {
 	seedFrames(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		h, pub, err := protocol.ParseHello(data)
-		if err != nil {
-			if h != nil || pub != nil {
-				t.Fatalf("result with error %v", err)
+		for _, version := range protocol.Versions {
+			h, pub, err := protocol.ParseHello(version, data)
+			if err != nil {
+				if h != nil || pub != nil {
+					t.Fatalf("result with error %v", err)
+				}
+				continue
 			}
-			return
+			if pub == nil {
+				t.Fatal("no transport key without error")
+			}
+			checkRoundTrip(t, h, func(b []byte) (*protocol.Hello, error) {
+				h, _, err := protocol.ParseHello(version, b)
+				return h, err
+			})
 		}
-		if pub == nil {
-			t.Fatal("no transport key without error")
-		}
-		checkRoundTrip(t, h, func(b []byte) (*protocol.Hello, error) {
-			h, _, err := protocol.ParseHello(b)
-			return h, err
-		})
 	})
 }
 
 func FuzzParseClientHello(f *testing.F) {
 	seedFrames(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		ch, pub, err := protocol.ParseClientHello(data)
-		if err != nil {
-			if ch != nil || pub != nil {
-				t.Fatalf("result with error %v", err)
-			}
-			return
+		for _, version := range protocol.Versions {
+			fuzzClientHello(t, version, data)
 		}
-		if pub == nil {
-			t.Fatal("no client key without error")
+	})
+}
+
+func fuzzClientHello(t *testing.T, version int, data []byte) {
+	ch, pub, err := protocol.ParseClientHello(version, data)
+	if err != nil {
+		if ch != nil || pub != nil {
+			t.Fatalf("result with error %v", err)
 		}
-		checkRoundTrip(t, ch, func(b []byte) (*protocol.ClientHello, error) {
-			ch, _, err := protocol.ParseClientHello(b)
-			return ch, err
-		})
+		return
+	}
+	if pub == nil {
+		t.Fatal("no client key without error")
+	}
+	checkRoundTrip(t, ch, func(b []byte) (*protocol.ClientHello, error) {
+		ch, _, err := protocol.ParseClientHello(version, b)
+		return ch, err
 	})
 }
 
 func FuzzParseServerKey(f *testing.F) {
 	seedFrames(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		sk, err := protocol.ParseServerKey(data)
-		if err != nil {
-			if sk != nil {
-				t.Fatalf("result with error %v", err)
+		for _, version := range protocol.Versions {
+			sk, err := protocol.ParseServerKey(version, data)
+			if err != nil {
+				if sk != nil {
+					t.Fatalf("result with error %v", err)
+				}
+				continue
 			}
-			return
+			checkRoundTrip(t, sk, func(b []byte) (*protocol.ServerKey, error) { return protocol.ParseServerKey(version, b) })
 		}
-		checkRoundTrip(t, sk, protocol.ParseServerKey)
 	})
 }
 
@@ -116,7 +134,7 @@ func FuzzOpen(f *testing.F) {
 	}
 	hs := v.Handshake
 	f.Fuzz(func(t *testing.T, data []byte) {
-		recv := mustSession(t, hs.S2CKey, hs.C2SKey)
+		recv := mustSession(t, 2, hs.S2CKey, hs.C2SKey)
 		pt, err := recv.Open(data)
 		if err != nil {
 			if pt != nil || !errors.Is(err, protocol.ErrDecrypt) {
@@ -128,7 +146,7 @@ func FuzzOpen(f *testing.F) {
 			}
 			return
 		}
-		send := mustSession(t, hs.C2SKey, hs.S2CKey)
+		send := mustSession(t, 2, hs.C2SKey, hs.S2CKey)
 		again, err := send.Seal(pt)
 		if err != nil || !bytes.Equal(again, data) {
 			t.Fatalf("resealing gives %x, %v; want %x", again, err, data)

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/hkdf"
@@ -13,17 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 )
 
 // Protocol constants. SPEC.md is the authority for each of them.
 const (
-	// Version is the protocol version this package speaks. It is the
-	// only one: version 1's hello signature could be replayed, so it is
-	// not spoken any more (SPEC.md §1).
-	Version = 2
-	// Subprotocol is the WebSocket subprotocol name for Version.
-	Subprotocol = "accountd.v2"
-
 	// NonceSize is the length of the server's hello nonce.
 	NonceSize = 32
 	// SecretSize is the length of each side's key-transport secret.
@@ -33,14 +28,14 @@ const (
 	// MinRSABits and MaxRSABits bound every RSA key a peer may send.
 	MinRSABits = 2048
 	MaxRSABits = 4096
-
-	signatureContext = "accountd.v2 server signature"
-	transcriptName   = "accountd.v2 transcript"
-	labelC2S         = "accountd.v2 client secret"
-	labelS2C         = "accountd.v2 server secret"
-	infoC2S          = "accountd.v2 c2s"
-	infoS2C          = "accountd.v2 s2c"
+	// MaxPreviousUntil is the largest previous_until a hello may carry
+	// (2^53-1, exact in every JSON implementation).
+	MaxPreviousUntil = 1<<53 - 1
 )
+
+// rotationMembers are the frame members of version 3 that version 2
+// does not know: in a version 2 frame they are unknown members.
+var rotationMembers = []string{"previous_identity_key", "previous_until", "previous_signature"}
 
 // Handshake frame types.
 const (
@@ -55,13 +50,15 @@ var (
 	// ErrMalformed is returned for a handshake frame that does not parse
 	// or violates a limit.
 	ErrMalformed = errors.New("protocol: malformed handshake frame")
-	// ErrBadSignature is returned by (*ClientHandshake).Finish when the
-	// server_key signature does not verify under the hello's identity key
-	// over this connection's transcript: the peer does not hold the
-	// identity private key, or replays another connection's messages.
+	// ErrBadSignature is returned by (*ClientHandshake).Finish when a
+	// server_key signature does not verify over this connection's
+	// transcript, under the hello's identity key or, for
+	// previous_signature, its previous identity key: the peer does not
+	// hold that private key, or replays another connection's messages.
 	ErrBadSignature = errors.New("protocol: bad server signature")
-	// ErrVersion is returned when the peer asks for a version this
-	// package does not speak.
+	// ErrVersion is returned when a frame names a version other than the
+	// one the subprotocol selected, or a version this package does not
+	// speak is asked for.
 	ErrVersion = errors.New("protocol: unsupported protocol version")
 	// ErrDecrypt is returned for every decryption failure: key transport,
 	// or a sealed packet that fails to open.
@@ -78,6 +75,14 @@ type Hello struct {
 	TransportKey []byte `json:"transport_key"`
 	// Nonce is 32 fresh random bytes per connection.
 	Nonce []byte `json:"nonce"`
+	// PreviousIdentityKey (version 3) is the identity key before
+	// IdentityKey while the server's rotation overlap runs: it signs the
+	// transcript too, so that clients pinned to it move to IdentityKey.
+	// Absent otherwise.
+	PreviousIdentityKey []byte `json:"previous_identity_key,omitempty"`
+	// PreviousUntil (version 3) is when the server stops announcing
+	// PreviousIdentityKey, in Unix seconds; present exactly with it.
+	PreviousUntil int64 `json:"previous_until,omitempty"`
 }
 
 // ClientHello is the client's answer to Hello.
@@ -87,7 +92,7 @@ type ClientHello struct {
 	// ClientKey is the client's RSA public key, SPKI DER.
 	ClientKey []byte `json:"client_key"`
 	// Secret is RSA-OAEP-SHA256(TransportKey, client secret, label
-	// "accountd.v2 client secret").
+	// "accountd.vN client secret").
 	Secret []byte `json:"secret"`
 }
 
@@ -95,25 +100,46 @@ type ClientHello struct {
 type ServerKey struct {
 	Type string `json:"type"`
 	// Secret is RSA-OAEP-SHA256(ClientKey, server secret, label
-	// "accountd.v2 server secret").
+	// "accountd.vN server secret").
 	Secret []byte `json:"secret"`
 	// Signature is Ed25519(identity, SignedTranscriptBytes(transcript)):
 	// the proof that the server holds the identity key, bound to this
 	// connection's whole handshake.
 	Signature []byte `json:"signature"`
+	// PreviousSignature (version 3) is Ed25519(previous identity,
+	// PreviousSignedTranscriptBytes(transcript)), present exactly when
+	// the hello announced a previous identity key: the old key vouches
+	// for the new one.
+	PreviousSignature []byte `json:"previous_signature,omitempty"`
 }
 
 // TranscriptHash returns SHA-256 over the handshake, each field preceded
 // by its length as a 4-byte big-endian integer, in this order: the name
-// "accountd.v2 transcript", the subprotocol "accountd.v2", the version as
-// 4 big-endian bytes, identity key, transport key, nonce, client key,
-// client's encrypted secret, server's encrypted secret. The server_key
-// signature is not part of it: it signs this hash.
+// "accountd.vN transcript", the subprotocol "accountd.vN", the version as
+// 4 big-endian bytes, identity key, (version 3: the previous identity key,
+// empty when absent, and previous_until as 8 big-endian bytes, zero when
+// absent), transport key, nonce, client key, client's encrypted secret,
+// server's encrypted secret. N is h.Version, which ParseHello checked; for
+// a version this package does not speak it returns nil. The server_key
+// signatures are not part of it: they sign this hash.
 func TranscriptHash(h *Hello, ch *ClientHello, sk *ServerKey) []byte {
-	var version [4]byte
-	binary.BigEndian.PutUint32(version[:], Version)
+	s, err := suiteOf(h.Version)
+	if err != nil {
+		return nil
+	}
+	return s.transcriptHash(h, ch, sk)
+}
+
+func (s *suite) transcriptHash(h *Hello, ch *ClientHello, sk *ServerKey) []byte {
+	version := binary.BigEndian.AppendUint32(nil, uint32(s.version))
+	fields := [][]byte{[]byte(s.transcriptName), []byte(s.subprotocol), version, h.IdentityKey}
+	if s.rotates() {
+		until := binary.BigEndian.AppendUint64(nil, uint64(h.PreviousUntil))
+		fields = append(fields, h.PreviousIdentityKey, until)
+	}
+	fields = append(fields, h.TransportKey, h.Nonce, ch.ClientKey, ch.Secret, sk.Secret)
 	d := sha256.New()
-	for _, f := range [][]byte{[]byte(transcriptName), []byte(Subprotocol), version[:], h.IdentityKey, h.TransportKey, h.Nonce, ch.ClientKey, ch.Secret, sk.Secret} {
+	for _, f := range fields {
 		var n [4]byte
 		binary.BigEndian.PutUint32(n[:], uint32(len(f)))
 		d.Write(n[:])
@@ -123,24 +149,53 @@ func TranscriptHash(h *Hello, ch *ClientHello, sk *ServerKey) []byte {
 }
 
 // SignedTranscriptBytes returns the exact bytes the identity key signs in
-// server_key: "accountd.v2 server signature" || 0x00 || transcript hash.
-func SignedTranscriptBytes(transcript []byte) []byte {
-	b := make([]byte, 0, len(signatureContext)+1+len(transcript))
-	b = append(b, signatureContext...)
+// server_key: "accountd.vN server signature" || 0x00 || transcript hash.
+// It is nil for a version this package does not speak.
+func SignedTranscriptBytes(version int, transcript []byte) []byte {
+	s, err := suiteOf(version)
+	if err != nil {
+		return nil
+	}
+	return contextBytes(s.signatureContext, transcript)
+}
+
+// PreviousSignedTranscriptBytes returns the exact bytes the previous
+// identity key signs in a version 3 server_key: "accountd.v3 previous
+// identity signature" || 0x00 || transcript hash. It is nil for a
+// version without a previous identity key.
+func PreviousSignedTranscriptBytes(version int, transcript []byte) []byte {
+	s, err := suiteOf(version)
+	if err != nil || !s.rotates() {
+		return nil
+	}
+	return contextBytes(s.previousContext, transcript)
+}
+
+func contextBytes(context string, transcript []byte) []byte {
+	b := make([]byte, 0, len(context)+1+len(transcript))
+	b = append(b, context...)
 	b = append(b, 0)
 	return append(b, transcript...)
 }
 
 // DeriveKeys returns the client-to-server and server-to-client AES-256 keys:
 // HKDF-SHA256 with IKM = client secret || server secret, salt = the
-// transcript hash, info "accountd.v2 c2s" / "accountd.v2 s2c", 32 bytes each.
-func DeriveKeys(clientSecret, serverSecret, transcript []byte) (c2s, s2c []byte, err error) {
-	ikm := append(append(make([]byte, 0, len(clientSecret)+len(serverSecret)), clientSecret...), serverSecret...)
-	c2s, err = hkdf.Key(sha256.New, ikm, transcript, infoC2S, 32)
+// transcript hash, info "accountd.vN c2s" / "accountd.vN s2c", 32 bytes each.
+func DeriveKeys(version int, clientSecret, serverSecret, transcript []byte) (c2s, s2c []byte, err error) {
+	s, err := suiteOf(version)
 	if err != nil {
 		return nil, nil, err
 	}
-	s2c, err = hkdf.Key(sha256.New, ikm, transcript, infoS2C, 32)
+	return s.deriveKeys(clientSecret, serverSecret, transcript)
+}
+
+func (s *suite) deriveKeys(clientSecret, serverSecret, transcript []byte) (c2s, s2c []byte, err error) {
+	ikm := append(append(make([]byte, 0, len(clientSecret)+len(serverSecret)), clientSecret...), serverSecret...)
+	c2s, err = hkdf.Key(sha256.New, ikm, transcript, s.infoC2S, 32)
+	if err != nil {
+		return nil, nil, err
+	}
+	s2c, err = hkdf.Key(sha256.New, ikm, transcript, s.infoS2C, 32)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -175,13 +230,17 @@ func ParseRSAPublicKey(der []byte) (*rsa.PublicKey, error) {
 	return pub, nil
 }
 
-// decodeFrame parses one handshake frame strictly: known fields only, the
-// expected type, nothing after the object.
-func decodeFrame(data []byte, typ string, v any) error {
+// decodeFrame parses one handshake frame of s's version strictly: known
+// fields only, the expected type, nothing after the object.
+func (s *suite) decodeFrame(data []byte, typ string, v any) error {
 	if len(data) > MaxHandshakeFrame {
 		return fmt.Errorf("%w: frame too large", ErrMalformed)
 	}
-	if err := checkNames(data, v); err != nil {
+	var unknown []string
+	if !s.rotates() {
+		unknown = rotationMembers
+	}
+	if err := checkNames(data, v, unknown...); err != nil {
 		return fmt.Errorf("%w: %s: %s", ErrMalformed, typ, err)
 	}
 	dec := json.NewDecoder(bytesReader(data))
@@ -207,20 +266,57 @@ func decodeFrame(data []byte, typ string, v any) error {
 	return nil
 }
 
-// ParseHello decodes a hello frame and checks its shape, version, field
-// lengths and transport key. The hello is not signed: the server proves
-// its identity in server_key. ParseHello does not decide whether the
-// identity key is trusted: that is the caller's pinning policy.
-func ParseHello(data []byte) (*Hello, *rsa.PublicKey, error) {
-	var h Hello
-	if err := decodeFrame(data, TypeHello, &h); err != nil {
+// present reports which of names the JSON object in data has with a
+// value other than null: a zero or empty value is present too, which the
+// decoded struct alone cannot tell from an absent member.
+func present(data []byte, names ...string) map[string]bool {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(data, &m) != nil {
+		return nil
+	}
+	out := make(map[string]bool, len(names))
+	for _, n := range names {
+		if v, ok := m[n]; ok && string(v) != "null" {
+			out[n] = true
+		}
+	}
+	return out
+}
+
+// ParseHello decodes a hello frame of the version the WebSocket
+// subprotocol selected and checks its shape, version, field lengths and
+// transport key: a hello of another version is ErrVersion. The hello is
+// not signed: the server proves its identity in server_key. ParseHello
+// does not decide whether the identity key is trusted: that is the
+// caller's pinning policy.
+func ParseHello(version int, data []byte) (*Hello, *rsa.PublicKey, error) {
+	s, err := suiteOf(version)
+	if err != nil {
 		return nil, nil, err
 	}
-	if h.Version != Version {
+	var h Hello
+	if err := s.decodeFrame(data, TypeHello, &h); err != nil {
+		return nil, nil, err
+	}
+	if h.Version != version {
 		return nil, nil, fmt.Errorf("%w: server speaks %d", ErrVersion, h.Version)
 	}
 	if len(h.IdentityKey) != ed25519.PublicKeySize || len(h.Nonce) != NonceSize {
 		return nil, nil, fmt.Errorf("%w: hello field length", ErrMalformed)
+	}
+	if s.rotates() {
+		p := present(data, "previous_identity_key", "previous_until")
+		switch {
+		case p["previous_identity_key"] != p["previous_until"]:
+			return nil, nil, fmt.Errorf("%w: hello: previous_identity_key and previous_until come together or not at all", ErrMalformed)
+		case !p["previous_identity_key"]:
+		case len(h.PreviousIdentityKey) != ed25519.PublicKeySize:
+			return nil, nil, fmt.Errorf("%w: hello: previous_identity_key length", ErrMalformed)
+		case h.PreviousUntil < 1 || h.PreviousUntil > MaxPreviousUntil:
+			return nil, nil, fmt.Errorf("%w: hello: previous_until out of range", ErrMalformed)
+		case bytes.Equal(h.PreviousIdentityKey, h.IdentityKey):
+			return nil, nil, fmt.Errorf("%w: hello: previous_identity_key is the identity key", ErrMalformed)
+		}
 	}
 	pub, err := ParseRSAPublicKey(h.TransportKey)
 	if err != nil {
@@ -229,13 +325,19 @@ func ParseHello(data []byte) (*Hello, *rsa.PublicKey, error) {
 	return &h, pub, nil
 }
 
-// ParseClientHello decodes a client_hello frame and checks its shape.
-func ParseClientHello(data []byte) (*ClientHello, *rsa.PublicKey, error) {
-	var ch ClientHello
-	if err := decodeFrame(data, TypeClientHello, &ch); err != nil {
+// ParseClientHello decodes a client_hello frame on a connection of
+// version and checks its shape: a client_hello of another version is
+// ErrVersion.
+func ParseClientHello(version int, data []byte) (*ClientHello, *rsa.PublicKey, error) {
+	s, err := suiteOf(version)
+	if err != nil {
 		return nil, nil, err
 	}
-	if ch.Version != Version {
+	var ch ClientHello
+	if err := s.decodeFrame(data, TypeClientHello, &ch); err != nil {
+		return nil, nil, err
+	}
+	if ch.Version != version {
 		return nil, nil, fmt.Errorf("%w: client asks for %d", ErrVersion, ch.Version)
 	}
 	pub, err := ParseRSAPublicKey(ch.ClientKey)
@@ -248,12 +350,17 @@ func ParseClientHello(data []byte) (*ClientHello, *rsa.PublicKey, error) {
 	return &ch, pub, nil
 }
 
-// ParseServerKey decodes a server_key frame and checks its shape. The
-// signature is checked by (*ClientHandshake).Finish, which knows the
-// transcript.
-func ParseServerKey(data []byte) (*ServerKey, error) {
+// ParseServerKey decodes a server_key frame of version and checks its
+// shape. The signatures are checked by (*ClientHandshake).Finish, which
+// knows the transcript and whether the hello announced a previous
+// identity key.
+func ParseServerKey(version int, data []byte) (*ServerKey, error) {
+	s, err := suiteOf(version)
+	if err != nil {
+		return nil, err
+	}
 	var sk ServerKey
-	if err := decodeFrame(data, TypeServerKey, &sk); err != nil {
+	if err := s.decodeFrame(data, TypeServerKey, &sk); err != nil {
 		return nil, err
 	}
 	if len(sk.Secret) == 0 || len(sk.Secret) > MaxRSABits/8 {
@@ -262,23 +369,72 @@ func ParseServerKey(data []byte) (*ServerKey, error) {
 	if len(sk.Signature) != ed25519.SignatureSize {
 		return nil, fmt.Errorf("%w: server_key signature length", ErrMalformed)
 	}
+	if s.rotates() && present(data, "previous_signature")["previous_signature"] && len(sk.PreviousSignature) != ed25519.SignatureSize {
+		return nil, fmt.Errorf("%w: server_key previous_signature length", ErrMalformed)
+	}
 	return &sk, nil
+}
+
+// ServerIdentity is what a server proves it holds in its handshakes.
+type ServerIdentity struct {
+	// Key is the current identity key. Required.
+	Key ed25519.PrivateKey
+	// Previous is the identity key before Key while a rotation's overlap
+	// runs, nil otherwise. Version 3 hellos announce it beside Key and it
+	// signs the transcript too; version 2 hellos present it instead of
+	// Key, so that version 2 clients pinned before the rotation keep
+	// working until the overlap ends. The caller ends the overlap by no
+	// longer passing it.
+	Previous ed25519.PrivateKey
+	// PreviousUntil is the end of the overlap, announced in version 3
+	// hellos in whole seconds. Required with Previous.
+	PreviousUntil time.Time
+}
+
+// check refuses a ServerIdentity that no client could accept.
+func (id ServerIdentity) check() error {
+	if len(id.Key) != ed25519.PrivateKeySize {
+		return errors.New("protocol: identity key must be an Ed25519 private key")
+	}
+	if id.Previous == nil {
+		return nil
+	}
+	if len(id.Previous) != ed25519.PrivateKeySize {
+		return errors.New("protocol: previous identity key must be an Ed25519 private key")
+	}
+	if u := id.PreviousUntil.Unix(); u < 1 || u > MaxPreviousUntil {
+		return errors.New("protocol: previous identity key needs an end of its overlap after 1970")
+	}
+	if id.Previous.Equal(id.Key) {
+		return errors.New("protocol: previous identity key is the identity key")
+	}
+	return nil
 }
 
 // ServerHandshake is the server's side of one connection's handshake.
 // Use it from one goroutine.
 type ServerHandshake struct {
-	identity  ed25519.PrivateKey
+	suite     *suite
+	signer    ed25519.PrivateKey // signs signature
+	previous  ed25519.PrivateKey // signs previous_signature, or nil
 	transport *rsa.PrivateKey
 	hello     Hello
 	rand      io.Reader
 }
 
-// NewServerHandshake prepares a fresh hello for one connection; the
-// identity key signs the transcript later, in Finish. transportDER
-// is the SPKI DER of transport's public key (callers compute it once per
-// start). A nil rand means crypto/rand.
-func NewServerHandshake(identity ed25519.PrivateKey, transport *rsa.PrivateKey, transportDER []byte, random io.Reader) (*ServerHandshake, error) {
+// NewServerHandshake prepares a fresh hello of version (the one the
+// WebSocket subprotocol selected) for one connection; the identity keys
+// sign the transcript later, in Finish. transportDER is the SPKI DER of
+// transport's public key (callers compute it once per start). A nil rand
+// means crypto/rand.
+func NewServerHandshake(version int, id ServerIdentity, transport *rsa.PrivateKey, transportDER []byte, random io.Reader) (*ServerHandshake, error) {
+	s, err := suiteOf(version)
+	if err != nil {
+		return nil, err
+	}
+	if err := id.check(); err != nil {
+		return nil, err
+	}
 	if random == nil {
 		random = rand.Reader
 	}
@@ -286,18 +442,24 @@ func NewServerHandshake(identity ed25519.PrivateKey, transport *rsa.PrivateKey, 
 	if _, err := io.ReadFull(random, nonce); err != nil {
 		return nil, fmt.Errorf("protocol: read nonce: %w", err)
 	}
-	return &ServerHandshake{
-		identity:  identity,
+	hs := &ServerHandshake{
+		suite:     s,
+		signer:    id.Key,
 		transport: transport,
 		rand:      random,
-		hello: Hello{
-			Type:         TypeHello,
-			Version:      Version,
-			IdentityKey:  []byte(identity.Public().(ed25519.PublicKey)),
-			TransportKey: transportDER,
-			Nonce:        nonce,
-		},
-	}, nil
+		hello:     Hello{Type: TypeHello, Version: version, TransportKey: transportDER, Nonce: nonce},
+	}
+	switch {
+	case id.Previous == nil:
+	case s.rotates():
+		hs.previous = id.Previous
+		hs.hello.PreviousIdentityKey = []byte(id.Previous.Public().(ed25519.PublicKey))
+		hs.hello.PreviousUntil = id.PreviousUntil.Unix()
+	default:
+		hs.signer = id.Previous
+	}
+	hs.hello.IdentityKey = []byte(hs.signer.Public().(ed25519.PublicKey))
+	return hs, nil
 }
 
 // Hello returns the encoded hello frame to send first.
@@ -310,11 +472,11 @@ func (s *ServerHandshake) Hello() []byte {
 // server_key frame to send, signed over the transcript, and the
 // established session.
 func (s *ServerHandshake) Finish(clientHello []byte) ([]byte, *Session, error) {
-	ch, clientPub, err := ParseClientHello(clientHello)
+	ch, clientPub, err := ParseClientHello(s.suite.version, clientHello)
 	if err != nil {
 		return nil, nil, err
 	}
-	clientSecret, err := rsa.DecryptOAEP(sha256.New(), nil, s.transport, ch.Secret, []byte(labelC2S))
+	clientSecret, err := rsa.DecryptOAEP(sha256.New(), nil, s.transport, ch.Secret, []byte(s.suite.labelC2S))
 	if err != nil || len(clientSecret) != SecretSize {
 		return nil, nil, ErrDecrypt
 	}
@@ -322,18 +484,21 @@ func (s *ServerHandshake) Finish(clientHello []byte) ([]byte, *Session, error) {
 	if _, err := io.ReadFull(s.rand, serverSecret); err != nil {
 		return nil, nil, fmt.Errorf("protocol: read secret: %w", err)
 	}
-	enc, err := rsa.EncryptOAEP(sha256.New(), s.rand, clientPub, serverSecret, []byte(labelS2C))
+	enc, err := rsa.EncryptOAEP(sha256.New(), s.rand, clientPub, serverSecret, []byte(s.suite.labelS2C))
 	if err != nil {
 		return nil, nil, fmt.Errorf("protocol: encrypt server secret: %w", err)
 	}
 	sk := ServerKey{Type: TypeServerKey, Secret: enc}
-	transcript := TranscriptHash(&s.hello, ch, &sk)
-	sk.Signature = ed25519.Sign(s.identity, SignedTranscriptBytes(transcript))
-	c2s, s2c, err := DeriveKeys(clientSecret, serverSecret, transcript)
+	transcript := s.suite.transcriptHash(&s.hello, ch, &sk)
+	sk.Signature = ed25519.Sign(s.signer, contextBytes(s.suite.signatureContext, transcript))
+	if s.previous != nil {
+		sk.PreviousSignature = ed25519.Sign(s.previous, contextBytes(s.suite.previousContext, transcript))
+	}
+	c2s, s2c, err := s.suite.deriveKeys(clientSecret, serverSecret, transcript)
 	if err != nil {
 		return nil, nil, err
 	}
-	sess, err := newSession(s2c, c2s)
+	sess, err := newSession(s2c, c2s, s.suite.packetAAD)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -343,25 +508,28 @@ func (s *ServerHandshake) Finish(clientHello []byte) ([]byte, *Session, error) {
 
 // ClientHandshake is the client's side of one connection's handshake.
 type ClientHandshake struct {
+	suite        *suite
 	hello        *Hello
 	clientKey    *rsa.PrivateKey
 	clientHello  ClientHello
 	clientSecret []byte
 }
 
-// NewClientHandshake parses and checks the server's hello and prepares
-// the client_hello. clientKey is the client's RSA key (it may be reused
-// across connections; the secrets are fresh each time). Check
-// IdentityKey against the pinned key before sending ClientHello: Finish
-// proves that the server holds that key.
-func NewClientHandshake(hello []byte, clientKey *rsa.PrivateKey, random io.Reader) (*ClientHandshake, error) {
+// NewClientHandshake parses and checks the server's hello of version (the
+// one the WebSocket subprotocol selected) and prepares the client_hello.
+// clientKey is the client's RSA key (it may be reused across connections;
+// the secrets are fresh each time). Check IdentityKey (or, when it is
+// not pinned, PreviousIdentityKey) against the pinned key before sending
+// ClientHello: Finish proves that the server holds those keys.
+func NewClientHandshake(version int, hello []byte, clientKey *rsa.PrivateKey, random io.Reader) (*ClientHandshake, error) {
 	if random == nil {
 		random = rand.Reader
 	}
-	h, transportPub, err := ParseHello(hello)
+	h, transportPub, err := ParseHello(version, hello)
 	if err != nil {
 		return nil, err
 	}
+	s, _ := suiteOf(version) // ParseHello checked it
 	clientDER, err := x509.MarshalPKIXPublicKey(&clientKey.PublicKey)
 	if err != nil {
 		return nil, fmt.Errorf("protocol: encode client key: %w", err)
@@ -370,15 +538,16 @@ func NewClientHandshake(hello []byte, clientKey *rsa.PrivateKey, random io.Reade
 	if _, err := io.ReadFull(random, secret); err != nil {
 		return nil, fmt.Errorf("protocol: read secret: %w", err)
 	}
-	enc, err := rsa.EncryptOAEP(sha256.New(), random, transportPub, secret, []byte(labelC2S))
+	enc, err := rsa.EncryptOAEP(sha256.New(), random, transportPub, secret, []byte(s.labelC2S))
 	if err != nil {
 		return nil, fmt.Errorf("protocol: encrypt client secret: %w", err)
 	}
 	return &ClientHandshake{
+		suite:        s,
 		hello:        h,
 		clientKey:    clientKey,
 		clientSecret: secret,
-		clientHello:  ClientHello{Type: TypeClientHello, Version: Version, ClientKey: clientDER, Secret: enc},
+		clientHello:  ClientHello{Type: TypeClientHello, Version: version, ClientKey: clientDER, Secret: enc},
 	}, nil
 }
 
@@ -386,6 +555,17 @@ func NewClientHandshake(hello []byte, clientKey *rsa.PrivateKey, random io.Reade
 // only once Finish succeeds.
 func (c *ClientHandshake) IdentityKey() ed25519.PublicKey {
 	return ed25519.PublicKey(c.hello.IdentityKey)
+}
+
+// PreviousIdentityKey returns the previous identity key a version 3 hello
+// announces during a rotation overlap, and when the server stops
+// announcing it; nil and the zero time when it announces none. The key is
+// proven only once Finish succeeds.
+func (c *ClientHandshake) PreviousIdentityKey() (ed25519.PublicKey, time.Time) {
+	if len(c.hello.PreviousIdentityKey) == 0 {
+		return nil, time.Time{}
+	}
+	return ed25519.PublicKey(c.hello.PreviousIdentityKey), time.Unix(c.hello.PreviousUntil, 0).UTC()
 }
 
 // ClientHello returns the encoded client_hello frame to send.
@@ -396,26 +576,34 @@ func (c *ClientHandshake) ClientHello() []byte {
 
 // Finish processes the server_key frame and returns the session. It
 // verifies the signature over the transcript under the hello's identity
-// key before it decrypts anything; a signature that does not verify is
-// ErrBadSignature.
+// key, and the previous identity key's when the hello announced one,
+// before it decrypts anything; a signature that does not verify is
+// ErrBadSignature. A previous_signature without a previous identity key
+// in the hello, or the other way round, is ErrMalformed.
 func (c *ClientHandshake) Finish(serverKey []byte) (*Session, error) {
-	sk, err := ParseServerKey(serverKey)
+	sk, err := ParseServerKey(c.suite.version, serverKey)
 	if err != nil {
 		return nil, err
 	}
-	transcript := TranscriptHash(c.hello, &c.clientHello, sk)
-	if !ed25519.Verify(ed25519.PublicKey(c.hello.IdentityKey), SignedTranscriptBytes(transcript), sk.Signature) {
+	if (len(c.hello.PreviousIdentityKey) != 0) != (sk.PreviousSignature != nil) {
+		return nil, fmt.Errorf("%w: server_key: previous_signature must come exactly with a previous identity key", ErrMalformed)
+	}
+	transcript := c.suite.transcriptHash(c.hello, &c.clientHello, sk)
+	if !ed25519.Verify(ed25519.PublicKey(c.hello.IdentityKey), contextBytes(c.suite.signatureContext, transcript), sk.Signature) {
 		return nil, ErrBadSignature
 	}
-	serverSecret, err := c.clientKey.Decrypt(nil, sk.Secret, &rsa.OAEPOptions{Hash: crypto.SHA256, Label: []byte(labelS2C)})
+	if sk.PreviousSignature != nil && !ed25519.Verify(ed25519.PublicKey(c.hello.PreviousIdentityKey), contextBytes(c.suite.previousContext, transcript), sk.PreviousSignature) {
+		return nil, ErrBadSignature
+	}
+	serverSecret, err := c.clientKey.Decrypt(nil, sk.Secret, &rsa.OAEPOptions{Hash: crypto.SHA256, Label: []byte(c.suite.labelS2C)})
 	if err != nil || len(serverSecret) != SecretSize {
 		return nil, ErrDecrypt
 	}
-	c2s, s2c, err := DeriveKeys(c.clientSecret, serverSecret, transcript)
+	c2s, s2c, err := c.suite.deriveKeys(c.clientSecret, serverSecret, transcript)
 	if err != nil {
 		return nil, err
 	}
-	return newSession(c2s, s2c)
+	return newSession(c2s, s2c, c.suite.packetAAD)
 }
 
 // Fingerprint formats an identity key as "SHA256:" followed by the

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/accountd/accountd/protocol"
 )
@@ -47,11 +48,11 @@ func mustHandshake(tb testing.TB) (server, client *protocol.Session, identity ed
 	if err != nil {
 		tb.Fatal(err)
 	}
-	sh, err := protocol.NewServerHandshake(priv, tk, der, nil)
+	sh, err := protocol.NewServerHandshake(protocol.Version, protocol.ServerIdentity{Key: priv}, tk, der, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	chs, err := protocol.NewClientHandshake(sh.Hello(), ck, nil)
+	chs, err := protocol.NewClientHandshake(protocol.Version, sh.Hello(), ck, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -150,11 +151,11 @@ func TestPacketAttacks(t *testing.T) {
 // its own secret, encrypted to the client's key, under any signature.
 func attackerServerKey(tb testing.TB, clientHello []byte, signature []byte) []byte {
 	tb.Helper()
-	_, clientPub, err := protocol.ParseClientHello(clientHello)
+	_, clientPub, err := protocol.ParseClientHello(protocol.Version, clientHello)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	enc, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, clientPub, make([]byte, protocol.SecretSize), []byte("accountd.v2 server secret"))
+	enc, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, clientPub, make([]byte, protocol.SecretSize), []byte("accountd.v3 server secret"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -172,13 +173,13 @@ func TestLeakedTransportKey(t *testing.T) {
 	der, _ := x509.MarshalPKIXPublicKey(&tk.PublicKey)
 
 	// A genuine handshake, recorded.
-	sh, err := protocol.NewServerHandshake(identity, tk, der, nil)
+	sh, err := protocol.NewServerHandshake(protocol.Version, protocol.ServerIdentity{Key: identity}, tk, der, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	recordedHello := sh.Hello()
 	victim, _ := rsa.GenerateKey(rand.Reader, 2048)
-	vch, err := protocol.NewClientHandshake(recordedHello, victim, nil)
+	vch, err := protocol.NewClientHandshake(protocol.Version, recordedHello, victim, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +203,7 @@ func TestLeakedTransportKey(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			// The client accepts the replayed hello: it carries the pinned key.
-			chs, err := protocol.NewClientHandshake(recordedHello, ck, nil)
+			chs, err := protocol.NewClientHandshake(protocol.Version, recordedHello, ck, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -212,7 +213,7 @@ func TestLeakedTransportKey(t *testing.T) {
 			// The leaked key reads the client's secret: the attack is real.
 			var ch protocol.ClientHello
 			json.Unmarshal(chs.ClientHello(), &ch)
-			secret, err := rsa.DecryptOAEP(sha256.New(), nil, tk, ch.Secret, []byte("accountd.v2 client secret"))
+			secret, err := rsa.DecryptOAEP(sha256.New(), nil, tk, ch.Secret, []byte("accountd.v3 client secret"))
 			if err != nil || len(secret) != protocol.SecretSize {
 				t.Fatalf("the leaked transport key does not decrypt the client's secret: %v", err)
 			}
@@ -231,7 +232,7 @@ func TestAlteredHelloRefused(t *testing.T) {
 	tk, ck := mustKeys(t)
 	_, identity, _ := ed25519.GenerateKey(rand.Reader)
 	der, _ := x509.MarshalPKIXPublicKey(&tk.PublicKey)
-	sh, err := protocol.NewServerHandshake(identity, tk, der, nil)
+	sh, err := protocol.NewServerHandshake(protocol.Version, protocol.ServerIdentity{Key: identity}, tk, der, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +243,7 @@ func TestAlteredHelloRefused(t *testing.T) {
 	mitm, _ := rsa.GenerateKey(rand.Reader, 2048)
 	h.TransportKey, _ = x509.MarshalPKIXPublicKey(&mitm.PublicKey)
 	forged, _ := json.Marshal(h)
-	chs, err := protocol.NewClientHandshake(forged, ck, nil)
+	chs, err := protocol.NewClientHandshake(protocol.Version, forged, ck, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,11 +251,11 @@ func TestAlteredHelloRefused(t *testing.T) {
 	// server and relays the real server's answer.
 	var ch protocol.ClientHello
 	json.Unmarshal(chs.ClientHello(), &ch)
-	secret, err := rsa.DecryptOAEP(sha256.New(), nil, mitm, ch.Secret, []byte("accountd.v2 client secret"))
+	secret, err := rsa.DecryptOAEP(sha256.New(), nil, mitm, ch.Secret, []byte("accountd.v3 client secret"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ch.Secret, err = rsa.EncryptOAEP(sha256.New(), rand.Reader, &tk.PublicKey, secret, []byte("accountd.v2 client secret")); err != nil {
+	if ch.Secret, err = rsa.EncryptOAEP(sha256.New(), rand.Reader, &tk.PublicKey, secret, []byte("accountd.v3 client secret")); err != nil {
 		t.Fatal(err)
 	}
 	relayed, _ := json.Marshal(ch)
@@ -271,17 +272,17 @@ func TestVersionOneHelloRefused(t *testing.T) {
 	tk, ck := mustKeys(t)
 	_, identity, _ := ed25519.GenerateKey(rand.Reader)
 	der, _ := x509.MarshalPKIXPublicKey(&tk.PublicKey)
-	sh, _ := protocol.NewServerHandshake(identity, tk, der, nil)
+	sh, _ := protocol.NewServerHandshake(protocol.Version, protocol.ServerIdentity{Key: identity}, tk, der, nil)
 	var m map[string]any
 	json.Unmarshal(sh.Hello(), &m)
 	m["version"] = 1
 	v1, _ := json.Marshal(m)
-	if _, err := protocol.NewClientHandshake(v1, ck, nil); !errors.Is(err, protocol.ErrVersion) {
+	if _, err := protocol.NewClientHandshake(protocol.Version, v1, ck, nil); !errors.Is(err, protocol.ErrVersion) {
 		t.Fatalf("version 1: got %v, want ErrVersion", err)
 	}
 	m["signature"] = make([]byte, 64)
 	v1, _ = json.Marshal(m)
-	if _, err := protocol.NewClientHandshake(v1, ck, nil); !errors.Is(err, protocol.ErrMalformed) {
+	if _, err := protocol.NewClientHandshake(protocol.Version, v1, ck, nil); !errors.Is(err, protocol.ErrMalformed) {
 		t.Fatalf("version 1 hello with its signature: got %v, want ErrMalformed", err)
 	}
 }
@@ -290,12 +291,12 @@ func TestFinishWrongKey(t *testing.T) {
 	tk, ck := mustKeys(t)
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	der, _ := x509.MarshalPKIXPublicKey(&tk.PublicKey)
-	sh, _ := protocol.NewServerHandshake(priv, tk, der, nil)
+	sh, _ := protocol.NewServerHandshake(protocol.Version, protocol.ServerIdentity{Key: priv}, tk, der, nil)
 	// The client encrypts to a different server's transport key.
 	other, _ := rsa.GenerateKey(rand.Reader, 2048)
 	otherDER, _ := x509.MarshalPKIXPublicKey(&other.PublicKey)
-	sh2, _ := protocol.NewServerHandshake(priv, other, otherDER, nil)
-	chs, err := protocol.NewClientHandshake(sh2.Hello(), ck, nil)
+	sh2, _ := protocol.NewServerHandshake(protocol.Version, protocol.ServerIdentity{Key: priv}, other, otherDER, nil)
+	chs, err := protocol.NewClientHandshake(protocol.Version, sh2.Hello(), ck, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -339,5 +340,141 @@ func TestFingerprint(t *testing.T) {
 	fp := protocol.Fingerprint(make(ed25519.PublicKey, 32))
 	if fp != "SHA256:Zmh6rfhivXdsj8GLjp+OIAiXFIVu4jOzkCpZHQ1fKSU" {
 		t.Fatalf("fingerprint %s", fp)
+	}
+}
+
+// TestRotationOverlap: during an identity key rotation's overlap, a
+// version 3 hello announces both keys and both sign the transcript, and a
+// version 2 hello presents the previous key alone.
+func TestRotationOverlap(t *testing.T) {
+	tk, ck := mustKeys(t)
+	der, _ := x509.MarshalPKIXPublicKey(&tk.PublicKey)
+	oldPub, old, _ := ed25519.GenerateKey(rand.Reader)
+	newPub, cur, _ := ed25519.GenerateKey(rand.Reader)
+	until := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	id := protocol.ServerIdentity{Key: cur, Previous: old, PreviousUntil: until}
+
+	t.Run("version 3 announces both", func(t *testing.T) {
+		sh, err := protocol.NewServerHandshake(3, id, tk, der, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch, err := protocol.NewClientHandshake(3, sh.Hello(), ck, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev, end := ch.PreviousIdentityKey()
+		if !ch.IdentityKey().Equal(newPub) || !prev.Equal(oldPub) || !end.Equal(until) {
+			t.Fatalf("hello announces %x, previous %x until %v", ch.IdentityKey(), prev, end)
+		}
+		sk, ss, err := sh.Finish(ch.ClientHello())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs, err := ch.Finish(sk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ := cs.Seal([]byte("x"))
+		if got, err := ss.Open(p); err != nil || string(got) != "x" {
+			t.Fatalf("packet after the handshake: %q %v", got, err)
+		}
+	})
+	t.Run("version 2 presents the previous key", func(t *testing.T) {
+		sh, err := protocol.NewServerHandshake(2, id, tk, der, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(sh.Hello(), []byte("previous")) {
+			t.Fatalf("version 2 hello %s names a previous key", sh.Hello())
+		}
+		ch, err := protocol.NewClientHandshake(2, sh.Hello(), ck, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ch.IdentityKey().Equal(oldPub) {
+			t.Fatalf("version 2 hello presents %x, want the previous key %x", ch.IdentityKey(), oldPub)
+		}
+		sk, _, err := sh.Finish(ch.ClientHello())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ch.Finish(sk); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("a previous_signature that does not verify", func(t *testing.T) {
+		sh, _ := protocol.NewServerHandshake(3, id, tk, der, nil)
+		ch, err := protocol.NewClientHandshake(3, sh.Hello(), ck, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sk, _, err := sh.Finish(ch.ClientHello())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m protocol.ServerKey
+		json.Unmarshal(sk, &m)
+		m.PreviousSignature[0] ^= 1
+		forged, _ := json.Marshal(m)
+		if s, err := ch.Finish(forged); !errors.Is(err, protocol.ErrBadSignature) || s != nil {
+			t.Fatalf("got %v, %v; want ErrBadSignature", s, err)
+		}
+	})
+	t.Run("a server without the previous key cannot claim it", func(t *testing.T) {
+		// An attacker holding only the new key announces the old one and
+		// signs the previous_signature with a key of its own.
+		_, attacker, _ := ed25519.GenerateKey(rand.Reader)
+		sh, _ := protocol.NewServerHandshake(3, protocol.ServerIdentity{Key: cur, Previous: attacker, PreviousUntil: until}, tk, der, nil)
+		var h protocol.Hello
+		json.Unmarshal(sh.Hello(), &h)
+		h.PreviousIdentityKey = oldPub
+		hello, _ := json.Marshal(h)
+		ch, err := protocol.NewClientHandshake(3, hello, ck, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sk, _, err := sh.Finish(ch.ClientHello())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ch.Finish(sk); !errors.Is(err, protocol.ErrBadSignature) {
+			t.Fatalf("got %v, want ErrBadSignature", err)
+		}
+	})
+	t.Run("identities no client could accept", func(t *testing.T) {
+		for name, bad := range map[string]protocol.ServerIdentity{
+			"previous without an end":  {Key: cur, Previous: old},
+			"previous equal to key":    {Key: cur, Previous: cur, PreviousUntil: until},
+			"previous of wrong length": {Key: cur, Previous: old[:32], PreviousUntil: until},
+			"no key":                   {Previous: old, PreviousUntil: until},
+		} {
+			if _, err := protocol.NewServerHandshake(3, bad, tk, der, nil); err == nil {
+				t.Errorf("%s: accepted", name)
+			}
+		}
+		if _, err := protocol.NewServerHandshake(4, protocol.ServerIdentity{Key: cur}, tk, der, nil); !errors.Is(err, protocol.ErrVersion) {
+			t.Errorf("version 4: got %v, want ErrVersion", err)
+		}
+	})
+}
+
+func TestSelectVersion(t *testing.T) {
+	for _, tt := range []struct {
+		offered []string
+		want    int
+	}{
+		{[]string{"accountd.v3"}, 3},
+		{[]string{"accountd.v2"}, 2},
+		{[]string{"accountd.v2", "accountd.v3"}, 3},
+		{[]string{"accountd.v1", "accountd.v2"}, 2},
+		{[]string{"accountd.v1"}, 0},
+		{[]string{"ACCOUNTD.V3"}, 0},
+		{nil, 0},
+	} {
+		got, ok := protocol.SelectVersion(tt.offered)
+		if got != tt.want || ok != (tt.want != 0) {
+			t.Errorf("SelectVersion(%q) = %d, %v; want %d", tt.offered, got, ok, tt.want)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -17,8 +18,9 @@ import (
 // duplicates, so one document could mean different things to different
 // implementations. Syntax errors are left to the decoder, which reports
 // them; checkNames then returns nil. A member that holds bytes must be
-// base64 exactly as SPEC.md §0 says (checkBase64).
-func checkNames(data []byte, v any) error {
+// base64 exactly as SPEC.md §0 says (checkBase64). Names in unknown are
+// refused as unknown although v has them: members of a later version.
+func checkNames(data []byte, v any, unknown ...string) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return nil
@@ -35,7 +37,7 @@ func checkNames(data []byte, v any) error {
 		if !ok {
 			return nil
 		}
-		if !names[name] {
+		if !names[name] || slices.Contains(unknown, name) {
 			return fmt.Errorf("unknown field %q", truncateName(name))
 		}
 		if seen[name] {

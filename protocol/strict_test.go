@@ -34,6 +34,11 @@ func TestStrictBase64(t *testing.T) {
 			Hello       string `json:"hello"`
 			ClientHello string `json:"client_hello"`
 		} `json:"handshake"`
+		V3 struct {
+			Rotation struct {
+				Hello string `json:"hello"`
+			} `json:"rotation"`
+		} `json:"v3"`
 	}
 	if err := json.Unmarshal(raw, &v); err != nil {
 		t.Fatal(err)
@@ -48,8 +53,11 @@ func TestStrictBase64(t *testing.T) {
 		return string(out)
 	}
 	lineBreak := func(s string) string { return s[:20] + "\r\n" + s[20:] }
-	if _, _, err := protocol.ParseHello([]byte(v.Handshake.Hello)); err != nil {
+	if _, _, err := protocol.ParseHello(2, []byte(v.Handshake.Hello)); err != nil {
 		t.Fatalf("the vector hello itself: %v", err)
+	}
+	if err := parseHelloV3([]byte(v.V3.Rotation.Hello)); err != nil {
+		t.Fatalf("the version 3 rotation hello itself: %v", err)
 	}
 	for _, c := range []struct {
 		name  string
@@ -59,6 +67,8 @@ func TestStrictBase64(t *testing.T) {
 		{"hello transport_key with a line break", parseHello, edit(v.Handshake.Hello, "transport_key", lineBreak)},
 		{"hello nonce with non-zero trailing bits", parseHello, edit(v.Handshake.Hello, "nonce", setTrailingBits)},
 		{"hello identity_key with non-zero trailing bits", parseHello, edit(v.Handshake.Hello, "identity_key", setTrailingBits)},
+		{"version 3 hello previous_identity_key with non-zero trailing bits", parseHelloV3, edit(v.V3.Rotation.Hello, "previous_identity_key", setTrailingBits)},
+		{"version 3 hello previous_identity_key with a line break", parseHelloV3, edit(v.V3.Rotation.Hello, "previous_identity_key", lineBreak)},
 		{"client_hello client_key with a line break", parseClientHello, edit(v.Handshake.ClientHello, "client_key", lineBreak)},
 		{"client_hello secret with a line break", parseClientHello, edit(v.Handshake.ClientHello, "secret", lineBreak)},
 	} {
@@ -68,5 +78,6 @@ func TestStrictBase64(t *testing.T) {
 	}
 }
 
-func parseHello(b []byte) error       { _, _, err := protocol.ParseHello(b); return err }
-func parseClientHello(b []byte) error { _, _, err := protocol.ParseClientHello(b); return err }
+func parseHello(b []byte) error       { _, _, err := protocol.ParseHello(2, b); return err }
+func parseHelloV3(b []byte) error     { _, _, err := protocol.ParseHello(3, b); return err }
+func parseClientHello(b []byte) error { _, _, err := protocol.ParseClientHello(2, b); return err }

@@ -49,6 +49,9 @@ type vectors struct {
 	BadPacket []vectorBadSeq   `json:"invalid_packets"`
 	Requests  []vectorRequest  `json:"requests"`
 	Bodies    []vectorBody     `json:"bodies"`
+	// V3 holds the version 3 vectors (SPEC.md §9.1); everything above is
+	// version 2.
+	V3 vectorsV3 `json:"v3"`
 }
 
 type vectorKeys struct {
@@ -232,7 +235,8 @@ func loadVectors(tb testing.TB) *vectors {
 	if err := dec.Decode(&v); err != nil {
 		tb.Fatalf("%s: %v", vectorsPath, err)
 	}
-	if len(v.Packets) == 0 || len(v.BadFrames) == 0 || len(v.BadPacket) == 0 || len(v.Requests) == 0 || len(v.Bodies) == 0 {
+	if len(v.Packets) == 0 || len(v.BadFrames) == 0 || len(v.BadPacket) == 0 || len(v.Requests) == 0 || len(v.Bodies) == 0 ||
+		len(v.V3.Packets) == 0 || len(v.V3.BadFrames) == 0 || len(v.V3.BadPacket) == 0 {
 		tb.Fatalf("%s: a section is empty", vectorsPath)
 	}
 	return &v
@@ -274,16 +278,22 @@ func parseKeys(tb testing.TB, k *vectorKeys) *vectorKeySet {
 // fixes, in the order the implementation reads them, and nothing more.
 func stream(parts ...[]byte) *bytes.Reader { return bytes.NewReader(bytes.Join(parts, nil)) }
 
-// handshakeFromVectors replays the vector handshake through the real
-// implementation with the vector's random bytes.
+// handshakeFromVectors replays the version 2 vector handshake through the
+// real implementation with the vector's random bytes.
 func handshakeFromVectors(tb testing.TB, v *vectors, ks *vectorKeySet) (sh *protocol.ServerHandshake, ch *protocol.ClientHandshake) {
 	tb.Helper()
-	hs := &v.Handshake
-	sh, err := protocol.NewServerHandshake(ks.identity, ks.transport, ks.transportDER, stream(hs.Nonce, hs.ServerSecret, hs.ServerOAEPSeed))
+	return replayHandshake(tb, 2, protocol.ServerIdentity{Key: ks.identity}, &v.Handshake, ks)
+}
+
+// replayHandshake runs a handshake of version with the server identity id
+// through the real implementation, with the random bytes of hs.
+func replayHandshake(tb testing.TB, version int, id protocol.ServerIdentity, hs *vectorHandshake, ks *vectorKeySet) (sh *protocol.ServerHandshake, ch *protocol.ClientHandshake) {
+	tb.Helper()
+	sh, err := protocol.NewServerHandshake(version, id, ks.transport, ks.transportDER, stream(hs.Nonce, hs.ServerSecret, hs.ServerOAEPSeed))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ch, err = protocol.NewClientHandshake(sh.Hello(), ks.client, stream(hs.ClientSecret, hs.ClientOAEPSeed))
+	ch, err = protocol.NewClientHandshake(version, sh.Hello(), ks.client, stream(hs.ClientSecret, hs.ClientOAEPSeed))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -320,59 +330,7 @@ func TestVectors(t *testing.T) {
 
 	var serverSess, clientSess *protocol.Session
 	t.Run("handshake", func(t *testing.T) {
-		sh, ch := handshakeFromVectors(t, v, ks)
-		if got := string(sh.Hello()); got != hs.Hello {
-			t.Fatalf("hello\n got %s\nwant %s", got, hs.Hello)
-		}
-		if got := string(ch.ClientHello()); got != hs.ClientHello {
-			t.Fatalf("client_hello\n got %s\nwant %s", got, hs.ClientHello)
-		}
-		sk, ss, err := sh.Finish([]byte(hs.ClientHello))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(sk) != hs.ServerKey {
-			t.Fatalf("server_key\n got %s\nwant %s", sk, hs.ServerKey)
-		}
-		cs, err := ch.Finish([]byte(hs.ServerKey))
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, _, err := protocol.ParseHello([]byte(hs.Hello))
-		if err != nil {
-			t.Fatal(err)
-		}
-		chello, _, err := protocol.ParseClientHello([]byte(hs.ClientHello))
-		if err != nil {
-			t.Fatal(err)
-		}
-		skf, err := protocol.ParseServerKey([]byte(hs.ServerKey))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := sha256.Sum256(hs.TranscriptInput); !bytes.Equal(got[:], hs.Transcript) {
-			t.Error("transcript_hash is not SHA-256 of transcript_input")
-		}
-		if got := protocol.TranscriptHash(h, chello, skf); !bytes.Equal(got, hs.Transcript) {
-			t.Errorf("transcript hash\n got %x\nwant %x", got, hs.Transcript)
-		}
-		if got := protocol.SignedTranscriptBytes(hs.Transcript); !bytes.Equal(got, hs.SignedInput) {
-			t.Errorf("signed transcript bytes\n got %x\nwant %x", got, hs.SignedInput)
-		}
-		if !bytes.Equal(skf.Signature, hs.Signature) || !ed25519.Verify(ks.identity.Public().(ed25519.PublicKey), hs.SignedInput, hs.Signature) {
-			t.Errorf("server_key signature %x is not the vector's %x over signed_transcript_bytes", skf.Signature, hs.Signature)
-		}
-		if !bytes.Equal(hs.IKM, append(append([]byte{}, hs.ClientSecret...), hs.ServerSecret...)) {
-			t.Error("ikm is not client_secret || server_secret")
-		}
-		c2s, s2c, err := protocol.DeriveKeys(hs.ClientSecret, hs.ServerSecret, hs.Transcript)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !bytes.Equal(c2s, hs.C2SKey) || !bytes.Equal(s2c, hs.S2CKey) {
-			t.Errorf("keys\n got c2s %x s2c %x\nwant c2s %x s2c %x", c2s, s2c, hs.C2SKey, hs.S2CKey)
-		}
-		serverSess, clientSess = ss, cs
+		serverSess, clientSess = checkHandshake(t, 2, protocol.ServerIdentity{Key: ks.identity}, hs, ks)
 	})
 	if serverSess == nil {
 		t.FailNow()
@@ -381,8 +339,8 @@ func TestVectors(t *testing.T) {
 	t.Run("packets", func(t *testing.T) {
 		// The sessions from the handshake seal exactly the vector packets,
 		// and fresh sessions from the vector keys open them.
-		srvOpen := mustSession(t, hs.S2CKey, hs.C2SKey)
-		cliOpen := mustSession(t, hs.C2SKey, hs.S2CKey)
+		srvOpen := mustSession(t, 2, hs.S2CKey, hs.C2SKey)
+		cliOpen := mustSession(t, 2, hs.C2SKey, hs.S2CKey)
 		for i, p := range v.Packets {
 			sender, receiver := clientSess, srvOpen
 			if p.Direction == "s2c" {
@@ -416,7 +374,7 @@ func TestVectors(t *testing.T) {
 				var err error
 				switch bf.Frame {
 				case "hello":
-					_, err = protocol.NewClientHandshake([]byte(bf.Data), ks.client, stream(hs.ClientSecret, hs.ClientOAEPSeed))
+					_, err = protocol.NewClientHandshake(2, []byte(bf.Data), ks.client, stream(hs.ClientSecret, hs.ClientOAEPSeed))
 				case "client_hello":
 					sh, _ := handshakeFromVectors(t, v, ks)
 					_, _, err = sh.Finish([]byte(bf.Data))
@@ -436,9 +394,9 @@ func TestVectors(t *testing.T) {
 	t.Run("invalid packets", func(t *testing.T) {
 		for _, seq := range v.BadPacket {
 			t.Run(seq.Name, func(t *testing.T) {
-				recv := mustSession(t, hs.S2CKey, hs.C2SKey) // the server
+				recv := mustSession(t, 2, hs.S2CKey, hs.C2SKey) // the server
 				if seq.Direction == "s2c" {
-					recv = mustSession(t, hs.C2SKey, hs.S2CKey)
+					recv = mustSession(t, 2, hs.C2SKey, hs.S2CKey)
 				}
 				if len(seq.Packets) != len(seq.Expect) || len(seq.Packets) == 0 {
 					t.Fatalf("%d packets, %d outcomes", len(seq.Packets), len(seq.Expect))
@@ -512,6 +470,68 @@ func TestVectors(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("v3", func(t *testing.T) { checkVectorsV3(t, v, ks) })
+}
+
+// checkHandshake replays the vector handshake hs of version with the
+// server identity id and checks every value it records; it returns the
+// server's and the client's sessions.
+func checkHandshake(t *testing.T, version int, id protocol.ServerIdentity, hs *vectorHandshake, ks *vectorKeySet) (serverSess, clientSess *protocol.Session) {
+	t.Helper()
+	sh, ch := replayHandshake(t, version, id, hs, ks)
+	if got := string(sh.Hello()); got != hs.Hello {
+		t.Fatalf("hello\n got %s\nwant %s", got, hs.Hello)
+	}
+	if got := string(ch.ClientHello()); got != hs.ClientHello {
+		t.Fatalf("client_hello\n got %s\nwant %s", got, hs.ClientHello)
+	}
+	sk, ss, err := sh.Finish([]byte(hs.ClientHello))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(sk) != hs.ServerKey {
+		t.Fatalf("server_key\n got %s\nwant %s", sk, hs.ServerKey)
+	}
+	cs, err := ch.Finish([]byte(hs.ServerKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _, err := protocol.ParseHello(version, []byte(hs.Hello))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chello, _, err := protocol.ParseClientHello(version, []byte(hs.ClientHello))
+	if err != nil {
+		t.Fatal(err)
+	}
+	skf, err := protocol.ParseServerKey(version, []byte(hs.ServerKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sha256.Sum256(hs.TranscriptInput); !bytes.Equal(got[:], hs.Transcript) {
+		t.Error("transcript_hash is not SHA-256 of transcript_input")
+	}
+	if got := protocol.TranscriptHash(h, chello, skf); !bytes.Equal(got, hs.Transcript) {
+		t.Errorf("transcript hash\n got %x\nwant %x", got, hs.Transcript)
+	}
+	if got := protocol.SignedTranscriptBytes(version, hs.Transcript); !bytes.Equal(got, hs.SignedInput) {
+		t.Errorf("signed transcript bytes\n got %x\nwant %x", got, hs.SignedInput)
+	}
+	if !bytes.Equal(skf.Signature, hs.Signature) || !ed25519.Verify(ed25519.PublicKey(h.IdentityKey), hs.SignedInput, hs.Signature) {
+		t.Errorf("server_key signature %x is not the vector's %x over signed_transcript_bytes", skf.Signature, hs.Signature)
+	}
+	if !bytes.Equal(hs.IKM, append(append([]byte{}, hs.ClientSecret...), hs.ServerSecret...)) {
+		t.Error("ikm is not client_secret || server_secret")
+	}
+	c2s, s2c, err := protocol.DeriveKeys(version, hs.ClientSecret, hs.ServerSecret, hs.Transcript)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(c2s, hs.C2SKey) || !bytes.Equal(s2c, hs.S2CKey) {
+		t.Errorf("keys\n got c2s %x s2c %x\nwant c2s %x s2c %x", c2s, s2c, hs.C2SKey, hs.S2CKey)
+	}
+	return ss, cs
 }
 
 func expectErr(tb testing.TB, name string) error {
@@ -530,9 +550,9 @@ func expectErr(tb testing.TB, name string) error {
 	return nil
 }
 
-func mustSession(tb testing.TB, send, recv []byte) *protocol.Session {
+func mustSession(tb testing.TB, version int, send, recv []byte) *protocol.Session {
 	tb.Helper()
-	s, err := protocol.NewSessionForKeys(send, recv)
+	s, err := protocol.NewSessionForKeys(version, send, recv)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -580,9 +600,9 @@ func writeVectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, _, _ := protocol.ParseHello([]byte(hs.Hello))
-	chf, _, _ := protocol.ParseClientHello([]byte(hs.ClientHello))
-	skf, _ := protocol.ParseServerKey(sk)
+	h, _, _ := protocol.ParseHello(2, []byte(hs.Hello))
+	chf, _, _ := protocol.ParseClientHello(2, []byte(hs.ClientHello))
+	skf, _ := protocol.ParseServerKey(2, sk)
 	fields := transcriptFields{
 		name: []byte("accountd.v2 transcript"), subprotocol: []byte("accountd.v2"), version: []byte{0, 0, 0, 2},
 		identity: h.IdentityKey, transport: h.TransportKey, nonce: h.Nonce,
@@ -593,10 +613,10 @@ func writeVectors(t *testing.T) {
 	if got := sha256.Sum256(hs.TranscriptInput); !bytes.Equal(got[:], hs.Transcript) {
 		t.Fatal("the transcript input built here does not hash to TranscriptHash")
 	}
-	hs.SignedInput = protocol.SignedTranscriptBytes(hs.Transcript)
+	hs.SignedInput = protocol.SignedTranscriptBytes(2, hs.Transcript)
 	hs.Signature = skf.Signature
 	hs.IKM = append(append(hexBytes{}, hs.ClientSecret...), hs.ServerSecret...)
-	if hs.C2SKey, hs.S2CKey, err = protocol.DeriveKeys(hs.ClientSecret, hs.ServerSecret, hs.Transcript); err != nil {
+	if hs.C2SKey, hs.S2CKey, err = protocol.DeriveKeys(2, hs.ClientSecret, hs.ServerSecret, hs.Transcript); err != nil {
 		t.Fatal(err)
 	}
 
@@ -753,16 +773,16 @@ func writeVectors(t *testing.T) {
 			edit(&f)
 		}
 		sum := sha256.Sum256(f.input())
-		return serverKey(secret, ed25519.Sign(ks.identity, protocol.SignedTranscriptBytes(sum[:])))
+		return serverKey(secret, ed25519.Sign(ks.identity, protocol.SignedTranscriptBytes(2, sum[:])))
 	}
 	// Another client's handshake with the same server and the same hello,
 	// as an attacker who holds the transport private key records it.
-	otherSH, err := protocol.NewServerHandshake(ks.identity, ks.transport, ks.transportDER,
+	otherSH, err := protocol.NewServerHandshake(2, protocol.ServerIdentity{Key: ks.identity}, ks.transport, ks.transportDER,
 		stream(hs.Nonce, bytes.Repeat([]byte{0x22}, 32), bytes.Repeat([]byte{0x33}, 32)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherCH, err := protocol.NewClientHandshake(otherSH.Hello(), ks.other, stream(bytes.Repeat([]byte{0x44}, 32), bytes.Repeat([]byte{0x55}, 32)))
+	otherCH, err := protocol.NewClientHandshake(2, otherSH.Hello(), ks.other, stream(bytes.Repeat([]byte{0x44}, 32), bytes.Repeat([]byte{0x55}, 32)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -770,9 +790,9 @@ func writeVectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	otherSKF, _ := protocol.ParseServerKey(otherSK)
+	otherSKF, _ := protocol.ParseServerKey(2, otherSK)
 	sum := sha256.Sum256(fields.input())
-	signedByOther := ed25519.Sign(ks.otherIdentity, protocol.SignedTranscriptBytes(sum[:]))
+	signedByOther := ed25519.Sign(ks.otherIdentity, protocol.SignedTranscriptBytes(2, sum[:]))
 	contextless := ed25519.Sign(ks.identity, sum[:])
 	// A 1024-bit modulus (the top bits of the transport key's): too small.
 	smallDER := mustPKIX(t, &rsa.PublicKey{N: new(big.Int).Rsh(ks.transport.N, 2048), E: 65537})
@@ -934,6 +954,8 @@ func writeVectors(t *testing.T) {
 		{"login", body(`{"username":"alice","password":"correct horse battery staple","device_token":5}`), "bad_request"},
 	}
 
+	writeVectorsV3(t, &v, ks)
+
 	out, err := json.MarshalIndent(&v, "", "  ")
 	if err != nil {
 		t.Fatal(err)
@@ -976,14 +998,18 @@ func orderedHello(m map[string]any) any {
 // protocol.TranscriptHash, and edits them for the refused server_key
 // frames.
 type transcriptFields struct {
-	name, subprotocol, version, identity, transport, nonce, clientKey, clientSecret, serverSecret []byte
+	name, subprotocol, version, identity []byte
+	// previous and previousUntil are version 3's: nil in version 2.
+	previous, previousUntil                                 []byte
+	transport, nonce, clientKey, clientSecret, serverSecret []byte
 }
 
 // input is the transcript input: each field preceded by u32be(length).
-// A nil field is left out, as in the version 1 layout.
+// A nil field is left out, as in the version 1 layout (and version 2's
+// previous fields); an empty one is written with its zero length.
 func (f transcriptFields) input() []byte {
 	var b []byte
-	for _, x := range [][]byte{f.name, f.subprotocol, f.version, f.identity, f.transport, f.nonce, f.clientKey, f.clientSecret, f.serverSecret} {
+	for _, x := range [][]byte{f.name, f.subprotocol, f.version, f.identity, f.previous, f.previousUntil, f.transport, f.nonce, f.clientKey, f.clientSecret, f.serverSecret} {
 		if x == nil {
 			continue
 		}

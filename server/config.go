@@ -21,6 +21,16 @@ type Config struct {
 
 	// Identity signs every handshake. Required.
 	Identity ed25519.PrivateKey
+	// PreviousIdentity is the identity key before Identity while a
+	// rotation's overlap runs (accountd identity rotate), nil otherwise.
+	// Until PreviousIdentityUntil, version 3 handshakes announce it beside
+	// Identity and it signs them too, and version 2 handshakes present it
+	// instead of Identity; from then on the server no longer uses it
+	// (SPEC.md §2.1).
+	PreviousIdentity ed25519.PrivateKey
+	// PreviousIdentityUntil is the end of the overlap. Required with
+	// PreviousIdentity.
+	PreviousIdentityUntil time.Time
 	// TransportKey is the per-start RSA key; nil generates a fresh
 	// RSA-3072 key in New.
 	TransportKey *rsa.PrivateKey
@@ -217,13 +227,32 @@ func (c Config) ValidateSettings() error {
 }
 
 func (c *Config) validate() error {
-	if len(c.Identity) != ed25519.PrivateKeySize {
-		return errors.New("server: config: identity key is required")
+	if err := c.checkIdentity(); err != nil {
+		return err
 	}
 	if err := c.checkSettings(); err != nil {
 		return err
 	}
 	return c.Config.Validate()
+}
+
+// checkIdentity checks the identity key and the previous one.
+func (c *Config) checkIdentity() error {
+	if len(c.Identity) != ed25519.PrivateKeySize {
+		return errors.New("server: config: identity key is required")
+	}
+	if c.PreviousIdentity == nil {
+		return nil
+	}
+	switch {
+	case len(c.PreviousIdentity) != ed25519.PrivateKeySize:
+		return errors.New("server: config: previous identity key is not an Ed25519 private key")
+	case c.PreviousIdentityUntil.Unix() < 1:
+		return errors.New("server: config: previous identity key without the end of its overlap")
+	case c.PreviousIdentity.Equal(c.Identity):
+		return errors.New("server: config: previous identity key is the identity key")
+	}
+	return nil
 }
 
 // checkSettings is validate without the keys and the rules' settings.

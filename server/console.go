@@ -31,8 +31,6 @@ func (s *Server) consoleHandler() http.Handler {
 	if err != nil {
 		panic("server: console page missing from the embedded files: " + err.Error())
 	}
-	fp := protocol.Fingerprint(s.cfg.Identity.Public().(ed25519.PublicKey))
-	page = []byte(strings.Replace(string(page), js.FingerprintPlaceholder, html.EscapeString(fp), 1))
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
@@ -51,7 +49,10 @@ func (s *Server) consoleHandler() http.Handler {
 		var ctype string
 		switch {
 		case name == "" || name == "index.html":
-			body, ctype = page, "text/html; charset=utf-8"
+			// The key in force now: Reconfigure may have rotated it.
+			fp := protocol.Fingerprint(s.current().Identity.Public().(ed25519.PublicKey))
+			body = []byte(strings.Replace(string(page), js.FingerprintPlaceholder, html.EscapeString(fp), 1))
+			ctype = "text/html; charset=utf-8"
 		case name == "console.js" || name == "console.css":
 			body, _ = fs.ReadFile(files, "console/"+name)
 			ctype = "text/javascript; charset=utf-8"

@@ -103,7 +103,7 @@ func cheapHandshake(ctx context.Context, tb testing.TB, addr string, hc *http.Cl
 		return err
 	}
 	_, ck := servertest.Keys(tb)
-	hs, err := protocol.NewClientHandshake(hello, ck, nil)
+	hs, err := protocol.NewClientHandshake(protocol.Version, hello, ck, nil)
 	if err != nil {
 		return err
 	}

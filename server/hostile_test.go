@@ -27,16 +27,27 @@ var subprotocolHeader = http.Header{"Sec-WebSocket-Protocol": {protocol.Subproto
 // handshake on it.
 func mustRawHandshake(tb testing.TB, ts *testServer) (*rawWS, *protocol.Session) {
 	tb.Helper()
-	w, resp := dialRawWS(tb, ts.Addr, subprotocolHeader)
+	w, sess, _ := mustRawHandshakeVersion(tb, ts, protocol.Version)
+	return w, sess
+}
+
+// mustRawHandshakeVersion is mustRawHandshake for a client that offers
+// only version; it also returns the client's side of the handshake.
+func mustRawHandshakeVersion(tb testing.TB, ts *testServer, version int) (*rawWS, *protocol.Session, *protocol.ClientHandshake) {
+	tb.Helper()
+	w, resp := dialRawWS(tb, ts.Addr, http.Header{"Sec-WebSocket-Protocol": {protocol.SubprotocolOf(version)}})
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		tb.Fatalf("upgrade: %s", resp.Status)
+	}
+	if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != protocol.SubprotocolOf(version) {
+		tb.Fatalf("the server selected %q", got)
 	}
 	op, hello, err := w.readFrame()
 	if err != nil || op != opText {
 		tb.Fatalf("hello: op %d, %v", op, err)
 	}
 	_, ck := mustKeys(tb)
-	hs, err := protocol.NewClientHandshake(hello, ck, nil)
+	hs, err := protocol.NewClientHandshake(version, hello, ck, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -51,7 +62,7 @@ func mustRawHandshake(tb testing.TB, ts *testServer) (*rawWS, *protocol.Session)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return w, sess
+	return w, sess, hs
 }
 
 // sendSealed seals plaintext, sends it and returns the raw packet sent.
@@ -150,8 +161,9 @@ func TestSubprotocolRequired(t *testing.T) {
 	for name, header := range map[string]http.Header{
 		"missing":      nil,
 		"version 1":    {"Sec-WebSocket-Protocol": {"accountd.v1"}},
-		"wrong case":   {"Sec-WebSocket-Protocol": {"Accountd.V2"}},
+		"wrong case":   {"Sec-WebSocket-Protocol": {"Accountd.V2, ACCOUNTD.V3"}},
 		"other and v0": {"Sec-WebSocket-Protocol": {"chat, accountd.v0"}},
+		"version 4":    {"Sec-WebSocket-Protocol": {"accountd.v4"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, resp := dialRawWS(t, ts.Addr, header)
@@ -163,16 +175,23 @@ func TestSubprotocolRequired(t *testing.T) {
 	t.Run("a version 1 client is told which version to speak", func(t *testing.T) {
 		_, resp := dialRawWS(t, ts.Addr, http.Header{"Sec-WebSocket-Protocol": {"accountd.v1"}})
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), protocol.Subprotocol+" required") {
-			t.Fatalf("status %s, body %q; want 400 naming %s", resp.Status, body, protocol.Subprotocol)
+		if want := "accountd: subprotocol accountd.v3 (or accountd.v2) required"; resp.StatusCode != http.StatusBadRequest || strings.TrimSpace(string(body)) != want {
+			t.Fatalf("status %s, body %q; want 400 %q", resp.Status, body, want)
 		}
 	})
-	t.Run("offered among others", func(t *testing.T) {
-		_, resp := dialRawWS(t, ts.Addr, http.Header{"Sec-WebSocket-Protocol": {"accountd.v3, accountd.v1, " + protocol.Subprotocol}})
-		if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Protocol") != protocol.Subprotocol {
-			t.Fatalf("status %s, subprotocol %q", resp.Status, resp.Header.Get("Sec-WebSocket-Protocol"))
-		}
-	})
+	for _, tt := range []struct{ offered, selected string }{
+		{"accountd.v4, accountd.v1, accountd.v3", "accountd.v3"},
+		{"accountd.v2, accountd.v3", "accountd.v3"}, // the server's preference wins
+		{"accountd.v1, accountd.v2", "accountd.v2"}, // a client deployed before version 3
+		{"chat, accountd.v2", "accountd.v2"},
+	} {
+		t.Run("offered "+tt.offered, func(t *testing.T) {
+			_, resp := dialRawWS(t, ts.Addr, http.Header{"Sec-WebSocket-Protocol": {tt.offered}})
+			if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Protocol") != tt.selected {
+				t.Fatalf("status %s, subprotocol %q; want 101 %s", resp.Status, resp.Header.Get("Sec-WebSocket-Protocol"), tt.selected)
+			}
+		})
+	}
 	mustStillServe(t, ts)
 }
 
@@ -363,7 +382,7 @@ func TestBadHandshakeFrames(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			hs, err := protocol.NewClientHandshake(hello, ck, nil)
+			hs, err := protocol.NewClientHandshake(protocol.Version, hello, ck, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -135,13 +135,34 @@ func TestIndependentClientAgainstServer(t *testing.T) {
 		t.Fatalf("second run: exit %d\n%s%s", code, out, errOut)
 	}
 
+	// The operator rotates the identity key (SIGHUP): during the overlap
+	// the client moves its pin to the new key, which the old one vouches
+	// for.
+	rotated := first.Config
+	rotated.Identity = servertest.Identity(t)
+	rotated.PreviousIdentity, rotated.PreviousIdentityUntil = first.Config.Identity, time.Now().Add(time.Hour)
+	if err := first.Server().Reconfigure(rotated); err != nil {
+		t.Fatal(err)
+	}
+	wantRotated := protocol.Fingerprint(rotated.Identity.Public().(ed25519.PublicKey))
+	code, out, errOut = runPython(t, py, "run", "--server", first.Addr, "--known", known)
+	if want := "ok    server identity key rotated: " + wantOld + " -> " + wantRotated + ", pinned the new one"; code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("rotation: exit %d, want 0 and %q\n%s%s", code, want, out, errOut)
+	}
+	if pinned, _ := os.ReadFile(known); strings.Count(string(pinned), "\n") != 1 || !strings.Contains(string(pinned), first.Addr+" ed25519 ") {
+		t.Fatalf("known servers after the rotation:\n%s", pinned)
+	}
+	if code, out, errOut = runPython(t, py, "run", "--server", first.Addr, "--known", known); code != 0 || strings.Contains(out, "rotated") {
+		t.Fatalf("after the rotation: exit %d\n%s%s", code, out, errOut)
+	}
+
 	// Another identity at the same address is refused, naming both keys.
 	addr := first.Addr
 	impostor := mustImpostor(t, first)
 	wantNew := protocol.Fingerprint(impostor.Config.Identity.Public().(ed25519.PublicKey))
 	code, out, errOut = runPython(t, py, "run", "--server", addr, "--known", known, "--trust-on-first-use")
-	if code != 3 || !strings.Contains(errOut, wantOld) || !strings.Contains(errOut, wantNew) || !strings.Contains(errOut, "man-in-the-middle") {
-		t.Fatalf("changed identity: exit %d, want 3 naming %s and %s\n%s%s", code, wantOld, wantNew, out, errOut)
+	if code != 3 || !strings.Contains(errOut, wantRotated) || !strings.Contains(errOut, wantNew) || !strings.Contains(errOut, "man-in-the-middle") {
+		t.Fatalf("changed identity: exit %d, want 3 naming %s and %s\n%s%s", code, wantRotated, wantNew, out, errOut)
 	}
 	if strings.Contains(out, "ok    signup") {
 		t.Fatal("the client talked to the impostor")

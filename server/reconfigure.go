@@ -1,14 +1,23 @@
 package server
 
 // Reconfigure applies, while the server runs, the settings of cfg that can
-// change without a restart: AllowedOrigins, TrustedProxies,
-// ClientIPHeader, ProxyProtocol, RateLimit, RateBurst, ServiceRateLimit
-// and ServiceRateBurst (existing buckets keep their tokens), and the rules' live settings
+// change without a restart: the identity keys (Identity,
+// PreviousIdentity, PreviousIdentityUntil: handshakes that start
+// afterwards use them, so an identity rotation needs no restart),
+// AllowedOrigins, TrustedProxies, ClientIPHeader, ProxyProtocol,
+// RateLimit, RateBurst, ServiceRateLimit and ServiceRateBurst (existing
+// buckets keep their tokens), and the rules' live settings
 // (account.Service.Reconfigure). Its other fields are ignored. Zero fields
 // take their defaults. On an error nothing changes. Safe for concurrent
 // use with requests.
 func (s *Server) Reconfigure(cfg Config) error {
 	next := *s.current()
+	next.Identity = cfg.Identity
+	next.PreviousIdentity = cfg.PreviousIdentity
+	next.PreviousIdentityUntil = cfg.PreviousIdentityUntil
+	if err := next.checkIdentity(); err != nil {
+		return err
+	}
 	next.AllowedOrigins = cfg.AllowedOrigins
 	next.TrustedProxies = cfg.TrustedProxies
 	next.ClientIPHeader = cfg.ClientIPHeader

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,15 +16,19 @@ import (
 )
 
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Upgrade") != "" && !slices.Contains(headerTokens(r.Header, "Sec-WebSocket-Protocol"), protocol.Subprotocol) {
-		http.Error(w, "accountd: subprotocol "+protocol.Subprotocol+" required", http.StatusBadRequest)
+	version, ok := protocol.SelectVersion(headerTokens(r.Header, "Sec-WebSocket-Protocol"))
+	if r.Header.Get("Upgrade") != "" && !ok {
+		http.Error(w, "accountd: subprotocol "+protocol.Subprotocol+" (or "+protocol.SubprotocolOf(2)+") required", http.StatusBadRequest)
 		return
 	}
 	if r.Header.Get("Upgrade") == "" {
 		s.allowProbe(w, r) // Accept answers it 426
+		version = protocol.Version
 	}
 	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		Subprotocols:    []string{protocol.Subprotocol},
+		// Only the version chosen above: Accept would otherwise pick by
+		// its own order and compare names case-insensitively.
+		Subprotocols:    []string{protocol.SubprotocolOf(version)},
 		OriginPatterns:  s.current().AllowedOrigins,
 		CompressionMode: websocket.CompressionDisabled,
 	})
@@ -52,7 +55,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.wg.Done()
 	}()
 	c.SetReadLimit(protocol.MaxFrame)
-	s.serveConn(context.WithoutCancel(r.Context()), st, s.clientIP(r))
+	s.serveConn(context.WithoutCancel(r.Context()), st, s.clientIP(r), version)
 }
 
 // headerTokens splits comma-separated header values.
@@ -68,12 +71,13 @@ func headerTokens(h http.Header, key string) []string {
 	return out
 }
 
-// serveConn runs one connection: the handshake, then requests in order.
-// It is the connection's only long-lived goroutine.
-func (s *Server) serveConn(ctx context.Context, st *connState, ip string) {
+// serveConn runs one connection of a protocol version: the handshake,
+// then requests in order. It is the connection's only long-lived
+// goroutine.
+func (s *Server) serveConn(ctx context.Context, st *connState, ip string, version int) {
 	c := st.c
 	defer c.CloseNow()
-	sess, err := s.handshake(ctx, c, ip)
+	sess, err := s.handshake(ctx, c, ip, version)
 	if err != nil {
 		s.log.Debug("handshake failed", "ip", ip, "err", err)
 		return
@@ -173,12 +177,12 @@ func (s *Server) serveConn(ctx context.Context, st *connState, ip string) {
 // Its RSA decryption waits for a slot of the handshake gate, shared fairly
 // across client IPs; refused one, the connection is closed with
 // CloseBusy.
-func (s *Server) handshake(ctx context.Context, c *websocket.Conn, ip string) (*protocol.Session, error) {
+func (s *Server) handshake(ctx context.Context, c *websocket.Conn, ip string, version int) (*protocol.Session, error) {
 	timer := time.AfterFunc(s.cfg.HandshakeTimeout, func() {
 		c.Close(protocol.CloseHandshakeTimeout, "handshake timeout")
 	})
 	defer timer.Stop()
-	hs, err := protocol.NewServerHandshake(s.cfg.Identity, s.transport, s.transportDER, nil)
+	hs, err := protocol.NewServerHandshake(version, s.identity(), s.transport, s.transportDER, nil)
 	if err != nil {
 		c.Close(websocket.StatusInternalError, "")
 		return nil, err
@@ -219,6 +223,18 @@ func (s *Server) handshake(ctx context.Context, c *websocket.Conn, ip string) (*
 		return nil, err
 	}
 	return sess, nil
+}
+
+// identity returns what a handshake starting now proves: the identity
+// key, and the previous one until its overlap ends. The clock decides per
+// connection, so the overlap ends without a reload.
+func (s *Server) identity() protocol.ServerIdentity {
+	cfg := s.current()
+	id := protocol.ServerIdentity{Key: cfg.Identity}
+	if cfg.PreviousIdentity != nil && s.cfg.Now().Before(cfg.PreviousIdentityUntil) {
+		id.Previous, id.PreviousUntil = cfg.PreviousIdentity, cfg.PreviousIdentityUntil
+	}
+	return id
 }
 
 // finishOffStack runs the handshake's RSA work on a short-lived goroutine.

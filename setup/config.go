@@ -2,6 +2,7 @@ package setup
 
 import (
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
@@ -76,8 +77,18 @@ type Config struct {
 	// opens rows not yet resealed. Empty otherwise.
 	PreviousMasterKey []byte `json:"previous_master_key,omitempty"`
 	// IdentityKey is the server's long-term Ed25519 identity key
-	// (ed25519.PrivateKeySize bytes); it signs the handshake hello.
+	// (ed25519.PrivateKeySize bytes); it signs every handshake.
 	IdentityKey ed25519.PrivateKey `json:"identity_key"`
+	// PreviousIdentityKey is the identity key before IdentityKey while
+	// the overlap of an identity rotation runs (accountd identity
+	// rotate): until PreviousIdentityUntil servers announce it beside
+	// IdentityKey, so that clients pinned to it move to the new key
+	// (protocol/SPEC.md §2.1). Empty otherwise; OpenConfig drops it once
+	// the overlap has ended.
+	PreviousIdentityKey ed25519.PrivateKey `json:"previous_identity_key,omitempty"`
+	// PreviousIdentityUntil is the end of that overlap, in whole
+	// seconds; zero without PreviousIdentityKey.
+	PreviousIdentityUntil time.Time `json:"previous_identity_until,omitzero"`
 	// Server holds optional tunables; zero values mean the server's
 	// defaults.
 	Server ServerSettings `json:"server"`
@@ -232,24 +243,93 @@ func (c *Config) Validate() error {
 	if n := len(c.PreviousMasterKey); n != 0 && n != MasterKeySize {
 		return fmt.Errorf("setup: previous master key is %d bytes, want %d", n, MasterKeySize)
 	}
-	if err := checkIdentityKey(c.IdentityKey); err != nil {
+	if err := checkIdentityKey("identity key", c.IdentityKey); err != nil {
+		return err
+	}
+	if err := c.checkPreviousIdentity(); err != nil {
 		return err
 	}
 	return c.Server.Validate()
 }
 
 // checkIdentityKey checks the size of k and that its public half is the one
-// its seed derives, so a damaged key cannot sign hellos that no client
-// accepts.
-func checkIdentityKey(k ed25519.PrivateKey) error {
+// its seed derives, so a damaged key cannot sign handshakes that no client
+// accepts. what names the key in the error.
+func checkIdentityKey(what string, k ed25519.PrivateKey) error {
 	if len(k) != ed25519.PrivateKeySize {
-		return fmt.Errorf("setup: identity key is %d bytes, want %d", len(k), ed25519.PrivateKeySize)
+		return fmt.Errorf("setup: %s is %d bytes, want %d", what, len(k), ed25519.PrivateKeySize)
 	}
 	derived := ed25519.NewKeyFromSeed(k.Seed())
 	if subtle.ConstantTimeCompare(derived, k) != 1 {
-		return errors.New("setup: identity key is inconsistent (public half does not match the seed)")
+		return fmt.Errorf("setup: %s is inconsistent (public half does not match the seed)", what)
 	}
 	return nil
+}
+
+// checkPreviousIdentity checks the previous identity key like the current
+// one, and that it comes with the end of its overlap.
+func (c *Config) checkPreviousIdentity() error {
+	if len(c.PreviousIdentityKey) == 0 {
+		if !c.PreviousIdentityUntil.IsZero() {
+			return errors.New("setup: the end of an identity overlap without a previous identity key")
+		}
+		return nil
+	}
+	if err := checkIdentityKey("previous identity key", c.PreviousIdentityKey); err != nil {
+		return err
+	}
+	if u := c.PreviousIdentityUntil.Unix(); c.PreviousIdentityUntil.IsZero() || u < 1 || u > 1<<53-1 {
+		return errors.New("setup: previous identity key without a valid end of its overlap")
+	}
+	if subtle.ConstantTimeCompare(c.PreviousIdentityKey, c.IdentityKey) == 1 {
+		return errors.New("setup: previous identity key is the identity key")
+	}
+	return nil
+}
+
+// ErrIdentityOverlap is returned by RotateIdentity while the overlap of an
+// earlier rotation runs.
+var ErrIdentityOverlap = errors.New("setup: the previous identity key is still announced")
+
+// RotateIdentity gives c a new identity key from crypto/rand. With a
+// positive overlap the current key becomes the previous one until now +
+// overlap (whole seconds); with 0 the current key is dropped and no
+// previous key is announced, for a key that may have been compromised. A
+// previous key whose overlap has ended is dropped first; one whose
+// overlap still runs is ErrIdentityOverlap, unless force, which drops it:
+// clients still pinned to it then see a changed key.
+func (c *Config) RotateIdentity(now time.Time, overlap time.Duration, force bool) error {
+	if overlap < 0 {
+		return fmt.Errorf("setup: identity overlap %v is negative", overlap)
+	}
+	c.ExpirePreviousIdentity(now)
+	if len(c.PreviousIdentityKey) != 0 && !force {
+		return fmt.Errorf("%w until %s", ErrIdentityOverlap, c.PreviousIdentityUntil.UTC().Format(time.RFC3339))
+	}
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return fmt.Errorf("setup: new identity key: %w", err)
+	}
+	until := time.Unix(now.Add(overlap).Unix(), 0).UTC()
+	if overlap == 0 || !until.After(now) {
+		c.PreviousIdentityKey, c.PreviousIdentityUntil = nil, time.Time{}
+	} else {
+		c.PreviousIdentityKey, c.PreviousIdentityUntil = c.IdentityKey, until
+	}
+	c.IdentityKey = key
+	return c.checkPreviousIdentity()
+}
+
+// ExpirePreviousIdentity drops the previous identity key once its overlap
+// has ended at now, and reports whether it did: servers stop announcing
+// it then by themselves.
+func (c *Config) ExpirePreviousIdentity(now time.Time) bool {
+	if len(c.PreviousIdentityKey) == 0 || now.Before(c.PreviousIdentityUntil) {
+		return false
+	}
+	clear(c.PreviousIdentityKey)
+	c.PreviousIdentityKey, c.PreviousIdentityUntil = nil, time.Time{}
+	return true
 }
 
 // ValidateListen checks that addr is host:port with a numeric port from 0
@@ -391,11 +471,17 @@ func (s ServerSettings) Validate() error {
 // IdentityFingerprint returns the fingerprint clients show for the
 // identity key: "SHA256:" and the unpadded standard base64 of the SHA-256
 // of the public key. It is "" when the key is malformed.
-func (c *Config) IdentityFingerprint() string {
-	if len(c.IdentityKey) != ed25519.PrivateKeySize {
+func (c *Config) IdentityFingerprint() string { return keyFingerprint(c.IdentityKey) }
+
+// PreviousIdentityFingerprint is IdentityFingerprint for the previous
+// identity key; "" when there is none.
+func (c *Config) PreviousIdentityFingerprint() string { return keyFingerprint(c.PreviousIdentityKey) }
+
+func keyFingerprint(k ed25519.PrivateKey) string {
+	if len(k) != ed25519.PrivateKeySize {
 		return ""
 	}
-	return Fingerprint(c.IdentityKey.Public().(ed25519.PublicKey))
+	return Fingerprint(k.Public().(ed25519.PublicKey))
 }
 
 // Fingerprint returns "SHA256:" and the unpadded standard base64 of the
@@ -407,20 +493,25 @@ func Fingerprint(pub ed25519.PublicKey) string {
 
 // redactedConfig is Config as Redacted prints it.
 type redactedConfig struct {
-	Version     int            `json:"version"`
-	Listen      string         `json:"listen"`
-	Database    Database       `json:"database"`
-	MasterKey   string         `json:"master_key"`
-	Previous    string         `json:"previous_master_key,omitempty"`
-	IdentityKey string         `json:"identity_key"`
-	Fingerprint string         `json:"identity_key_fingerprint"`
-	Server      ServerSettings `json:"server"`
+	Version     int      `json:"version"`
+	Listen      string   `json:"listen"`
+	Database    Database `json:"database"`
+	MasterKey   string   `json:"master_key"`
+	Previous    string   `json:"previous_master_key,omitempty"`
+	IdentityKey string   `json:"identity_key"`
+	Fingerprint string   `json:"identity_key_fingerprint"`
+	// The previous identity key, during a rotation's overlap.
+	PreviousIdentity    string         `json:"previous_identity_key,omitempty"`
+	PreviousFingerprint string         `json:"previous_identity_key_fingerprint,omitempty"`
+	PreviousUntil       time.Time      `json:"previous_identity_until,omitzero"`
+	Server              ServerSettings `json:"server"`
 }
 
 // Redacted returns c as indented JSON fit to print: the database password,
-// the SMTP password, the master key and the identity private key are
-// replaced by "REDACTED",
-// and the identity key's fingerprint is shown instead.
+// the SMTP password, the master key and the identity private keys (the
+// current and, during a rotation's overlap, the previous one) are
+// replaced by "REDACTED", and the identity keys' fingerprints are shown
+// instead.
 func (c *Config) Redacted() string {
 	server := c.Server
 	if server.SMTPPassword != "" {
@@ -439,6 +530,11 @@ func (c *Config) Redacted() string {
 		IdentityKey: "REDACTED",
 		Fingerprint: c.IdentityFingerprint(),
 		Server:      server,
+	}
+	if len(c.PreviousIdentityKey) != 0 {
+		r.PreviousIdentity = "REDACTED"
+		r.PreviousFingerprint = c.PreviousIdentityFingerprint()
+		r.PreviousUntil = c.PreviousIdentityUntil.UTC()
 	}
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {

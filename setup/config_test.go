@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -104,6 +105,10 @@ func secrets(c *Config) []string {
 		base64.StdEncoding.EncodeToString(c.PreviousMasterKey),
 		base64.RawStdEncoding.EncodeToString(c.PreviousMasterKey),
 	}
+	if prev := c.PreviousIdentityKey; len(prev) != 0 {
+		all = append(all, hex.EncodeToString(prev.Seed()), base64.StdEncoding.EncodeToString(prev.Seed()),
+			base64.RawStdEncoding.EncodeToString(prev.Seed()), base64.StdEncoding.EncodeToString(prev), string(prev.Seed()))
+	}
 	return slices.DeleteFunc(all, func(s string) bool { return s == "" })
 }
 
@@ -111,6 +116,9 @@ func TestRedacted(t *testing.T) {
 	c := MustConfig(t)
 	c.Server.Issuer = "https://id.example"
 	c.PreviousMasterKey = MustConfig(t).MasterKey
+	if err := c.RotateIdentity(time.Now(), time.Hour, false); err != nil {
+		t.Fatal(err)
+	}
 	r := c.Redacted()
 
 	var outputs = map[string]string{
@@ -135,7 +143,7 @@ func TestRedacted(t *testing.T) {
 
 	sum := sha256.Sum256(c.IdentityKey.Public().(ed25519.PublicKey))
 	fp := "SHA256:" + base64.RawStdEncoding.EncodeToString(sum[:])
-	for _, want := range []string{fp, "REDACTED", "a master key rotation is under way", "db.example:3306", "127.0.0.1:8080", "https://id.example", "accountd:REDACTED@"} {
+	for _, want := range []string{fp, c.PreviousIdentityFingerprint(), "previous_identity_until", "REDACTED", "a master key rotation is under way", "db.example:3306", "127.0.0.1:8080", "https://id.example", "accountd:REDACTED@"} {
 		if !strings.Contains(r, want) {
 			t.Errorf("Redacted() lacks %q:\n%s", want, r)
 		}
@@ -204,5 +212,96 @@ func TestDatabaseWithAddr(t *testing.T) {
 	}
 	if _, err := (Database{Driver: DriverSQLite, DSN: "x.db"}).WithAddr("h:1"); err == nil {
 		t.Error("an address for the SQLite store was accepted")
+	}
+}
+
+func TestRotateIdentity(t *testing.T) {
+	// Now, so that OpenConfig below keeps the overlap; the end is in
+	// whole seconds.
+	now := time.Now()
+	c := MustConfig(t)
+	first := c.IdentityKey
+	if err := c.RotateIdentity(now, 720*time.Hour, false); err != nil {
+		t.Fatal(err)
+	}
+	second := c.IdentityKey
+	if second.Equal(first) || !c.PreviousIdentityKey.Equal(first) || !c.PreviousIdentityUntil.Equal(time.Unix(now.Add(720*time.Hour).Unix(), 0)) {
+		t.Fatalf("after rotate: previous is first %v, until %v", c.PreviousIdentityKey.Equal(first), c.PreviousIdentityUntil)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Sealed and opened, the rotation stays while its overlap runs.
+	opened, err := OpenConfig(MustSeal(t, c), testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !opened.PreviousIdentityKey.Equal(first) || !opened.PreviousIdentityUntil.Equal(c.PreviousIdentityUntil) || !opened.IdentityKey.Equal(second) {
+		t.Fatal("the sealed config lost the rotation")
+	}
+
+	if err := c.RotateIdentity(now.Add(time.Hour), 720*time.Hour, false); !errors.Is(err, ErrIdentityOverlap) {
+		t.Fatalf("a second rotation during the overlap: %v, want ErrIdentityOverlap", err)
+	}
+	if !c.IdentityKey.Equal(second) {
+		t.Fatal("a refused rotation changed the key")
+	}
+	if err := c.RotateIdentity(now.Add(time.Hour), 24*time.Hour, true); err != nil {
+		t.Fatal(err)
+	}
+	third := c.IdentityKey
+	if !c.PreviousIdentityKey.Equal(second) || third.Equal(second) {
+		t.Fatal("--force: the previous key is not the second one")
+	}
+	// After the overlap the next rotation needs no force.
+	if err := c.RotateIdentity(now.Add(48*time.Hour), 0, false); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.PreviousIdentityKey) != 0 || !c.PreviousIdentityUntil.IsZero() || c.IdentityKey.Equal(third) {
+		t.Fatal("overlap 0 left a previous key")
+	}
+	if err := c.RotateIdentity(now, -time.Second, false); err == nil {
+		t.Fatal("a negative overlap was accepted")
+	}
+}
+
+func TestPreviousIdentityDroppedWhenOver(t *testing.T) {
+	c := MustConfig(t)
+	if err := c.RotateIdentity(time.Now().Add(-2*time.Hour), time.Hour, false); err != nil {
+		t.Fatal(err)
+	}
+	sealed := MustSeal(t, c) // an overlap that ended an hour ago
+	opened, err := OpenConfig(sealed, testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(opened.PreviousIdentityKey) != 0 || !opened.PreviousIdentityUntil.IsZero() || !opened.IdentityKey.Equal(c.IdentityKey) {
+		t.Fatalf("an ended overlap was kept at load: %s", opened.PreviousIdentityFingerprint())
+	}
+}
+
+func TestValidatePreviousIdentity(t *testing.T) {
+	until := time.Now().Add(time.Hour)
+	damaged := func(c *Config) { c.PreviousIdentityKey[40] ^= 1 }
+	for name, edit := range map[string]func(c *Config){
+		"equal to the identity key": func(c *Config) { c.PreviousIdentityKey = c.IdentityKey },
+		"without its end":           func(c *Config) { c.PreviousIdentityUntil = time.Time{} },
+		"an end without a key":      func(c *Config) { c.PreviousIdentityKey = nil },
+		"of 32 bytes":               func(c *Config) { c.PreviousIdentityKey = c.PreviousIdentityKey[:32] },
+		"public half damaged":       damaged,
+	} {
+		c := MustConfig(t)
+		c.PreviousIdentityKey, c.PreviousIdentityUntil = MustConfig(t).IdentityKey, until
+		if err := c.Validate(); err != nil {
+			t.Fatalf("%s: the valid config before the edit: %v", name, err)
+		}
+		edit(c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+		if _, err := SealConfig(c, testPassword, cheapKDF); err == nil {
+			t.Errorf("%s: sealed", name)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -250,6 +251,7 @@ func decodeConfig(plaintext []byte) (*Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: invalid settings: %s", ErrMalformedConfig, strings.TrimPrefix(err.Error(), "setup: "))
 	}
+	cfg.ExpirePreviousIdentity(time.Now())
 	return cfg, nil
 }
 

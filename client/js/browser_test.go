@@ -118,8 +118,9 @@ func pagesServer(t *testing.T) *httptest.Server {
 // TestBrowser drives headless Chromium with Playwright against live
 // servers: the SDK's operations from a page on another origin (refused,
 // then allowed by AllowedOrigins), tabs kept in step, reconnection after a
-// restart, and the console's flows by clicking, down to a changed server
-// identity being refused, and the Account section's self-service (its
+// restart, an identity rotation the page's client follows, and the
+// console's flows by clicking, down to a changed server identity being
+// refused, and the Account section's self-service (its
 // codes read from the mail of an SMTP server on loopback). It also logs the handshake time with client key
 // generation (MEASURE_RUNS runs per key size, default 3). The script is e2e/browser.mjs; it asks this test
 // to restart servers by writing "@@ <command>" lines.
@@ -215,6 +216,15 @@ func TestBrowser(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			s.Config.Identity = id
+			s.MustRestart()
+		case "rotate": // accountd identity rotate, then a restart
+			s.Stop()
+			_, id, err := ed25519.GenerateKey(rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Config.PreviousIdentity, s.Config.PreviousIdentityUntil = s.Config.Identity, s.Clock.Now().Add(time.Hour)
 			s.Config.Identity = id
 			s.MustRestart()
 		default:

@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/charmbracelet/bubbles/key"
@@ -108,6 +109,11 @@ type menu struct {
 	server   string // host:port
 	accepted string // fingerprint the user agreed to trust
 
+	// rotations are the identity rotations the SDK reported from
+	// within a dial, to show once the spinner is gone.
+	rotationsMu sync.Mutex
+	rotations   [][2]string
+
 	// minPassword is the server's announced password minimum, or
 	// Options.MinPasswordLength when it announced none.
 	minPassword int
@@ -185,6 +191,7 @@ func (m *menu) run(ctx context.Context) error {
 		return m.stopped(ctx, err)
 	}
 	for {
+		m.showRotations()
 		var err error
 		if m.token == nil {
 			err = m.loggedOut(ctx)
@@ -311,6 +318,7 @@ func (m *menu) chooseServer(ctx context.Context) error {
 	cl, err := client.NewClient(strings.TrimSpace(addr), client.Options{
 		Trust:            m.opts.Trust,
 		ConfirmNewServer: m.confirmNewServer,
+		IdentityRotated:  m.identityRotated,
 		ClientKey:        m.opts.ClientKey,
 		RootCAs:          roots,
 		DeviceTokens:     m.opts.DeviceTokens,
@@ -337,6 +345,26 @@ func (m *menu) confirmNewServer(server, fingerprint string) (bool, error) {
 	return false, &needTrust{fingerprint}
 }
 
+// identityRotated keeps the SDK's report of a rotated server identity
+// for showRotations.
+func (m *menu) identityRotated(_, previous, current string) {
+	m.rotationsMu.Lock()
+	defer m.rotationsMu.Unlock()
+	m.rotations = append(m.rotations, [2]string{previous, current})
+}
+
+// showRotations tells the user of the identity rotations since the last
+// call: the pin moved by itself, so the new fingerprint is news.
+func (m *menu) showRotations() {
+	m.rotationsMu.Lock()
+	r := m.rotations
+	m.rotations = nil
+	m.rotationsMu.Unlock()
+	for _, fp := range r {
+		m.ok("Server identity key rotated: %s -> %s, pinned the new one.", fp[0], fp[1])
+	}
+}
+
 // connect dials the server, asking about a new identity and offering a
 // retry while the server cannot be reached.
 func (m *menu) connect(ctx context.Context) error {
@@ -347,6 +375,7 @@ func (m *menu) connect(ctx context.Context) error {
 		var nt *needTrust
 		switch {
 		case err == nil:
+			m.showRotations()
 			m.ok("Connected to %s (%s).", m.server, m.cl.Fingerprint())
 			m.askPolicy(ctx)
 			if !m.accessible {

@@ -43,7 +43,7 @@ func hostileServer(t *testing.T, answer func(op string) *protocol.Response) stri
 		defer c.CloseNow()
 		ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 		defer cancel()
-		hs, err := protocol.NewServerHandshake(identity, tk, der, nil)
+		hs, err := protocol.NewServerHandshake(protocol.Version, protocol.ServerIdentity{Key: identity}, tk, der, nil)
 		if err != nil || c.Write(ctx, websocket.MessageText, hs.Hello()) != nil {
 			return
 		}

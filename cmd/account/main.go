@@ -329,6 +329,10 @@ func (o *options) dial(ctx context.Context) (*client.Conn, error) {
 		Trust:           client.NewKnownServers(path),
 		TrustOnFirstUse: o.tofu,
 		DeviceTokens:    client.NewDeviceTokenFile(devices),
+		IdentityRotated: func(server, previous, current string) {
+			fmt.Fprintf(o.stderr, "account: %s: server identity key rotated: %s -> %s, pinned the new one\n",
+				client.Printable(server), client.Printable(previous), client.Printable(current))
+		},
 	}
 	if o.caFile != "" {
 		var err error

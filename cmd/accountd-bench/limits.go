@@ -71,12 +71,12 @@ func measureLimits(ctx context.Context, t, m uint32, p uint8, d time.Duration) (
 	}
 	secret := make([]byte, 32)
 	rand.Read(secret)
-	ct, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, &key.PublicKey, secret, []byte("accountd.v2 client secret"))
+	ct, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, &key.PublicKey, secret, []byte("accountd.v3 client secret"))
 	if err != nil {
 		return nil, err
 	}
 	l.RSADecryptPerSec = saturate(ctx, l.CPUs, d, func() {
-		if _, err := rsa.DecryptOAEP(sha256.New(), nil, key, ct, []byte("accountd.v2 client secret")); err != nil {
+		if _, err := rsa.DecryptOAEP(sha256.New(), nil, key, ct, []byte("accountd.v3 client secret")); err != nil {
 			panic(err)
 		}
 	})
@@ -125,7 +125,7 @@ func scenarioLimit(ctx context.Context, scenario string, cpus int) float64 {
 		f = func() { hashOnce(salt, 2, 64*1024, 4) }
 	case "handshake":
 		key, ct := rsaFixture()
-		f = func() { rsa.DecryptOAEP(sha256.New(), nil, key, ct, []byte("accountd.v2 client secret")) }
+		f = func() { rsa.DecryptOAEP(sha256.New(), nil, key, ct, []byte("accountd.v3 client secret")) }
 	default:
 		return 0
 	}
@@ -146,7 +146,7 @@ func rsaFixture() (*rsa.PrivateKey, []byte) {
 		}
 		secret := make([]byte, 32)
 		rand.Read(secret)
-		if rsaCT, err = rsa.EncryptOAEP(sha256.New(), rand.Reader, &rsaKey.PublicKey, secret, []byte("accountd.v2 client secret")); err != nil {
+		if rsaCT, err = rsa.EncryptOAEP(sha256.New(), rand.Reader, &rsaKey.PublicKey, secret, []byte("accountd.v3 client secret")); err != nil {
 			panic(err)
 		}
 	})

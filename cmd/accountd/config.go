@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/accountd/accountd/setup"
 )
@@ -69,6 +70,9 @@ func showConfig(cfg *setup.Config, dir string) error {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "database\t%s\n", cfg.Database.String())
 	fmt.Fprintf(tw, "identity\t%s\n", cfg.IdentityFingerprint())
+	if len(cfg.PreviousIdentityKey) != 0 {
+		fmt.Fprintf(tw, "previous identity\t%s, announced until %s (accountd identity show)\n", cfg.PreviousIdentityFingerprint(), cfg.PreviousIdentityUntil.UTC().Format(time.RFC3339))
+	}
 	if len(cfg.PreviousMasterKey) != 0 {
 		fmt.Fprintf(tw, "master key\tREDACTED, and the previous one: a rotation is under way (accountd keys rotate-master finishes it)\n\n")
 	} else {

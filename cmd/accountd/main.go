@@ -7,6 +7,7 @@
 //	accountd config show     print every setting, secrets redacted
 //	accountd config get|set  read or change one setting (SIGHUP applies it)
 //	accountd keys list|rotate|rotate-master
+//	accountd identity show|rotate
 //	accountd users list|show|sessions|logout|disable|enable|delete|unlock|reset-mfa
 //	accountd services add|list|revoke
 //	accountd events [flags]  print the audit log
@@ -79,6 +80,13 @@ commands:
   keys rotate-master
                 replace the master key: reseal the signing keys and TOTP
                 secrets under a new one (stop the servers first)
+  identity show print the server identity key's fingerprint (the one
+                clients pin), and the previous key's during a rotation
+  identity rotate [--overlap D] [--force]
+                new identity key; the old one is announced beside it for
+                D (default 720h) so that pinned clients move to the new
+                one; --overlap 0 if the old key may be compromised.
+                Running servers take it on SIGHUP, or at a restart
   users list    list the accounts
   users show U  show one account
   users sessions U
@@ -153,6 +161,8 @@ func run(ctx context.Context, args []string) error {
 		return configCmd(ctx, args)
 	case "keys":
 		return keysCmd(ctx, args)
+	case "identity":
+		return identityCmd(ctx, args)
 	case "users":
 		return usersCmd(ctx, args)
 	case "services":
@@ -248,7 +258,7 @@ func serve(ctx context.Context, cfg *setup.Config, logFormat string, level slog.
 	}
 	go reloadOnHangup(ctx, srv, cfg, db, opts, log)
 	hs := srv.HTTPServer(cfg.Listen)
-	log.Info("accountd serving", "addr", ln.Addr().String(), "tls", opts.tlsCert != "", "store", cfg.Database.String(), "identity", cfg.IdentityFingerprint(), "version", version())
+	log.Info("accountd serving", "addr", ln.Addr().String(), "tls", opts.tlsCert != "", "store", cfg.Database.String(), "identity", cfg.IdentityFingerprint(), "previous_identity", cfg.PreviousIdentityFingerprint(), "version", version())
 	if cfg.Server.SMTPHost == "" {
 		log.Info("mail is off (no smtp_host): no email verification, password reset or notices")
 	} else {

@@ -76,8 +76,14 @@ func applySettings(srv *server.Server, running, cfg *setup.Config, db store.Stor
 		}
 		live = append(live, s.Key)
 	}
-	if cfg.Database != running.Database || !slices.Equal(cfg.MasterKey, running.MasterKey) || !slices.Equal(cfg.PreviousMasterKey, running.PreviousMasterKey) || !slices.Equal(cfg.IdentityKey, running.IdentityKey) {
-		restart = append(restart, "database or keys")
+	if !slices.Equal(cfg.IdentityKey, running.IdentityKey) || !slices.Equal(cfg.PreviousIdentityKey, running.PreviousIdentityKey) || !cfg.PreviousIdentityUntil.Equal(running.PreviousIdentityUntil) {
+		// An identity rotation applies to the handshakes that start
+		// afterwards.
+		next.IdentityKey, next.PreviousIdentityKey, next.PreviousIdentityUntil = cfg.IdentityKey, cfg.PreviousIdentityKey, cfg.PreviousIdentityUntil
+		live = append(live, "identity key")
+	}
+	if cfg.Database != running.Database || !slices.Equal(cfg.MasterKey, running.MasterKey) || !slices.Equal(cfg.PreviousMasterKey, running.PreviousMasterKey) {
+		restart = append(restart, "database or master key")
 	}
 	if len(live) > 0 {
 		if err := srv.Reconfigure(serverConfig(&next, db, opts, log)); err != nil {
@@ -87,7 +93,7 @@ func applySettings(srv *server.Server, running, cfg *setup.Config, db store.Stor
 	}
 	switch {
 	case len(live) > 0:
-		log.Info("SIGHUP: settings applied", "settings", live)
+		log.Info("SIGHUP: settings applied", "settings", live, "identity", next.IdentityFingerprint(), "previous_identity", next.PreviousIdentityFingerprint())
 	case len(restart) == 0:
 		log.Info("SIGHUP: no setting changed")
 	}

@@ -66,7 +66,15 @@ $('fingerprint').textContent = fp;
 
 let client;
 try {
-  client = new AccountdClient({ fingerprint: fp });
+  client = new AccountdClient({
+    fingerprint: fp,
+    // The server rotated its identity while this page was open; the old
+    // key vouched for the new one (SPEC.md §2.1).
+    onIdentityRotated: (previous, current) => {
+      $('fingerprint').textContent = current;
+      say(`The server's identity key was rotated from ${previous} to ${current}; this page now trusts the new one.`);
+    },
+  });
 } catch (e) {
   say(`This page was not served by an accountd server it can check (${e.message}).`, 'error');
 }

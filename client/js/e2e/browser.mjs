@@ -273,6 +273,29 @@ try {
     }
   });
 
+  await step('an identity rotation: a page pinned to the old key moves to the new one and is told', async () => {
+    await page.evaluate(async ({ url, fingerprint }) => {
+      window.moves = [];
+      window.rotating = new accountd.AccountdClient({
+        url, fingerprint, syncTabs: false, onIdentityRotated: (previous, current) => moves.push([previous, current]),
+      });
+      await rotating.policy();
+    }, allowing);
+    // The server restarts with a new identity key, the old one announced
+    // as previous; the client reconnects on its next call.
+    await ask('rotate', 'allowing');
+    const r = await page.evaluate(async () => {
+      await rotating.policy();
+      await rotating.policy();
+      rotating.close();
+      return { moves, pinned: rotating.fingerprint };
+    });
+    assert.equal(r.moves.length, 1, JSON.stringify(r.moves));
+    assert.deepEqual(r.moves[0], [allowing.fingerprint, r.pinned]);
+    assert.notEqual(r.pinned, allowing.fingerprint);
+    assert.match(r.pinned, /^SHA256:[A-Za-z0-9+/]{43}$/);
+  });
+
   await step('the console: headers and CSP', async () => {
     const res = await fetch(env('CONSOLE_URL'));
     const h = res.headers;

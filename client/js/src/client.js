@@ -78,7 +78,10 @@ export class AccountdClient {
     return this.#url;
   }
 
-  /** The server's identity fingerprint: the pinned one, or the one trusted on first use. */
+  /**
+   * The server's identity fingerprint: the pinned one (moved to the new key
+   * by a rotation, onIdentityRotated), or the one trusted on first use.
+   */
   get fingerprint() {
     return this.#pinned;
   }
@@ -469,7 +472,7 @@ export class AccountdClient {
       url: this.#url,
       WebSocket: this.#opts.WebSocket,
       clientKey: this.#clientKey,
-      trust: (fp) => this.#trust(fp),
+      trust: (hello) => this.#trust(hello),
       timeoutMs: this.#opts.handshakeTimeoutMs,
       onClose: () => {
         if (this.#conn === p) this.#conn = null;
@@ -478,8 +481,17 @@ export class AccountdClient {
     this.#conn = p;
     p.then(
       // A key trusted on first use is pinned only once the server has
-      // proved it holds it (the server_key signature verified).
-      (conn) => (this.#pinned ??= conn.fingerprint),
+      // proved it holds it (the server_key signature verified); so is a
+      // rotated key, which the pinned previous key vouched for.
+      (conn) => {
+        if (this.#pinned === undefined) {
+          this.#pinned = conn.fingerprint;
+        } else if (this.#pinned !== conn.fingerprint && this.#pinned === conn.previousFingerprint) {
+          const previous = this.#pinned;
+          this.#pinned = conn.fingerprint;
+          this.#rotated(previous, conn.fingerprint);
+        }
+      },
       () => {
         if (this.#conn === p) this.#conn = null;
       },
@@ -487,9 +499,22 @@ export class AccountdClient {
     return p;
   }
 
-  async #trust(fp) {
+  /** Tells the application that the pin moved (options.onIdentityRotated). */
+  #rotated(previous, current) {
+    try {
+      this.#opts.onIdentityRotated?.(previous, current);
+    } catch (e) {
+      this.#opts.onError(e);
+    }
+  }
+
+  async #trust(hello) {
+    const fp = hello.fingerprint;
     if (this.#pinned !== undefined) {
-      if (fp !== this.#pinned) {
+      // During a rotation's overlap the pinned key may be the previous
+      // one: the handshake then proves the server holds both (SPEC.md
+      // §2.1), and the pin moves once it completed.
+      if (fp !== this.#pinned && hello.previousFingerprint !== this.#pinned) {
         throw new IdentityError(
           'identity_mismatch',
           `accountd: the server presented identity ${fp}, but ${this.#pinned} is pinned: this may be a man-in-the-middle; refusing to continue`,

@@ -23,18 +23,26 @@ export class Connection {
 
   /** The server's identity fingerprint. */
   fingerprint;
+  /**
+   * The fingerprint of the previous identity key the server announced
+   * during a rotation's overlap (SPEC.md §2.1), proven like the identity
+   * key by the handshake; null when it announced none.
+   */
+  previousFingerprint;
 
-  constructor(ws, cipher, fingerprint, onClose) {
+  constructor(ws, cipher, hello, onClose) {
     this.#ws = ws;
     this.#cipher = cipher;
-    this.fingerprint = fingerprint;
+    this.fingerprint = hello.fingerprint;
+    this.previousFingerprint = hello.previousFingerprint;
     this.#onClose = onClose;
   }
 
   /**
    * Opens a connection and runs the handshake. Options: url, WebSocket
    * (constructor), clientKey (generateClientKey's result, or a promise of
-   * it), trust (async (fingerprint) => void, throws to refuse),
+   * it), trust (async (hello) => void, throws to refuse: hello is
+   * parseHello's result, with fingerprint and previousFingerprint),
    * timeoutMs (whole handshake), onClose (called once with the
    * ConnectionError that ended the connection).
    */
@@ -87,7 +95,7 @@ export class Connection {
       });
       if (ws.protocol !== SUBPROTOCOL) throw new ProtocolError('version', `accountd: the server did not select ${SUBPROTOCOL}`);
       const hello = await parseHello(await next());
-      await trust(hello.fingerprint);
+      await trust(hello);
       const { frame, state } = await clientHello(hello, await clientKey);
       ws.send(frame);
       const { session } = await finishHandshake(state, await next());
@@ -109,7 +117,7 @@ export class Connection {
     } finally {
       clearTimeout(timer);
     }
-    const conn = new Connection(ws, result.session, result.hello.fingerprint, onClose);
+    const conn = new Connection(ws, result.session, result.hello, onClose);
     ws.onmessage = (ev) => conn.#receive(ev.data);
     ws.onclose = (ev) => conn.#end(closeError(ev, ''));
     for (const data of inbox) conn.#receive(data);

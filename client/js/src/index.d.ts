@@ -1,10 +1,10 @@
 // Type declarations of @accountd/client. protocol/SPEC.md defines the wire
 // format; result objects keep its member names (snake_case).
 
-/** The protocol version this SDK speaks. */
-export const VERSION: 2;
+/** The protocol version this SDK speaks (and offers: the only one). */
+export const VERSION: 3;
 /** The WebSocket subprotocol of VERSION. */
-export const SUBPROTOCOL: 'accountd.v2';
+export const SUBPROTOCOL: 'accountd.v3';
 /** The error codes a server may answer with (SPEC.md §5.5). */
 export const SERVER_CODES: readonly ServerCode[];
 
@@ -45,6 +45,12 @@ export interface ClientOptions {
    * `fingerprint` next time.
    */
   trustOnFirstUse?: (fingerprint: string) => boolean | Promise<boolean>;
+  /**
+   * Called when the server rotated its identity key and the pin moved from the previous fingerprint to the
+   * current one: the server proved it holds both (SPEC.md §2.1). Store `current` and pass it as `fingerprint`
+   * next time; tell the user if you showed the fingerprint.
+   */
+  onIdentityRotated?: (previous: string, current: string) => void;
   /** Where the signed-in session is kept. Default "memory" (lost on reload; see README for the risks of each). */
   storage?: 'memory' | 'session' | 'local' | SessionStore;
   /** WebSocket constructor. Default globalThis.WebSocket (Node 20: run with --experimental-websocket, or pass one). */
@@ -177,7 +183,7 @@ export class AccountdClient {
   constructor(options: ClientOptions);
   /** The WebSocket URL of the server. */
   readonly url: string;
-  /** The pinned fingerprint, or the one trusted on first use. */
+  /** The pinned fingerprint (moved to the new key by a rotation), or the one trusted on first use. */
   readonly fingerprint: string | undefined;
   /** A copy of the signed-in session, or null. */
   readonly session: Session | null;

@@ -244,6 +244,8 @@ export function plainInteger(obj, key, min, max) {
 /**
  * Parses a handshake frame: a JSON object of exactly the allowed member
  * names (each at most once), the expected type, base64 members decoded.
+ * A kind ending in "?" ("b64?", "int?") is an optional member, undefined
+ * when absent.
  * Any problem throws ProtocolError('malformed').
  */
 export function parseFrame(text, type, members, maxBytes) {
@@ -263,6 +265,24 @@ export function parseFrame(text, type, members, maxBytes) {
   const out = {};
   for (const [k, kind] of Object.entries(members)) {
     const v = obj[k];
+    if (kind.endsWith('?')) {
+      // Optional: undefined when absent or null, otherwise checked as
+      // the kind (an empty string or a zero is present).
+      if (v === undefined || v === null) {
+        out[k] = undefined;
+        continue;
+      }
+      if (kind === 'int?') {
+        const x = plainInteger(obj, k, 0, Number.MAX_SAFE_INTEGER);
+        if (Number.isNaN(x)) throw new ProtocolError('malformed', `${type}: ${k} must be an integer`);
+        out[k] = x;
+      } else {
+        const b = fromBase64(v);
+        if (b === null) throw new ProtocolError('malformed', `${type}: ${k} must be base64`);
+        out[k] = b;
+      }
+      continue;
+    }
     if (kind === 'int') {
       // Absent and null mean the zero value, as in the Go implementation.
       const x = plainInteger(obj, k, 0, Number.MAX_SAFE_INTEGER) ?? 0;

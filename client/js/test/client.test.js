@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 
 import { AccountdClient, ConnectionError, IdentityError, ServerError } from '../src/index.js';
-import { PacketCipher, deriveKeys, fingerprint, signedBytes, transcriptInput } from '../src/handshake.js';
+import { PacketCipher, deriveKeys, fingerprint, previousSignedBytes, signedBytes, transcriptInput } from '../src/handshake.js';
 import { concat, fromBase64, fromHex, toBase64, utf8 } from '../src/wire.js';
 
 const V = JSON.parse(readFileSync(new URL('../../../protocol/testdata/vectors.json', import.meta.url), 'utf8'));
@@ -17,7 +17,7 @@ const OAEP = { name: 'RSA-OAEP', hash: 'SHA-256' };
 const subtle = crypto.subtle;
 const transportPrivate = await subtle.importKey('pkcs8', fromHex(V.keys.transport_private_pkcs8), OAEP, false, ['decrypt']);
 const identities = {};
-for (const [name, seed] of [['main', V.keys.identity_seed], ['other', V.keys.other_identity_seed]]) {
+for (const [name, seed] of [['main', V.keys.identity_seed], ['other', V.keys.other_identity_seed], ['rotated', V.v3.keys.rotated_identity_seed]]) {
   // RFC 8410 PKCS #8 wrapping of a raw Ed25519 seed.
   const pkcs8 = concat(fromHex('302e020100300506032b657004220420'), fromHex(seed));
   const key = await subtle.importKey('pkcs8', pkcs8, { name: 'Ed25519' }, true, ['sign']);
@@ -27,35 +27,46 @@ for (const [name, seed] of [['main', V.keys.identity_seed], ['other', V.keys.oth
 }
 
 /**
- * A fake server: every connection runs the server side of the handshake;
- * handle(req) answers a request with {result}, {error}, or 'drop' (the
- * connection dies without an answer, after the request arrived).
+ * A fake server: every connection runs the server side of the handshake
+ * (version 3; with srv.previous set, in a rotation's overlap: that key is
+ * announced and signs too); handle(req) answers a request with {result},
+ * {error}, or 'drop' (the connection dies without an answer, after the
+ * request arrived).
  */
 function fakeServer(handle) {
   const srv = { connections: 0, requests: [], identity: identities.main, sockets: [] };
   srv.WebSocket = class {
     constructor(url, protocols) {
-      this.protocol = protocols.includes('accountd.v2') ? 'accountd.v2' : '';
+      this.protocol = protocols.includes('accountd.v3') ? 'accountd.v3' : '';
       srv.connections++;
       srv.sockets.push(this);
       this.identity = srv.identity;
+      this.previous = srv.previous;
       setTimeout(() => this.#start(), 0);
     }
     async #start() {
       if (this.dead) return;
       this.onopen?.({});
       this.hello = {
+        version: 3,
         identityKey: this.identity.pub,
         transportKey: fromHex(V.keys.transport_public_spki),
         nonce: crypto.getRandomValues(new Uint8Array(32)),
+        previousIdentityKey: this.previous?.pub ?? null,
+        previousUntil: this.previous ? V.v3.rotation.previous_until : 0,
       };
-      this.#deliver(JSON.stringify({
+      const frame = {
         type: 'hello',
-        version: 2,
+        version: 3,
         identity_key: toBase64(this.hello.identityKey),
         transport_key: toBase64(this.hello.transportKey),
         nonce: toBase64(this.hello.nonce),
-      }));
+      };
+      if (this.previous) {
+        frame.previous_identity_key = toBase64(this.previous.pub);
+        frame.previous_until = this.hello.previousUntil;
+      }
+      this.#deliver(JSON.stringify(frame));
     }
     #deliver(data) {
       if (!this.dead) setTimeout(() => !this.dead && this.onmessage?.({ data }), 0);
@@ -69,16 +80,22 @@ function fakeServer(handle) {
       const ch = JSON.parse(text);
       const clientKey = fromBase64(ch.client_key);
       const clientSecretEnc = fromBase64(ch.secret);
-      const clientSecret = new Uint8Array(await subtle.decrypt({ name: 'RSA-OAEP', label: utf8('accountd.v2 client secret') }, transportPrivate, clientSecretEnc));
+      const clientSecret = new Uint8Array(await subtle.decrypt({ name: 'RSA-OAEP', label: utf8('accountd.v3 client secret') }, transportPrivate, clientSecretEnc));
       const pub = await subtle.importKey('spki', clientKey, OAEP, false, ['encrypt']);
       const serverSecret = crypto.getRandomValues(new Uint8Array(32));
-      const enc = new Uint8Array(await subtle.encrypt({ name: 'RSA-OAEP', label: utf8('accountd.v2 server secret') }, pub, serverSecret));
+      const enc = new Uint8Array(await subtle.encrypt({ name: 'RSA-OAEP', label: utf8('accountd.v3 server secret') }, pub, serverSecret));
       const transcript = new Uint8Array(await subtle.digest('SHA-256', transcriptInput(this.hello, clientKey, clientSecretEnc, enc)));
       const sig = new Uint8Array(await subtle.sign({ name: 'Ed25519' }, this.identity.key, signedBytes(transcript)));
       if (srv.badSignature) sig[0] ^= 1;
+      const sk = { type: 'server_key', secret: toBase64(enc), signature: toBase64(sig) };
+      if (this.previous) {
+        const prev = new Uint8Array(await subtle.sign({ name: 'Ed25519' }, this.previous.key, previousSignedBytes(transcript)));
+        if (srv.badPreviousSignature) prev[0] ^= 1;
+        sk.previous_signature = toBase64(prev);
+      }
       const keys = await deriveKeys(clientSecret, serverSecret, transcript);
       this.cipher = await PacketCipher.create(keys.s2c, keys.c2s);
-      this.#deliver(JSON.stringify({ type: 'server_key', secret: toBase64(enc), signature: toBase64(sig) }));
+      this.#deliver(JSON.stringify(sk));
     }
     async #request(packet) {
       const req = JSON.parse(new TextDecoder().decode(await this.cipher.open(new Uint8Array(packet))));
@@ -190,6 +207,83 @@ test('trust on first use pins the key for the rest of the client\'s life', async
   await new Promise((r) => setTimeout(r, 5));
   await assert.rejects(c.request('noop'), (e) => e.code === 'identity_mismatch');
   assert.deepEqual(asked, [identities.main.fingerprint]);
+  c.close();
+});
+
+test('during a rotation a client pinned to the previous key moves to the new one, once, and says so', async () => {
+  const srv = fakeServer(() => ({ result: {} }));
+  srv.identity = identities.rotated;
+  srv.previous = identities.main;
+  const moves = [];
+  const c = client(srv, { onIdentityRotated: (previous, current) => moves.push([previous, current]) });
+  await c.request('noop');
+  assert.equal(c.fingerprint, identities.rotated.fingerprint);
+  assert.deepEqual(moves, [[identities.main.fingerprint, identities.rotated.fingerprint]]);
+  // The next connection finds the new key pinned; after the overlap the
+  // server announces it alone.
+  srv.sockets.at(-1).kill(1001);
+  await new Promise((r) => setTimeout(r, 5));
+  await c.request('noop');
+  srv.sockets.at(-1).kill(1001);
+  srv.previous = undefined;
+  await new Promise((r) => setTimeout(r, 5));
+  await c.request('noop');
+  assert.equal(srv.connections, 3);
+  assert.equal(moves.length, 1);
+  c.close();
+});
+
+test('during a rotation a client pinned to the new key does not move', async () => {
+  const srv = fakeServer(() => ({ result: {} }));
+  srv.identity = identities.rotated;
+  srv.previous = identities.main;
+  const moves = [];
+  const c = client(srv, { fingerprint: identities.rotated.fingerprint, onIdentityRotated: (...fps) => moves.push(fps) });
+  await c.request('noop');
+  assert.equal(c.fingerprint, identities.rotated.fingerprint);
+  assert.deepEqual(moves, []);
+  c.close();
+});
+
+test('during a rotation a client pinned to neither key refuses as for a changed key', async () => {
+  const srv = fakeServer(() => ({ result: {} }));
+  srv.identity = identities.rotated;
+  srv.previous = identities.main;
+  const c = client(srv, { fingerprint: identities.other.fingerprint });
+  await assert.rejects(c.request('noop'), (e) => {
+    assert.ok(e instanceof IdentityError, String(e));
+    assert.equal(e.code, 'identity_mismatch');
+    assert.equal(e.expected, identities.other.fingerprint);
+    assert.equal(e.presented, identities.rotated.fingerprint);
+    return true;
+  });
+  assert.deepEqual(srv.requests, []);
+  c.close();
+});
+
+test('a previous_signature that does not verify is refused and the pin stays', async () => {
+  const srv = fakeServer(() => ({ result: {} }));
+  srv.identity = identities.rotated;
+  srv.previous = identities.main;
+  srv.badPreviousSignature = true;
+  const moves = [];
+  const c = client(srv, { onIdentityRotated: (...fps) => moves.push(fps) });
+  await assert.rejects(c.request('noop'), (e) => e.code === 'bad_signature');
+  assert.equal(c.fingerprint, identities.main.fingerprint);
+  assert.deepEqual(moves, []);
+  assert.deepEqual(srv.requests, []);
+  c.close();
+});
+
+test('trust on first use during a rotation pins the new key, never the previous one', async () => {
+  const srv = fakeServer(() => ({ result: {} }));
+  srv.identity = identities.rotated;
+  srv.previous = identities.main;
+  const asked = [];
+  const c = new AccountdClient({ url: 'ws://example.test', WebSocket: srv.WebSocket, trustOnFirstUse: (fp) => (asked.push(fp), true) });
+  await c.request('noop');
+  assert.deepEqual(asked, [identities.rotated.fingerprint]);
+  assert.equal(c.fingerprint, identities.rotated.fingerprint);
   c.close();
 });
 

@@ -13,6 +13,7 @@ import {
   finishHandshake,
   fingerprint,
   parseHello,
+  previousSignedBytes,
   signedBytes,
   transcriptInput,
 } from '../src/handshake.js';
@@ -27,10 +28,17 @@ async function rsaPrivate(pkcs8Hex) {
   return crypto.subtle.importKey('pkcs8', hex(pkcs8Hex), OAEP, false, ['decrypt']);
 }
 
-/** The client state after sending the vector client_hello. */
-async function vectorClientState() {
-  const hs = V.handshake;
-  const hello = await parseHello(hs.hello);
+// The vector handshakes: version 2 (the top level of the file) and
+// version 3 (SPEC.md §9.1), without and with a previous identity key.
+const HANDSHAKES = [
+  { label: 'v2', version: 2, hs: V.handshake, identity: V.keys.identity_public, previous: null },
+  { label: 'v3', version: 3, hs: V.v3.handshake, identity: V.keys.identity_public, previous: null },
+  { label: 'v3 rotation', version: 3, hs: V.v3.rotation, identity: V.v3.keys.rotated_identity_public, previous: V.keys.identity_public },
+];
+
+/** The client state after sending the vector client_hello of hs. */
+async function vectorClientState(hs, version) {
+  const hello = await parseHello(hs.hello, version);
   const ch = JSON.parse(hs.client_hello);
   return {
     hello,
@@ -40,85 +48,110 @@ async function vectorClientState() {
   };
 }
 
-test('the vectors are for this protocol version', () => {
-  const h = JSON.parse(V.handshake.hello);
-  assert.equal(h.version, VERSION, `vectors.json speaks version ${h.version}; this SDK speaks ${VERSION} (${SUBPROTOCOL})`);
+test('this SDK speaks version 3, whose vectors are under v3', () => {
+  assert.equal(VERSION, 3);
+  assert.equal(SUBPROTOCOL, 'accountd.v3');
+  assert.equal(JSON.parse(V.v3.handshake.hello).version, VERSION);
+  assert.equal(JSON.parse(V.handshake.hello).version, 2);
 });
 
 test('hello: identity key and fingerprint', async () => {
-  const hello = await parseHello(V.handshake.hello);
-  assert.equal(toHex(hello.identityKey), V.keys.identity_public);
-  assert.equal(hello.fingerprint, V.keys.identity_fingerprint);
-  assert.equal(toHex(hello.transportKey), V.keys.transport_public_spki);
-  assert.equal(toHex(hello.nonce), V.handshake.nonce);
   assert.equal(await fingerprint(new Uint8Array(32)), 'SHA256:Zmh6rfhivXdsj8GLjp+OIAiXFIVu4jOzkCpZHQ1fKSU');
+  for (const { label, version, hs, identity, previous } of HANDSHAKES) {
+    const hello = await parseHello(hs.hello, version);
+    assert.equal(toHex(hello.identityKey), identity, label);
+    assert.equal(toHex(hello.transportKey), V.keys.transport_public_spki, label);
+    assert.equal(toHex(hello.nonce), hs.nonce, label);
+    assert.equal(hello.previousIdentityKey === null ? null : toHex(hello.previousIdentityKey), previous, label);
+  }
+  const rotation = await parseHello(V.v3.rotation.hello);
+  assert.equal(rotation.fingerprint, V.v3.keys.rotated_identity_fingerprint);
+  assert.equal(rotation.previousFingerprint, V.keys.identity_fingerprint);
+  assert.equal(rotation.previousUntil, V.v3.rotation.previous_until);
 });
 
 test('client_hello: the secret decrypts under the transport key to client_secret', async () => {
-  const ch = JSON.parse(V.handshake.client_hello);
-  assert.deepEqual(Object.keys(ch).sort(), ['client_key', 'secret', 'type', 'version']);
-  assert.equal(ch.version, VERSION);
-  assert.equal(toHex(fromBase64(ch.client_key)), V.keys.client_public_spki);
   const transport = await rsaPrivate(V.keys.transport_private_pkcs8);
-  const secret = await crypto.subtle.decrypt({ name: 'RSA-OAEP', label: utf8('accountd.v2 client secret') }, transport, fromBase64(ch.secret));
-  assert.equal(toHex(new Uint8Array(secret)), V.handshake.client_secret);
+  for (const { label, version, hs } of HANDSHAKES) {
+    const ch = JSON.parse(hs.client_hello);
+    assert.deepEqual(Object.keys(ch).sort(), ['client_key', 'secret', 'type', 'version']);
+    assert.equal(ch.version, version, label);
+    assert.equal(toHex(fromBase64(ch.client_key)), V.keys.client_public_spki);
+    const secret = await crypto.subtle.decrypt({ name: 'RSA-OAEP', label: utf8(`accountd.v${version} client secret`) }, transport, fromBase64(ch.secret));
+    assert.equal(toHex(new Uint8Array(secret)), hs.client_secret, label);
+  }
 });
 
-test('server_key: transcript, signature, server secret and keys', async () => {
-  const hs = V.handshake;
-  const state = await vectorClientState();
-  const sk = JSON.parse(hs.server_key);
-  const input = transcriptInput(state.hello, state.clientKey.spki, state.encryptedSecret, fromBase64(sk.secret));
-  assert.equal(toHex(input), hs.transcript_input);
-  const { transcript, keys, serverSecret } = await finishHandshake(state, hs.server_key);
-  assert.equal(toHex(transcript), hs.transcript_hash);
-  assert.equal(toHex(signedBytes(transcript)), hs.signed_transcript_bytes);
-  assert.equal(toHex(fromBase64(sk.signature)), hs.server_signature);
-  assert.equal(toHex(serverSecret), hs.server_secret);
-  assert.equal(toHex(keys.c2s), hs.c2s_key);
-  assert.equal(toHex(keys.s2c), hs.s2c_key);
+test('server_key: transcript, signatures, server secret and keys', async () => {
+  for (const { label, version, hs } of HANDSHAKES) {
+    const state = await vectorClientState(hs, version);
+    const sk = JSON.parse(hs.server_key);
+    const input = transcriptInput(state.hello, state.clientKey.spki, state.encryptedSecret, fromBase64(sk.secret));
+    assert.equal(toHex(input), hs.transcript_input, label);
+    const { transcript, keys, serverSecret } = await finishHandshake(state, hs.server_key);
+    assert.equal(toHex(transcript), hs.transcript_hash, label);
+    assert.equal(toHex(signedBytes(transcript, version)), hs.signed_transcript_bytes, label);
+    assert.equal(toHex(fromBase64(sk.signature)), hs.server_signature, label);
+    if (hs.previous_signature !== undefined) {
+      assert.equal(toHex(previousSignedBytes(transcript, version)), hs.previous_signed_transcript_bytes, label);
+      assert.equal(toHex(fromBase64(sk.previous_signature)), hs.previous_signature, label);
+    }
+    assert.equal(toHex(serverSecret), hs.server_secret, label);
+    assert.equal(toHex(keys.c2s), hs.c2s_key, label);
+    assert.equal(toHex(keys.s2c), hs.s2c_key, label);
+  }
 });
 
 test('packets: sealed byte for byte, opened in order, plaintexts decode', async () => {
-  const hs = V.handshake;
-  const client = await PacketCipher.create(hex(hs.c2s_key), hex(hs.s2c_key));
-  const server = await PacketCipher.create(hex(hs.s2c_key), hex(hs.c2s_key));
-  assert.ok(V.packets.length > 0);
-  for (const p of V.packets) {
-    const plain = utf8(p.plaintext);
-    const sender = p.direction === 'c2s' ? client : server;
-    const receiver = p.direction === 'c2s' ? server : client;
-    assert.equal(toHex(await sender.seal(plain)), p.packet, `seal ${p.direction} #${p.counter}`);
-    assert.equal(new TextDecoder().decode(await receiver.open(hex(p.packet))), p.plaintext);
-    if (p.direction === 's2c') {
-      const packet = decodeServerPacket(p.plaintext);
-      if (packet.push === 'revocations') decodeRevocations(packet.body);
-      else if (packet.push !== undefined) assert.fail(`unknown push ${packet.push}`);
-    } else if (p.plaintext !== '') decodeRequest(p.plaintext);
+  for (const [version, hs, packets] of [[2, V.handshake, V.packets], [3, V.v3.handshake, V.v3.packets]]) {
+    const client = await PacketCipher.create(hex(hs.c2s_key), hex(hs.s2c_key), version);
+    const server = await PacketCipher.create(hex(hs.s2c_key), hex(hs.c2s_key), version);
+    assert.ok(packets.length > 0);
+    for (const p of packets) {
+      const plain = utf8(p.plaintext);
+      const sender = p.direction === 'c2s' ? client : server;
+      const receiver = p.direction === 'c2s' ? server : client;
+      assert.equal(toHex(await sender.seal(plain)), p.packet, `v${version} seal ${p.direction} #${p.counter}`);
+      assert.equal(new TextDecoder().decode(await receiver.open(hex(p.packet))), p.plaintext);
+      if (p.direction === 's2c') {
+        const packet = decodeServerPacket(p.plaintext);
+        if (packet.push === 'revocations') decodeRevocations(packet.body);
+        else if (packet.push !== undefined) assert.fail(`unknown push ${packet.push}`);
+      } else if (p.plaintext !== '') decodeRequest(p.plaintext);
+    }
   }
 });
 
 test('invalid handshake frames a client receives are refused with the expected error', async () => {
-  const cases = V.invalid_handshake.filter((c) => c.frame === 'hello' || c.frame === 'server_key');
-  assert.ok(cases.some((c) => c.frame === 'hello') && cases.some((c) => c.frame === 'server_key'), 'no client-side cases');
-  for (const c of cases) {
-    const run = c.frame === 'hello' ? () => parseHello(c.data) : async () => finishHandshake(await vectorClientState(), c.data);
-    await assert.rejects(run, (e) => {
-      assert.equal(e.name, 'ProtocolError', `${c.name}: ${e}`);
-      assert.equal(e.code, c.expect, `${c.name}: got ${e.code} (${e.message})`);
-      return true;
-    }, c.name);
+  const [v2, v3, rotation] = HANDSHAKES;
+  const sets = [
+    [V.invalid_handshake, { hello: v2, server_key: v2 }],
+    [V.v3.invalid_handshake, { hello: v3, server_key: v3, rotation_server_key: rotation }],
+  ];
+  for (const [cases, by] of sets) {
+    const mine = cases.filter((c) => by[c.frame] !== undefined);
+    assert.ok(mine.some((c) => c.frame === 'hello') && mine.some((c) => c.frame === 'server_key'), 'no client-side cases');
+    for (const c of mine) {
+      const { version, hs } = by[c.frame];
+      const run = c.frame === 'hello' ? () => parseHello(c.data, version) : async () => finishHandshake(await vectorClientState(hs, version), c.data);
+      await assert.rejects(run, (e) => {
+        assert.equal(e.name, 'ProtocolError', `${c.name}: ${e}`);
+        assert.equal(e.code, c.expect, `${c.name}: got ${e.code} (${e.message})`);
+        return true;
+      }, c.name);
+    }
   }
 });
 
 test('invalid packets: a fresh receiver opens or refuses each, and stays refused', async () => {
-  const hs = V.handshake;
-  for (const c of V.invalid_packets) {
-    const key = c.direction === 'c2s' ? hs.c2s_key : hs.s2c_key;
-    const recv = await PacketCipher.create(new Uint8Array(32), hex(key));
-    for (const [i, p] of c.packets.entries()) {
-      const got = await recv.open(hex(p)).then(() => 'ok', (e) => e.code);
-      assert.equal(got, c.expect[i], `${c.name} #${i}`);
+  for (const [version, hs, sequences] of [[2, V.handshake, V.invalid_packets], [3, V.v3.handshake, V.v3.invalid_packets]]) {
+    for (const c of sequences) {
+      const key = c.direction === 'c2s' ? hs.c2s_key : hs.s2c_key;
+      const recv = await PacketCipher.create(new Uint8Array(32), hex(key), version);
+      for (const [i, p] of c.packets.entries()) {
+        const got = await recv.open(hex(p)).then(() => 'ok', (e) => e.code);
+        assert.equal(got, c.expect[i], `v${version} ${c.name} #${i}`);
+      }
     }
   }
 });

@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""An independent accountd protocol v2 client, written from protocol/SPEC.md.
+"""An independent accountd protocol v3 client, written from protocol/SPEC.md.
 
 It uses Python 3's standard library and the `cryptography` package only;
 the WebSocket framing (RFC 6455) is written here over a plain socket.
 
     client.py vectors PATH
-        check the committed test vectors (SPEC.md section 9)
+        check the committed test vectors of versions 2 and 3 (SPEC.md
+        section 9)
     client.py run --server HOST:PORT --known FILE [--trust-on-first-use]
-        handshake with a live server, pin its identity key in FILE, and run
-        every operation (the second factor included: TOTP codes are
-        computed here from RFC 6238), the error replies, and a tampered
-        packet
+        handshake with a live server (version 3), pin its identity key in
+        FILE (or move the pin to its new key during a rotation, SPEC.md
+        section 2.1), and run every operation (the second factor
+        included: TOTP codes are computed here from RFC 6238), the error
+        replies, and a tampered packet
 
 Exit status: 0 all checks passed, 1 a check failed, 3 connection or trust
 failure (an identity key other than the pinned one, or a server_key whose
@@ -40,15 +42,29 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 # ---------------------------------------------------------------- spec §0–§4
 
-SUBPROTOCOL = "accountd.v2"
-VERSION = 2
-SIGNATURE_CONTEXT = b"accountd.v2 server signature"
-TRANSCRIPT_NAME = b"accountd.v2 transcript"
-LABEL_C2S = b"accountd.v2 client secret"
-LABEL_S2C = b"accountd.v2 server secret"
-INFO_C2S = b"accountd.v2 c2s"
-INFO_S2C = b"accountd.v2 s2c"
-PACKET_AAD = b"accountd.v2 packet"
+VERSION = 3
+SUBPROTOCOL = "accountd.v3"
+
+
+class Suite:
+    """One version's domain-separation strings (SPEC §3.4, §3.7, §4)."""
+
+    def __init__(self, version):
+        n = f"accountd.v{version}".encode("ascii")
+        self.version = version
+        self.subprotocol = n
+        self.transcript_name = n + b" transcript"
+        self.signature_context = n + b" server signature"
+        # Version 3 only: the previous identity key's signature (§3.3).
+        self.previous_context = n + b" previous identity signature" if version >= 3 else None
+        self.label_c2s = n + b" client secret"
+        self.label_s2c = n + b" server secret"
+        self.info_c2s = n + b" c2s"
+        self.info_s2c = n + b" s2c"
+        self.packet_aad = n + b" packet"
+
+
+SUITES = {2: Suite(2), 3: Suite(3)}
 MAX_HANDSHAKE_FRAME = 4096
 MAX_MESSAGE = 65536
 MAX_ID = 2**53 - 1
@@ -128,33 +144,58 @@ def integer(value, what):
     return value
 
 
-def parse_hello(text):
-    """SPEC §3.1: returns (identity_key, transport_der, transport_key, nonce).
-    The hello is not signed; server_key proves the identity (§3.3)."""
+class Hello:
+    """A parsed hello (SPEC §3.1). previous and previous_until are the
+    rotation's (version 3, §2.1): None and 0 when absent."""
+
+    def __init__(self, identity, transport_der, transport, nonce, previous=None, previous_until=0):
+        self.identity, self.transport_der, self.transport, self.nonce = identity, transport_der, transport, nonce
+        self.previous, self.previous_until = previous, previous_until
+
+
+def parse_hello(text, version=VERSION):
+    """SPEC §3.1 for the version the subprotocol selected. The hello is not
+    signed; server_key proves the identity (§3.3)."""
+    suite = SUITES[version]
     if len(text) > MAX_HANDSHAKE_FRAME:
         raise ProtocolError("malformed", "frame too large")
-    h = strict_object(text, {"type", "version", "identity_key", "transport_key", "nonce"})
+    names = {"type", "version", "identity_key", "transport_key", "nonce"}
+    if suite.previous_context:
+        names |= {"previous_identity_key", "previous_until"}
+    h = strict_object(text, names)
     if h.get("type") != "hello":
         raise ProtocolError("malformed", "type is not hello")
-    if integer(h.get("version"), "version") != VERSION:
+    if integer(h.get("version"), "version") != version:
         raise ProtocolError("version", f"server speaks {h.get('version')}")
     identity = unb64(h.get("identity_key"), "identity_key")
     transport_der = unb64(h.get("transport_key"), "transport_key")
     nonce = unb64(h.get("nonce"), "nonce")
     if len(identity) != 32 or len(nonce) != 32:
         raise ProtocolError("malformed", "field length")
+    previous, until = None, 0
+    # An absent member and null are the same (§0).
+    has_previous, has_until = h.get("previous_identity_key") is not None, h.get("previous_until") is not None
+    if has_previous != has_until:
+        raise ProtocolError("malformed", "previous_identity_key and previous_until come together")
+    if has_previous:
+        previous = unb64(h["previous_identity_key"], "previous_identity_key")
+        until = integer(h["previous_until"], "previous_until")
+        if len(previous) != 32 or previous == identity:
+            raise ProtocolError("malformed", "previous_identity_key")
+        if not 1 <= until <= MAX_ID:
+            raise ProtocolError("malformed", "previous_until out of range")
     transport = parse_rsa_spki(transport_der, "transport_key")
-    return identity, transport_der, transport, nonce
+    return Hello(identity, transport_der, transport, nonce, previous, until)
 
 
-def parse_client_hello(text):
+def parse_client_hello(text, version=VERSION):
     """SPEC §3.2, as a server reads it: returns (client_der, secret_ct)."""
     if len(text) > MAX_HANDSHAKE_FRAME:
         raise ProtocolError("malformed", "frame too large")
     ch = strict_object(text, {"type", "version", "client_key", "secret"})
     if ch.get("type") != "client_hello":
         raise ProtocolError("malformed", "type is not client_hello")
-    if integer(ch.get("version"), "version") != VERSION:
+    if integer(ch.get("version"), "version") != version:
         raise ProtocolError("version")
     client_der = unb64(ch.get("client_key"), "client_key")
     parse_rsa_spki(client_der, "client_key")
@@ -164,11 +205,16 @@ def parse_client_hello(text):
     return client_der, secret
 
 
-def parse_server_key(text):
-    """SPEC §3.3: returns (encrypted server secret, signature)."""
+def parse_server_key(text, hello, version=VERSION):
+    """SPEC §3.3, after hello: returns (encrypted server secret, signature,
+    previous_signature or None)."""
+    suite = SUITES[version]
     if len(text) > MAX_HANDSHAKE_FRAME:
         raise ProtocolError("malformed", "frame too large")
-    sk = strict_object(text, {"type", "secret", "signature"})
+    names = {"type", "secret", "signature"}
+    if suite.previous_context:
+        names.add("previous_signature")
+    sk = strict_object(text, names)
     if sk.get("type") != "server_key":
         raise ProtocolError("malformed", "type is not server_key")
     secret = unb64(sk.get("secret"), "secret")
@@ -177,26 +223,47 @@ def parse_server_key(text):
     signature = unb64(sk.get("signature"), "signature")
     if len(signature) != 64:
         raise ProtocolError("malformed", "signature length")
-    return secret, signature
+    previous = sk.get("previous_signature")
+    if (previous is not None) != (hello.previous is not None):
+        raise ProtocolError("malformed", "previous_signature comes exactly with a previous identity key")
+    if previous is not None:
+        previous = unb64(previous, "previous_signature")
+        if len(previous) != 64:
+            raise ProtocolError("malformed", "previous_signature length")
+    return secret, signature, previous
 
 
-def transcript_fields(identity, transport_der, nonce, client_der, client_ct, server_ct):
-    """SPEC §3.4, in order."""
-    return [TRANSCRIPT_NAME, SUBPROTOCOL.encode("ascii"), struct.pack(">I", VERSION),
-            identity, transport_der, nonce, client_der, client_ct, server_ct]
+def transcript_fields(hello, client_der, client_ct, server_ct, version=VERSION):
+    """SPEC §3.4 (§3.7 for version 2), in order."""
+    suite = SUITES[version]
+    fields = [suite.transcript_name, suite.subprotocol, struct.pack(">I", version), hello.identity]
+    if suite.previous_context:
+        fields += [hello.previous or b"", struct.pack(">Q", hello.previous_until)]
+    return fields + [hello.transport_der, hello.nonce, client_der, client_ct, server_ct]
 
 
-def signed_transcript_bytes(transcript):
-    return SIGNATURE_CONTEXT + b"\x00" + transcript
+def signed_transcript_bytes(transcript, version=VERSION):
+    return SUITES[version].signature_context + b"\x00" + transcript
 
 
-def verify_server_signature(identity, transcript, signature):
-    """SPEC §3.3: the identity key from the hello signs the transcript."""
+def previous_signed_transcript_bytes(transcript, version=VERSION):
+    return SUITES[version].previous_context + b"\x00" + transcript
+
+
+def verify_ed25519(key, message, signature):
     try:
-        ed25519.Ed25519PublicKey.from_public_bytes(identity).verify(
-            signature, signed_transcript_bytes(transcript))
+        ed25519.Ed25519PublicKey.from_public_bytes(key).verify(signature, message)
     except InvalidSignature:
         raise ProtocolError("bad_signature")
+
+
+def verify_server_signatures(hello, transcript, signature, previous_signature, version=VERSION):
+    """SPEC §3.3 step 2: the identity key signs the transcript, and the
+    previous identity key too when the hello announced one. Every client
+    checks both, whichever it pinned."""
+    verify_ed25519(hello.identity, signed_transcript_bytes(transcript, version), signature)
+    if previous_signature is not None:
+        verify_ed25519(hello.previous, previous_signed_transcript_bytes(transcript, version), previous_signature)
 
 
 def oaep(label):
@@ -222,13 +289,14 @@ def transcript_hash(fields):
     return h.digest()
 
 
-def derive_keys(client_secret, server_secret, transcript):
+def derive_keys(client_secret, server_secret, transcript, version=VERSION):
     ikm = client_secret + server_secret
+    suite = SUITES[version]
 
     def hkdf(info):
         return HKDF(algorithm=hashes.SHA256(), length=32, salt=transcript, info=info).derive(ikm)
 
-    return hkdf(INFO_C2S), hkdf(INFO_S2C)
+    return hkdf(suite.info_c2s), hkdf(suite.info_s2c)
 
 
 def packet_nonce(counter):
@@ -238,13 +306,14 @@ def packet_nonce(counter):
 class Direction:
     """One direction of a session: a key and a counter (SPEC §4)."""
 
-    def __init__(self, key):
+    def __init__(self, key, version=VERSION):
         self.aead = AESGCM(key)
+        self.aad = SUITES[version].packet_aad
         self.counter = 0
         self.broken = False
 
     def seal(self, plaintext):
-        p = self.aead.encrypt(packet_nonce(self.counter), plaintext, PACKET_AAD)
+        p = self.aead.encrypt(packet_nonce(self.counter), plaintext, self.aad)
         self.counter += 1
         return p
 
@@ -253,7 +322,7 @@ class Direction:
             self.broken = True
             raise ProtocolError("decrypt")
         try:
-            p = self.aead.decrypt(packet_nonce(self.counter), packet, PACKET_AAD)
+            p = self.aead.decrypt(packet_nonce(self.counter), packet, self.aad)
         except InvalidTag:
             self.broken = True
             raise ProtocolError("decrypt")
@@ -407,6 +476,25 @@ def pin(path, server, identity):
         f.write(f"{server} ed25519 {b64(identity)}\n")
 
 
+def repin(path, server, previous, current):
+    """SPEC §2.1: replace server's pin previous with current, atomically
+    (a new file renamed over the old one), every other line as it was."""
+    with open(path) as f:
+        lines = f.read().splitlines()
+    out = []
+    for line in lines:
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == server and base64.b64decode(parts[2]) == previous:
+            line = f"{server} ed25519 {b64(current)}"
+        out.append(line)
+    tmp = f"{path}.{secrets.token_hex(4)}.tmp"
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+        f.write("".join(line + "\n" for line in out))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 # ---------------------------------------------------------------- a connection
 
 
@@ -418,15 +506,23 @@ class Connection:
         kind, hello = self.ws.recv()
         if kind != 0x1:
             raise ProtocolError("malformed", "hello must be a text message")
-        identity, transport_der, transport, nonce = parse_hello(hello.decode())
+        h = parse_hello(hello.decode())
+        identity = h.identity
         self.fingerprint = fingerprint(identity)
+        self.rotated = None
         known = load_known(known_path)
-        if self.name in known:
-            if known[self.name] != identity:
+        pinned = known.get(self.name)
+        rotating = False
+        if pinned is not None:
+            if pinned == h.previous:
+                # SPEC §2.1: the pinned key is the previous one; both
+                # signatures must verify before the pin moves.
+                rotating = True
+            elif pinned != identity:
                 self.ws.close(1000)
                 raise TrustError(
                     f"server {self.name} presented identity key {self.fingerprint}, but "
-                    f"{fingerprint(known[self.name])} is pinned: possible man-in-the-middle")
+                    f"{fingerprint(pinned)} is pinned: possible man-in-the-middle")
         elif not trust_on_first_use:
             self.ws.close(1000)
             raise TrustError(f"server {self.name} is unknown; it presents {self.fingerprint}")
@@ -434,28 +530,32 @@ class Connection:
         client_der = client_key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
         client_secret = secrets.token_bytes(32)
-        secret_ct = transport.encrypt(client_secret, oaep(LABEL_C2S))
+        secret_ct = h.transport.encrypt(client_secret, oaep(SUITES[VERSION].label_c2s))
         self.ws.send_text(json.dumps({"type": "client_hello", "version": VERSION,
                                       "client_key": b64(client_der), "secret": b64(secret_ct)},
                                      separators=(",", ":")))
         kind, sk = self.ws.recv()
         if kind != 0x1:
             raise ProtocolError("malformed", "server_key must be a text message")
-        server_ct, signature = parse_server_key(sk.decode())
-        transcript = transcript_hash(transcript_fields(identity, transport_der, nonce,
-                                                       client_der, secret_ct, server_ct))
-        # The signature is checked before the secret is decrypted (§3.3).
+        server_ct, signature, previous_signature = parse_server_key(sk.decode(), h)
+        transcript = transcript_hash(transcript_fields(h, client_der, secret_ct, server_ct))
+        # The signatures are checked before the secret is decrypted (§3.3).
         try:
-            verify_server_signature(identity, transcript, signature)
+            verify_server_signatures(h, transcript, signature, previous_signature)
         except ProtocolError:
             self.ws.close(1008)
+            claimed = fingerprint(pinned) if rotating else self.fingerprint
             raise TrustError(
-                f"server {self.name} claimed identity key {self.fingerprint} but its "
+                f"server {self.name} claimed identity key {claimed} but its "
                 f"server_key signature does not verify: possible man-in-the-middle")
-        server_secret = oaep_decrypt_secret(client_key, server_ct, LABEL_S2C)
-        # Only a key the server proved it holds is pinned.
-        if self.name not in known:
+        server_secret = oaep_decrypt_secret(client_key, server_ct, SUITES[VERSION].label_s2c)
+        # Only a key the server proved it holds is pinned; the previous
+        # key never is.
+        if pinned is None:
             pin(known_path, self.name, identity)
+        elif rotating:
+            repin(known_path, self.name, pinned, identity)
+            self.rotated = (fingerprint(pinned), self.fingerprint)
         c2s, s2c = derive_keys(client_secret, server_secret, transcript)
         self.send, self.recv = Direction(c2s), Direction(s2c)
         self.next_id = 0
@@ -550,6 +650,8 @@ def run(args):
         print(f"client.py: error: {args.server}: {e}", file=sys.stderr)
         return 3
     print(f"ok    handshake with {conn.name}, identity {conn.fingerprint}")
+    if conn.rotated:
+        print(f"ok    server identity key rotated: {conn.rotated[0]} -> {conn.rotated[1]}, pinned the new one")
 
     username = "py" + secrets.token_hex(6)
     password = "an independent client says hello " + secrets.token_hex(4)
@@ -945,49 +1047,80 @@ def second_factor(conn, args, client_key):
                  "a challenge after 5 answers")
 
 
-def check_vectors(path):
-    with open(path) as f:
-        v = json.load(f)
-    keys, hs = v["keys"], v["handshake"]
+def ed25519_from_seed(seed_hex):
+    priv = ed25519.Ed25519PrivateKey.from_private_bytes(bytes.fromhex(seed_hex))
+    pub = priv.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return priv, pub
+
+
+class VectorHandshake:
+    """One handshake of the vectors, checked by decrypting (SPEC §9)."""
+
+    def __init__(self, label, hs, version, signers, transport_priv, client_priv, keys):
+        hx = bytes.fromhex
+        self.version, self.transport_priv, self.client_priv = version, transport_priv, client_priv
+        suite = SUITES[version]
+        h = parse_hello(hs["hello"], version)
+        self.hello = h
+        check(h.identity == signers[0][1] and h.nonce == hx(hs["nonce"]) and h.transport_der == hx(keys["transport_public_spki"]),
+              f"{label}: hello parses")
+        check((h.previous is None) == (len(signers) == 1) and (h.previous is None or h.previous == signers[1][1]),
+              f"{label}: previous identity key")
+        self.client_der, self.secret_ct = parse_client_hello(hs["client_hello"], version)
+        check(self.client_der == hx(keys["client_public_spki"]), f"{label}: client_hello parses")
+        client_secret = oaep_decrypt_secret(transport_priv, self.secret_ct, suite.label_c2s)
+        check(client_secret == hx(hs["client_secret"]), f"{label}: client secret decrypts")
+        server_ct, signature, previous_signature = parse_server_key(hs["server_key"], h, version)
+        check(signature == hx(hs["server_signature"]), f"{label}: server_key carries the server signature")
+        server_secret = oaep_decrypt_secret(client_priv, server_ct, suite.label_s2c)
+        check(server_secret == hx(hs["server_secret"]), f"{label}: server secret decrypts")
+        fields = transcript_fields(h, self.client_der, self.secret_ct, server_ct, version)
+        check(b"".join(struct.pack(">I", len(f)) + f for f in fields) == hx(hs["transcript_input"]), f"{label}: transcript input")
+        transcript = transcript_hash(fields)
+        check(transcript == hx(hs["transcript_hash"]), f"{label}: transcript hash")
+        check(signed_transcript_bytes(transcript, version) == hx(hs["signed_transcript_bytes"]), f"{label}: signed transcript bytes")
+        try:
+            verify_server_signatures(h, transcript, signature, previous_signature, version)
+            check(True, f"{label}: server signatures verify")
+        except ProtocolError:
+            check(False, f"{label}: server signatures verify")
+        # Ed25519 is deterministic: the same key signs the same bytes identically.
+        check(signers[0][0].sign(signed_transcript_bytes(transcript, version)) == signature, f"{label}: server signature reproduced")
+        if len(signers) > 1:
+            prev_bytes = previous_signed_transcript_bytes(transcript, version)
+            check(prev_bytes == hx(hs["previous_signed_transcript_bytes"]), f"{label}: previous signed transcript bytes")
+            check(previous_signature == hx(hs["previous_signature"]) and signers[1][0].sign(prev_bytes) == previous_signature,
+                  f"{label}: previous signature reproduced")
+        self.c2s, self.s2c = derive_keys(client_secret, server_secret, transcript, version)
+        check(self.c2s == hx(hs["c2s_key"]) and self.s2c == hx(hs["s2c_key"]), f"{label}: HKDF direction keys")
+
+    def refuse(self, frame, data):
+        """What the client (or the server) of this handshake makes of a
+        frame in place of the vector's: accepted, or the ProtocolError kind."""
+        suite = SUITES[self.version]
+        try:
+            if frame == "hello":
+                parse_hello(data, self.version)
+            elif frame == "client_hello":
+                _, ct = parse_client_hello(data, self.version)
+                oaep_decrypt_secret(self.transport_priv, ct, suite.label_c2s)
+            else:
+                # As the client that sent the vector client_hello after the
+                # vector hello: parse, verify, then decrypt (SPEC §3.3).
+                ct, sig, prev = parse_server_key(data, self.hello, self.version)
+                transcript = transcript_hash(transcript_fields(self.hello, self.client_der, self.secret_ct, ct, self.version))
+                verify_server_signatures(self.hello, transcript, sig, prev, self.version)
+                oaep_decrypt_secret(self.client_priv, ct, suite.label_s2c)
+            return "accepted"
+        except ProtocolError as e:
+            return e.kind
+
+
+def check_packets(label, packets, invalid, c2s, s2c, version):
     hx = bytes.fromhex
-
-    identity_priv = ed25519.Ed25519PrivateKey.from_private_bytes(hx(keys["identity_seed"]))
-    identity = identity_priv.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    check(identity == hx(keys["identity_public"]), "identity public key from the seed")
-    check(fingerprint(identity) == keys["identity_fingerprint"], "fingerprint")
-    transport_priv = serialization.load_der_private_key(hx(keys["transport_private_pkcs8"]), None)
-    client_priv = serialization.load_der_private_key(hx(keys["client_private_pkcs8"]), None)
-
-    ident, transport_der, transport, nonce = parse_hello(hs["hello"])
-    check(ident == identity and nonce == hx(hs["nonce"]) and transport_der == hx(keys["transport_public_spki"]), "hello parses")
-
-    client_der, secret_ct = parse_client_hello(hs["client_hello"])
-    check(client_der == hx(keys["client_public_spki"]), "client_hello parses")
-    client_secret = oaep_decrypt_secret(transport_priv, secret_ct, LABEL_C2S)
-    check(client_secret == hx(hs["client_secret"]), "client secret decrypts")
-    server_ct, signature = parse_server_key(hs["server_key"])
-    check(signature == hx(hs["server_signature"]), "server_key carries the server signature")
-    server_secret = oaep_decrypt_secret(client_priv, server_ct, LABEL_S2C)
-    check(server_secret == hx(hs["server_secret"]), "server secret decrypts")
-
-    fields = transcript_fields(identity, transport_der, nonce, client_der, secret_ct, server_ct)
-    check(b"".join(struct.pack(">I", len(f)) + f for f in fields) == hx(hs["transcript_input"]), "transcript input")
-    transcript = transcript_hash(fields)
-    check(transcript == hx(hs["transcript_hash"]), "transcript hash")
-    check(signed_transcript_bytes(transcript) == hx(hs["signed_transcript_bytes"]), "signed transcript bytes")
-    try:
-        verify_server_signature(identity, transcript, signature)
-        check(True, "server signature verifies under the identity key")
-    except ProtocolError:
-        check(False, "server signature verifies under the identity key")
-    # Ed25519 is deterministic: the same key signs the same bytes identically.
-    check(identity_priv.sign(signed_transcript_bytes(transcript)) == signature, "server signature reproduced")
-    c2s, s2c = derive_keys(client_secret, server_secret, transcript)
-    check(c2s == hx(hs["c2s_key"]) and s2c == hx(hs["s2c_key"]), "HKDF direction keys")
-
-    send = {"c2s": Direction(c2s), "s2c": Direction(s2c)}
-    recv = {"c2s": Direction(c2s), "s2c": Direction(s2c)}
-    for i, p in enumerate(v["packets"]):
+    send = {"c2s": Direction(c2s, version), "s2c": Direction(s2c, version)}
+    recv = {"c2s": Direction(c2s, version), "s2c": Direction(s2c, version)}
+    for i, p in enumerate(packets):
         d = p["direction"]
         ok = (packet_nonce(p["counter"]) == hx(p["nonce"])
               and send[d].seal(p["plaintext"].encode()) == hx(p["packet"])
@@ -997,10 +1130,9 @@ def check_vectors(path):
                 server_packet(p["plaintext"])
             except ProtocolError:
                 ok = False
-        check(ok, f"packet {i} ({d} #{p['counter']})")
-
-    for seq in v["invalid_packets"]:
-        r = Direction(c2s if seq["direction"] == "c2s" else s2c)
+        check(ok, f"{label}packet {i} ({d} #{p['counter']})")
+    for seq in invalid:
+        r = Direction(c2s if seq["direction"] == "c2s" else s2c, version)
         got = []
         for p in seq["packets"]:
             try:
@@ -1008,31 +1140,47 @@ def check_vectors(path):
                 got.append("ok")
             except ProtocolError as e:
                 got.append(e.kind)
-        check(got == seq["expect"], f"packets: {seq['name']}: {got}")
+        check(got == seq["expect"], f"{label}packets: {seq['name']}: {got}")
 
+
+def check_vectors(path):
+    with open(path) as f:
+        v = json.load(f)
+    keys = v["keys"]
+
+    identity_priv, identity = ed25519_from_seed(keys["identity_seed"])
+    check(identity == bytes.fromhex(keys["identity_public"]), "identity public key from the seed")
+    check(fingerprint(identity) == keys["identity_fingerprint"], "fingerprint")
+    transport_priv = serialization.load_der_private_key(bytes.fromhex(keys["transport_private_pkcs8"]), None)
+    client_priv = serialization.load_der_private_key(bytes.fromhex(keys["client_private_pkcs8"]), None)
+
+    # Version 2: the top level of the file.
+    v2 = VectorHandshake("v2", v["handshake"], 2, [(identity_priv, identity)], transport_priv, client_priv, keys)
+    check_packets("", v["packets"], v["invalid_packets"], v2.c2s, v2.s2c, 2)
     for bad in v["invalid_handshake"]:
-        try:
-            if bad["frame"] == "hello":
-                parse_hello(bad["data"])
-            elif bad["frame"] == "client_hello":
-                _, ct = parse_client_hello(bad["data"])
-                oaep_decrypt_secret(transport_priv, ct, LABEL_C2S)
-            else:
-                # As the client that sent the vector client_hello after the
-                # vector hello: parse, verify, then decrypt (SPEC §3.3).
-                ct, sig = parse_server_key(bad["data"])
-                verify_server_signature(identity, transcript_hash(transcript_fields(
-                    identity, transport_der, nonce, client_der, secret_ct, ct)), sig)
-                oaep_decrypt_secret(client_priv, ct, LABEL_S2C)
-            got = "accepted"
-        except ProtocolError as e:
-            got = e.kind
+        got = v2.refuse(bad["frame"], bad["data"])
         check(got == bad["expect"], f"handshake: {bad['name']}: {got}")
-
     for req in v["requests"]:
         check(request_outcome(req["plaintext"]) == req["expect"], f"request {req['plaintext']!r}")
     for b in v["bodies"]:
         check(body_outcome(b["op"], b["body"]) == b["expect"], f"body of {b['op']}: {b['body']!r}")
+
+    # Version 3 (SPEC §9.1): the same keys, and a rotation to another one.
+    v3 = v["v3"]
+    rotated_priv, rotated = ed25519_from_seed(v3["keys"]["rotated_identity_seed"])
+    check(rotated == bytes.fromhex(v3["keys"]["rotated_identity_public"]) and fingerprint(rotated) == v3["keys"]["rotated_identity_fingerprint"],
+          "v3: rotated identity key from the seed")
+    plain = VectorHandshake("v3", v3["handshake"], 3, [(identity_priv, identity)], transport_priv, client_priv, keys)
+    rotation = VectorHandshake("v3 rotation", v3["rotation"], 3, [(rotated_priv, rotated), (identity_priv, identity)],
+                               transport_priv, client_priv, keys)
+    check(rotation.hello.previous_until == v3["rotation"]["previous_until"], "v3 rotation: previous_until")
+    check_packets("v3 ", v3["packets"], v3["invalid_packets"], plain.c2s, plain.s2c, 3)
+    for bad in v3["invalid_handshake"]:
+        if bad["frame"] == "rotation_server_key":
+            got = rotation.refuse("server_key", bad["data"])
+        else:
+            got = plain.refuse(bad["frame"], bad["data"])
+        check(got == bad["expect"], f"v3 handshake: {bad['name']}: {got}")
     return 1 if failures else 0
 
 
