@@ -191,6 +191,7 @@ func DeriveKeys(version int, clientSecret, serverSecret, transcript []byte) (c2s
 
 func (s *suite) deriveKeys(clientSecret, serverSecret, transcript []byte) (c2s, s2c []byte, err error) {
 	ikm := append(append(make([]byte, 0, len(clientSecret)+len(serverSecret)), clientSecret...), serverSecret...)
+	defer clear(ikm)
 	c2s, err = hkdf.Key(sha256.New, ikm, transcript, s.infoC2S, 32)
 	if err != nil {
 		return nil, nil, err
@@ -477,10 +478,13 @@ func (s *ServerHandshake) Finish(clientHello []byte) ([]byte, *Session, error) {
 		return nil, nil, err
 	}
 	clientSecret, err := rsa.DecryptOAEP(sha256.New(), nil, s.transport, ch.Secret, []byte(s.suite.labelC2S))
+	// The secrets live only until the session keys are derived.
+	defer clear(clientSecret)
 	if err != nil || len(clientSecret) != SecretSize {
 		return nil, nil, ErrDecrypt
 	}
 	serverSecret := make([]byte, SecretSize)
+	defer clear(serverSecret)
 	if _, err := io.ReadFull(s.rand, serverSecret); err != nil {
 		return nil, nil, fmt.Errorf("protocol: read secret: %w", err)
 	}
@@ -499,6 +503,8 @@ func (s *ServerHandshake) Finish(clientHello []byte) ([]byte, *Session, error) {
 		return nil, nil, err
 	}
 	sess, err := newSession(s2c, c2s, s.suite.packetAAD)
+	clear(c2s)
+	clear(s2c)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -596,6 +602,7 @@ func (c *ClientHandshake) Finish(serverKey []byte) (*Session, error) {
 		return nil, ErrBadSignature
 	}
 	serverSecret, err := c.clientKey.Decrypt(nil, sk.Secret, &rsa.OAEPOptions{Hash: crypto.SHA256, Label: []byte(c.suite.labelS2C)})
+	defer clear(serverSecret)
 	if err != nil || len(serverSecret) != SecretSize {
 		return nil, ErrDecrypt
 	}
@@ -603,6 +610,11 @@ func (c *ClientHandshake) Finish(serverKey []byte) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The handshake is over: its secret and the direction keys live on
+	// only inside the session's ciphers.
+	clear(c.clientSecret)
+	defer clear(c2s)
+	defer clear(s2c)
 	return newSession(c2s, s2c, c.suite.packetAAD)
 }
 
