@@ -19,8 +19,10 @@ type Config struct {
 	// Slots is how many callers run at once. Required.
 	Slots int
 	// Wait is how long a caller waits for a slot beyond the wait the
-	// gate expects for it: its place in the queue times the mean time a
-	// slot is held, over Slots, counted up to Wait. A caller thus waits
+	// gate expects for it: for each caller ahead of it in the queue, and
+	// itself, the mean time a caller of that one's class holds its
+	// slots, over how many of that class run at once, counted up to
+	// Wait. A caller thus waits
 	// at most twice Wait, and a queue the gate drains at its measured
 	// rate within Wait is served whole, however the rate dips. Required.
 	Wait time.Duration
@@ -52,9 +54,6 @@ type Gate struct {
 	keys    map[string]*keyState
 	seq     uint64
 	swept   time.Time
-	// hold is the mean time a slot is held (exponentially weighted), 0
-	// until one has been.
-	hold time.Duration
 }
 
 // ClassConfig configures a Class. Zero fields take the gate's.
@@ -84,6 +83,9 @@ type Class struct {
 	// Guarded by g.mu.
 	running  int
 	refusals uint64
+	// hold is the mean time a caller of the class holds its slots
+	// (exponentially weighted), 0 until one has.
+	hold time.Duration
 }
 
 // keyState is what the gate remembers of a key: whether it runs or waits
@@ -166,20 +168,26 @@ func (c *Class) Do(ctx context.Context, key string, f func()) error {
 
 // patience is how long a newcomer of key in class c waits for a slot:
 // the class's Wait, plus the wait the gate expects for it at its
-// measured rate (the waiters it would wait behind, and itself, times the
-// mean hold, over the slots) up to that Wait. Caller holds g.mu.
+// measured rate (for the waiters it would wait behind, and itself, each
+// one's class's mean hold over the callers of that class that run at
+// once) up to that Wait. Caller holds g.mu.
 func (g *Gate) patience(c *Class, key string, now time.Time) time.Duration {
-	mine, ahead := g.usage(key, now), 0
+	mine := g.usage(key, now)
+	expected := c.turn()
 	for _, w := range g.queue {
 		// Waiters of lighter keys go first, and of as heavy ones (its
 		// own key's among them) in order of arrival.
 		if g.usage(w.key, now) <= mine {
-			ahead++
+			expected += w.class.turn()
 		}
 	}
-	expected := time.Duration(ahead+1) * g.hold / time.Duration(g.cfg.Slots)
 	return c.cfg.Wait + min(expected, c.cfg.Wait)
 }
+
+// turn is how much a caller of c adds to the wait of those behind it: the
+// class's mean hold over how many of its callers run at once. Caller
+// holds g.mu.
+func (c *Class) turn() time.Duration { return c.hold / time.Duration(c.cfg.Max) }
 
 // usage is key's usage decayed to now. Waiters are ordered by their
 // key's usage now, not when they came, so that the waiters of one key
@@ -295,11 +303,11 @@ func (g *Gate) release(c *Class, key string, held time.Duration) {
 func (g *Gate) releaseLocked(c *Class, key string, held time.Duration) {
 	switch {
 	case held < 0:
-	case g.hold == 0:
-		g.hold = held
+	case c.hold == 0:
+		c.hold = held
 	default:
 		// Weight 1/8: the rate follows the load within a few dozen slots.
-		g.hold += (held - g.hold) / 8
+		c.hold += (held - c.hold) / 8
 	}
 	g.running -= c.cfg.Weight
 	c.running--
