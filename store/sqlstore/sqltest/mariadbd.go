@@ -52,8 +52,9 @@ func StartMariaDB(tb testing.TB) *MariaDB {
 }
 
 // newMariaDB finds mariadbd, makes a private directory for one server and
-// picks its port; with install it also initialises the data directory.
-// The server is stopped and the directory removed when the test ends.
+// picks its port; with install it also initialises the data directory
+// (see installDataDir). The server is stopped and the directory removed
+// when the test ends.
 func newMariaDB(tb testing.TB, install bool) *MariaDB {
 	tb.Helper()
 	bin := findBinary("mariadbd", "/usr/sbin/mariadbd", "/usr/libexec/mariadbd")
@@ -78,14 +79,12 @@ func newMariaDB(tb testing.TB, install bool) *MariaDB {
 		tb.Fatal(err)
 	}
 	if install {
-		args := []string{"--no-defaults", "--datadir=" + data, "--skip-test-db",
-			"--auth-root-authentication-method=normal", "--tmpdir=" + filepath.Join(dir, "tmp")}
-		if os.Geteuid() == 0 {
-			args = append(args, "--user=root")
-		}
-		out, err := exec.Command(installDB, args...).CombinedOutput()
+		note, err := installDataDir(bin, installDB, filepath.Join(dir, "tmp"), data)
 		if err != nil {
-			tb.Fatalf("sqltest: mariadb-install-db: %v\n%s", err, out)
+			tb.Fatal(err)
+		}
+		if note != "" {
+			tb.Log(note)
 		}
 	} else if err := mkdirReceiver(dir, data); err != nil {
 		tb.Fatal(err)
