@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -198,6 +199,28 @@ func copyTemplate(tmpl, data string) error {
 		return fmt.Errorf("sqltest: %s lists no file", f.Name())
 	}
 	return nil
+}
+
+// copyDataDir copies the regular files of the folder src into dst, but
+// not the ones named skip at its top.
+func copyDataDir(src, dst string, skip ...string) error {
+	return filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if slices.Contains(skip, rel) {
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		return copySparse(path, filepath.Join(dst, rel), fi.Mode().Perm())
+	})
 }
 
 // copySparse copies the file src to dst, making its parent folders, and

@@ -39,11 +39,13 @@ type Galera struct {
 // directory with its own free loopback ports (client, group
 // communication, IST and SST), joined into one Galera cluster with
 // Debian's galera-4 provider. The first node bootstraps the cluster
-// (--wsrep-new-cluster); the others join it and receive its data by
-// rsync (SST). It returns when every node is Synced and sees n members.
-// Galera's failure detection keeps its defaults, so a killed node stalls
-// commits for as long as it would in production (evs.suspect_timeout,
-// 5 s).
+// (--wsrep-new-cluster) and is stopped; its data directory, which then
+// holds the cluster's position, is copied to the others, so that when it
+// bootstraps again they all join at once and receive only the few
+// configuration changes they missed (IST), not a full copy (SST). It
+// returns when every node is Synced and sees n members. Galera's failure
+// detection keeps its defaults, so a killed node stalls commits for as
+// long as it would in production (evs.suspect_timeout, 5 s).
 //
 // The test is skipped when mariadbd, galera-4 or rsync is missing, unless
 // the environment variable CI is set (then it fails). The servers are
@@ -70,8 +72,6 @@ func StartGaleraCluster(tb testing.TB, n int) *Galera {
 	g := &Galera{tb: tb}
 	gcomm := make([]string, n)
 	for i := range n {
-		// Only the first node's data directory is initialised: the
-		// others receive theirs from the cluster when they join.
 		m := newMariaDB(tb, i == 0)
 		m.startTimeout = galeraSyncTimeout
 		m.startFailure = g.logTails
@@ -107,15 +107,45 @@ func StartGaleraCluster(tb testing.TB, n int) *Galera {
 			"--innodb-flush-log-at-trx-commit=2",
 		}
 	}
-	g.nodes[0].start("--wsrep-new-cluster")
+	first := g.nodes[0]
+	first.start("--wsrep-new-cluster")
 	g.WaitSynced(0)
+	first.Stop()
+	for _, m := range g.nodes[1:] {
+		// Not the replication cache: each node makes its own.
+		if err := copyDataDir(first.dataDir(), m.dataDir(), "galera.cache"); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for _, m := range g.nodes {
+		if err := allowStateTransfers(m.dir, m.dataDir()); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	first.start("--wsrep-new-cluster")
+	g.WaitSynced(0)
+	g.startTogether(g.nodes[1:])
 	for i := 1; i < n; i++ {
-		// One joiner at a time: the donor serves one state transfer.
-		g.nodes[i].Start()
 		g.WaitSynced(i)
+		if log := readFrom(g.nodes[i].errorLog(), 0); strings.Contains(log, "SST completed on joiner") {
+			tb.Fatalf("sqltest: Galera node %d joined by a full state transfer, not IST; its log:\n%s", i, log)
+		}
 	}
 	g.waitSize(n)
 	return g
+}
+
+// startTogether launches the nodes at once and waits until each answers.
+func (g *Galera) startTogether(nodes []*MariaDB) {
+	g.tb.Helper()
+	for _, m := range nodes {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		m.launch()
+	}
+	for _, m := range nodes {
+		m.waitAnswer()
+	}
 }
 
 // Len is the number of nodes.

@@ -53,8 +53,8 @@ func StartMariaDB(tb testing.TB) *MariaDB {
 
 // newMariaDB finds mariadbd, makes a private directory for one server and
 // picks its port; with install it also initialises the data directory
-// (see installDataDir). The server is stopped and the directory removed
-// when the test ends.
+// (see installDataDir), else leaves it empty. The server is stopped and
+// the directory removed when the test ends.
 func newMariaDB(tb testing.TB, install bool) *MariaDB {
 	tb.Helper()
 	bin := findBinary("mariadbd", "/usr/sbin/mariadbd", "/usr/libexec/mariadbd")
@@ -86,7 +86,7 @@ func newMariaDB(tb testing.TB, install bool) *MariaDB {
 		if note != "" {
 			tb.Log(note)
 		}
-	} else if err := mkdirReceiver(dir, data); err != nil {
+	} else if err := os.Mkdir(data, 0o700); err != nil {
 		tb.Fatal(err)
 	}
 	m := &MariaDB{tb: tb, bin: bin, dir: dir, port: freeLoopbackPort(tb), startTimeout: 60 * time.Second}
@@ -94,13 +94,11 @@ func newMariaDB(tb testing.TB, install bool) *MariaDB {
 	return m
 }
 
-// mkdirReceiver makes an empty data directory that a state transfer will
-// fill. Run by root, the rsync daemon of the transfer switches to the user
-// nobody, so the directory must be nobody's, inside one nobody may enter.
-func mkdirReceiver(dir, data string) error {
-	if err := os.Mkdir(data, 0o700); err != nil {
-		return err
-	}
+// allowStateTransfers lets a state transfer write into the data
+// directory data, inside dir. Run by root, the rsync daemon of the
+// transfer switches to the user nobody, so the directory must be
+// nobody's, inside one nobody may enter.
+func allowStateTransfers(dir, data string) error {
 	if os.Geteuid() != 0 {
 		return nil
 	}
@@ -153,6 +151,13 @@ func (m *MariaDB) start(once ...string) {
 	if m.running {
 		return
 	}
+	m.launch(once...)
+	m.waitAnswer()
+}
+
+// launch starts mariadbd without waiting for it to answer. m.mu is held.
+func (m *MariaDB) launch(once ...string) {
+	m.tb.Helper()
 	cmd := exec.Command(m.bin, m.serverArgs(once...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -161,7 +166,11 @@ func (m *MariaDB) start(once ...string) {
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	m.cmd, m.exited, m.running = cmd, exited, true
+}
 
+// waitAnswer waits until the launched mariadbd answers. m.mu is held.
+func (m *MariaDB) waitAnswer() {
+	m.tb.Helper()
 	deadline := time.Now().Add(m.startTimeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -171,7 +180,7 @@ func (m *MariaDB) start(once ...string) {
 			return
 		}
 		select {
-		case <-exited:
+		case <-m.exited:
 			m.tb.Fatalf("sqltest: mariadbd exited at start: %s", m.describeFailure())
 		default:
 		}
@@ -182,11 +191,13 @@ func (m *MariaDB) start(once ...string) {
 	}
 }
 
+func (m *MariaDB) dataDir() string { return filepath.Join(m.dir, "data") }
+
 // serverArgs is mariadbd's command line: the options every private
 // server uses, then m.args, then once.
 func (m *MariaDB) serverArgs(once ...string) []string {
 	args := []string{"--no-defaults",
-		"--datadir=" + filepath.Join(m.dir, "data"),
+		"--datadir=" + m.dataDir(),
 		"--socket=" + filepath.Join(m.dir, "mysqld.sock"),
 		"--pid-file=" + filepath.Join(m.dir, "mysqld.pid"),
 		"--log-error=" + m.errorLog(),
