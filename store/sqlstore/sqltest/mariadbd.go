@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -94,26 +93,6 @@ func newMariaDB(tb testing.TB, install bool) *MariaDB {
 	return m
 }
 
-// allowStateTransfers lets a state transfer write into the data
-// directory data, inside dir. Run by root, the rsync daemon of the
-// transfer switches to the user nobody, so the directory must be
-// nobody's, inside one nobody may enter.
-func allowStateTransfers(dir, data string) error {
-	if os.Geteuid() != 0 {
-		return nil
-	}
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		return fmt.Errorf("sqltest: the rsync state transfer runs as nobody: %w", err)
-	}
-	uid, _ := strconv.Atoi(nobody.Uid)
-	gid, _ := strconv.Atoi(nobody.Gid)
-	if err := os.Chown(data, uid, gid); err != nil {
-		return err
-	}
-	return os.Chmod(dir, 0o711)
-}
-
 func findBinary(name string, fallbacks ...string) string {
 	if p, err := exec.LookPath(name); err == nil {
 		return p
@@ -151,13 +130,6 @@ func (m *MariaDB) start(once ...string) {
 	if m.running {
 		return
 	}
-	m.launch(once...)
-	m.waitAnswer()
-}
-
-// launch starts mariadbd without waiting for it to answer. m.mu is held.
-func (m *MariaDB) launch(once ...string) {
-	m.tb.Helper()
 	cmd := exec.Command(m.bin, m.serverArgs(once...)...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -166,11 +138,7 @@ func (m *MariaDB) launch(once ...string) {
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
 	m.cmd, m.exited, m.running = cmd, exited, true
-}
 
-// waitAnswer waits until the launched mariadbd answers. m.mu is held.
-func (m *MariaDB) waitAnswer() {
-	m.tb.Helper()
 	deadline := time.Now().Add(m.startTimeout)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -180,7 +148,7 @@ func (m *MariaDB) waitAnswer() {
 			return
 		}
 		select {
-		case <-m.exited:
+		case <-exited:
 			m.tb.Fatalf("sqltest: mariadbd exited at start: %s", m.describeFailure())
 		default:
 		}
