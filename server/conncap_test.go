@@ -42,6 +42,24 @@ func slowHeaders(tb testing.TB, addr string, src net.IP, n int) []net.Conn {
 	return conns
 }
 
+// serveCapped serves ts's handler on a new loopback listener with ts's
+// connection caps and returns its address. The server's header timeout
+// (5 s) is lifted: it would close the slow-header connections the caps
+// let through, and on a loaded machine opening and checking them can
+// take that long.
+func serveCapped(tb testing.TB, ts *testServer) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	hs := ts.Server().HTTPServer("")
+	hs.ReadHeaderTimeout = time.Minute
+	go hs.Serve(ts.Server().Listener(ln))
+	tb.Cleanup(func() { hs.Close() })
+	return ln.Addr().String()
+}
+
 // held counts the connections the server still holds open: a read
 // that times out (rather than ending) means the server waits for more.
 // The connections are read at once, so the check takes 300 ms however
@@ -73,9 +91,10 @@ func TestConnectionCaps(t *testing.T) {
 	t.Parallel()
 	const perIP, total, attempts = 8, 12, 20
 	ts := servertest.MustStart(t, func(c *server.Config) { c.MaxConns, c.MaxConnsPerIP = total, perIP })
+	addr := serveCapped(t, ts)
 
-	a := slowHeaders(t, ts.Addr, sourceIP(2), attempts)
-	b := slowHeaders(t, ts.Addr, sourceIP(3), attempts)
+	a := slowHeaders(t, addr, sourceIP(2), attempts)
+	b := slowHeaders(t, addr, sourceIP(3), attempts)
 	heldA, heldB := held(a), held(b)
 	t.Logf("capped listener: %d of %d held from one IP, %d of %d from a second (caps %d per IP, %d in all)", heldA, attempts, heldB, attempts, perIP, total)
 	if heldA != perIP || heldB != total-perIP {
@@ -87,7 +106,7 @@ func TestConnectionCaps(t *testing.T) {
 		}
 	}
 	time.Sleep(100 * time.Millisecond) // the server sees the closes
-	c := slowHeaders(t, ts.Addr, sourceIP(4), attempts)
+	c := slowHeaders(t, addr, sourceIP(4), attempts)
 	if n := held(c); n != perIP {
 		t.Fatalf("after the first IP left, a third IP holds %d, want %d", n, perIP)
 	}
@@ -98,6 +117,7 @@ func TestConnectionCaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	hs := ts.Server().HTTPServer("")
+	hs.ReadHeaderTimeout = time.Minute
 	go hs.Serve(ln)
 	t.Cleanup(func() { hs.Close() })
 	plain := slowHeaders(t, ln.Addr().String(), sourceIP(5), attempts)
@@ -172,7 +192,7 @@ func TestConnectionCapsTrustedProxy(t *testing.T) {
 		c.MaxConns, c.MaxConnsPerIP = total, perIP
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix(proxy.String() + "/32")}
 	})
-	conns := slowHeaders(t, ts.Addr, proxy, attempts)
+	conns := slowHeaders(t, serveCapped(t, ts), proxy, attempts)
 	if n := held(conns); n != total {
 		t.Fatalf("a trusted proxy holds %d of %d connections, want %d (the global cap, not the per-IP %d)", n, attempts, total, perIP)
 	}

@@ -8,6 +8,7 @@ import (
 )
 
 func TestDeps(t *testing.T) {
+	t.Parallel()
 	deptest.DepChecker{
 		BadDeps: map[string]string{
 			deptest.Module + "/setup/...":   "the server takes its config from cmd, not from the sealed file",

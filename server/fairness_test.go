@@ -30,7 +30,7 @@ const floodingIPs = 49
 // Not parallel: its waits are measured on the machine before the flood,
 // and other tests' load would change them.
 func TestLoginFairUnderFlood(t *testing.T) {
-	params := account.Argon2Params{Time: 1, MemoryKiB: 32 << 10, Threads: 1}
+	params := account.Argon2Params{Time: 1, MemoryKiB: 8 << 10, Threads: 1}
 	// A first-come queue of 48 is four times the wait; the legitimate
 	// client waits for the hash in progress only, a sixth of it.
 	wait := 12 * medianTime(func() {

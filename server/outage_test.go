@@ -80,7 +80,7 @@ func (l *loadGen) run(conns []*client.Conn, usernames []string) {
 				if errors.Is(err, client.ErrConnection) || errors.Is(err, client.ErrServerShuttingDown) {
 					return
 				}
-				time.Sleep(10 * time.Millisecond)
+				time.Sleep(50 * time.Millisecond)
 			}
 		}()
 	}

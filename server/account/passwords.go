@@ -52,7 +52,7 @@ func (s *Service) Policy(ctx context.Context, _ protocol.PolicyRequest) (*protoc
 func (s *Service) hash(ctx context.Context, password string) (string, error) {
 	var h string
 	var err error
-	if gerr := s.gate.Do(ctx, ClientKey(clientIPFrom(ctx)), func() { h, err = argon2id.Hash(norm.NFC.String(password), s.cfg.Argon2) }); gerr != nil {
+	if gerr := s.gate.Do(ctx, ClientKey(clientIPFrom(ctx)), s.cfg.Argon2.MemoryKiB, func() { h, err = argon2id.Hash(norm.NFC.String(password), s.cfg.Argon2) }); gerr != nil {
 		return "", gerr
 	}
 	return h, err
@@ -66,7 +66,9 @@ func (s *Service) hash(ctx context.Context, password string) (string, error) {
 func (s *Service) verifyPassword(ctx context.Context, password, phc string) (ok, rehash, unreadable bool, err error) {
 	var verr error
 	nfc := norm.NFC.String(password)
-	if err := s.gate.Do(ctx, ClientKey(clientIPFrom(ctx)), func() {
+	// An unreadable hash has no cost: Verify refuses it unhashed.
+	p, _ := argon2id.ParseParams(phc)
+	if err := s.gate.Do(ctx, ClientKey(clientIPFrom(ctx)), p.MemoryKiB, func() {
 		ok, rehash, verr = argon2id.Verify(nfc, phc, s.cfg.Argon2)
 		if !ok && verr == nil && nfc != password {
 			// A hash made before passwords were normalized: it verifies

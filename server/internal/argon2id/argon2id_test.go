@@ -103,7 +103,7 @@ func TestGateBounds(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			g.Do(context.Background(), client, func() { started <- struct{}{}; <-release })
+			g.Do(context.Background(), client, 1024, func() { started <- struct{}{}; <-release })
 		}()
 	}
 	<-started
@@ -111,7 +111,7 @@ func TestGateBounds(t *testing.T) {
 	if got := g.Running(); got != 2 {
 		t.Fatalf("Running = %d, want 2", got)
 	}
-	if err := g.Do(context.Background(), "192.0.2.3", func() { t.Error("ran past the bound") }); !errors.Is(err, ErrBusy) {
+	if err := g.Do(context.Background(), "192.0.2.3", 1024, func() { t.Error("ran past the bound") }); !errors.Is(err, ErrBusy) {
 		t.Fatalf("third caller: %v, want ErrBusy", err)
 	}
 	if got := g.Refusals(); got != 1 {
@@ -119,7 +119,7 @@ func TestGateBounds(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := g.Do(ctx, "client", func() {}); !errors.Is(err, context.Canceled) {
+	if err := g.Do(ctx, "client", 1024, func() {}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled caller: %v", err)
 	}
 	close(release)

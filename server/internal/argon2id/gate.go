@@ -25,17 +25,27 @@ type Gate struct {
 // wait and per-client limit are the class's.
 func NewGate(c *admission.Class) *Gate { return &Gate{g: c} }
 
-// Do runs f in a slot for client (an IPv4 address or IPv6 /64; "" for
-// callers without one), waiting at most the gate's wait (and ctx) for
-// one. It returns ErrBusy when refused, or ctx's error.
-func (g *Gate) Do(ctx context.Context, client string, f func()) error {
+// collectFromKiB is the smallest memory cost whose buffer the gate
+// collects as soon as its hash ends. A smaller buffer is ordinary
+// garbage, which the collector's pacing bounds like the rest of a
+// request's, and a full collection after each such hash would cost more
+// than the hash.
+const collectFromKiB = 4 << 10
+
+// Do runs f, a hash of memoryKiB, in a slot for client (an IPv4 address
+// or IPv6 /64; "" for callers without one), waiting at most the gate's
+// wait (and ctx) for one. It returns ErrBusy when refused, or ctx's
+// error.
+func (g *Gate) Do(ctx context.Context, client string, memoryKiB uint32, f func()) error {
 	err := g.g.Do(ctx, client, func() {
 		f()
-		// The hash's buffer is garbage now: collect it before the slot
-		// is handed on, so the process holds at most one buffer per slot
-		// (left to the pacer, the heap grows to twice the buffers in
-		// flight).
-		runtime.GC()
+		if memoryKiB >= collectFromKiB {
+			// The hash's buffer is garbage now: collect it before the
+			// slot is handed on, so the process holds at most one buffer
+			// per slot (left to the pacer, the heap grows to twice the
+			// buffers in flight).
+			runtime.GC()
+		}
 	})
 	if errors.Is(err, admission.ErrBusy) {
 		return ErrBusy

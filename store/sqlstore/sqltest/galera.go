@@ -21,9 +21,8 @@ import (
 const galeraProvider = "/usr/lib/galera/libgalera_smm.so"
 
 // galeraSyncTimeout bounds the wait for a node to join the cluster and
-// reach Synced. A joiner copies the whole data directory (SST) or the
-// write sets it missed (IST) first; on a loaded two-core machine that can
-// take tens of seconds.
+// reach Synced. A joiner receives the write sets it missed (IST) first;
+// on a loaded two-core machine that can take tens of seconds.
 const galeraSyncTimeout = 120 * time.Second
 
 // Galera is a multi-master MariaDB Galera cluster of private mariadbd
@@ -36,18 +35,26 @@ type Galera struct {
 }
 
 // StartGaleraCluster starts n mariadbd servers, each in its own temporary
-// directory with its own free loopback ports (client, group
-// communication, IST and SST), joined into one Galera cluster with
-// Debian's galera-4 provider. The first node bootstraps the cluster
-// (--wsrep-new-cluster); the others join it and receive its data by
-// rsync (SST). It returns when every node is Synced and sees n members.
-// Galera's failure detection keeps its defaults, so a killed node stalls
-// commits for as long as it would in production (evs.suspect_timeout,
-// 5 s).
+// directory with its own free loopback ports (client, group communication
+// and IST), joined into one Galera cluster with Debian's galera-4
+// provider. The first node bootstraps the cluster (--wsrep-new-cluster)
+// and is stopped; its data directory, which then holds the cluster's
+// position, is copied to the others, so that when it bootstraps again
+// they join it one by one and receive only the few configuration changes
+// they missed (IST), never a full copy (SST). It returns when every node
+// is Synced and sees n members. Galera's failure detection keeps its
+// defaults, so a killed node stalls commits for as long as it would in
+// production (evs.suspect_timeout, 5 s).
 //
-// The test is skipped when mariadbd, galera-4 or rsync is missing, unless
-// the environment variable CI is set (then it fails). The servers are
-// stopped when the test ends.
+// State transfers use the mysqldump method: for an IST its script only
+// tells the joiner its position, in a few client calls, where the rsync
+// method's scripts start and poll an rsync daemon on both sides (seconds
+// of CPU and of sleeps per transfer). A node that would need a full copy
+// fails the test instead.
+//
+// The test is skipped when mariadbd, galera-4 or the mariadb and
+// mariadb-dump clients are missing, unless the environment variable CI is
+// set (then it fails). The servers are stopped when the test ends.
 func StartGaleraCluster(tb testing.TB, n int) *Galera {
 	tb.Helper()
 	if n < 1 {
@@ -57,21 +64,22 @@ func StartGaleraCluster(tb testing.TB, n int) *Galera {
 	if _, err := os.Stat(galeraProvider); err != nil {
 		missing = append(missing, "galera-4 ("+galeraProvider+")")
 	}
-	if findBinary("rsync") == "" || findBinary("wsrep_sst_rsync", "/usr/bin/wsrep_sst_rsync") == "" {
-		missing = append(missing, "rsync and wsrep_sst_rsync (mariadb-server)")
+	if findBinary("mariadb") == "" || findBinary("mariadb-dump") == "" {
+		missing = append(missing, "the mariadb and mariadb-dump clients (mariadb-client)")
+	}
+	if findBinary("wsrep_sst_mysqldump", "/usr/bin/wsrep_sst_mysqldump") == "" {
+		missing = append(missing, "wsrep_sst_mysqldump (mariadb-server)")
 	}
 	if len(missing) > 0 {
 		if os.Getenv("CI") != "" {
-			tb.Fatalf("sqltest: a Galera cluster needs %s (CI is set); install galera-4 and rsync", strings.Join(missing, ", "))
+			tb.Fatalf("sqltest: a Galera cluster needs %s (CI is set); install galera-4 and mariadb-client", strings.Join(missing, ", "))
 		}
-		tb.Skipf("Galera cluster test needs %s: install galera-4 and rsync to run it", strings.Join(missing, ", "))
+		tb.Skipf("Galera cluster test needs %s: install galera-4 and mariadb-client to run it", strings.Join(missing, ", "))
 	}
 
 	g := &Galera{tb: tb}
 	gcomm := make([]string, n)
 	for i := range n {
-		// Only the first node's data directory is initialised: the
-		// others receive theirs from the cluster when they join.
 		m := newMariaDB(tb, i == 0)
 		m.startTimeout = galeraSyncTimeout
 		m.startFailure = g.logTails
@@ -95,8 +103,9 @@ func StartGaleraCluster(tb testing.TB, n int) *Galera {
 				// restarted node catches up by IST rather than a full copy.
 				"gcache.size=64M",
 			}, ";"),
-			"--wsrep-sst-method=rsync",
-			"--wsrep-sst-receive-address=127.0.0.1:" + strconv.Itoa(freeLoopbackPort(tb)),
+			// The donor's script connects to the joiner's own server.
+			"--wsrep-sst-method=mysqldump",
+			"--wsrep-sst-receive-address=" + m.Addr(),
 			// What Galera requires of the server.
 			"--binlog-format=ROW",
 			"--default-storage-engine=InnoDB",
@@ -107,15 +116,43 @@ func StartGaleraCluster(tb testing.TB, n int) *Galera {
 			"--innodb-flush-log-at-trx-commit=2",
 		}
 	}
-	g.nodes[0].start("--wsrep-new-cluster")
+	first := g.nodes[0]
+	first.start("--wsrep-new-cluster")
+	g.WaitSynced(0)
+	first.Stop()
+	for _, m := range g.nodes[1:] {
+		// Not the replication cache: each node makes its own.
+		if err := copyDataDir(first.dataDir(), m.dataDir(), "galera.cache"); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	first.start("--wsrep-new-cluster")
 	g.WaitSynced(0)
 	for i := 1; i < n; i++ {
-		// One joiner at a time: the donor serves one state transfer.
+		// One at a time: two joiners at once take longer to agree on a
+		// view than two joins.
 		g.nodes[i].Start()
 		g.WaitSynced(i)
 	}
 	g.waitSize(n)
+	if log := g.fullTransfers(make([]int64, n)); log != "" {
+		tb.Fatalf("sqltest: a Galera node joined by a full state transfer (SST), not IST:\n%s", log)
+	}
 	return g
+}
+
+// fullTransfers returns the error logs since from (an offset per node)
+// of the nodes that served a full state transfer (SST) in that time, or
+// "". The transfer script logs "mysqldump IST started on donor" when the
+// provider chose IST and it sends no data, "mysqldump SST ..." otherwise.
+func (g *Galera) fullTransfers(from []int64) string {
+	var b strings.Builder
+	for i, m := range g.nodes {
+		if since := readFrom(m.errorLog(), from[i]); strings.Contains(since, "SST started on donor") {
+			fmt.Fprintf(&b, "--- node %d error log ---\n%s\n", i, since)
+		}
+	}
+	return b.String()
 }
 
 // Len is the number of nodes.
@@ -178,7 +215,8 @@ func (g *Galera) Kill(i int) {
 	if !m.running {
 		g.tb.Fatalf("sqltest: Galera node %d is not running", i)
 	}
-	// The process group: mariadbd and an rsync it may have started.
+	// The process group: mariadbd and a transfer script it may have
+	// started.
 	if err := syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL); err != nil {
 		g.tb.Fatalf("sqltest: kill Galera node %d: %v", i, err)
 	}
@@ -204,7 +242,10 @@ func (g *Galera) Restart(i int) {
 	g.tb.Helper()
 	m := g.nodes[i]
 	began := time.Now()
-	logStart := fileSize(m.errorLog())
+	logStart := make([]int64, len(g.nodes))
+	for j, n := range g.nodes {
+		logStart[j] = fileSize(n.errorLog())
+	}
 	recoverLog := m.errorLog() + ".recover"
 	args := append(m.serverArgs(), "--wsrep-recover", "--log-error="+recoverLog)
 	if out, err := exec.Command(m.bin, args...).CombinedOutput(); err != nil {
@@ -228,11 +269,8 @@ func (g *Galera) Restart(i int) {
 	g.tb.Logf("sqltest: Galera node %d restarted: position %s recovered in %v, answering %v later, Synced %v after that",
 		i, match[1], recovered.Sub(began).Round(time.Millisecond), answered.Sub(recovered).Round(time.Millisecond),
 		time.Since(answered).Round(time.Millisecond))
-	// The rsync transfer script logs "rsync IST completed on joiner" when
-	// the provider chose IST and it copied nothing, "rsync SST ..." after
-	// a full copy.
-	if since := readFrom(m.errorLog(), logStart); strings.Contains(since, "SST completed on joiner") {
-		g.tb.Fatalf("sqltest: Galera node %d rejoined by a full state transfer, not IST; its log since the restart:\n%s", i, since)
+	if log := g.fullTransfers(logStart); log != "" {
+		g.tb.Fatalf("sqltest: Galera node %d rejoined by a full state transfer (SST), not IST; the donor's log since the restart:\n%s", i, log)
 	}
 }
 

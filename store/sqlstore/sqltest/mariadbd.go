@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -52,8 +51,9 @@ func StartMariaDB(tb testing.TB) *MariaDB {
 }
 
 // newMariaDB finds mariadbd, makes a private directory for one server and
-// picks its port; with install it also initialises the data directory.
-// The server is stopped and the directory removed when the test ends.
+// picks its port; with install it also initialises the data directory
+// (see installDataDir), else leaves it empty. The server is stopped and
+// the directory removed when the test ends.
 func newMariaDB(tb testing.TB, install bool) *MariaDB {
 	tb.Helper()
 	bin := findBinary("mariadbd", "/usr/sbin/mariadbd", "/usr/libexec/mariadbd")
@@ -78,43 +78,19 @@ func newMariaDB(tb testing.TB, install bool) *MariaDB {
 		tb.Fatal(err)
 	}
 	if install {
-		args := []string{"--no-defaults", "--datadir=" + data, "--skip-test-db",
-			"--auth-root-authentication-method=normal", "--tmpdir=" + filepath.Join(dir, "tmp")}
-		if os.Geteuid() == 0 {
-			args = append(args, "--user=root")
-		}
-		out, err := exec.Command(installDB, args...).CombinedOutput()
+		note, err := installDataDir(bin, installDB, filepath.Join(dir, "tmp"), data)
 		if err != nil {
-			tb.Fatalf("sqltest: mariadb-install-db: %v\n%s", err, out)
+			tb.Fatal(err)
 		}
-	} else if err := mkdirReceiver(dir, data); err != nil {
+		if note != "" {
+			tb.Log(note)
+		}
+	} else if err := os.Mkdir(data, 0o700); err != nil {
 		tb.Fatal(err)
 	}
 	m := &MariaDB{tb: tb, bin: bin, dir: dir, port: freeLoopbackPort(tb), startTimeout: 60 * time.Second}
 	tb.Cleanup(func() { m.Stop() })
 	return m
-}
-
-// mkdirReceiver makes an empty data directory that a state transfer will
-// fill. Run by root, the rsync daemon of the transfer switches to the user
-// nobody, so the directory must be nobody's, inside one nobody may enter.
-func mkdirReceiver(dir, data string) error {
-	if err := os.Mkdir(data, 0o700); err != nil {
-		return err
-	}
-	if os.Geteuid() != 0 {
-		return nil
-	}
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		return fmt.Errorf("sqltest: the rsync state transfer runs as nobody: %w", err)
-	}
-	uid, _ := strconv.Atoi(nobody.Uid)
-	gid, _ := strconv.Atoi(nobody.Gid)
-	if err := os.Chown(data, uid, gid); err != nil {
-		return err
-	}
-	return os.Chmod(dir, 0o711)
 }
 
 func findBinary(name string, fallbacks ...string) string {
@@ -183,11 +159,13 @@ func (m *MariaDB) start(once ...string) {
 	}
 }
 
+func (m *MariaDB) dataDir() string { return filepath.Join(m.dir, "data") }
+
 // serverArgs is mariadbd's command line: the options every private
 // server uses, then m.args, then once.
 func (m *MariaDB) serverArgs(once ...string) []string {
 	args := []string{"--no-defaults",
-		"--datadir=" + filepath.Join(m.dir, "data"),
+		"--datadir=" + m.dataDir(),
 		"--socket=" + filepath.Join(m.dir, "mysqld.sock"),
 		"--pid-file=" + filepath.Join(m.dir, "mysqld.pid"),
 		"--log-error=" + m.errorLog(),
