@@ -106,14 +106,7 @@ func setConfig(ctx context.Context, c *common, key, value string) error {
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	dir, err := c.resolveDataDir()
-	if err != nil {
-		return err
-	}
-	if err := c.requireSetUp(dir); err != nil {
-		return err
-	}
-	pw, err := adminPassword(c.pwFile, false)
+	dir, pw, err := c.setUpDirAndPassword()
 	if err != nil {
 		return err
 	}

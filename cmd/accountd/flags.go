@@ -63,6 +63,24 @@ func (c *common) unlockWith(pw []byte) (*setup.Config, string, error) {
 	return cfg, dir, nil
 }
 
+// setUpDirAndPassword finds the data folder, checks that it is set up and
+// asks for the admin password: what every command that changes the
+// sealed config does first. The caller clears the password.
+func (c *common) setUpDirAndPassword() (string, []byte, error) {
+	dir, err := c.resolveDataDir()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := c.requireSetUp(dir); err != nil {
+		return "", nil, err
+	}
+	pw, err := adminPassword(c.pwFile, false)
+	if err != nil {
+		return "", nil, err
+	}
+	return dir, pw, nil
+}
+
 // requireSetUp returns an error with a hint when dir holds no config.
 func (c *common) requireSetUp(dir string) error {
 	if ok, err := setup.IsSetUp(dir); err != nil {

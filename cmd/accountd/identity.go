@@ -65,14 +65,7 @@ func showIdentity(out io.Writer, cfg *setup.Config, now time.Time) {
 // lock, the current one kept as previous for overlap; the change is on
 // record in the audit log before it is sealed.
 func rotateIdentity(ctx context.Context, c *common, overlap time.Duration, force bool, out io.Writer) error {
-	dir, err := c.resolveDataDir()
-	if err != nil {
-		return err
-	}
-	if err := c.requireSetUp(dir); err != nil {
-		return err
-	}
-	pw, err := adminPassword(c.pwFile, false)
+	dir, pw, err := c.setUpDirAndPassword()
 	if err != nil {
 		return err
 	}

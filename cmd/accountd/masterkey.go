@@ -19,14 +19,7 @@ func rotateMasterCmd(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	dir, err := c.resolveDataDir()
-	if err != nil {
-		return err
-	}
-	if err := c.requireSetUp(dir); err != nil {
-		return err
-	}
-	pw, err := adminPassword(c.pwFile, false)
+	dir, pw, err := c.setUpDirAndPassword()
 	if err != nil {
 		return err
 	}
