@@ -14,34 +14,23 @@ import (
 // transport key, RSA-2048 client key); the server's share is one OAEP
 // decryption and one encryption.
 func BenchmarkHandshake(b *testing.B) {
-	tk, ck := mustKeys(b)
-	der, _ := x509.MarshalPKIXPublicKey(&tk.PublicKey)
 	_, id, _ := ed25519.GenerateKey(rand.Reader)
-	for b.Loop() {
-		sh, _ := protocol.NewServerHandshake(protocol.Version, protocol.ServerIdentity{Key: id}, tk, der, nil)
-		ch, err := protocol.NewClientHandshake(protocol.Version, sh.Hello(), ck, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		sk, _, err := sh.Finish(ch.ClientHello())
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := ch.Finish(sk); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchHandshake(b, protocol.ServerIdentity{Key: id})
 }
 
 // BenchmarkHandshakeRotation is BenchmarkHandshake during an identity
 // rotation's overlap: one more Ed25519 signature on the server and one
 // more verification on the client.
 func BenchmarkHandshakeRotation(b *testing.B) {
-	tk, ck := mustKeys(b)
-	der, _ := x509.MarshalPKIXPublicKey(&tk.PublicKey)
 	_, cur, _ := ed25519.GenerateKey(rand.Reader)
 	_, prev, _ := ed25519.GenerateKey(rand.Reader)
-	id := protocol.ServerIdentity{Key: cur, Previous: prev, PreviousUntil: time.Now().Add(time.Hour)}
+	benchHandshake(b, protocol.ServerIdentity{Key: cur, Previous: prev, PreviousUntil: time.Now().Add(time.Hour)})
+}
+
+// benchHandshake runs whole handshakes of a server with identity id.
+func benchHandshake(b *testing.B, id protocol.ServerIdentity) {
+	tk, ck := mustKeys(b)
+	der, _ := x509.MarshalPKIXPublicKey(&tk.PublicKey)
 	for b.Loop() {
 		sh, _ := protocol.NewServerHandshake(protocol.Version, id, tk, der, nil)
 		ch, err := protocol.NewClientHandshake(protocol.Version, sh.Hello(), ck, nil)
