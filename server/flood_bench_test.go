@@ -231,8 +231,8 @@ func startFlood(tb testing.TB, addr string) (stop func() string) {
 // handshake latency while 49 other loopback IPs, in another process,
 // flood wrong-password logins and handshakes, and then quiet, against a
 // server with the production Argon2 parameters and the default limits.
-// The legitimate clients are 8 users on IPs of their own
-// (127.0.0.101…108), logging in once each, 5 s apart: under a fair gate
+// The legitimate clients are 16 users on IPs of their own
+// (127.0.0.101…116), logging in once each, 3 s apart: under a fair gate
 // a client that hashes more often than each flooding IP gets served is
 // one of the heavy ones. It reports the medians (ms), how often a
 // legitimate client was busy, and prints the attackers' counts.
@@ -262,17 +262,18 @@ func BenchmarkLoginUnderFlood(b *testing.B) {
 		stop := startFlood(b, ts.Addr)
 		sleepCtx(ctx, 5*time.Second)
 		start := time.Now()
-		floodLogin, floodHS, busy := legitLoginsFrom(ctx, b, ts.Addr, 8, 5*time.Second, func(i int) net.IP { return sourceIP(101 + i) })
+		floodLogin, floodHS, busy := legitLoginsFrom(ctx, b, ts.Addr, 16, 3*time.Second, func(i int) net.IP { return sourceIP(101 + i) })
 		secs := time.Since(start).Seconds()
 		counts := stop()
 		b.Logf("attackers, %.0f s of flood: %s", secs+5, counts)
 		sleepCtx(ctx, 5*time.Second)
-		quietLogin, quietHS, _ := legitLoginsFrom(ctx, b, ts.Addr, 8, time.Second, func(i int) net.IP { return sourceIP(111 + i) })
+		quietLogin, quietHS, _ := legitLoginsFrom(ctx, b, ts.Addr, 16, 500*time.Millisecond, func(i int) net.IP { return sourceIP(121 + i) })
 		b.Logf("quiet logins %v\nflood logins %v\nquiet handshakes %v\nflood handshakes %v", quietLogin, floodLogin, quietHS, floodHS)
 		b.ReportMetric(float64(p50(quietLogin))/1e6, "quiet-login-p50-ms")
 		b.ReportMetric(float64(p50(floodLogin))/1e6, "flood-login-p50-ms")
 		b.ReportMetric(float64(p50(quietHS))/1e6, "quiet-handshake-p50-ms")
 		b.ReportMetric(float64(p50(floodHS))/1e6, "flood-handshake-p50-ms")
+		b.ReportMetric(float64(p50(floodLogin))/float64(p50(quietLogin)), "flood/quiet-login-p50")
 		b.ReportMetric(float64(busy), "legit-busy")
 	}
 }

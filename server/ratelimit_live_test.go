@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,9 +60,16 @@ func TestRateLimitDefault(t *testing.T) {
 	if refusal.RetryAfter != 100*time.Millisecond {
 		t.Fatalf("retry after %v, want 100ms at 10/s", refusal.RetryAfter)
 	}
-	// A second refusal in the same run writes no second event.
+	// A second refusal in the same run writes no second event. The
+	// connection is not read again until the wait the refusal named has
+	// passed (by the wall clock), so a client that asks again at once
+	// is paced by it.
+	start := time.Now()
 	if _, err := c.Authenticate(ctx, "not.a.token"); !errors.As(err, new(*client.ServerError)) {
 		t.Fatalf("second refusal: %v", err)
+	}
+	if took := time.Since(start); took < refusal.RetryAfter {
+		t.Fatalf("a request right after a refusal was answered in %v, before its retry_after %v", took, refusal.RetryAfter)
 	}
 	ev := listEvents(t, st, store.AuthEventFilter{})
 	if n := countEvents(ev, store.EventRateLimited, ""); n != 1 {
@@ -79,33 +87,57 @@ func TestRateLimitDefault(t *testing.T) {
 	}
 }
 
-// TestRateLimitHTTP: the HTTP endpoints answer 429 with Retry-After, and
-// the refusals are counted in the metrics (read from another loopback
-// address, which has a bucket of its own).
+// TestRateLimitHTTP: the HTTP endpoints answer 429 with Retry-After, sent
+// once that wait has passed (so that a client that asks again at once is
+// paced by it), and the refusals are counted in the metrics (read from
+// another loopback address, which has a bucket of its own). The server's
+// clock stands still, so 60 requests at once find exactly the burst.
 func TestRateLimitHTTP(t *testing.T) {
 	t.Parallel()
 	ts := mustServe(t, sqltest.NewSQLite(t), defaultLimits)
+	type answer struct {
+		status     int
+		retryAfter string
+		took       time.Duration
+	}
+	answers := make([]answer, 60)
+	var wg sync.WaitGroup
+	for i := range answers {
+		wg.Go(func() {
+			start := time.Now()
+			resp, err := http.Get("http://" + ts.Addr + "/healthz")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			answers[i] = answer{resp.StatusCode, resp.Header.Get("Retry-After"), time.Since(start)}
+		})
+	}
+	wg.Wait()
 	ok, limited, retryAfter := 0, 0, ""
-	for range 60 {
-		resp, err := http.Get("http://" + ts.Addr + "/healthz")
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		switch resp.StatusCode {
+	var fastest time.Duration
+	for _, a := range answers {
+		switch a.status {
 		case http.StatusOK:
 			ok++
 		case http.StatusTooManyRequests:
+			if limited == 0 || a.took < fastest {
+				fastest = a.took
+			}
 			limited++
-			retryAfter = resp.Header.Get("Retry-After")
+			retryAfter = a.retryAfter
 		default:
-			t.Fatalf("status %d", resp.StatusCode)
+			t.Fatalf("status %d", a.status)
 		}
 	}
-	t.Logf("HTTP: %d of 60 allowed at one instant, %d answered 429, Retry-After: %s", ok, limited, retryAfter)
+	t.Logf("HTTP: %d of 60 allowed at one instant, %d answered 429 (the fastest after %v), Retry-After: %s", ok, limited, fastest, retryAfter)
 	if ok != 20 || limited != 40 || retryAfter != "1" {
 		t.Fatalf("%d ok, %d limited (Retry-After %q); want 20 ok, then 40 answered 429 with Retry-After: 1", ok, limited, retryAfter)
+	}
+	if fastest < time.Second {
+		t.Fatalf("a 429 came after %v, before the Retry-After of 1 s", fastest)
 	}
 	other := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{
 		LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext}}

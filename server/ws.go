@@ -42,7 +42,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		c.Close(websocket.StatusGoingAway, "server shutting down")
 		return
 	}
-	st := &connState{c: c}
+	st := &connState{c: c, gone: make(chan struct{})}
 	s.conns[c] = st
 	s.wg.Add(1)
 	s.mu.Unlock()
@@ -143,7 +143,9 @@ func (s *Server) serveConn(ctx context.Context, st *connState, ip string, versio
 		}
 		idle.Stop()
 		watching := conn.Watch() != nil
-		out, err := json.Marshal(s.handle(ctx, plain, ip))
+		resp := s.handle(ctx, plain, ip)
+		pause := s.refusalPause(conn, resp)
+		out, err := json.Marshal(resp)
 		// The request may hold a password or a code, the response a token
 		// or a generated password: neither outlives its packet.
 		clear(plain)
@@ -168,6 +170,9 @@ func (s *Server) serveConn(ctx context.Context, st *connState, ip string, versio
 		if conn.Watch() == nil {
 			// A watching connection is not idle: it receives pushes.
 			idle.Reset(s.cfg.IdleTimeout)
+		}
+		if !wait(ctx, pause, st.gone) {
+			return
 		}
 	}
 }
@@ -265,6 +270,16 @@ type connState struct {
 	mu      sync.Mutex
 	busy    bool
 	closing bool
+	// gone is closed when closing is set.
+	gone chan struct{}
+}
+
+// markClosing sets closing. Caller holds st.mu.
+func (st *connState) markClosing() {
+	if !st.closing {
+		st.closing = true
+		close(st.gone)
+	}
 }
 
 // begin marks a request in flight; it reports false when the server is
@@ -296,7 +311,7 @@ func (st *connState) closeIdle() {
 		st.mu.Unlock()
 		return
 	}
-	st.closing = true
+	st.markClosing()
 	st.mu.Unlock()
 	st.c.Close(protocol.CloseIdle, "idle timeout")
 }
@@ -305,7 +320,7 @@ func (st *connState) closeIdle() {
 // be closed once its response is written.
 func (st *connState) goAway() {
 	st.mu.Lock()
-	st.closing = true
+	st.markClosing()
 	busy := st.busy
 	st.mu.Unlock()
 	if !busy {

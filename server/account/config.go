@@ -100,10 +100,11 @@ type Config struct {
 	// server, handshake decryptions (one each). They share these slots
 	// (Work), so a flood of one kind cannot add its cores to the other's,
 	// and a client that used them little goes first whatever the kind.
-	// Default one more than the larger of runtime.NumCPU() and what
-	// HashConcurrency hashes take: with the cores busy hashing, a
-	// handshake decryption (milliseconds) then runs beside the hashes
-	// (tens of milliseconds each) instead of waiting for one to end.
+	// Default the larger of runtime.NumCPU() and what HashConcurrency
+	// hashes take: no more work than there are cores, so that a hash
+	// started runs at full speed and a legitimate client waits for one
+	// hash ahead of it at most, not for hashes slowed by a flood of
+	// decryptions beside them.
 	WorkConcurrency int
 	// HashWait is how long a request waits for a hashing slot beyond
 	// the wait its place in the queue should take at the hashes'
@@ -224,7 +225,7 @@ func (c *Config) SetDefaults() {
 		c.HashConcurrency = max(1, runtime.NumCPU()/c.hashWeight())
 	}
 	if c.WorkConcurrency <= 0 {
-		c.WorkConcurrency = max(runtime.NumCPU(), c.HashConcurrency*c.hashWeight()) + 1
+		c.WorkConcurrency = max(runtime.NumCPU(), c.HashConcurrency*c.hashWeight())
 	}
 	if c.HashesPerClient <= 0 {
 		c.HashesPerClient = 1
