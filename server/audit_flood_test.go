@@ -42,7 +42,7 @@ func (l *lockedBuffer) String() string {
 // at most two rows per IP and kind whatever the flood's size. Wrong
 // passwords for a real account stay one row per decision.
 func TestAuditFloodAggregated(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	const (
 		tokensPerIP = 20
 		loginsPerIP = 5

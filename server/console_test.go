@@ -14,7 +14,7 @@ import (
 // a strict Content-Security-Policy and the server's fingerprint in the
 // page, and DisableConsole turns it off.
 func TestConsoleServed(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	on := mustServe(t, sqltest.NewSQLite(t), nil)
 	resp, err := http.Get("http://" + on.Addr + "/account/")
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 )
 
 func TestDeps(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	deptest.DepChecker{
 		BadDeps: map[string]string{
 			deptest.Module + "/setup/...":   "the server takes its config from cmd, not from the sealed file",

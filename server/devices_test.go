@@ -44,7 +44,7 @@ func TestDeviceTokensOverTheWire(t *testing.T) {
 	t.Parallel()
 	for _, backend := range stores {
 		t.Run(backend.name, func(t *testing.T) {
-			t.Parallel()
+			parallel(t)
 			st := backend.open(t)
 			ts := mustServe(t, st, func(c *server.Config) { c.LockAfter = 20 })
 			testDeviceTokensOverTheWire(t, ts, st)
@@ -130,7 +130,7 @@ func testDeviceTokensOverTheWire(t *testing.T, ts *testServer, st store.Store) {
 // username (lower-cased), and refuses a file others can read or a
 // malformed line.
 func TestDeviceTokenFile(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	path := filepath.Join(t.TempDir(), "device_tokens")
 	f := client.NewDeviceTokenFile(path)
 	for _, e := range [][3]string{{"a:1", "alice", "t1"}, {"a:1", "bob", "t2"}, {"b:2", "alice", "t3"}, {"a:1", "ALICE", "t4"}} {
@@ -177,7 +177,7 @@ func endOfWait(n int) time.Duration {
 // TestClientKeepsDeviceTokens: the pool Client keeps device tokens in
 // memory by default, shows them, and presents them at the next login.
 func TestClientKeepsDeviceTokens(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	ts := mustServe(t, stores[0].open(t), nil)
 	_, ck := mustKeys(t)
 	c, err := client.NewClient(ts.Addr, client.Options{

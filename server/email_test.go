@@ -13,7 +13,7 @@ import (
 // characters, or line separators are refused at signup; the plain one is
 // taken.
 func TestEmailRefusesControlAndFormatCharacters(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	ts := mustServe(t, sqltest.NewSQLite(t), nil)
 	c := mustDial(t, ts)
 	ctx := ctxT(t)

@@ -138,7 +138,7 @@ func medianTime(f func()) time.Duration {
 // TestHashBudgetPerIP: past HashBurst logins an IP is rate_limited on
 // login while its other requests pass, and another IP still logs in.
 func TestHashBudgetPerIP(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	ts := servertest.MustStart(t, func(c *server.Config) { c.HashRate, c.HashBurst = 0, 0 })
 	ctx := ctxT(t)
 	if _, err := ts.Service().Signup(ctx, protocol.SignupRequest{Username: "owner", Password: goodPassword}); err != nil {

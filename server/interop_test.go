@@ -64,7 +64,7 @@ func runPython(t *testing.T, py string, args ...string) (int, string, string) {
 }
 
 func TestIndependentClientVectors(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	py := mustPython(t)
 	code, out, errOut := runPython(t, py, "vectors", "../protocol/testdata/vectors.json")
 	if code != 0 || strings.Contains(out, "FAIL") {

@@ -71,7 +71,7 @@ func TestMailLoopback(t *testing.T) {
 	t.Parallel()
 	for _, backend := range stores {
 		t.Run(backend.name, func(t *testing.T) {
-			t.Parallel()
+			parallel(t)
 			ts, ms := mustServeMail(t, backend.open(t), nil)
 			c := mustDial(t, ts)
 			ctx := ctxT(t)
@@ -269,7 +269,7 @@ func metricNow(t *testing.T, ts *testServer, name string) (float64, string) {
 // login is refused until the owner verifies with the login and the
 // mailed code.
 func TestMailChangeEmailAndRequireVerified(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	ts, ms := mustServeMail(t, sqltest.NewSQLite(t), func(c *server.Config) { c.RequireVerifiedEmail = true })
 	c := mustDial(t, ts)
 	ctx := ctxT(t)
@@ -346,7 +346,7 @@ func TestMailStartTLSAndAuth(t *testing.T) {
 		delivered      bool
 	}{{"right password", "smtp secret", true}, {"wrong password", "not the smtp secret", false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
+			parallel(t)
 			var logs syncBuffer
 			ms := servertest.StartMailServer(t, servertest.MailServerOptions{StartTLS: true, Username: "mailer", Password: "smtp secret"})
 			ts := mustServe(t, sqltest.NewSQLite(t), func(c *server.Config) {

@@ -54,7 +54,7 @@ func httpGet(tb testing.TB, url string) (int, string) {
 // TestMetricsAndReady drives what the metrics count (operations, a
 // throttled and a locked-out login) and reads them back from /metrics.
 func TestMetricsAndReady(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	var logs syncBuffer
 	master := servertest.MasterKey(t)
 	ts := mustServe(t, sqltest.NewMySQL(t), func(c *server.Config) {
@@ -128,7 +128,7 @@ func TestMetricsAndReady(t *testing.T) {
 // TestMetricsArgon2Queue: with one hashing slot and slow hashes, the gate's
 // queue shows in the metrics while signups wait.
 func TestMetricsArgon2Queue(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	ts := mustServe(t, sqltest.NewSQLite(t), func(c *server.Config) {
 		c.Argon2 = account.Argon2Params{Time: 3, MemoryKiB: 32 * 1024, Threads: 1}
 		c.HashConcurrency = 1
@@ -172,7 +172,7 @@ func metricsURL(tb testing.TB, ts *testServer) string {
 
 // TestMetricsNotPublic: the public listener does not serve /metrics.
 func TestMetricsNotPublic(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	ts := mustServe(t, sqltest.NewSQLite(t), nil)
 	if code, _ := httpGet(t, "http://"+ts.Addr+"/metrics"); code != http.StatusNotFound {
 		t.Fatalf("/metrics on the public listener = %d, want 404", code)

@@ -16,7 +16,7 @@ import (
 // bytes (before normalization) still logs in with them, and its hash is
 // re-made so the composed form works too.
 func TestPasswordNFC(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	const composed = "Am\u00e9lie's long passphrase"    // é as one code point
 	const decomposed = "Ame\u0301lie's long passphrase" // e + combining acute
 	st := sqltest.NewSQLite(t)

@@ -13,7 +13,7 @@ import (
 // and of allowed origins may read either (CORS), other origins may not.
 // It is how a page tells apart the refusals a browser shows as 1006.
 func TestProbeReadableByAllowedOrigins(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	ts := mustServe(t, sqltest.NewSQLite(t), func(c *server.Config) {
 		c.AllowedOrigins = []string{"*.app.example", "http://localhost:3000"}
 		c.RateLimit, c.RateBurst = 1, 5

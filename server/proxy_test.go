@@ -101,7 +101,7 @@ func TestTrustedProxyAudit(t *testing.T) {
 		{"X-Forwarded-For mode ignores Forwarded", prefixes("127.0.0.1/32"), "", fwd("for=203.0.113.7"), "127.0.0.1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
+			parallel(t)
 			st := sqltest.NewSQLite(t)
 			ts := mustServe(t, st, func(c *server.Config) {
 				c.TrustedProxies, c.ClientIPHeader = tc.trusted, tc.header
@@ -132,7 +132,7 @@ func getHealth(t *testing.T, addr, xff string) int {
 // not trusted cannot escape its bucket by forging the header. The clock
 // is stopped, so no token comes back during the test.
 func TestTrustedProxyLimits(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	limit := func(trusted []netip.Prefix) func(*server.Config) {
 		return func(c *server.Config) { c.RateLimit, c.RateBurst, c.TrustedProxies = 1, 2, trusted }
 	}
@@ -205,7 +205,7 @@ func rawGet(t *testing.T, addr, proxyLine string) string {
 // connection, while its plain requests are served; with the setting off
 // the header is not parsed at all.
 func TestProxyProtocol(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	const hdr = "PROXY TCP4 203.0.113.50 127.0.0.1 40000 8080\r\n"
 	st := sqltest.NewSQLite(t)
 	addr := servePROXY(t, st, func(c *server.Config) {
@@ -245,7 +245,7 @@ func TestProxyProtocol(t *testing.T) {
 // a cross-origin upgrade; after Reconfigure allows the origin, the same
 // upgrade is accepted, and a rate change applies to the next request.
 func TestReconfigureOrigins(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	ts := mustServe(t, sqltest.NewSQLite(t), nil)
 	upgrade := func() int {
 		req, _ := http.NewRequestWithContext(ctxT(t), "GET", "http://"+ts.Addr+"/ws", nil)

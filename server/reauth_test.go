@@ -19,7 +19,7 @@ func TestReauthWithSecondFactor(t *testing.T) {
 	t.Parallel()
 	for _, backend := range stores {
 		t.Run(backend.name, func(t *testing.T) {
-			t.Parallel()
+			parallel(t)
 			st := backend.open(t)
 			ts, ms := mustServeMail(t, st, nil)
 			clock := ts.Clock

@@ -17,7 +17,7 @@ import (
 // TestVersion2Client: a client deployed before version 3 offers only
 // accountd.v2; the server selects it and serves it like any other.
 func TestVersion2Client(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	ts := mustServe(t, sqltest.NewSQLite(t), nil)
 	w, sess, hs := mustRawHandshakeVersion(t, ts, 2)
 	if !hs.IdentityKey().Equal(ts.Config.Identity.Public()) {
@@ -34,7 +34,7 @@ func TestVersion2Client(t *testing.T) {
 // one; once the server's clock passes the end, neither is shown the
 // previous key, without a restart.
 func TestRotationOverlap(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	previous := servertest.Identity(t)
 	var until time.Time
 	ts := mustServe(t, sqltest.NewSQLite(t), func(c *server.Config) {
@@ -73,7 +73,7 @@ func TestRotationOverlap(t *testing.T) {
 // identity at Reconfigure (SIGHUP): new handshakes and the console page
 // carry the new key, the old one as previous.
 func TestReconfigureRotatesIdentity(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	ts := mustServe(t, sqltest.NewSQLite(t), nil)
 	old := ts.Config.Identity
 	cfg := ts.Config

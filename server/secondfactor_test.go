@@ -81,7 +81,7 @@ func TestSecondFactor(t *testing.T) {
 	t.Parallel()
 	for _, backend := range stores {
 		t.Run(backend.name, func(t *testing.T) {
-			t.Parallel()
+			parallel(t)
 			st := backend.open(t)
 			ts := mustServe(t, st, func(c *server.Config) {
 				c.ServiceName = "Example Chat"

@@ -42,7 +42,7 @@ func TestSelfService(t *testing.T) {
 	t.Parallel()
 	for _, backend := range stores {
 		t.Run(backend.name, func(t *testing.T) {
-			t.Parallel()
+			parallel(t)
 			st := backend.open(t)
 			first, second := mustPair(t, st)
 			testSelfService(t, first, second, st)
@@ -312,7 +312,7 @@ func TestSessionPruner(t *testing.T) {
 	t.Parallel()
 	for _, backend := range stores {
 		t.Run(backend.name, func(t *testing.T) {
-			t.Parallel()
+			parallel(t)
 			st := backend.open(t)
 			ts := mustServe(t, st, func(c *server.Config) { c.SessionPruneInterval = 5 * time.Millisecond })
 			c := mustDial(t, ts)

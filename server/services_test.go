@@ -70,7 +70,7 @@ func mustUser(tb testing.TB, ts *testServer, username string) *protocol.TokenRes
 // a key from the same IP is limited at once. A request naming an end
 // user's IP counts against that IP and is audited under it.
 func TestServiceKeyLimits(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	ts := mustServe(t, sqltest.NewSQLite(t), func(c *server.Config) {
 		c.RateLimit, c.RateBurst = server.DefaultRateLimit, server.DefaultRateBurst
 		c.Now = time.Now // the limits refill in real time
@@ -207,7 +207,7 @@ func TestServiceKeyAdmin(t *testing.T) {
 	t.Parallel()
 	for _, backend := range stores {
 		t.Run(backend.name, func(t *testing.T) {
-			t.Parallel()
+			parallel(t)
 			ts := mustServe(t, backend.open(t), nil)
 			testServiceKeyAdmin(t, ts)
 		})

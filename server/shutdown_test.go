@@ -23,7 +23,7 @@ import (
 // cut mid-way), every answered signup is in the database (none lost), and
 // every client is told the server is going away (close 1001).
 func TestShutdownUnderLoad(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	st := sqltest.NewSQLite(t)
 	ts := mustServe(t, st, func(c *server.Config) {
 		// Hashes that take a while, two at a time, so that at the
@@ -116,7 +116,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 // TestShutdownBounded: a connection whose request cannot finish is cut at
 // the shutdown deadline, and Shutdown returns then.
 func TestShutdownBounded(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	st := sqltest.NewSQLite(t)
 	ts := mustServe(t, st, func(c *server.Config) {
 		c.Argon2 = account.Argon2Params{Time: 4, MemoryKiB: 64 * 1024, Threads: 1}

@@ -26,7 +26,7 @@ import (
 // real session with it. The server publishes neither row, refuses the
 // token, logs the rows and counts them; its own key still works.
 func TestForgedSigningKeyRow(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	st := sqltest.NewSQLite(t)
 	var logs lockedBuffer
 	ts := mustServe(t, st, func(c *server.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })

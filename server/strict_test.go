@@ -14,7 +14,7 @@ import (
 // is refused as a bad request, rather than decoded with U+FFFD in place
 // of the bytes (which let two passwords log in as each other).
 func TestPasswordInvalidUTF8Refused(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	ts := mustServe(t, sqltest.NewSQLite(t), nil)
 	if _, err := ts.Service().Signup(ctxT(t), protocol.SignupRequest{Username: "owner", Password: "correct horse battery \ufffd staple"}); err != nil {
 		t.Fatal(err)
@@ -29,7 +29,7 @@ func TestPasswordInvalidUTF8Refused(t *testing.T) {
 // TestTokenStrictEncoding: a valid token with a CR, LF, space or padding
 // inside is refused; the token itself passes.
 func TestTokenStrictEncoding(t *testing.T) {
-	t.Parallel()
+	parallel(t)
 	ts := mustServe(t, sqltest.NewSQLite(t), nil)
 	ctx := ctxT(t)
 	if _, err := ts.Service().Signup(ctx, protocol.SignupRequest{Username: "owner", Password: goodPassword}); err != nil {
