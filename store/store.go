@@ -233,12 +233,12 @@ type Store interface {
 	// many sessions it revoked; ErrNotFound (and no change) if the
 	// account does not exist.
 	ChangePassword(ctx context.Context, id, hash string, endOthers bool, keep string, e AuthEvent) (int, error)
-	// ChangeEmail sets an account's email and pending email (either may
-	// be "") at e.At and, in the same transaction, appends e to the
-	// audit log. It returns a *ConflictError with Field "email" when
-	// another account has that email; ErrNotFound if the account does
-	// not exist. Nothing changes on an error.
-	ChangeEmail(ctx context.Context, id, email, pendingEmail string, e AuthEvent) error
+	// SetPendingEmail sets an account's pending email ("" for none) at
+	// e.At, leaving its email as it is (a verification that commits
+	// first is kept), and, in the same transaction, appends e to the
+	// audit log. It returns ErrNotFound if the account does not exist.
+	// Nothing changes on an error.
+	SetPendingEmail(ctx context.Context, id, pendingEmail string, e AuthEvent) error
 	// SetAccountDisabled disables or enables an account at e.At and, in
 	// the same transaction, appends e to the audit log; disabling also
 	// revokes every live session of the account. It returns how many

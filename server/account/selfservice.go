@@ -174,7 +174,7 @@ func (s *Service) ChangeEmail(ctx context.Context, req protocol.ChangeEmailReque
 		}
 	}
 	e := s.event(ctx, store.AuthEvent{Type: store.EventEmailChanged, AccountID: a.ID, SessionID: sess.ID})
-	err = s.store.ChangeEmail(ctx, a.ID, a.Email, email, e)
+	err = s.store.SetPendingEmail(ctx, a.ID, email, e)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, ErrInvalidToken

@@ -112,9 +112,9 @@ func (g *guardedStore) ChangePassword(ctx context.Context, id, hash string, endO
 	return write(ctx, g, func(ctx context.Context) (int, error) { return g.s.ChangePassword(ctx, id, hash, endOthers, keep, e) })
 }
 
-func (g *guardedStore) ChangeEmail(ctx context.Context, id, email, pendingEmail string, e store.AuthEvent) error {
+func (g *guardedStore) SetPendingEmail(ctx context.Context, id, pendingEmail string, e store.AuthEvent) error {
 	defer g.changed(id)
-	return write0(ctx, g, func(ctx context.Context) error { return g.s.ChangeEmail(ctx, id, email, pendingEmail, e) })
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.SetPendingEmail(ctx, id, pendingEmail, e) })
 }
 
 func (g *guardedStore) SetAccountDisabled(ctx context.Context, id string, disabled bool, e store.AuthEvent) (int, error) {

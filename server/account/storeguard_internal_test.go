@@ -166,8 +166,8 @@ func (h *hangingStore) RevokeAccountSessions(ctx context.Context, _, _ string, _
 func (h *hangingStore) ChangePassword(ctx context.Context, _, _ string, _ bool, _ string, _ store.AuthEvent) (int, error) {
 	return 0, h.hang(ctx, "ChangePassword")
 }
-func (h *hangingStore) ChangeEmail(ctx context.Context, _, _, _ string, _ store.AuthEvent) error {
-	return h.hang(ctx, "ChangeEmail")
+func (h *hangingStore) SetPendingEmail(ctx context.Context, _, _ string, _ store.AuthEvent) error {
+	return h.hang(ctx, "SetPendingEmail")
 }
 func (h *hangingStore) ListSessions(ctx context.Context, _ string, _ time.Time) ([]store.Session, error) {
 	return nil, h.hang(ctx, "ListSessions")

@@ -165,16 +165,16 @@ func (db *DB) ChangePassword(ctx context.Context, id, hash string, endOthers boo
 	return int(revoked), nil
 }
 
-// ChangeEmail implements store.Store.
-func (db *DB) ChangeEmail(ctx context.Context, id, email, pendingEmail string, e store.AuthEvent) error {
-	const op = "change email"
+// SetPendingEmail implements store.Store.
+func (db *DB) SetPendingEmail(ctx context.Context, id, pendingEmail string, e store.AuthEvent) error {
+	const op = "set pending email"
 	if err := db.checkAuthEvent(op, e); err != nil {
 		return err
 	}
 	err := db.write.transact(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx,
-			`UPDATE accounts SET email = ?, pending_email = ?, updated_at = ? WHERE id = ?`,
-			nullIfEmpty(email), nullIfEmpty(pendingEmail), timeArg(db.dialect, e.At), id)
+			`UPDATE accounts SET pending_email = ?, updated_at = ? WHERE id = ?`,
+			nullIfEmpty(pendingEmail), timeArg(db.dialect, e.At), id)
 		if err := checkAffected(res, err); err != nil {
 			return err
 		}

@@ -77,7 +77,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RevokeSessionOfAccount", testRevokeSessionOfAccount},
 		{"RevokeAccountSessionsKeep", testRevokeAccountSessionsKeep},
 		{"ChangePassword", testChangePassword},
-		{"ChangeEmail", testChangeEmail},
+		{"SetPendingEmail", testSetPendingEmail},
 		{"PruneSessions", testPruneSessions},
 		{"ServiceKeys", testServiceKeys},
 		{"ServiceKeyInvalid", testServiceKeyInvalid},
@@ -357,8 +357,8 @@ func testNotFound(t *testing.T, s store.Store) {
 			_, err := s.ChangePassword(ctx, missing, "x", true, "", adminEvent(store.EventPasswordChanged, missing, t0))
 			return err
 		},
-		"ChangeEmail": func(ctx context.Context) error {
-			return s.ChangeEmail(ctx, missing, "x@example.com", "", adminEvent(store.EventEmailChanged, missing, t0))
+		"SetPendingEmail": func(ctx context.Context) error {
+			return s.SetPendingEmail(ctx, missing, "x@example.com", adminEvent(store.EventEmailChanged, missing, t0))
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
