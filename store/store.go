@@ -33,6 +33,10 @@ var (
 	// it (ErrUnavailable or context.DeadlineExceeded), so check
 	// ErrOutcomeUnknown first.
 	ErrOutcomeUnknown = errors.New("store: outcome of the write unknown")
+	// ErrStale is returned by a conditional write whose condition no
+	// longer held: another writer changed the record since the caller
+	// read it. Nothing was written; read again and decide anew.
+	ErrStale = errors.New("store: changed since read")
 )
 
 // ConflictError reports which unique field a create collided on. It
@@ -427,10 +431,14 @@ type Store interface {
 	// its session as CreateSession does, in one transaction. ErrNotFound
 	// (and nothing written) when the challenge is used or gone.
 	CompleteLoginChallenge(ctx context.Context, id string, s Session, e AuthEvent) error
-	// PutEmailCode stores c as the account's one code for c.Purpose,
-	// replacing any earlier one. ErrNotFound if the account does not
-	// exist.
-	PutEmailCode(ctx context.Context, c EmailCode) error
+	// PutEmailCode stores c as the account's one code for c.Purpose in
+	// place of the code whose hash is replaces (nil: in place of none),
+	// in one transaction. When the account's code for the purpose is
+	// another by then (a concurrent call replaced it, or it was used),
+	// nothing is written and it returns ErrStale, so that c.Issued,
+	// counted from the code the caller read, is never lost to a
+	// concurrent issue. ErrNotFound if the account does not exist.
+	PutEmailCode(ctx context.Context, c EmailCode, replaces []byte) error
 	// GetEmailCode returns the account's code for a purpose, or
 	// ErrNotFound.
 	GetEmailCode(ctx context.Context, accountID, purpose string) (EmailCode, error)

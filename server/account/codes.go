@@ -101,11 +101,32 @@ func (s *Service) refuseCode(ctx context.Context, accountID, purpose string) err
 	return errInvalidCode
 }
 
+// issueTries is how many times issueCode reads the account's code again
+// when a concurrent issue (another instance's mail sender) replaced it
+// first.
+const issueTries = 5
+
 // issueCode makes a fresh code for the account and purpose, mailed to
 // email, and stores its hash, replacing the one before. counted says
 // whether it counts against the per-account limit (not when the same
-// mail is tried again). It returns "" when the limit is reached.
+// mail is tried again). It returns "" when the limit is reached, or when
+// concurrent issues for the account kept replacing the code first
+// (then they are the mail that goes out).
 func (s *Service) issueCode(ctx context.Context, a store.Account, purpose, email string, counted bool) (string, error) {
+	for range issueTries {
+		code, err := s.tryIssueCode(ctx, a, purpose, email, counted)
+		if !errors.Is(err, store.ErrStale) {
+			return code, err
+		}
+	}
+	s.log.Warn("email code not issued: replaced concurrently every time", "account", a.ID, "purpose", purpose)
+	return "", nil
+}
+
+// tryIssueCode is issueCode, once: the count it stores is counted from
+// the code it read, and the store refuses it (ErrStale) when that code
+// was replaced meanwhile.
+func (s *Service) tryIssueCode(ctx context.Context, a store.Account, purpose, email string, counted bool) (string, error) {
 	now := s.stamp()
 	prev, err := s.store.GetEmailCode(ctx, a.ID, purpose)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -128,8 +149,11 @@ func (s *Service) issueCode(ctx context.Context, a store.Account, purpose, email
 	err = s.store.PutEmailCode(ctx, store.EmailCode{
 		AccountID: a.ID, Purpose: purpose, Email: email, Hash: s.hashCode(a.ID, purpose, email, code),
 		ExpiresAt: now.Add(codeLifetime), Issued: issued, WindowStart: window,
-	})
-	if err != nil {
+	}, prev.Hash)
+	switch {
+	case errors.Is(err, store.ErrStale):
+		return "", err
+	case err != nil:
 		return "", fmt.Errorf("put code: %w", err)
 	}
 	return code, nil

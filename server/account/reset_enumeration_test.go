@@ -61,9 +61,9 @@ func (r *recordingStore) GetEmailCode(ctx context.Context, id, purpose string) (
 	r.note(ctx, "GetEmailCode")
 	return r.Store.GetEmailCode(ctx, id, purpose)
 }
-func (r *recordingStore) PutEmailCode(ctx context.Context, c store.EmailCode) error {
+func (r *recordingStore) PutEmailCode(ctx context.Context, c store.EmailCode, replaces []byte) error {
 	r.note(ctx, "PutEmailCode")
-	return r.Store.PutEmailCode(ctx, c)
+	return r.Store.PutEmailCode(ctx, c, replaces)
 }
 func (r *recordingStore) EnqueueMail(ctx context.Context, m store.QueuedMail) error {
 	r.note(ctx, "EnqueueMail "+m.Kind)

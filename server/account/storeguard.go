@@ -254,8 +254,8 @@ func (g *guardedStore) GetAccountByEmail(ctx context.Context, email string) (sto
 	return read(ctx, g, func(ctx context.Context) (store.Account, error) { return g.s.GetAccountByEmail(ctx, email) })
 }
 
-func (g *guardedStore) PutEmailCode(ctx context.Context, c store.EmailCode) error {
-	return write0(ctx, g, func(ctx context.Context) error { return g.s.PutEmailCode(ctx, c) })
+func (g *guardedStore) PutEmailCode(ctx context.Context, c store.EmailCode, replaces []byte) error {
+	return write0(ctx, g, func(ctx context.Context) error { return g.s.PutEmailCode(ctx, c, replaces) })
 }
 
 func (g *guardedStore) GetEmailCode(ctx context.Context, accountID, purpose string) (store.EmailCode, error) {

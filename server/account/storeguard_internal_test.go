@@ -262,7 +262,7 @@ func (h *hangingStore) CompleteLoginChallenge(ctx context.Context, _ string, _ s
 func (h *hangingStore) GetAccountByEmail(ctx context.Context, _ string) (store.Account, error) {
 	return store.Account{}, h.hang(ctx, "GetAccountByEmail")
 }
-func (h *hangingStore) PutEmailCode(ctx context.Context, _ store.EmailCode) error {
+func (h *hangingStore) PutEmailCode(ctx context.Context, _ store.EmailCode, _ []byte) error {
 	return h.hang(ctx, "PutEmailCode")
 }
 func (h *hangingStore) GetEmailCode(ctx context.Context, _, _ string) (store.EmailCode, error) {

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -22,7 +23,7 @@ func (db *DB) GetAccountByEmail(ctx context.Context, email string) (store.Accoun
 }
 
 // PutEmailCode implements store.Store.
-func (db *DB) PutEmailCode(ctx context.Context, c store.EmailCode) error {
+func (db *DB) PutEmailCode(ctx context.Context, c store.EmailCode, replaces []byte) error {
 	const op = "put email code"
 	if err := checkTimes(op, namedTime{"ExpiresAt", c.ExpiresAt}, namedTime{"WindowStart", c.WindowStart}); err != nil {
 		return err
@@ -35,16 +36,36 @@ func (db *DB) PutEmailCode(ctx context.Context, c store.EmailCode) error {
 		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE id = ?`, c.AccountID).Scan(&one); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM email_codes WHERE account_id = ? AND purpose = ?`, c.AccountID, c.Purpose); err != nil {
-			return err
+		if replaces != nil {
+			// The delete reads the latest committed row (InnoDB locks
+			// it), so a code replaced meanwhile is not found.
+			res, err := tx.ExecContext(ctx, `DELETE FROM email_codes WHERE account_id = ? AND purpose = ? AND code_hash = ?`,
+				c.AccountID, c.Purpose, replaces)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n != 1 {
+				return store.ErrStale
+			}
 		}
+		// Without replaces, a code that exists makes the insert a
+		// duplicate key.
 		_, err := tx.ExecContext(ctx,
 			`INSERT INTO email_codes (`+emailCodeColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			c.AccountID, c.Purpose, c.Email, c.Hash, c.Attempts,
 			timeArg(db.dialect, c.ExpiresAt), c.Issued, timeArg(db.dialect, c.WindowStart))
 		return err
 	})
-	return db.translateGet(op, err)
+	if errors.Is(err, store.ErrStale) {
+		return err
+	}
+	err = db.translateGet(op, err)
+	if errors.As(err, new(*store.ConflictError)) {
+		return store.ErrStale
+	}
+	return err
 }
 
 // GetEmailCode implements store.Store.

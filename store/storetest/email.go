@@ -34,7 +34,7 @@ func testEmailCodes(t *testing.T, s store.Store) {
 		t.Fatalf("GetEmailCode before any = %v, want ErrNotFound", err)
 	}
 	c := newCode(a.ID, store.PurposeVerify, "alice@example.com", 1)
-	if err := s.PutEmailCode(ctxFor(t), c); err != nil {
+	if err := s.PutEmailCode(ctxFor(t), c, nil); err != nil {
 		t.Fatalf("PutEmailCode: %v", err)
 	}
 	got, err := s.GetEmailCode(ctxFor(t), a.ID, store.PurposeVerify)
@@ -46,11 +46,52 @@ func testEmailCodes(t *testing.T, s store.Store) {
 	}
 	c2 := newCode(a.ID, store.PurposeVerify, "alice@example.com", 2)
 	c2.Issued = 2
-	if err := s.PutEmailCode(ctxFor(t), c2); err != nil {
+	// A put that assumes no code, or another code, than the one stored
+	// writes nothing.
+	if err := s.PutEmailCode(ctxFor(t), c2, nil); !errors.Is(err, store.ErrStale) {
+		t.Fatalf("PutEmailCode in place of none while one exists = %v, want ErrStale", err)
+	}
+	if err := s.PutEmailCode(ctxFor(t), c2, bytes.Repeat([]byte{9}, 32)); !errors.Is(err, store.ErrStale) {
+		t.Fatalf("PutEmailCode in place of another code = %v, want ErrStale", err)
+	}
+	if got, _ := s.GetEmailCode(ctxFor(t), a.ID, store.PurposeVerify); !bytes.Equal(got.Hash, c.Hash) {
+		t.Fatalf("a refused put replaced the code")
+	}
+	if err := s.PutEmailCode(ctxFor(t), c2, c.Hash); err != nil {
+		t.Fatal(err)
+	}
+	// Concurrent puts in place of the same code: one wins, the others
+	// are told, so none counts from a code that is gone.
+	const racers = 8
+	errs := make(chan error, racers)
+	for i := range racers {
+		go func() {
+			errs <- s.PutEmailCode(ctxFor(t), newCode(a.ID, store.PurposeVerify, "alice@example.com", byte(10+i)), c2.Hash)
+		}()
+	}
+	won := 0
+	for range racers {
+		switch err := <-errs; {
+		case err == nil:
+			won++
+		case !errors.Is(err, store.ErrStale):
+			t.Fatalf("a concurrent PutEmailCode: %v", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d of %d concurrent puts in place of one code succeeded, want 1", won, racers)
+	}
+	latest, err := s.GetEmailCode(ctxFor(t), a.ID, store.PurposeVerify)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2 = newCode(a.ID, store.PurposeVerify, "alice@example.com", 2)
+	c2.Issued = 2
+	if err := s.PutEmailCode(ctxFor(t), c2, latest.Hash); err != nil {
 		t.Fatal(err)
 	}
 	r := newCode(a.ID, store.PurposeReset, "alice@example.com", 3)
-	if err := s.PutEmailCode(ctxFor(t), r); err != nil {
+	if err := s.PutEmailCode(ctxFor(t), r, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.GetEmailCode(ctxFor(t), a.ID, store.PurposeVerify); !bytes.Equal(got.Hash, c2.Hash) || got.Issued != 2 {
@@ -59,7 +100,7 @@ func testEmailCodes(t *testing.T, s store.Store) {
 	if got, _ := s.GetEmailCode(ctxFor(t), a.ID, store.PurposeReset); !bytes.Equal(got.Hash, r.Hash) {
 		t.Errorf("reset code hash %x, want %x", got.Hash, r.Hash)
 	}
-	if err := s.PutEmailCode(ctxFor(t), newCode(newID(), store.PurposeVerify, "x@example.com", 4)); !errors.Is(err, store.ErrNotFound) {
+	if err := s.PutEmailCode(ctxFor(t), newCode(newID(), store.PurposeVerify, "x@example.com", 4), nil); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("PutEmailCode for an unknown account = %v, want ErrNotFound", err)
 	}
 	if _, err := s.DeleteAccount(ctxFor(t), a.ID, ownerEvent(store.EventDeleted, store.ReasonSelf, a.ID, "", t0)); err != nil {
@@ -76,7 +117,7 @@ func testConcurrentCodeAttempts(t *testing.T, s store.Store) {
 	if _, err := s.CountEmailCodeAttempt(ctxFor(t), a.ID, store.PurposeReset); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("CountEmailCodeAttempt without a code = %v, want ErrNotFound", err)
 	}
-	if err := s.PutEmailCode(ctxFor(t), newCode(a.ID, store.PurposeReset, "alice@example.com", 1)); err != nil {
+	if err := s.PutEmailCode(ctxFor(t), newCode(a.ID, store.PurposeReset, "alice@example.com", 1), nil); err != nil {
 		t.Fatal(err)
 	}
 	const n = 8
@@ -115,7 +156,7 @@ func testVerifyEmail(t *testing.T, s store.Store) {
 	a.PendingEmail = "alice@example.com"
 	a = mustCreateAccount(t, s, a)
 	c := newCode(a.ID, store.PurposeVerify, "alice@example.com", 7)
-	if err := s.PutEmailCode(ctxFor(t), c); err != nil {
+	if err := s.PutEmailCode(ctxFor(t), c, nil); err != nil {
 		t.Fatal(err)
 	}
 	ev := ownerEvent(store.EventEmailVerified, "", a.ID, "", t0.Add(time.Minute))
@@ -149,7 +190,7 @@ func testVerifyEmail(t *testing.T, s store.Store) {
 		t.Errorf("GetAccountByEmail of an unknown address = %v", err)
 	}
 	bc := newCode(b.ID, store.PurposeVerify, "alice@example.com", 9)
-	if err := s.PutEmailCode(ctxFor(t), bc); err != nil {
+	if err := s.PutEmailCode(ctxFor(t), bc, nil); err != nil {
 		t.Fatal(err)
 	}
 	err := s.VerifyEmail(ctxFor(t), b.ID, "alice@example.com", bc.Hash, ownerEvent(store.EventEmailVerified, "", b.ID, "", t0))
@@ -171,7 +212,7 @@ func testResetPassword(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	c := newCode(a.ID, store.PurposeReset, a.Email, 5)
-	if err := s.PutEmailCode(ctxFor(t), c); err != nil {
+	if err := s.PutEmailCode(ctxFor(t), c, nil); err != nil {
 		t.Fatal(err)
 	}
 	ev := ownerEvent(store.EventPasswordReset, "", a.ID, "", t0.Add(time.Minute))
@@ -207,7 +248,7 @@ func testResetPassword(t *testing.T, s store.Store) {
 		}
 	}
 	c = newCode(b.ID, store.PurposeReset, b.Email, 5)
-	if err := s.PutEmailCode(ctxFor(t), c); err != nil {
+	if err := s.PutEmailCode(ctxFor(t), c, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.ResetPassword(ctxFor(t), b.ID, c.Hash, "$new", ownerEvent(store.EventPasswordReset, "", b.ID, "", t0.Add(time.Minute))); err != nil {

@@ -266,7 +266,7 @@ func testSetPendingEmail(t *testing.T, s store.Store) {
 	// was decided before (it read alice@example.com as the email): the
 	// verification stands.
 	c := newCode(a.ID, store.PurposeVerify, "alice@example.org", 7)
-	if err := s.PutEmailCode(ctxFor(t), c); err != nil {
+	if err := s.PutEmailCode(ctxFor(t), c, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.VerifyEmail(ctxFor(t), a.ID, "alice@example.org", c.Hash, ownerEvent(store.EventEmailVerified, "", a.ID, "", at)); err != nil {
