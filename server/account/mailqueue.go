@@ -148,13 +148,23 @@ func retryPause(n int) time.Duration {
 }
 
 // compose renders a queued mail; ok is false when there is nothing to
-// send any more (the account or its address is gone, or the per-account
-// code limit is reached). Codes are made here, when the mail goes out,
+// send any more (the account or its address is gone, the per-account
+// code limit is reached, or the owner of an address was told within the
+// hour that someone signed up with it). Codes are made here, when the mail goes out,
 // so no code waits in the queue.
 func (s *Service) compose(ctx context.Context, m store.QueuedMail) (msg mailer.Message, ok bool, err error) {
 	d := mailer.Data{ServiceName: s.settings().ServiceName, Username: m.Username, Minutes: int(codeLifetime / time.Minute)}
 	switch m.Kind {
 	case store.MailNotice:
+		// Anyone may sign up with an address, under as many names and
+		// from as many IPs as they have: its owner is told once an hour
+		// (per instance). Decided here, where the requester cannot time
+		// it. A retried mail was counted at its first attempt.
+		if m.Notice == string(NoticeSignupWithYourAddress) && m.Attempts == 0 {
+			if ok, _ := s.addressNotices.take(m.AccountID, s.now(), addressNoticesPerHour); !ok {
+				return msg, false, nil
+			}
+		}
 		msg, err = s.templates.Render("notice_"+m.Notice, m.Address, d)
 		return msg, err == nil, err
 	case store.MailVerify:
@@ -190,9 +200,9 @@ func (s *Service) compose(ctx context.Context, m store.QueuedMail) (msg mailer.M
 	return msg, false, nil
 }
 
-// mailLimiter counts the mail-sending requests of each client (IPv6: its
-// /64) per hour. Safe for concurrent use; entries older than the window
-// are dropped as the map grows.
+// mailLimiter counts what each key (a client's IP, IPv6: its /64; an
+// account) is sent per hour. Safe for concurrent use; entries older than
+// the window are dropped as the map grows.
 type mailLimiter struct {
 	mu      sync.Mutex
 	windows map[string]mailWindow
@@ -203,11 +213,25 @@ type mailWindow struct {
 	n     int
 }
 
+// addressNoticesPerHour is how many "someone signed up with your
+// address" notices an account is sent an hour, by each instance.
+const addressNoticesPerHour = 1
+
 // admitMail counts a mail-sending request of the request's client and
 // refuses it (rate_limited) past MailRequestsPerIP an hour.
 func (s *Service) admitMail(ctx context.Context) error {
-	key, now, limit := ClientKey(clientIPFrom(ctx)), s.now(), s.cfg.MailRequestsPerIP
-	l := &s.mailLimits
+	ok, wait := s.mailLimits.take(ClientKey(clientIPFrom(ctx)), s.now(), s.cfg.MailRequestsPerIP)
+	if !ok {
+		s.metrics.rateLimited.WithLabelValues(ScopeMail).Inc()
+		return ErrRateLimited(wait)
+	}
+	return nil
+}
+
+// take counts one for key at now, unless key has had limit in the hour
+// since its window began: then it reports false and how long until the
+// window ends.
+func (l *mailLimiter) take(key string, now time.Time, limit int) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.windows == nil {
@@ -225,12 +249,11 @@ func (s *Service) admitMail(ctx context.Context) error {
 		w = mailWindow{start: now}
 	}
 	if w.n >= limit {
-		s.metrics.rateLimited.WithLabelValues(ScopeMail).Inc()
-		return ErrRateLimited(w.start.Add(time.Hour).Sub(now))
+		return false, w.start.Add(time.Hour).Sub(now)
 	}
 	w.n++
 	l.windows[key] = w
-	return nil
+	return true, 0
 }
 
 // newMailer builds the sender and the templates, or nils when mail is

@@ -43,7 +43,7 @@ func newMetrics(reg prometheus.Registerer, s *Service) *metrics {
 		mailFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "accountd_mail_failures_total", Help: "Failed mail sends (each is retried) and mails that could not be queued."}),
 		mailDropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "accountd_mail_dropped_total", Help: "Queued mails with nothing left to send when their turn came: the account or its address gone, no verified address for a reset, or the account's code limit reached."}),
+			Name: "accountd_mail_dropped_total", Help: "Queued mails with nothing left to send when their turn came: the account or its address gone, no verified address for a reset, the account's code limit reached, or its owner told within the hour that someone signed up with its address."}),
 	}
 	gate := s.gate
 	reg.MustRegister(m.rateLimited, m.lockouts, m.keyRotations, m.keysRefused, m.readRetries, m.mailSent, m.mailFailures, m.mailDropped,

@@ -59,6 +59,9 @@ type Service struct {
 	codeKey    []byte
 	mailKick   chan struct{}
 	mailLimits mailLimiter
+	// addressNotices counts, per account, the notices that someone
+	// signed up with its address.
+	addressNotices mailLimiter
 
 	stop    context.CancelFunc // ends the key maintenance and the tally
 	stopped chan struct{}
