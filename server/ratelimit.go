@@ -184,18 +184,31 @@ func wait(ctx context.Context, d time.Duration, stop <-chan struct{}) bool {
 	return false
 }
 
+// pauseHTTP is how long a 429 waits before it is sent: the wait the
+// client was refused for, rounded up to whole seconds (what a
+// Retry-After can say), at most maxRefusalPause.
+func pauseHTTP(retryAfter time.Duration) time.Duration {
+	return min(time.Duration(math.Ceil(retryAfter.Seconds()))*time.Second, maxRefusalPause)
+}
+
+// retryAfterHeader is the Retry-After of a 429 sent after paused: the
+// whole seconds left of the wait, rounded up.
+func retryAfterHeader(retryAfter, paused time.Duration) string {
+	return strconv.FormatInt(int64(math.Ceil(max(retryAfter-paused, 0).Seconds())), 10)
+}
+
 // limitHTTP applies the per-IP limit to every HTTP request (the WebSocket
-// upgrade included): over it, 429 Too Many Requests with Retry-After in
-// whole seconds, rounded up, sent once that wait (up to maxRefusalPause)
-// has passed, so that a client redialling at once is paced by it.
+// upgrade included): over it, 429 Too Many Requests, sent after a pause
+// (pauseHTTP) so that a client redialling at once is paced by it, with
+// Retry-After in whole seconds, rounded up, counted from then.
 func (s *Server) limitHTTP(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if refused := s.allowRequest(r.Context(), s.clientIP(r), "http"); refused != nil {
-			secs := max(int64(math.Ceil(refused.RetryAfter.Seconds())), 1)
-			if !wait(r.Context(), min(time.Duration(secs)*time.Second, maxRefusalPause), nil) {
+			pause := pauseHTTP(refused.RetryAfter)
+			if !wait(r.Context(), pause, nil) {
 				return
 			}
-			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+			w.Header().Set("Retry-After", retryAfterHeader(refused.RetryAfter, pause))
 			s.allowProbe(w, r)
 			http.Error(w, "accountd: too many requests", http.StatusTooManyRequests)
 			return

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/accountd/accountd/client"
+	"github.com/accountd/accountd/protocol"
 	"github.com/accountd/accountd/server"
 	"github.com/accountd/accountd/server/account"
 	"github.com/accountd/accountd/store/sqlstore/sqltest"
@@ -153,5 +154,39 @@ func TestShutdownBounded(t *testing.T) {
 	}
 	if took > 5*time.Second {
 		t.Fatalf("Shutdown took %v past a 50ms deadline", took)
+	}
+}
+
+// TestShutdownDuringRefusalPause: a connection whose next request is not
+// read yet, after a rate_limited answer, is told the server is going away
+// (close 1001) like any idle one, not cut.
+func TestShutdownDuringRefusalPause(t *testing.T) {
+	// Mostly waiting for the close handshake, which the idle client
+	// answers only when it next reads.
+	t.Parallel()
+	// One request a second: a refusal pauses its connection a second.
+	ts := mustServe(t, sqltest.NewSQLite(t), func(c *server.Config) { c.RateLimit, c.RateBurst = 1, 5 })
+	ctx := ctxT(t)
+	c := mustDial(t, ts)
+	for i := 0; ; i++ {
+		_, err := c.Authenticate(ctx, "not.a.token")
+		var se *client.ServerError
+		if errors.As(err, &se) && se.Code == protocol.CodeRateLimited {
+			break
+		}
+		if i == 20 {
+			t.Fatalf("no refusal after %d requests: %v", i+1, err)
+		}
+	}
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := ts.HTTP().Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.Server().Shutdown(sctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Authenticate(ctx, "not.a.token"); !errors.Is(err, client.ErrServerShuttingDown) {
+		t.Fatalf("a paused connection at shutdown: %v, want the server going away (1001)", err)
 	}
 }

@@ -171,9 +171,10 @@ func (s *Server) serveConn(ctx context.Context, st *connState, ip string, versio
 			// A watching connection is not idle: it receives pushes.
 			idle.Reset(s.cfg.IdleTimeout)
 		}
-		if !wait(ctx, pause, st.gone) {
-			return
-		}
+		// A pause cut short by a close goes back to Read, which returns
+		// once the close handshake is done: returning now would cut the
+		// connection before its close code is sent.
+		wait(ctx, pause, st.gone)
 	}
 }
 
