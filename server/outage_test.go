@@ -164,10 +164,15 @@ func TestDatabaseOutage(t *testing.T) {
 		}
 		t.Logf("%s: %d operations, all ok", phase, len(got))
 	}
-	// expectDown requires every operation to answer unavailable within the
-	// bound, /readyz to say 503 and /healthz 200.
+	// expectDown waits until /readyz says 503, then requires every
+	// operation to answer unavailable within the bound, /readyz to stay
+	// 503 and /healthz 200. Until the server has noticed, a session it
+	// read within the revocation feed's last poll may still be answered
+	// from memory (the feed is current for two polls after its last
+	// good read), and rightly so.
 	expectDown := func(phase string) {
 		t.Helper()
+		waitFor(t, "/readyz 503", func() bool { return readyz(t, ts.Addr) == http.StatusServiceUnavailable })
 		load.setPhase(phase)
 		time.Sleep(2 * answerBound)
 		if code := readyz(t, ts.Addr); code != http.StatusServiceUnavailable {
