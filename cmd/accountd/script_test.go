@@ -242,14 +242,11 @@ func cmdTOTPCode(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]+".txt"), []byte(code+"\n"), 0o600))
 }
 
+// freePort is a port for an accountd a test starts (sqltest.FreePort:
+// not one the kernel may hand another test meanwhile).
 func freePort() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	_, port, err := net.SplitHostPort(ln.Addr().String())
-	return port, err
+	p, err := sqltest.FreePort()
+	return strconv.Itoa(p), err
 }
 
 // waitserver host:port — wait up to 30 s for /healthz to answer 200.

@@ -29,6 +29,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/accountd/accountd/store/sqlstore/sqltest"
 )
 
 // MailServer is a real SMTP server on loopback (github.com/emersion/go-smtp)
@@ -101,11 +103,23 @@ func NewMailServer(opts MailServerOptions) (*MailServer, error) {
 			return nil, err
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
+	// A port from below the kernel's ephemeral range (sqltest.FreePort),
+	// so that after Stop no other test's listener or connection is given
+	// it before Start listens on it again.
+	var ln net.Listener
+	for range 10 {
+		port, err := sqltest.FreePort()
+		if err != nil {
+			return nil, err
+		}
+		if ln, err = net.Listen("tcp", net.JoinHostPort(m.Host, strconv.Itoa(port))); err == nil {
+			m.Port = port
+			break
+		}
 	}
-	m.Port = ln.Addr().(*net.TCPAddr).Port
+	if ln == nil {
+		return nil, errors.New("servertest: no port for the mail server")
+	}
 	m.serve(ln)
 	return m, nil
 }

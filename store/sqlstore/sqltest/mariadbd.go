@@ -107,12 +107,11 @@ func findBinary(name string, fallbacks ...string) string {
 
 func freeLoopbackPort(tb testing.TB) int {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := FreePort()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // Addr is the server's host:port.
