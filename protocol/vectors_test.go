@@ -391,29 +391,7 @@ func TestVectors(t *testing.T) {
 		}
 	})
 
-	t.Run("invalid packets", func(t *testing.T) {
-		for _, seq := range v.BadPacket {
-			t.Run(seq.Name, func(t *testing.T) {
-				recv := mustSession(t, 2, hs.S2CKey, hs.C2SKey) // the server
-				if seq.Direction == "s2c" {
-					recv = mustSession(t, 2, hs.C2SKey, hs.S2CKey)
-				}
-				if len(seq.Packets) != len(seq.Expect) || len(seq.Packets) == 0 {
-					t.Fatalf("%d packets, %d outcomes", len(seq.Packets), len(seq.Expect))
-				}
-				for i, p := range seq.Packets {
-					_, err := recv.Open(p)
-					if seq.Expect[i] == "ok" {
-						if err != nil {
-							t.Fatalf("packet %d: %v", i, err)
-						}
-					} else if want := expectErr(t, seq.Expect[i]); !errors.Is(err, want) {
-						t.Fatalf("packet %d: got %v, want %v", i, err, want)
-					}
-				}
-			})
-		}
-	})
+	t.Run("invalid packets", func(t *testing.T) { checkBadPackets(t, 2, hs, v.BadPacket) })
 
 	t.Run("requests", func(t *testing.T) {
 		for _, r := range v.Requests {
@@ -472,6 +450,33 @@ func TestVectors(t *testing.T) {
 	})
 
 	t.Run("v3", func(t *testing.T) { checkVectorsV3(t, v, ks) })
+}
+
+// checkBadPackets opens each sequence of packets of a version's
+// invalid_packets vectors with the keys of handshake hs, on the side the
+// sequence is sent to, and checks each packet's outcome.
+func checkBadPackets(t *testing.T, version int, hs *vectorHandshake, seqs []vectorBadSeq) {
+	for _, seq := range seqs {
+		t.Run(seq.Name, func(t *testing.T) {
+			recv := mustSession(t, version, hs.S2CKey, hs.C2SKey) // the server
+			if seq.Direction == "s2c" {
+				recv = mustSession(t, version, hs.C2SKey, hs.S2CKey)
+			}
+			if len(seq.Packets) != len(seq.Expect) || len(seq.Packets) == 0 {
+				t.Fatalf("%d packets, %d outcomes", len(seq.Packets), len(seq.Expect))
+			}
+			for i, p := range seq.Packets {
+				_, err := recv.Open(p)
+				if seq.Expect[i] == "ok" {
+					if err != nil {
+						t.Fatalf("packet %d: %v", i, err)
+					}
+				} else if want := expectErr(t, seq.Expect[i]); !errors.Is(err, want) {
+					t.Fatalf("packet %d: got %v, want %v", i, err, want)
+				}
+			}
+		})
+	}
 }
 
 // checkHandshake replays the vector handshake hs of version with the
